@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Logging;
+
+namespace MilterSecureList.Filter;
+
+/// <summary>The list filter's log catalog (style.md practice 16). Every line starts with the Postfix queue id.
+/// Never logs content, session keys or key material.</summary>
+internal static partial class FilterLog
+{
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "{QueueId}: lists={Lists} members={Members} re-keyed in {Milliseconds:F1} ms")]
+    public static partial void Rekeyed(ILogger logger, string queueId, string lists, int members, double milliseconds);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "{QueueId}: {Verdict} {Reply} ({Reason})")]
+    public static partial void Verdict(ILogger logger, string queueId, string verdict, string reply, string reason);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "{QueueId}: list directory failure, tempfail: {Error}: {Detail}")]
+    public static partial void DirectoryFailed(ILogger logger, string queueId, string error, string detail);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "{QueueId}: local failure, tempfail: {Error}: {Detail}")]
+    public static partial void LocalFailure(ILogger logger, string queueId, string error, string detail);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "list {List}: member {Member} skipped: {Problem}")]
+    public static partial void MemberSkipped(ILogger logger, string list, string member, string problem);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "notice to {Owner} about list {List} could not be sent: {Error}")]
+    public static partial void NoticeFailed(ILogger logger, string owner, string list, string error);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "notice sent to {Owner} about {Count} skipped member(s) of {List}")]
+    public static partial void NoticeSent(ILogger logger, string owner, string list, int count);
+}

@@ -1,0 +1,136 @@
+namespace MilterSecureList.Filter;
+
+/// <summary>What to do with a plaintext (not S/MIME-encrypted) message to an encrypted list.</summary>
+public enum PlaintextAction
+{
+    /// <summary>5.7.1 with a text saying where to get the list certificate (default).</summary>
+    Reject,
+
+    /// <summary>Expand the list and deliver the message as it is (for lists that also carry public notices).</summary>
+    Pass,
+}
+
+/// <summary>What to do with a member who has no usable certificate (missing, expired, not yet valid, unusable).</summary>
+public enum MissingCertificateAction
+{
+    /// <summary>Leave the member out of this post and send the list owner a notice (default).</summary>
+    Skip,
+
+    /// <summary>Defer the whole message (4.7.0) until the member's certificate is fixed.</summary>
+    Tempfail,
+}
+
+/// <summary>What to do with a post from an envelope sender who is not a member of a members-only list.</summary>
+public enum NonMemberAction
+{
+    Reject,
+    Accept,
+}
+
+/// <summary>
+/// <c>[Policy]</c>: the defaults for every list; each list can override them with options in the directory
+/// (<c>securelist list set LIST --option plaintext=pass</c>). Failures on our side (directory down, key
+/// unreadable, spool full, exceptions) are not configurable: they always tempfail, so Postfix keeps the mail.
+/// </summary>
+public sealed class PolicyOptions
+{
+    public const string Section = "Policy";
+
+    /// <summary><c>Plaintext = reject | pass</c>.</summary>
+    public PlaintextAction Plaintext { get; set; } = PlaintextAction.Reject;
+
+    /// <summary><c>MissingCertificate = skip | tempfail</c>.</summary>
+    public MissingCertificateAction MissingCertificate { get; set; } = MissingCertificateAction.Skip;
+
+    /// <summary><c>NonMember = reject | accept</c>: applies to lists whose posting policy is <c>members-only</c>.</summary>
+    public NonMemberAction NonMember { get; set; } = NonMemberAction.Reject;
+
+    /// <summary><c>RejectNonMemberAtRcpt = yes | no</c>: refuse a non-member already at RCPT TO (saves the
+    /// transfer of the body); otherwise at end of message.</summary>
+    public bool RejectNonMemberAtRcpt { get; set; } = true;
+
+    /// <summary><c>SenderCopy = yes | no</c>: a sender who is a member gets a copy of its own post, as list
+    /// servers do by default. A list (<c>self-copy=no</c>) or a member can opt out.</summary>
+    public bool SenderCopy { get; set; } = true;
+
+    /// <summary><c>ListHeaders = yes | no</c>: add List-Id and List-Post (RFC 2919, RFC 2369).</summary>
+    public bool ListHeaders { get; set; } = true;
+
+    /// <summary><c>RecipientDelimiter = +</c>: characters that start an address extension, as Postfix's
+    /// <c>recipient_delimiter</c>; <c>list+topic@</c> is delivered to <c>list@</c>.</summary>
+    public string RecipientDelimiter { get; set; } = "+";
+
+    /// <summary><c>CertificateUrl</c>: where senders get list certificates, named in the plaintext reject text.
+    /// Empty: the text names the list owner instead.</summary>
+    public string CertificateUrl { get; set; } = "";
+
+    /// <summary><c>ProgressInterval = 10</c> seconds between PROGRESS packets while a large list is re-keyed
+    /// (Postfix's milter_content_timeout is 300 s per read).</summary>
+    public int ProgressInterval { get; set; } = 10;
+
+    public IEnumerable<string> Validate()
+    {
+        if (ProgressInterval is < 1 or > 240)
+        {
+            yield return $"[{Section}] ProgressInterval: must be between 1 and 240 seconds (Postfix waits 300 s)";
+        }
+
+        if (RecipientDelimiter.Any(c => c is '@' or '<' or '>' || char.IsWhiteSpace(c) || char.IsLetterOrDigit(c)))
+        {
+            yield return $"[{Section}] RecipientDelimiter: must be punctuation such as + or - (got '{RecipientDelimiter}')";
+        }
+    }
+}
+
+/// <summary>
+/// <c>[Notices]</c>: how the milter tells list owners about members it had to skip. Notices are submitted over
+/// SMTP to the local MTA with the null sender, so they can never loop back into a list expansion.
+/// </summary>
+public sealed class NoticeOptions
+{
+    public const string Section = "Notices";
+
+    /// <summary><c>Enabled = yes | no</c>.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary><c>SmtpServer = 127.0.0.1:25</c>: where notices are submitted.</summary>
+    public string SmtpServer { get; set; } = "127.0.0.1:25";
+
+    /// <summary><c>From</c>: the From: header of notices (the envelope sender is always &lt;&gt;).</summary>
+    public string From { get; set; } = "securelist@localhost";
+
+    /// <summary><c>RepeatHours = 24</c>: at most one notice per list and member in this many hours.</summary>
+    public int RepeatHours { get; set; } = 24;
+
+    public IEnumerable<string> Validate()
+    {
+        if (!TryParseHostPort(SmtpServer, out _, out _))
+        {
+            yield return $"[{Section}] SmtpServer: expected HOST:PORT, e.g. 127.0.0.1:25 (got '{SmtpServer}')";
+        }
+
+        if (!From.Contains('@', StringComparison.Ordinal) || From.Any(char.IsWhiteSpace))
+        {
+            yield return $"[{Section}] From: expected an address such as securelist@example.org (got '{From}')";
+        }
+
+        if (RepeatHours is < 0 or > 24 * 365)
+        {
+            yield return $"[{Section}] RepeatHours: must be between 0 and 8760";
+        }
+    }
+
+    public static bool TryParseHostPort(string value, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        int colon = value.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        host = value[..colon].Trim('[', ']');
+        return host.Length > 0;
+    }
+}
