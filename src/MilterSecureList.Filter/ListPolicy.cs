@@ -8,13 +8,13 @@ namespace MilterSecureList.Filter;
 /// </summary>
 public sealed class ListPolicy
 {
-    public const string PlaintextOption = "plaintext";
-    public const string MissingCertOption = "missing-cert";
-    public const string NonMemberOption = "non-member";
-    public const string SelfCopyOption = "self-copy";
-    public const string BounceAddressOption = "bounce-address";
-    public const string CertUrlOption = "cert-url";
-    public const string ListHeadersOption = "list-headers";
+    private const string PlaintextOption = ListOptionKeys.Plaintext;
+    private const string MissingCertOption = ListOptionKeys.MissingCert;
+    private const string NonMemberOption = ListOptionKeys.NonMember;
+    private const string SelfCopyOption = ListOptionKeys.SelfCopy;
+    private const string BounceAddressOption = ListOptionKeys.BounceAddress;
+    private const string CertUrlOption = ListOptionKeys.CertUrl;
+    private const string ListHeadersOption = ListOptionKeys.ListHeaders;
 
     public required PlaintextAction Plaintext { get; init; }
 
@@ -68,8 +68,7 @@ public sealed class ListPolicy
         };
     }
 
-    private static bool IsMembersOnly(MailingList list) =>
-        string.Equals(list.PostingPolicy, "members-only", StringComparison.OrdinalIgnoreCase);
+    private static bool IsMembersOnly(MailingList list) => list.PostingPolicy == PostingPolicy.MembersOnly;
 
     private static string? Get(IReadOnlyDictionary<string, string> options, string name) =>
         options.TryGetValue(name, out string? v) && !string.IsNullOrWhiteSpace(v) ? v.Trim().ToLowerInvariant() : null;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of MilterSecureList: unit tests, interop tests with real openssl/gpgsm/cmsutil, SQLite and
+# PostgreSQL, a throwaway Postfix on loopback, and the package checks. Installs the Debian packages it needs
+# when run as root. Prints one closing line "tests: N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+bash scripts/install-deps.sh
+dotnet restore MilterSecureList.sln --nologo -v q
+dotnet build MilterSecureList.sln -c Release --no-restore --nologo -v q -clp:ErrorsOnly
+
+log=$(mktemp /tmp/securelist-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
+status=0
+# One assembly at a time: the interop suites start Postfix and PostgreSQL and share 2 cores.
+dotnet test MilterSecureList.sln -c Release --no-build --nologo -m:1 \
+    --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=1
+
+passed=0 failed=0 skipped=0
+while read -r f p s; do
+    failed=$((failed + f)) passed=$((passed + p)) skipped=$((skipped + s))
+done < <(sed -n 's/.*Failed: *\([0-9]*\), Passed: *\([0-9]*\), Skipped: *\([0-9]*\).*/\1 \2 \3/p' "$log")
+
+if [ -x packaging/test-packages.sh ] && [ "${SKIP_PACKAGES:-0}" != 1 ]; then
+    if bash packaging/test-packages.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+fi
+
+[ "$failed" -gt 0 ] && status=1
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $status
