@@ -1,0 +1,149 @@
+using Microsoft.Extensions.Logging;
+using MilterSecureList.Protocol.Responses;
+using MilterSecureList.Protocol.Session;
+using MilterSecureList.Protocol.Wire;
+
+namespace MilterSecureList.Filter;
+
+/// <summary>The <c>[Milter] Handler = lists</c> handler: one per milter connection.</summary>
+public sealed class ListFilterHandlerFactory : IMilterHandlerFactory
+{
+    private readonly ListMessageProcessor _processor;
+    private readonly ILogger _logger;
+    private readonly FilterMetrics _metrics;
+
+    public ListFilterHandlerFactory(ListMessageProcessor processor, ILogger logger, FilterMetrics metrics)
+    {
+        _processor = processor;
+        _logger = logger;
+        _metrics = metrics;
+    }
+
+    public IMilterHandler Create(MilterConnectionInfo info) => new ListFilterHandler(_processor, _logger, _metrics);
+}
+
+/// <summary>
+/// Adapts the milter events to <see cref="ListMessageProcessor"/>: recognises list recipients at RCPT,
+/// lets mail without one go at end of headers (no body transfer), and turns the processor's decision into
+/// modifications and a verdict at end of message.
+/// </summary>
+internal sealed class ListFilterHandler : IMilterHandler
+{
+    private static readonly MilterHandlerCapabilities s_capabilities = new()
+    {
+        Events = MilterEvents.MailFrom | MilterEvents.Recipient | MilterEvents.EndOfHeaders,
+        RequiredActions = MilterActions.ChangeBody | MilterActions.AddRecipient | MilterActions.DeleteRecipient | MilterActions.AddHeaders,
+        OptionalActions = MilterActions.ChangeFrom,
+        NeedsHeaders = true,
+        NeedsBody = true,
+    };
+
+    private readonly ListMessageProcessor _processor;
+    private readonly ILogger _logger;
+    private readonly FilterMetrics _metrics;
+    private string _sender = "<>";
+    private bool _hasList;
+
+    public ListFilterHandler(ListMessageProcessor processor, ILogger logger, FilterMetrics metrics)
+    {
+        _processor = processor;
+        _logger = logger;
+        _metrics = metrics;
+    }
+
+    public MilterHandlerCapabilities Capabilities => s_capabilities;
+
+    public ValueTask<MilterVerdict> OnMailFromAsync(string sender, IReadOnlyList<string> esmtpArgs, IMacroLookup macros, CancellationToken cancellationToken)
+    {
+        _sender = sender;
+        _hasList = false;
+        return new(MilterVerdict.Continue);
+    }
+
+    public ValueTask<MilterVerdict> OnRecipientAsync(string recipient, IReadOnlyList<string> esmtpArgs, IMacroLookup macros, CancellationToken cancellationToken)
+    {
+        RecipientCheck check = _processor.CheckRecipient(_sender, recipient);
+        if (check.Refusal is SmtpReply reply)
+        {
+            _metrics.Verdict(check.IsTempfail ? "tempfail" : "reject");
+            FilterLog.Verdict(_logger, macros.QueueId ?? "NOQUEUE", "rcpt-refused", reply.ToString(), recipient);
+            return new(MilterVerdict.Reply(reply.Code, reply.EnhancedCode, reply.Text));
+        }
+
+        _hasList |= check.IsList;
+        return new(MilterVerdict.Continue);
+    }
+
+    /// <summary>Mail to no list: ACCEPT now, so the MTA sends no body and expects no edits for it.</summary>
+    public ValueTask<MilterVerdict> OnEndOfHeadersAsync(IMacroLookup macros, CancellationToken cancellationToken)
+    {
+        if (_hasList)
+        {
+            return new(MilterVerdict.Continue);
+        }
+
+        _metrics.Verdict("pass");
+        return new(MilterVerdict.Accept);
+    }
+
+    public async ValueTask<MilterVerdict> OnEndOfMessageAsync(MilterMessageContext message, CancellationToken cancellationToken)
+    {
+        string queueId = message.QueueId ?? "NOQUEUE";
+        _metrics.MessageSeen();
+        long started = TimeProvider.System.GetTimestamp();
+        await using Stream body = message.Body.OpenRead();
+        var headers = message.Headers.Select(h => new HeaderField(h.Name, h.Value)).ToList();
+        var input = new ListMessage(message.Sender, message.Recipients.Select(r => r.Address).ToList(), headers, body, queueId);
+
+        using FilterDecision decision = await _processor
+            .ProcessAsync(input, () => message.SendProgressAsync(cancellationToken), cancellationToken)
+            .ConfigureAwait(false);
+        _metrics.Completed(decision, TimeProvider.System.GetElapsedTime(started));
+
+        switch (decision.Kind)
+        {
+            case FilterVerdictKind.Reject:
+            case FilterVerdictKind.Tempfail:
+                SmtpReply reply = decision.Reply!;
+                FilterLog.Verdict(_logger, queueId, decision.Kind == FilterVerdictKind.Reject ? "reject" : "tempfail", reply.ToString(), decision.Reason);
+                return MilterVerdict.Reply(reply.Code, reply.EnhancedCode, reply.Text);
+        }
+
+        if (!decision.HasModifications)
+        {
+            return MilterVerdict.Continue;
+        }
+
+        // Order matters only for the body: the protocol layer sends envelope and header edits first, then the
+        // REPLBODY chunks back to back (Postfix refuses a body replacement mixed with other requests).
+        foreach (string rcpt in decision.DeleteRecipients)
+        {
+            message.DeleteRecipient(rcpt);
+        }
+
+        foreach (string rcpt in decision.AddRecipients)
+        {
+            message.AddRecipient($"<{rcpt}>");
+        }
+
+        foreach (HeaderField header in decision.AddHeaders)
+        {
+            message.AddHeader(header.Name, header.Value);
+        }
+
+        if (decision.ChangeFrom is string from && (message.GrantedActions & MilterActions.ChangeFrom) != 0)
+        {
+            message.ChangeFrom($"<{from}>");
+        }
+
+        if (decision.NewBody is Stream newBody)
+        {
+            // The context disposes the stream once it is sent; the decision must not dispose it first.
+            decision.NewBody = null;
+            message.ReplaceBody(newBody);
+        }
+
+        FilterLog.Verdict(_logger, queueId, "continue", $"lists={string.Join(",", decision.Lists)} members={decision.AddRecipients.Count}", decision.Reason);
+        return MilterVerdict.Continue;
+    }
+}
