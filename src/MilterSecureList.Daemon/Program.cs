@@ -1,1 +1,82 @@
-return 0; // replaced by the real host
+using Microsoft.Extensions.Hosting;
+using MilterSecureList.Daemon.Hosting;
+using MilterSecureList.Daemon.Options;
+
+// A Postfix milter daemon: unix sockets, chown and file modes are Linux facilities.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+namespace MilterSecureList.Daemon;
+
+/// <summary>securelist-milter [--config FILE] [--check-config] [--version].</summary>
+public static class Program
+{
+    private const string Usage = "usage: securelist-milter [--config FILE] [--check-config] [--version]";
+
+    public static async Task<int> Main(string[] args)
+    {
+        string configPath = DaemonConfiguration.DefaultPath;
+        bool checkOnly = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--version":
+                    Console.WriteLine("securelist-milter " + DaemonHost.Version);
+                    return 0;
+                case "--check-config":
+                    checkOnly = true;
+                    break;
+                case "--config" when i + 1 < args.Length:
+                    configPath = args[++i];
+                    break;
+                case "-h" or "--help":
+                    Console.WriteLine(Usage);
+                    return 0;
+                default:
+                    Console.Error.WriteLine(Usage);
+                    return 2;
+            }
+        }
+
+        DaemonConfiguration configuration;
+        Microsoft.Extensions.Hosting.IHost host;
+        try
+        {
+            configuration = DaemonConfiguration.Load(configPath);
+            if (checkOnly)
+            {
+                Console.WriteLine($"{configPath}: OK");
+                return 0;
+            }
+
+            host = DaemonHost.Build(configuration);
+        }
+        catch (ConfigurationException ex)
+        {
+            // One line naming section, key and problem; no stack trace (issue 2 item 3).
+            Console.Error.WriteLine(ex.Message);
+            return 1;
+        }
+        catch (IOException ex)
+        {
+            Console.Error.WriteLine("securelist-milter: cannot start: " + ex.Message);
+            return 1;
+        }
+
+        try
+        {
+            await host.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (IOException ex)
+        {
+            Console.Error.WriteLine("securelist-milter: cannot start: " + ex.Message);
+            return 1;
+        }
+        finally
+        {
+            host.Dispose();
+            NLog.LogManager.Shutdown();
+        }
+    }
+}

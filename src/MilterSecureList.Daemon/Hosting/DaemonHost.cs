@@ -1,0 +1,104 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MilterSecureList.Daemon.Handlers;
+using MilterSecureList.Daemon.Logging;
+using MilterSecureList.Daemon.Options;
+using MilterSecureList.Protocol.Session;
+using NLog.Extensions.Logging;
+
+namespace MilterSecureList.Daemon.Hosting;
+
+/// <summary>Builds the generic host: Kestrel with one milter listener, NLog logging, SIGTERM drain.</summary>
+public static class DaemonHost
+{
+    public static string Version => typeof(DaemonHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static IHost Build(DaemonConfiguration configuration)
+    {
+        ListenerOptions listener = configuration.Get<ListenerOptions>();
+        MilterOptions milter = configuration.Get<MilterOptions>();
+        LoggingOptions logging = configuration.Get<LoggingOptions>();
+        IMilterHandlerFactory factory = HandlerRegistry.Create(milter);
+        if (listener.Socket.UnixPath is { } path)
+        {
+            UnixSocketPermissions.RemoveStaleSocket(path);
+        }
+
+        var sessionOptions = new MilterSessionOptions
+        {
+            MaxPayload = milter.MaxPacketSize,
+            SpoolThreshold = milter.SpoolThreshold,
+            MaxMessageSize = milter.MaxMessageSize,
+            TempDirectory = milter.TempDirectory.Length > 0 ? milter.TempDirectory : null,
+        };
+
+        return new HostBuilder()
+            .UseContentRoot(AppContext.BaseDirectory)
+            .ConfigureLogging(b =>
+            {
+                b.ClearProviders();
+                b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Trace);
+                b.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
+                b.AddNLog(NLogSetup.Create(logging), new NLogProviderOptions { RemoveLoggerFactoryFilter = false });
+            })
+            .ConfigureServices(s =>
+            {
+                s.Configure<HostOptions>(o => o.ShutdownTimeout = listener.DrainTimeout);
+                s.AddSingleton(configuration);
+                s.AddSingleton(factory);
+                s.AddSingleton(sessionOptions);
+                s.AddSingleton<IMilterSessionObserver, LoggingSessionObserver>();
+                s.AddSingleton(sp => new MilterConnectionHandler(factory, sessionOptions, sp.GetRequiredService<IMilterSessionObserver>()));
+                s.AddHostedService(sp => new ListenerLifetime(listener, milter, sp.GetRequiredService<IHostApplicationLifetime>(), sp.GetRequiredService<ILogger<ListenerLifetime>>()));
+            })
+            .ConfigureWebHost(web =>
+            {
+                web.UseSockets(o => o.NoDelay = true); // TCP_NODELAY: replies must not wait for Nagle (libmilter's 40 ms stall)
+                web.UseKestrel(k =>
+                {
+                    k.AddServerHeader = false;
+                    k.Limits.MaxConcurrentConnections = listener.MaxConnections;
+                    if (listener.Socket.UnixPath is { } unix)
+                    {
+                        k.ListenUnixSocket(unix, l => l.UseConnectionHandler<MilterKestrelConnectionHandler>());
+                    }
+                    else
+                    {
+                        k.Listen(listener.Socket.Inet!, l => l.UseConnectionHandler<MilterKestrelConnectionHandler>());
+                    }
+                });
+                web.Configure(_ => { });
+            })
+            .Build();
+    }
+
+    /// <summary>Applies socket permissions once listening, and logs start and drain.</summary>
+    private sealed class ListenerLifetime(ListenerOptions listener, MilterOptions milter, IHostApplicationLifetime lifetime, ILogger<ListenerLifetime> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.ApplicationStarted.Register(() =>
+            {
+                if (listener.Socket.UnixPath is { } path)
+                {
+                    UnixSocketPermissions.Apply(path, listener.SocketMode, listener.SocketGroup);
+                }
+
+                DaemonLog.Listening(logger, Version, listener.Socket.ToString(), milter.Handler, listener.MaxConnections);
+            });
+            lifetime.ApplicationStopping.Register(() => DaemonLog.Draining(logger, listener.DrainTimeout.TotalSeconds));
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken)
+        {
+            DaemonLog.Stopped(logger);
+            return Task.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,42 @@
+namespace MilterSecureList.Daemon.Options;
+
+/// <summary>[Listener]: where and how the milter socket listens.</summary>
+public sealed class ListenerOptions : OptionsSection
+{
+    public override string SectionName => "Listener";
+
+    /// <summary>inet:HOST:PORT or unix:/path (Postfix's smtpd_milters syntax).</summary>
+    public ListenerEndpoint Socket { get; private set; } = ListenerEndpoint.Parse("inet:127.0.0.1:8891");
+
+    /// <summary>Mode of the unix socket file, so the postfix user can connect.</summary>
+    public UnixFileMode SocketMode { get; private set; } = (UnixFileMode)0x1B0; // 0660
+
+    /// <summary>Group of the unix socket file (empty: the daemon's group).</summary>
+    public string SocketGroup { get; private set; } = string.Empty;
+
+    /// <summary>Concurrent milter connections (= concurrent smtpd sessions using us).</summary>
+    public int MaxConnections { get; private set; } = 1000;
+
+    /// <summary>How long SIGTERM waits for open messages to finish before connections are cut.</summary>
+    public TimeSpan DrainTimeout { get; private set; } = TimeSpan.FromSeconds(30);
+
+    public override void Load(IniSection section)
+    {
+        string socket = section.GetString("Socket", "inet:127.0.0.1:8891");
+        if (!ListenerEndpoint.TryParse(socket, out ListenerEndpoint? endpoint, out string? problem))
+        {
+            throw section.Error("Socket", problem);
+        }
+
+        Socket = endpoint;
+        SocketMode = section.GetOctalMode("SocketMode", SocketMode);
+        SocketGroup = section.GetString("SocketGroup", string.Empty);
+        if (SocketGroup.Length > 0 && !UnixSocketPermissions.GroupExists(SocketGroup))
+        {
+            throw section.Error("SocketGroup", $"group '{SocketGroup}' does not exist");
+        }
+
+        MaxConnections = section.GetInt("MaxConnections", MaxConnections, 1, 1_000_000);
+        DrainTimeout = section.GetDuration("DrainTimeout", DrainTimeout, TimeSpan.Zero, TimeSpan.FromHours(1));
+    }
+}

@@ -1,0 +1,51 @@
+using MilterSecureList.Protocol.Responses;
+using MilterSecureList.Protocol.Wire;
+
+namespace MilterSecureList.Protocol.Session;
+
+/// <summary>Why a milter connection ended.</summary>
+public enum MilterConnectionEndReason
+{
+    /// <summary>The MTA sent QUIT.</summary>
+    Quit,
+    /// <summary>The MTA closed the connection between frames (normal for Postfix after some verdicts).</summary>
+    PeerClosed,
+    /// <summary>The MTA broke the protocol; see the violation reported before.</summary>
+    ProtocolViolation,
+    /// <summary>The host is shutting down and the connection was idle.</summary>
+    Drained,
+    /// <summary>The transport failed (reset, I/O error) or the host aborted the connection.</summary>
+    TransportError,
+}
+
+/// <summary>
+/// Logging seam of the protocol layer (which references no logging framework). All methods are called on the
+/// connection's own flow; implementations must be cheap and must not throw. Never passes message content.
+/// </summary>
+public interface IMilterSessionObserver
+{
+    void ConnectionOpened(MilterConnectionInfo info) { }
+
+    void Negotiated(MilterConnectionInfo info, uint version, MilterActions actions, MilterProtocolOptions protocol) { }
+
+    /// <summary>The MTA did not offer actions the handler requires; messages will be tempfailed.</summary>
+    void ActionsMissing(MilterConnectionInfo info, MilterActions missing) { }
+
+    void MessageCompleted(MilterConnectionInfo info, string? queueId, MilterVerdict verdict, int recipients, long bodyBytes, int modifications) { }
+
+    void MessageTempfailedForMissingActions(MilterConnectionInfo info, string? queueId, MilterActions missing) { }
+
+    void MessageTooLarge(MilterConnectionInfo info, string? queueId, long limit) { }
+
+    void HandlerFailed(MilterConnectionInfo info, string? queueId, string stage, Exception exception) { }
+
+    void ProtocolViolation(MilterConnectionInfo info, MilterViolation reason, string message) { }
+
+    void ConnectionClosed(MilterConnectionInfo info, MilterConnectionEndReason reason, int messages) { }
+}
+
+/// <summary>An observer that ignores everything.</summary>
+public sealed class NullMilterSessionObserver : IMilterSessionObserver
+{
+    public static readonly NullMilterSessionObserver Instance = new();
+}

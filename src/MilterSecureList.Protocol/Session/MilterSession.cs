@@ -1,0 +1,521 @@
+using System.IO.Pipelines;
+using MilterSecureList.Protocol.Commands;
+using MilterSecureList.Protocol.Responses;
+using MilterSecureList.Protocol.Wire;
+
+namespace MilterSecureList.Protocol.Session;
+
+/// <summary>
+/// Per-connection state machine (docs milter-protocol.md §6). Connection state (negotiation, CONNECT/HELO
+/// macros, the handler) lives for the connection; message state (envelope, headers, body spool, message
+/// macros) is reset by ABORT, which may come with no message open or twice in a row. Replies are written to
+/// the output pipe; the caller flushes after each batch of frames.
+/// </summary>
+internal sealed class MilterSession : IDisposable
+{
+    private readonly IMilterHandlerFactory _factory;
+    private readonly MilterSessionOptions _options;
+    private readonly IMilterSessionObserver _observer;
+    private readonly MilterConnectionInfo _info;
+    private readonly PipeWriter _output;
+    private readonly MacroTable _macros = new();
+    private IMilterHandler _handler;
+    private MilterNegotiationResult? _negotiation;
+    private SessionState _state = SessionState.AwaitingNegotiation;
+    private MessagePhase _phase;
+
+    // Message state.
+    private string _sender = string.Empty;
+    private IReadOnlyList<string> _senderArgs = [];
+    private readonly List<MilterRecipient> _recipients = [];
+    private readonly List<MilterHeader> _headers = [];
+    private MessageBodySpool? _spool;
+    private bool _overLimit;
+
+    public MilterSession(IMilterHandlerFactory factory, MilterSessionOptions options, IMilterSessionObserver observer, MilterConnectionInfo info, PipeWriter output)
+    {
+        _factory = factory;
+        _options = options;
+        _observer = observer;
+        _info = info;
+        _output = output;
+        _handler = factory.Create(info);
+    }
+
+    private enum SessionState
+    {
+        AwaitingNegotiation,
+        /// <summary>Negotiated; between messages (after CONNECT, HELO, EOM, ABORT).</summary>
+        Idle,
+        /// <summary>MAIL seen; a message is open.</summary>
+        InMessage,
+        /// <summary>The message got a final verdict before EOM; only ABORT, MAIL, QUIT... may follow.</summary>
+        MessageDecided,
+    }
+
+    private enum MessagePhase
+    {
+        None,
+        Mail,
+        Recipient,
+        Data,
+        Header,
+        EndOfHeaders,
+        Body,
+    }
+
+    /// <summary>True between messages: a drain may close the connection without losing mail.</summary>
+    public bool IsIdle => _state != SessionState.InMessage;
+
+    public int MessageCount { get; private set; }
+
+    public IMilterHandler Handler => _handler;
+
+    public MilterNegotiationResult? Negotiation => _negotiation;
+
+    /// <summary>Handles one frame. Returns false when the connection must end (QUIT).</summary>
+    public async ValueTask<bool> ProcessFrameAsync(MilterFrame frame, CancellationToken cancellationToken)
+    {
+        MilterCommandCode code = frame.Command;
+        if (_state == SessionState.AwaitingNegotiation)
+        {
+            if (code != MilterCommandCode.OptionNegotiation)
+            {
+                OutOfOrder(code);
+            }
+
+            Negotiate(MilterCommandDecoder.DecodeOptionNegotiation(frame.Payload));
+            return true;
+        }
+
+        switch (code)
+        {
+            case MilterCommandCode.Macro:
+                MacroCommand macro = MilterCommandDecoder.DecodeMacro(frame.Payload);
+                _macros.Set(macro.ForCommand, macro.Macros);
+                return true;
+
+            case MilterCommandCode.Body:
+                RequirePhase(code, MessagePhase.Mail, MessagePhase.Body);
+                _phase = MessagePhase.Body;
+                if (_state == SessionState.InMessage)
+                {
+                    AppendBody(frame.Payload);
+                    if (_overLimit && _negotiation!.ExpectsReply(code))
+                    {
+                        // Tell the MTA now: it stops sending content and will not send EOM.
+                        Reply(code, _options.OversizeVerdict);
+                        _observer.MessageTooLarge(_info, _macros.QueueId, _options.MaxMessageSize);
+                        EndMessage(SessionState.MessageDecided);
+                        return true;
+                    }
+                }
+
+                Reply(code, MilterVerdict.Continue);
+                return true;
+
+            case MilterCommandCode.EndOfMessage:
+                RequirePhase(code, MessagePhase.Mail, MessagePhase.Body);
+                if (!frame.Payload.IsEmpty && _state == SessionState.InMessage)
+                {
+                    // Other MTAs may carry the last chunk in EOB; libmilter hands it to the body first.
+                    AppendBody(frame.Payload);
+                }
+
+                await EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
+                return true;
+
+            case MilterCommandCode.Abort:
+                if (_state == SessionState.InMessage)
+                {
+                    await CallHandlerAsync("abort", async ct => { await _handler.OnAbortAsync(ct).ConfigureAwait(false); return MilterVerdict.Continue; }, cancellationToken).ConfigureAwait(false);
+                }
+
+                EndMessage(SessionState.Idle);
+                return true;
+
+            case MilterCommandCode.Quit:
+                EndMessage(SessionState.Idle);
+                return false;
+
+            case MilterCommandCode.QuitNewConnection:
+                // A new CONNECT follows on the same socket, without a new OPTNEG: keep the negotiation,
+                // drop everything else, and start a fresh handler as for a new connection.
+                EndMessage(SessionState.Idle);
+                _macros.ClearAll();
+                await DisposeHandlerAsync().ConfigureAwait(false);
+                _handler = _factory.Create(_info);
+                return true;
+        }
+
+        MilterCommand command = MilterCommandDecoder.Decode(frame);
+        switch (command)
+        {
+            case ConnectCommand c:
+                RequireIdle(code);
+                await EventAsync(code, "connect", MilterEvents.Connect, ct => _handler.OnConnectAsync(c, _macros, ct), cancellationToken).ConfigureAwait(false);
+                break;
+
+            case HeloCommand h:
+                RequireIdle(code);
+                await EventAsync(code, "helo", MilterEvents.Helo, ct => _handler.OnHeloAsync(h.HeloName, _macros, ct), cancellationToken).ConfigureAwait(false);
+                break;
+
+            case MailCommand m:
+                RequireIdle(code);
+                EndMessage(SessionState.InMessage);
+                _phase = MessagePhase.Mail;
+                _sender = m.Sender;
+                _senderArgs = m.EsmtpArgs;
+                if (await EventAsync(code, "mail", MilterEvents.MailFrom, ct => _handler.OnMailFromAsync(m.Sender, m.EsmtpArgs, _macros, ct), cancellationToken).ConfigureAwait(false) is { EndsMessage: true })
+                {
+                    EndMessage(SessionState.MessageDecided);
+                }
+
+                break;
+
+            case RecipientCommand r:
+                RequirePhase(code, MessagePhase.Mail, MessagePhase.Recipient);
+                _phase = MessagePhase.Recipient;
+                MilterVerdict? rv = await EventAsync(code, "rcpt", MilterEvents.Recipient, ct => _handler.OnRecipientAsync(r.Recipient, r.EsmtpArgs, _macros, ct), cancellationToken).ConfigureAwait(false);
+
+                // A non-continue verdict at RCPT rejects only that recipient (docs §6).
+                if (_state == SessionState.InMessage && rv is null or { EndsMessage: false })
+                {
+                    if (_recipients.Count >= _options.MaxRecipients)
+                    {
+                        _overLimit = true;
+                    }
+                    else
+                    {
+                        _recipients.Add(new MilterRecipient(r.Recipient, r.EsmtpArgs));
+                    }
+                }
+
+                break;
+
+            case DataCommand:
+                RequirePhase(code, MessagePhase.Mail, MessagePhase.Recipient);
+                _phase = MessagePhase.Data;
+                await MessageEventAsync(code, "data", MilterEvents.Data, ct => _handler.OnDataAsync(_macros, ct), cancellationToken).ConfigureAwait(false);
+                break;
+
+            case HeaderCommand hd:
+                RequirePhase(code, MessagePhase.Mail, MessagePhase.Header);
+                _phase = MessagePhase.Header;
+                if (_state == SessionState.InMessage)
+                {
+                    if (_headers.Count >= _options.MaxHeaders)
+                    {
+                        _overLimit = true;
+                    }
+                    else
+                    {
+                        _headers.Add(new MilterHeader(hd.Name, hd.Value, hd.RawValue));
+                    }
+                }
+
+                await MessageEventAsync(code, "header", MilterEvents.Header, ct => _handler.OnHeaderAsync(hd.Name, hd.Value, _macros, ct), cancellationToken).ConfigureAwait(false);
+                break;
+
+            case EndOfHeadersCommand:
+                RequirePhase(code, MessagePhase.Mail, MessagePhase.Header);
+                _phase = MessagePhase.EndOfHeaders;
+                await MessageEventAsync(code, "eoh", MilterEvents.EndOfHeaders, ct => _handler.OnEndOfHeadersAsync(_macros, ct), cancellationToken).ConfigureAwait(false);
+                break;
+
+            case UnknownCommand u:
+                // Legal in any state after negotiation; a verdict here does not end the message (libmilter CT_IGNO).
+                await EventAsync(code, "unknown", MilterEvents.Unknown, ct => _handler.OnUnknownAsync(u.CommandLine, _macros, ct), cancellationToken).ConfigureAwait(false);
+                break;
+
+            default:
+                OutOfOrder(code);
+                break;
+        }
+
+        return true;
+    }
+
+    public void Dispose()
+    {
+        EndMessage(SessionState.Idle);
+        DisposeHandlerAsync().AsTask().GetAwaiter().GetResult();
+    }
+
+    private void Negotiate(OptionNegotiationCommand offer)
+    {
+        MilterNegotiationResult result = MilterNegotiation.Negotiate(offer, _handler.Capabilities);
+        _negotiation = result;
+        MilterResponseWriter.WriteOptionNegotiation(_output, result.Version, result.Actions, result.Protocol, result.MacroRequests);
+        _state = SessionState.Idle;
+        _observer.Negotiated(_info, result.Version, result.Actions, result.Protocol);
+        if (result.MissingActions != MilterActions.None)
+        {
+            _observer.ActionsMissing(_info, result.MissingActions);
+        }
+    }
+
+    /// <summary>An event inside an open message: a final verdict ends the message (docs §6 table).</summary>
+    private async ValueTask MessageEventAsync(MilterCommandCode code, string stage, MilterEvents ev, Func<CancellationToken, ValueTask<MilterVerdict>> call, CancellationToken cancellationToken)
+    {
+        if (await EventAsync(code, stage, ev, call, cancellationToken).ConfigureAwait(false) is { EndsMessage: true })
+        {
+            EndMessage(SessionState.MessageDecided);
+        }
+    }
+
+    /// <summary>
+    /// Calls the handler if it asked for the event (and the message is still open), then replies if the MTA
+    /// expects a reply. Returns the handler's verdict, or null when the handler was not called.
+    /// </summary>
+    private async ValueTask<MilterVerdict?> EventAsync(MilterCommandCode code, string stage, MilterEvents ev, Func<CancellationToken, ValueTask<MilterVerdict>> call, CancellationToken cancellationToken)
+    {
+        MilterVerdict? verdict = null;
+        bool messageEvent = code is not (MilterCommandCode.Connect or MilterCommandCode.Helo or MilterCommandCode.Unknown);
+        if ((_handler.Capabilities.Events & ev) != 0 && (!messageEvent || _state == SessionState.InMessage))
+        {
+            verdict = await CallHandlerAsync(stage, call, cancellationToken).ConfigureAwait(false);
+        }
+
+        Reply(code, verdict ?? MilterVerdict.Continue);
+        return verdict;
+    }
+
+    private async ValueTask<MilterVerdict> CallHandlerAsync(string stage, Func<CancellationToken, ValueTask<MilterVerdict>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _observer.HandlerFailed(_info, _macros.QueueId, stage, ex);
+            return MilterVerdict.Tempfail;
+        }
+    }
+
+    private void Reply(MilterCommandCode code, MilterVerdict verdict)
+    {
+        if (_negotiation!.ExpectsReply(code))
+        {
+            verdict.WriteTo(_output);
+        }
+    }
+
+    private void AppendBody(System.Buffers.ReadOnlySequence<byte> chunk)
+    {
+        if (_overLimit)
+        {
+            return;
+        }
+
+        _spool ??= new MessageBodySpool(_options.SpoolThreshold, _options.TempDirectory);
+        if (_spool.Length + chunk.Length > _options.MaxMessageSize)
+        {
+            // Stop storing: memory and disk stay bounded; the verdict comes at BODY or EOM.
+            _overLimit = true;
+            return;
+        }
+
+        _spool.Append(chunk);
+    }
+
+    private async ValueTask EndOfMessageAsync(CancellationToken cancellationToken)
+    {
+        string? queueId = _macros.QueueId;
+        if (_state != SessionState.InMessage)
+        {
+            // The message was already decided; EOM still needs exactly one reply.
+            MilterVerdict.Continue.WriteTo(_output);
+            EndMessage(SessionState.Idle);
+            return;
+        }
+
+        MessageCount++;
+        MilterNegotiationResult negotiation = _negotiation!;
+        if (negotiation.MissingActions != MilterActions.None)
+        {
+            _observer.MessageTempfailedForMissingActions(_info, queueId, negotiation.MissingActions);
+            MilterVerdict.Tempfail.WriteTo(_output);
+            EndMessage(SessionState.Idle);
+            return;
+        }
+
+        if (_overLimit)
+        {
+            _observer.MessageTooLarge(_info, queueId, _options.MaxMessageSize);
+            _options.OversizeVerdict.WriteTo(_output);
+            EndMessage(SessionState.Idle);
+            return;
+        }
+
+        _spool ??= new MessageBodySpool(_options.SpoolThreshold, _options.TempDirectory);
+        var context = new MilterMessageContext(_info.ConnectionId, _sender, _senderArgs, _recipients.ToArray(), _headers.ToArray(), _macros, _spool, negotiation.Actions, SendProgressAsync);
+        MilterVerdict verdict;
+        try
+        {
+            verdict = await CallHandlerAsync("eom", ct => _handler.OnEndOfMessageAsync(context, ct), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            context.Close();
+        }
+
+        int modifications = 0;
+        try
+        {
+            if (verdict.Kind is MilterVerdictKind.Continue or MilterVerdictKind.Accept)
+            {
+                modifications = await WriteModificationsAsync(context, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Reading the replacement body failed. REPLBODY chunks may already be out, so the only
+            // safe final reply is TEMPFAIL (Postfix discards the edits with the message).
+            _observer.HandlerFailed(_info, queueId, "eom-body", ex);
+            verdict = MilterVerdict.Tempfail;
+        }
+        finally
+        {
+            context.ReplacementBody?.Dispose();
+        }
+
+        verdict.WriteTo(_output);
+        _observer.MessageCompleted(_info, queueId, verdict, _recipients.Count, _spool.Length, modifications);
+        EndMessage(SessionState.Idle);
+    }
+
+    /// <summary>Header/envelope edits in call order, then consecutive REPLBODY chunks (docs §3, §7.5).</summary>
+    private async ValueTask<int> WriteModificationsAsync(MilterMessageContext context, CancellationToken cancellationToken)
+    {
+        foreach (MilterModification m in context.Modifications)
+        {
+            m.WriteTo(_output);
+        }
+
+        int count = context.Modifications.Count;
+        if (context.ReplacementBodyBytes is { } bytes)
+        {
+            ReadOnlyMemory<byte> rest = bytes;
+            do
+            {
+                int n = Math.Min(rest.Length, MilterSessionOptions.BodyFlushBytes);
+                MilterResponseWriter.WriteReplaceBody(_output, rest.Span[..n]);
+                rest = rest[n..];
+                if (!rest.IsEmpty)
+                {
+                    await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            while (!rest.IsEmpty);
+            count++;
+        }
+        else if (context.ReplacementBody is { } stream)
+        {
+            await WriteReplaceBodyAsync(stream, cancellationToken).ConfigureAwait(false);
+            count++;
+        }
+
+        return count;
+    }
+
+    private async ValueTask WriteReplaceBodyAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        const int header = 5;
+        long sinceFlush = 0;
+        bool wroteAny = false;
+        while (true)
+        {
+            Memory<byte> memory = _output.GetMemory(header + MilterLimits.ChunkSize);
+            int n = await stream.ReadAtLeastAsync(memory.Slice(header, MilterLimits.ChunkSize), MilterLimits.ChunkSize, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            if (n == 0 && wroteAny)
+            {
+                return;
+            }
+
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(memory.Span, (uint)n + 1);
+            memory.Span[4] = (byte)MilterResponseCode.ReplaceBody;
+            _output.Advance(header + n);
+            wroteAny = true;
+            sinceFlush += n;
+            if (n < MilterLimits.ChunkSize)
+            {
+                return;
+            }
+
+            if (sinceFlush >= MilterSessionOptions.BodyFlushBytes)
+            {
+                sinceFlush = 0;
+                await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async ValueTask SendProgressAsync(CancellationToken cancellationToken)
+    {
+        MilterResponseWriter.WriteProgress(_output);
+        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void EndMessage(SessionState next)
+    {
+        _state = next;
+        _phase = next == SessionState.InMessage ? MessagePhase.Mail : MessagePhase.None;
+        if (next != SessionState.MessageDecided)
+        {
+            _sender = string.Empty;
+            _senderArgs = [];
+            _recipients.Clear();
+            _headers.Clear();
+            _overLimit = false;
+        }
+
+        _spool?.Dispose();
+        _spool = null;
+        if (next == SessionState.Idle)
+        {
+            _macros.ClearMessageStages();
+        }
+    }
+
+    private void RequireIdle(MilterCommandCode code)
+    {
+        if (_state == SessionState.InMessage)
+        {
+            OutOfOrder(code);
+        }
+    }
+
+    /// <summary>The message must be open (or already decided) and at a phase in [min, max]: the order is monotonic.</summary>
+    private void RequirePhase(MilterCommandCode code, MessagePhase min, MessagePhase max)
+    {
+        if (_state == SessionState.MessageDecided)
+        {
+            return; // Postfix may still be sending what it had pipelined; nothing more is recorded.
+        }
+
+        if (_state != SessionState.InMessage || _phase < min || _phase > max)
+        {
+            OutOfOrder(code);
+        }
+    }
+
+    private ValueTask DisposeHandlerAsync() => _handler switch
+    {
+        IAsyncDisposable a => a.DisposeAsync(),
+        IDisposable d => Dispose(d),
+        _ => default,
+    };
+
+    private static ValueTask Dispose(IDisposable d)
+    {
+        d.Dispose();
+        return default;
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void OutOfOrder(MilterCommandCode code) =>
+        MilterProtocolException.Throw(MilterViolation.CommandOutOfOrder, $"command '{(char)code}' is not legal in state {_state}/{_phase}");
+}
