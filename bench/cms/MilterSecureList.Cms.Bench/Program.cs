@@ -1,0 +1,271 @@
+// Re-key benchmark (issue 3 item 9). Run: dotnet run -c Release --project bench/cms/MilterSecureList.Cms.Bench
+// Prints time per message, members/s, the ratio to the raw RSA-2048 public-key rate measured in the same run,
+// the ratio against the naive "encrypt the content once per member" approach, and the memory used for a 50 MB message.
+using System.Diagnostics;
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.Cms;
+
+if (args.Length == 2 && args[0] == "--memory-child")
+{
+    return MemoryChild(args[1]);
+}
+
+Console.WriteLine($"MilterSecureList CMS re-key benchmark  ({Environment.ProcessorCount} cores, .NET {Environment.Version})");
+Console.WriteLine();
+
+using ECDsa caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+X509Certificate2 ca = new CertificateRequest("CN=Bench CA", caKey, HashAlgorithmName.SHA256).CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+
+RSA listRsa = RSA.Create(2048);
+X509Certificate2 listCert = Issue("CN=list", listRsa.ExportSubjectPublicKeyInfo(), isEc: false, 1);
+using var listKey = new ListKey(listCert, listRsa);
+
+// Member certificates: 10,000 distinct certificates (distinct serials) over a pool of 64 RSA-2048 keys; key
+// generation is not what we measure and every member still gets its own imported public-key object.
+var sw = Stopwatch.StartNew();
+RSA[] pool = Enumerable.Range(0, 64).Select(_ => RSA.Create(2048)).ToArray();
+byte[][] poolSpki = pool.Select(k => k.ExportSubjectPublicKeyInfo()).ToArray();
+var rsaMembers = new CmsRecipient[10_000];
+Parallel.For(0, rsaMembers.Length, i =>
+    rsaMembers[i] = CmsRecipient.FromCertificate(Issue($"CN=member{i}", poolSpki[i % pool.Length], isEc: false, 1000 + i)));
+var ecMembers = new CmsRecipient[1_000];
+Parallel.For(0, ecMembers.Length, i =>
+{
+    using ECDiffieHellman k = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+    ecMembers[i] = CmsRecipient.FromCertificate(Issue($"CN=ec{i}", k.ExportSubjectPublicKeyInfo(), isEc: true, 100_000 + i));
+});
+Console.WriteLine($"setup: 10,000 RSA-2048 + 1,000 P-256 member certificates issued and imported in {sw.Elapsed.TotalSeconds:F1} s");
+
+byte[] message1Mb = BuildMessage(listCert, 1 << 20);
+Console.WriteLine($"message: 1 MiB content, AES-256-CBC, ContentInfo {message1Mb.Length:N0} bytes");
+Console.WriteLine();
+
+// Raw RSA-2048 public-key operation rate, same parallelism as the re-wrap (Parallel.For over all cores).
+byte[] cek = RandomNumberGenerator.GetBytes(32);
+RSA[] rawKeys = rsaMembers.Take(1000).Select(m => m.Certificate.GetRSAPublicKey()!).ToArray();
+double rawRate = Measure(() =>
+{
+    Parallel.For(0, 10_000, i => rawKeys[i % rawKeys.Length].Encrypt(cek, RSAEncryptionPadding.Pkcs1));
+    return 10_000;
+}, minSeconds: 2);
+Console.WriteLine($"raw RSA-2048 PKCS#1 v1.5 public-key ops (parallel): {rawRate:N0} ops/s");
+byte[] listEk = listCert.GetRSAPublicKey()!.Encrypt(cek, RSAEncryptionPadding.Pkcs1);
+MeasureCore(() => { listRsa.Decrypt(listEk, RSAEncryptionPadding.Pkcs1); return 1; }, minSeconds: 1, out double privateMs);
+MeasureCore(() => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], [rsaMembers[0]]).MembersWrapped, minSeconds: 1, out double oneMs);
+Console.WriteLine($"fixed cost per message: list-key RSA-2048 private op {privateMs:F2} ms; whole re-wrap for 1 member {oneMs:F2} ms");
+Console.WriteLine();
+
+Console.WriteLine("members  kind        time/message   members/s   ratio to raw RSA op rate");
+foreach (int n in new[] { 10, 100, 1_000, 10_000 })
+{
+    CmsRecipient[] members = rsaMembers.Take(n).ToArray();
+    double perSecond = MeasureCore(() => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], members).MembersWrapped, minSeconds: n >= 10_000 ? 3 : 2, out double msPerMessage);
+    Console.WriteLine($"{n,7:N0}  RSA-2048   {msPerMessage,10:F2} ms   {perSecond,9:N0}   {perSecond / rawRate,6:F2}");
+}
+
+{
+    double perSecond = MeasureCore(() => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], ecMembers).MembersWrapped, minSeconds: 2, out double msPerMessage);
+    Console.WriteLine($"{ecMembers.Length,7:N0}  P-256 kari {msPerMessage,10:F2} ms   {perSecond,9:N0}   (ECDH: not comparable to the RSA rate)");
+}
+
+Console.WriteLine();
+// Naive approach of existing list servers: encrypt the content once per member (AES-256-CBC, fresh key and IV)
+// plus one RSA key wrap each.
+byte[] content = RandomNumberGenerator.GetBytes(1 << 20);
+CmsRecipient[] hundred = rsaMembers.Take(100).ToArray();
+RSA[] hundredKeys = hundred.Select(m => m.Certificate.GetRSAPublicKey()!).ToArray();
+MeasureCore(() =>
+{
+    Parallel.For(0, 100, i =>
+    {
+        using Aes aes = Aes.Create();
+        aes.KeySize = 256;
+        aes.GenerateKey();
+        byte[] ct = aes.EncryptCbc(content, RandomNumberGenerator.GetBytes(16));
+        byte[] ek = hundredKeys[i].Encrypt(aes.Key, RSAEncryptionPadding.Pkcs1);
+        GC.KeepAlive(ct);
+        GC.KeepAlive(ek);
+    });
+    return 100;
+}, minSeconds: 2, out double naiveMs);
+MeasureCore(() => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], hundred).MembersWrapped, minSeconds: 2, out double oursMs);
+Console.WriteLine($"100 members, 1 MiB: naive per-member encryption {naiveMs:F1} ms, re-wrap {oursMs:F2} ms, re-wrap is {naiveMs / oursMs:F0}x faster");
+
+Console.WriteLine();
+// 50 MB message, measured in a child process so setup allocations do not count.
+string file = Path.Combine(Path.GetTempPath(), $"msl-bench-{Guid.NewGuid():N}.p7m");
+try
+{
+    File.WriteAllBytes(file, BuildMessage(listCert, 50 * 1000 * 1000));
+    string certFile = file + ".crt";
+    string keyFile = file + ".key";
+    File.WriteAllText(certFile, listCert.ExportCertificatePem());
+    File.WriteAllText(keyFile, listRsa.ExportPkcs8PrivateKeyPem());
+    File.WriteAllText(file + ".member", rsaMembers[0].Certificate.ExportCertificatePem());
+    var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+    if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+    {
+        psi.ArgumentList.Add(typeof(ListKey).Assembly.Location.Replace("MilterSecureList.Cms.dll", "MilterSecureList.Cms.Bench.dll", StringComparison.Ordinal));
+    }
+
+    psi.ArgumentList.Add("--memory-child");
+    psi.ArgumentList.Add(file);
+    using Process child = Process.Start(psi)!;
+    Console.Write(child.StandardOutput.ReadToEnd());
+    child.WaitForExit();
+}
+finally
+{
+    foreach (string f in new[] { file, file + ".crt", file + ".key", file + ".member" })
+    {
+        File.Delete(f);
+    }
+}
+
+return 0;
+
+X509Certificate2 Issue(string subject, byte[] spki, bool isEc, long serial)
+{
+    var pk = PublicKey.CreateFromSubjectPublicKeyInfo(spki, out _);
+    var req = new CertificateRequest(new X500DistinguishedName(subject), pk, HashAlgorithmName.SHA256);
+    req.CertificateExtensions.Add(new X509KeyUsageExtension(isEc ? X509KeyUsageFlags.KeyAgreement : X509KeyUsageFlags.KeyEncipherment, true));
+    byte[] serialBytes = BitConverter.GetBytes(serial);
+    Array.Reverse(serialBytes);
+    using X509Certificate2 c = req.Create(ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1), serialBytes.SkipWhile(b => b == 0).ToArray());
+    return X509CertificateLoader.LoadCertificate(c.RawData);
+}
+
+// A sender's message: AES-256-CBC content, list key by RSA PKCS#1 v1.5, DER. Written directly (EnvelopedCms
+// would hold several copies of a 50 MB body).
+static byte[] BuildMessage(X509Certificate2 list, int size)
+{
+    byte[] key = RandomNumberGenerator.GetBytes(32);
+    byte[] iv = RandomNumberGenerator.GetBytes(16);
+    byte[] ct;
+    using (Aes aes = Aes.Create())
+    {
+        aes.Key = key;
+        byte[] plain = new byte[size];
+        RandomNumberGenerator.Fill(plain.AsSpan(0, Math.Min(size, 4096)));
+        ct = aes.EncryptCbc(plain, iv);
+    }
+
+    using RSA pub = list.GetRSAPublicKey()!;
+    byte[] ek = pub.Encrypt(key, RSAEncryptionPadding.Pkcs1);
+    var w = new AsnWriter(AsnEncodingRules.DER, ct.Length + 2048);
+    using (w.PushSequence())
+    {
+        w.WriteObjectIdentifier(Oids.EnvelopedData);
+        using (w.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, true)))
+        using (w.PushSequence())
+        {
+            w.WriteInteger(0);
+            using (w.PushSetOf())
+            using (w.PushSequence())
+            {
+                w.WriteInteger(0);
+                using (w.PushSequence())
+                {
+                    w.WriteEncodedValue(list.IssuerName.RawData);
+                    w.WriteInteger(list.SerialNumberBytes.Span);
+                }
+
+                using (w.PushSequence())
+                {
+                    w.WriteObjectIdentifier(Oids.RsaEncryption);
+                    w.WriteNull();
+                }
+
+                w.WriteOctetString(ek);
+            }
+
+            using (w.PushSequence())
+            {
+                w.WriteObjectIdentifier(Oids.Data);
+                using (w.PushSequence())
+                {
+                    w.WriteObjectIdentifier(Oids.Aes256Cbc);
+                    w.WriteOctetString(iv);
+                }
+
+                w.WriteOctetString(ct, new Asn1Tag(TagClass.ContextSpecific, 0));
+            }
+        }
+    }
+
+    return w.Encode();
+}
+
+static double MeasureCore(Func<int> run, double minSeconds, out double msPerRun)
+{
+    run(); // warm-up
+    int runs = 0;
+    long items = 0;
+    var sw = Stopwatch.StartNew();
+    while (sw.Elapsed.TotalSeconds < minSeconds || runs < 3)
+    {
+        items += run();
+        runs++;
+    }
+
+    msPerRun = sw.Elapsed.TotalMilliseconds / runs;
+    return items / sw.Elapsed.TotalSeconds;
+}
+
+static double Measure(Func<int> run, double minSeconds) => MeasureCore(run, minSeconds, out _);
+
+static int MemoryChild(string file)
+{
+    using X509Certificate2 cert = X509Certificate2.CreateFromPemFile(file + ".crt", file + ".key");
+    using var key = new ListKey(X509CertificateLoader.LoadCertificate(cert.RawData), cert.GetRSAPrivateKey()!);
+    CmsRecipient member = CmsRecipient.FromCertificate(X509CertificateLoader.LoadCertificateFromFile(file + ".member"));
+    byte[] input = File.ReadAllBytes(file);
+    GC.Collect();
+    GC.WaitForPendingFinalizers();
+    GC.Collect();
+    long rssBefore = ReadStatusKb("VmRSS");
+    ResetPeakRss();
+    long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
+    var sw = Stopwatch.StartNew();
+    RewrapResult r = SessionKeyRewrapper.Rewrap(input, [key], [member]);
+    sw.Stop();
+    long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocBefore;
+    long peak = ReadStatusKb("VmHWM");
+    double mb = input.Length / 1e6;
+    Console.WriteLine($"50 MB message ({input.Length:N0} bytes): re-wrap {sw.Elapsed.TotalMilliseconds:F0} ms, output {r.ContentInfo.Length:N0} bytes");
+    Console.WriteLine($"  GC allocated during re-wrap: {allocated / 1e6:F1} MB = {allocated / (double)input.Length:F2}x the message");
+    Console.WriteLine($"  process RSS before (input loaded): {rssBefore / 1e3:F1} MB; peak RSS during re-wrap: {peak / 1e3:F1} MB;" +
+        $" peak - before = {(peak - rssBefore) / 1e3:F1} MB = {(peak - rssBefore) / 1e3 / mb:F2}x the message");
+    Console.WriteLine($"  input + output held at peak = {(input.Length + r.ContentInfo.Length) / (double)input.Length:F2}x the message");
+    return 0;
+}
+
+static long ReadStatusKb(string field)
+{
+    foreach (string line in File.ReadLines("/proc/self/status"))
+    {
+        if (line.StartsWith(field + ":", StringComparison.Ordinal))
+        {
+            return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    return 0;
+}
+
+// Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) so the peak covers only the re-wrap.
+static void ResetPeakRss()
+{
+    try
+    {
+        File.WriteAllText("/proc/self/clear_refs", "5");
+    }
+    catch (IOException)
+    {
+    }
+    catch (UnauthorizedAccessException)
+    {
+    }
+}

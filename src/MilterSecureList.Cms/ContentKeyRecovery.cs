@@ -1,0 +1,209 @@
+using System.Formats.Asn1;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using MilterSecureList.Cms.Asn1;
+
+namespace MilterSecureList.Cms;
+
+/// <summary>Recovers the content-encryption key from the list's RecipientInfo without a padding oracle.</summary>
+/// <remarks>
+/// The milter decrypts PKCS#1 v1.5 ciphertexts from anyone, so it is a Bleichenbacher oracle unless a failed
+/// unwrap is indistinguishable from a successful one (cms-notes §3.6, CVE-2026-63573 in BouncyCastle).
+/// Every private-key step below therefore ends in <see cref="Select"/>: a random key of the expected length is
+/// drawn up front, the real result is used only if the unwrap worked and has the right length, and the
+/// caller cannot tell which happened. Structure and algorithm checks happen before any private-key work,
+/// so the exceptions they raise depend only on public data.
+/// </remarks>
+internal static class ContentKeyRecovery
+{
+    /// <summary>Returns a pinned array of exactly <paramref name="cekLength"/> bytes. Caller zeroes it.</summary>
+    public static byte[] Recover(in RecipientInfoAsn ri, ListKey key, int cekLength)
+    {
+        if (ri.KeyTrans is { } ktri)
+        {
+            return RecoverKeyTrans(ktri, key, cekLength);
+        }
+
+        if (ri.KeyAgree is { } kari)
+        {
+            return RecoverKeyAgree(kari, key, cekLength);
+        }
+
+        throw new UnsupportedCmsException($"RecipientInfo type {ri.Kind} cannot carry the list key");
+    }
+
+    private static byte[] RecoverKeyTrans(in KeyTransRecipientInfoAsn ktri, ListKey key, int cekLength)
+    {
+        RSAEncryptionPadding padding = ktri.KeyEncryptionAlgorithm.Algorithm switch
+        {
+            Oids.RsaEncryption when ktri.KeyEncryptionAlgorithm.HasNullOrAbsentParameters => RSAEncryptionPadding.Pkcs1,
+            Oids.RsaEncryption => throw new AsnContentException("rsaEncryption parameters must be NULL or absent"),
+            Oids.RsaesOaep => RsaesOaepParamsAsn.Decode(ktri.KeyEncryptionAlgorithm.Parameters),
+            _ => throw new UnsupportedCmsException($"key transport algorithm {ktri.KeyEncryptionAlgorithm.Algorithm} is not supported"),
+        };
+        RSA rsa = key.Rsa ?? throw new UnsupportedCmsException("a key-transport RecipientInfo names an EC list certificate");
+
+        byte[] cek = GC.AllocateArray<byte>(cekLength, pinned: true);
+        byte[] random = GC.AllocateArray<byte>(cekLength, pinned: true);
+        byte[] plain = GC.AllocateArray<byte>(Math.Max(rsa.KeySize / 8, cekLength), pinned: true);
+        RandomNumberGenerator.Fill(random);
+        try
+        {
+            int written;
+            try
+            {
+                written = rsa.Decrypt(ktri.EncryptedKey.Span, plain, padding);
+            }
+            catch (CryptographicException)
+            {
+                written = -1;
+            }
+
+            Select(plain, written == cekLength, random, cek);
+            return cek;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
+            CryptographicOperations.ZeroMemory(random);
+        }
+    }
+
+    private static byte[] RecoverKeyAgree(in KeyAgreeRecipientInfoAsn kari, ListKey key, int cekLength)
+    {
+        ECDiffieHellman ecdh = key.Ecdh ?? throw new UnsupportedCmsException("a key-agreement RecipientInfo names an RSA list certificate");
+        if (kari.Version != 3)
+        {
+            throw new AsnContentException("KeyAgreeRecipientInfo version is not 3");
+        }
+
+        if (!X963Kdf.TryGetScheme(kari.KeyEncryptionAlgorithm.Algorithm, out HashAlgorithmName hash))
+        {
+            throw new UnsupportedCmsException($"key agreement scheme {kari.KeyEncryptionAlgorithm.Algorithm} is not supported");
+        }
+
+        if (kari.KeyEncryptionAlgorithm.Parameters is not { } wrapEncoded)
+        {
+            throw new AsnContentException("key agreement scheme has no key-wrap algorithm");
+        }
+
+        var wrapReader = new AsnReader(wrapEncoded, AsnEncodingRules.BER);
+        AlgorithmIdentifierAsn wrap = AlgorithmIdentifierAsn.Decode(wrapReader);
+        wrapReader.ThrowIfNotEmpty();
+        int kekLength = AesKeyWrap.KekLength(wrap.Algorithm);
+        if (kekLength == 0 || !wrap.HasNullOrAbsentParameters)
+        {
+            throw new UnsupportedCmsException($"key wrap algorithm {wrap.Algorithm} is not supported");
+        }
+
+        if (kari.OriginatorPublicKey is not { } point)
+        {
+            throw new UnsupportedCmsException("static-static ECDH (originator named by certificate) is not supported");
+        }
+
+        ECParameters mine = ecdh.ExportParameters(false);
+        int coord = EcCurves.CoordinateLength(mine.Curve);
+        if (coord == 0)
+        {
+            throw new UnsupportedCmsException("the list key's EC curve is not P-256/P-384/P-521");
+        }
+
+        if (point.Length != 1 + (2 * coord) || point.Span[0] != 0x04)
+        {
+            throw new AsnContentException("originator public key is not an uncompressed point on the list key's curve");
+        }
+
+        ReadOnlyMemory<byte> encryptedKey = default;
+        foreach ((RecipientIdentifierAsn rid, ReadOnlyMemory<byte> ek) in kari.RecipientEncryptedKeys)
+        {
+            if (key.Matches(rid))
+            {
+                encryptedKey = ek;
+                break;
+            }
+        }
+
+        byte[] sharedInfo = EncodeSharedInfo(wrap.Encoded.Span, kari.Ukm, kekLength);
+        byte[] cek = GC.AllocateArray<byte>(cekLength, pinned: true);
+        byte[] random = GC.AllocateArray<byte>(cekLength, pinned: true);
+        byte[] unwrapped = GC.AllocateArray<byte>(Math.Max(encryptedKey.Length - 8, cekLength), pinned: true);
+        byte[] kek = GC.AllocateArray<byte>(kekLength, pinned: true);
+        byte[]? z = null;
+        RandomNumberGenerator.Fill(random);
+        bool ok;
+        try
+        {
+            try
+            {
+                var peerParams = new ECParameters
+                {
+                    Curve = mine.Curve,
+                    Q = new ECPoint { X = point.Span.Slice(1, coord).ToArray(), Y = point.Span.Slice(1 + coord, coord).ToArray() },
+                };
+                using ECDiffieHellman peer = ECDiffieHellman.Create(peerParams);
+                z = ecdh.DeriveRawSecretAgreement(peer.PublicKey);
+                X963Kdf.DeriveKey(hash, z, sharedInfo, kek);
+                ok = encryptedKey.Length == cekLength + 8
+                    && AesKeyWrap.TryUnwrap(kek, encryptedKey.Span, unwrapped.AsSpan(0, cekLength));
+            }
+            catch (CryptographicException)
+            {
+                ok = false;
+            }
+
+            Select(unwrapped, ok, random, cek);
+            return cek;
+        }
+        finally
+        {
+            if (z is not null)
+            {
+                CryptographicOperations.ZeroMemory(z);
+            }
+
+            CryptographicOperations.ZeroMemory(kek);
+            CryptographicOperations.ZeroMemory(unwrapped);
+            CryptographicOperations.ZeroMemory(random);
+        }
+    }
+
+    // RFC 5753 §7.2
+    // ECC-CMS-SharedInfo ::= SEQUENCE {
+    //   keyInfo      AlgorithmIdentifier,                 -- the key-wrap algorithm, bytes as in the message
+    //   entityUInfo  [0] EXPLICIT OCTET STRING OPTIONAL,  -- ukm
+    //   suppPubInfo  [2] EXPLICIT OCTET STRING }          -- KEK length in bits, 32-bit big-endian
+    internal static byte[] EncodeSharedInfo(ReadOnlySpan<byte> keyInfo, ReadOnlyMemory<byte>? ukm, int kekLength)
+    {
+        var w = new AsnWriter(AsnEncodingRules.DER, 64 + keyInfo.Length + (ukm?.Length ?? 0));
+        using (w.PushSequence())
+        {
+            w.WriteEncodedValue(keyInfo);
+            if (ukm is { } u)
+            {
+                using (w.PushSequence(AsnTags.Constructed0))
+                {
+                    w.WriteOctetString(u.Span);
+                }
+            }
+
+            using (w.PushSequence(AsnTags.Constructed2))
+            {
+                Span<byte> bits = [0, 0, (byte)((kekLength * 8) >> 8), (byte)(kekLength * 8)];
+                w.WriteOctetString(bits);
+            }
+        }
+
+        return w.Encode();
+    }
+
+    /// <summary>dest = ok ? candidate : random, without a data-dependent branch per byte.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.NoOptimization)]
+    private static void Select(ReadOnlySpan<byte> candidate, bool ok, ReadOnlySpan<byte> random, Span<byte> dest)
+    {
+        byte mask = (byte)-(ok ? 1 : 0);
+        for (int i = 0; i < dest.Length; i++)
+        {
+            dest[i] = (byte)((candidate[i] & mask) | (random[i] & ~mask));
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.Cms.Asn1;
+
+namespace MilterSecureList.Cms;
+
+/// <summary>One list certificate and its private key (RSA for ktri, EC for kari). A list may hold several
+/// (rollover: the old and the new certificate are both accepted). Takes ownership of the private key.</summary>
+public sealed class ListKey : IDisposable
+{
+    private readonly byte[] _ski;
+    private readonly byte[] _publicKeySha1;
+
+    public ListKey(X509Certificate2 certificate, AsymmetricAlgorithm privateKey)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        ArgumentNullException.ThrowIfNull(privateKey);
+        Certificate = certificate;
+        switch (privateKey)
+        {
+            case RSA rsa:
+                using (RSA? pub = certificate.GetRSAPublicKey())
+                {
+                    if (pub is null || !pub.ExportParameters(false).Modulus!.AsSpan().SequenceEqual(rsa.ExportParameters(false).Modulus))
+                    {
+                        throw new ArgumentException("the RSA private key does not belong to the list certificate", nameof(privateKey));
+                    }
+                }
+
+                Rsa = rsa;
+                break;
+            case ECDiffieHellman ecdh:
+                Ecdh = ecdh;
+                CheckEcMatches(certificate, ecdh.ExportParameters(false));
+                break;
+            case ECDsa ecdsa:
+                // PEM/PKCS#8 EC keys often load as ECDsa; the same key material serves ECDH.
+                ECParameters p = ecdsa.ExportParameters(true);
+                try
+                {
+                    Ecdh = ECDiffieHellman.Create(p);
+                }
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(p.D);
+                }
+
+                CheckEcMatches(certificate, Ecdh.ExportParameters(false));
+                ecdsa.Dispose();
+                break;
+            default:
+                throw new ArgumentException($"list key type {privateKey.GetType().Name} is not RSA or EC", nameof(privateKey));
+        }
+
+        _ski = RecipientIdentifierAsn.GetSubjectKeyIdentifier(certificate);
+        _publicKeySha1 = RecipientIdentifierAsn.GetPublicKeySha1(certificate);
+        Sha256Fingerprint = certificate.GetCertHashString(HashAlgorithmName.SHA256);
+    }
+
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>Upper-case hex SHA-256 of the certificate (for "not encrypted to the list key" replies).</summary>
+    public string Sha256Fingerprint { get; }
+
+    internal RSA? Rsa { get; }
+
+    internal ECDiffieHellman? Ecdh { get; }
+
+    internal bool Matches(RecipientIdentifierAsn rid) => rid.Matches(Certificate, _ski, _publicKeySha1);
+
+    public void Dispose()
+    {
+        Rsa?.Dispose();
+        Ecdh?.Dispose();
+    }
+
+    private static void CheckEcMatches(X509Certificate2 certificate, ECParameters priv)
+    {
+        using ECDiffieHellman? pub = certificate.GetECDiffieHellmanPublicKey();
+        if (pub is null)
+        {
+            throw new ArgumentException("the list certificate has no EC public key", nameof(certificate));
+        }
+
+        ECParameters cp = pub.ExportParameters(false);
+        if (!cp.Q.X.AsSpan().SequenceEqual(priv.Q.X) || !cp.Q.Y.AsSpan().SequenceEqual(priv.Q.Y))
+        {
+            throw new ArgumentException("the EC private key does not belong to the list certificate", nameof(certificate));
+        }
+    }
+}

@@ -1,0 +1,121 @@
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using MilterSecureList.Cms.Asn1;
+
+namespace MilterSecureList.Cms;
+
+/// <summary>Writes one member's RecipientInfo (DER) for a given content key.</summary>
+internal static class RecipientInfoWriter
+{
+    // AlgorithmIdentifier { rsaEncryption, NULL } (RFC 3370 §4.2.1: parameters MUST be NULL)
+    private static readonly byte[] s_rsaEncryption = Convert.FromHexString("300D06092A864886F70D0101010500");
+
+    // AlgorithmIdentifier { id-aes256-wrap } with parameters absent (RFC 3565 §2.3.2)
+    private static readonly byte[] s_aes256Wrap = Convert.FromHexString("300B060960864801650304012D");
+
+    // ECC-CMS-SharedInfo for id-aes256-wrap, no ukm, 256-bit KEK (RFC 5753 §7.2)
+    private static readonly byte[] s_sharedInfoAes256 = ContentKeyRecovery.EncodeSharedInfo(s_aes256Wrap, null, 32);
+
+    /// <summary>Encode the RecipientInfo wrapping <paramref name="cek"/> for <paramref name="member"/>.</summary>
+    public static byte[] Write(CmsRecipient member, ReadOnlySpan<byte> cek)
+    {
+        return member.KeyTransport switch
+        {
+            CmsKeyTransport.RsaPkcs1 => WriteKeyTrans(member, cek, RSAEncryptionPadding.Pkcs1, s_rsaEncryption, null),
+            CmsKeyTransport.RsaOaepSha256 => WriteKeyTrans(member, cek, RSAEncryptionPadding.OaepSHA256, null, RsaesOaepParamsAsn.Sha256Encoded),
+            CmsKeyTransport.EcdhStdSha256Aes256Wrap => WriteKeyAgree(member, cek),
+            _ => throw new InvalidOperationException("unknown key transport"),
+        };
+    }
+
+    // KeyTransRecipientInfo, version 0, rid = issuerAndSerialNumber (RFC 5652 §6.2.1)
+    private static byte[] WriteKeyTrans(CmsRecipient member, ReadOnlySpan<byte> cek, RSAEncryptionPadding padding,
+        byte[]? algorithmIdentifier, byte[]? oaepParams)
+    {
+        int modulus = member.KeySizeBytes;
+        Span<byte> ek = modulus <= 1024 ? stackalloc byte[modulus] : new byte[modulus];
+        int written = member.Rsa!.Encrypt(cek, ek, padding);
+        var w = new AsnWriter(AsnEncodingRules.DER, 64 + member.EncodedIssuerAndSerialNumber.Length + modulus + 64);
+        using (w.PushSequence())
+        {
+            w.WriteInteger(0);
+            w.WriteEncodedValue(member.EncodedIssuerAndSerialNumber);
+            if (algorithmIdentifier is not null)
+            {
+                w.WriteEncodedValue(algorithmIdentifier);
+            }
+            else
+            {
+                using (w.PushSequence())
+                {
+                    w.WriteObjectIdentifier(Oids.RsaesOaep);
+                    w.WriteEncodedValue(oaepParams!);
+                }
+            }
+
+            w.WriteOctetString(ek[..written]);
+        }
+
+        return w.Encode();
+    }
+
+    // KeyAgreeRecipientInfo (RFC 5652 §6.2.2; RFC 5753 §3.1.1 ephemeral-static ECDH):
+    // a fresh ephemeral key on the member's curve, dhSinglePass-stdDH-sha256kdf-scheme, id-aes256-wrap.
+    private static byte[] WriteKeyAgree(CmsRecipient member, ReadOnlySpan<byte> cek)
+    {
+        ECParameters memberParams = member.Ec!.ExportParameters(false);
+        using ECDiffieHellman ephemeral = ECDiffieHellman.Create(memberParams.Curve);
+        byte[] z = ephemeral.DeriveRawSecretAgreement(member.Ec.PublicKey);
+        Span<byte> kek = stackalloc byte[32];
+        byte[] encryptedKey;
+        try
+        {
+            X963Kdf.DeriveKey(HashAlgorithmName.SHA256, z, s_sharedInfoAes256, kek);
+            encryptedKey = AesKeyWrap.Wrap(kek, cek);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(z);
+            CryptographicOperations.ZeroMemory(kek);
+        }
+
+        ECParameters eph = ephemeral.ExportParameters(false);
+        int coord = member.KeySizeBytes;
+        byte[] point = new byte[1 + (2 * coord)];
+        point[0] = 0x04;
+        eph.Q.X.AsSpan().CopyTo(point.AsSpan(1 + coord - eph.Q.X!.Length));
+        eph.Q.Y.AsSpan().CopyTo(point.AsSpan(1 + (2 * coord) - eph.Q.Y!.Length));
+
+        var w = new AsnWriter(AsnEncodingRules.DER, 128 + member.EncodedIssuerAndSerialNumber.Length + point.Length + encryptedKey.Length);
+        using (w.PushSequence(AsnTags.Constructed1))
+        {
+            w.WriteInteger(3);
+            using (w.PushSequence(AsnTags.Constructed0))
+            using (w.PushSequence(AsnTags.Constructed1))
+            {
+                // OriginatorPublicKey: id-ecPublicKey with parameters absent (the curve is the recipient's; RFC 5753 §3.1.1).
+                using (w.PushSequence())
+                {
+                    w.WriteObjectIdentifier(Oids.EcPublicKey);
+                }
+
+                w.WriteBitString(point);
+            }
+
+            using (w.PushSequence())
+            {
+                w.WriteObjectIdentifier(Oids.DhSinglePassStdDhSha256Kdf);
+                w.WriteEncodedValue(s_aes256Wrap);
+            }
+
+            using (w.PushSequence())
+            using (w.PushSequence())
+            {
+                w.WriteEncodedValue(member.EncodedIssuerAndSerialNumber);
+                w.WriteOctetString(encryptedKey);
+            }
+        }
+
+        return w.Encode();
+    }
+}
