@@ -81,7 +81,7 @@ public static class MessageReader
     /// <summary>Parses a complete header block (fields plus the optional terminating empty line).</summary>
     public static MessageHeader ParseHeaderBlock(ReadOnlyMemory<byte> block)
     {
-        var fields = new List<HeaderField>();
+        var fields = new List<RawHeaderField>();
         ReadOnlySpan<byte> span = block.Span;
         int pos = 0;
         int lineNumber = 0;
@@ -120,7 +120,7 @@ public static class MessageReader
                 pos = NextLine(span, pos);
             }
 
-            fields.Add(new HeaderField(Encoding.ASCII.GetString(name), block[fieldStart..pos], valueStart));
+            fields.Add(new RawHeaderField(Encoding.ASCII.GetString(name), block[fieldStart..pos], valueStart));
         }
 
         return new MessageHeader(fields, block.Length);
@@ -190,7 +190,7 @@ public static class MessageWriter
     /// <summary>Writes every field untouched except that a bare LF becomes CRLF, then the empty line.</summary>
     public static void WriteHeader(MessageHeader header, Stream output)
     {
-        foreach (HeaderField field in header)
+        foreach (RawHeaderField field in header)
         {
             WriteWithCrlf(field.RawBytes.Span, output);
             ReadOnlySpan<byte> raw = field.RawBytes.Span;

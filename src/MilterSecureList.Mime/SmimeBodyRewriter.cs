@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace MilterSecureList.Mime;
 
 /// <summary>Limits for <see cref="SmimeBodyRewriter"/>.</summary>
@@ -8,8 +6,8 @@ public sealed class SmimeRewriteOptions
     /// <summary>Largest header block accepted; default <see cref="MessageReader.DefaultMaxHeaderBytes"/>.</summary>
     public int MaxHeaderBytes { get; init; } = MessageReader.DefaultMaxHeaderBytes;
 
-    /// <summary>Largest decoded CMS body accepted; default 256 MiB. The whole CMS is held in memory once.</summary>
-    public long MaxCmsBytes { get; init; } = 256L * 1024 * 1024;
+    /// <summary>Largest decoded CMS body accepted; default <see cref="SmimeBodyCodec.DefaultMaxCmsBytes"/>. The whole CMS is held in memory once.</summary>
+    public long MaxCmsBytes { get; init; } = SmimeBodyCodec.DefaultMaxCmsBytes;
 }
 
 /// <summary>What <see cref="SmimeBodyRewriter.Rewrite"/> did.</summary>
@@ -40,157 +38,13 @@ public static class SmimeBodyRewriter
                 MimeErrorReason.NotSmime, $"message is not S/MIME enveloped or authEnveloped data: {classification.Reason}");
         }
 
-        var cms = new LimitedBufferWriter(options.MaxCmsBytes);
-        bool base64 = ReadBody(message.Body, classification.TransferEncoding, cms);
-        ReadOnlyMemory<byte> output = transformCms(cms.WrittenMemory);
+        SmimeBodyContent body = SmimeBodyCodec.Read(classification, message.Body, options.MaxCmsBytes);
+        ReadOnlyMemory<byte> output = transformCms(body.Cms);
 
         MessageWriter.WriteHeader(message.Header, messageOut);
-        if (base64)
-        {
-            Base64LineWriter.Encode(output.Span, messageOut);
-        }
-        else
-        {
-            messageOut.Write(output.Span);
-        }
-
+        SmimeBodyCodec.Write(output.Span, body.IsBase64, messageOut);
         messageOut.Flush();
-        return new SmimeRewriteResult(classification, base64, cms.WrittenCount, output.Length);
-    }
-
-    // Returns true when the body was base64.
-    private static bool ReadBody(Stream body, ContentTransferEncoding encoding, LimitedBufferWriter cms)
-    {
-        switch (encoding)
-        {
-            case ContentTransferEncoding.Base64:
-                Base64BodyDecoder.Decode(body, cms);
-                return true;
-            case ContentTransferEncoding.Binary or ContentTransferEncoding.EightBit:
-                CopyRaw(body, cms, ReadOnlySpan<byte>.Empty);
-                return false;
-            case ContentTransferEncoding.None or ContentTransferEncoding.SevenBit:
-                return ReadSniffed(body, cms);
-            default:
-                throw MimeFormatException.Create(
-                    MimeErrorReason.UnsupportedTransferEncoding,
-                    $"Content-Transfer-Encoding {encoding} is not supported for an S/MIME body (base64, binary or 8bit expected)");
-        }
-    }
-
-    // Without a usable Content-Transfer-Encoding the body may be base64 or raw DER. A ContentInfo
-    // SEQUENCE starts with 0x30 and a length octet >= 0x80 (indefinite or long form) for any real
-    // message, which is never base64 text ("MI..." in base64).
-    private static bool ReadSniffed(Stream body, LimitedBufferWriter cms)
-    {
-        Span<byte> head = stackalloc byte[2];
-        int n = body.ReadAtLeast(head, 2, throwOnEndOfStream: false);
-        head = head[..n];
-        bool raw = n == 2 && head[0] == 0x30 && head[1] >= 0x80;
-        if (raw)
-        {
-            CopyRaw(body, cms, head);
-            return false;
-        }
-
-        var decoder = new Base64BodyDecoder();
-        decoder.Decode(head, cms);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
-        {
-            int read;
-            while ((read = body.Read(buffer, 0, buffer.Length)) > 0)
-            {
-                decoder.Decode(buffer.AsSpan(0, read), cms);
-            }
-
-            decoder.Complete(cms);
-            return true;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static void CopyRaw(Stream body, LimitedBufferWriter cms, ReadOnlySpan<byte> head)
-    {
-        cms.Write(head);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
-        {
-            int read;
-            while ((read = body.Read(buffer, 0, buffer.Length)) > 0)
-            {
-                cms.Write(buffer.AsSpan(0, read));
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    /// <summary>A growable buffer that refuses to grow past a limit (bounded memory on hostile input).</summary>
-    private sealed class LimitedBufferWriter : IBufferWriter<byte>
-    {
-        private readonly long _limit;
-        private byte[] _buffer = new byte[64 * 1024];
-
-        public LimitedBufferWriter(long limit)
-        {
-            _limit = limit;
-        }
-
-        public int WrittenCount { get; private set; }
-
-        public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, WrittenCount);
-
-        public void Advance(int count)
-        {
-            if (WrittenCount + (long)count > _limit)
-            {
-                throw MimeFormatException.Create(MimeErrorReason.BodyTooLarge, $"S/MIME body is larger than {_limit} bytes");
-            }
-
-            WrittenCount += count;
-        }
-
-        public Memory<byte> GetMemory(int sizeHint = 0)
-        {
-            Ensure(sizeHint);
-            return _buffer.AsMemory(WrittenCount);
-        }
-
-        public Span<byte> GetSpan(int sizeHint = 0)
-        {
-            Ensure(sizeHint);
-            return _buffer.AsSpan(WrittenCount);
-        }
-
-        public void Write(ReadOnlySpan<byte> data)
-        {
-            data.CopyTo(GetSpan(data.Length));
-            Advance(data.Length);
-        }
-
-        private void Ensure(int sizeHint)
-        {
-            sizeHint = Math.Max(sizeHint, 1);
-            if (_buffer.Length - WrittenCount >= sizeHint)
-            {
-                return;
-            }
-
-            long needed = (long)WrittenCount + sizeHint;
-            long size = Math.Max(needed, Math.Min((long)_buffer.Length * 2, Array.MaxLength));
-            if (needed > Array.MaxLength)
-            {
-                throw MimeFormatException.Create(MimeErrorReason.BodyTooLarge, $"S/MIME body is larger than {Array.MaxLength} bytes");
-            }
-
-            Array.Resize(ref _buffer, (int)size);
-        }
+        return new SmimeRewriteResult(classification, body.IsBase64, body.Cms.Length, output.Length);
     }
 
     /// <summary>Keeps the caller's input stream open when the message wrapper is disposed.</summary>

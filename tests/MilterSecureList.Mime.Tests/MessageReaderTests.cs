@@ -1,4 +1,6 @@
 using System.Text;
+using FsCheck;
+using FsCheck.Fluent;
 
 namespace MilterSecureList.Mime.Tests;
 
@@ -127,6 +129,39 @@ public class MessageReaderTests
         MessageWriter.WriteHeader(message.Header, output);
         message.Body.CopyTo(output);
         Assert.Equal(input, output.ToArray());
+    }
+
+    [Fact]
+    public void AnyFoldedHeaderBlockRoundTripsWithCrlf_Property()
+    {
+        Gen<string> word = Gen.Elements("abcXYZ09;=\"()<>@.-_ ".ToCharArray()).NonEmptyListOf().Select(l => new string(l.ToArray()).Trim()).Where(w => w.Length > 0);
+        Gen<(string Name, string[] Parts)> field =
+            from name in Gen.Elements("Subject", "Content-Type", "X-Long-Header", "To", "Received")
+            from parts in word.NonEmptyListOf().Select(l => l.ToArray())
+            select (name, parts);
+        Gen<(List<(string Name, string[] Parts)> Fields, bool Lf, int ReadSize)> gen =
+            from fields in field.ListOf().Select(l => l.ToList())
+            from lf in ArbMap.Default.GeneratorFor<bool>()
+            from readSize in Gen.Choose(1, 40)
+            select (fields, lf, readSize);
+        Check.One(
+            Config.QuickThrowOnFailure.WithMaxTest(300),
+            Prop.ForAll(Arb.From(gen), t =>
+            {
+                string nl = t.Lf ? "\n" : "\r\n";
+                // Each part after the first goes on a continuation line (folding, RFC 5322 §2.2.3).
+                string block = string.Concat(t.Fields.Select(f => f.Name + ": " + string.Join(nl + "\t", f.Parts) + nl)) + nl;
+                string text = block + "body\r\n";
+                using RawMessage message = Read(text, readSize: t.ReadSize);
+                Assert.Equal(t.Fields.Count, message.Header.Count);
+                for (int i = 0; i < t.Fields.Count; i++)
+                {
+                    Assert.Equal(t.Fields[i].Name, message.Header[i].Name);
+                    Assert.Equal(string.Join("\t", t.Fields[i].Parts), message.Header[i].Value);
+                }
+
+                return Rewrite(message) == block.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal) + "body\r\n";
+            }));
     }
 
     /// <summary>Hands out at most a fixed number of bytes per read, like a socket.</summary>

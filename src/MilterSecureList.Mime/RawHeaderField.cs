@@ -6,9 +6,9 @@ namespace MilterSecureList.Mime;
 /// One header field of a message file, kept as the exact input bytes (name, colon, value, folding and
 /// line ends) so it can be written back untouched, plus the name and the unfolded value for parsing.
 /// </summary>
-public sealed class HeaderField
+public sealed class RawHeaderField
 {
-    internal HeaderField(string name, ReadOnlyMemory<byte> rawBytes, int valueStart)
+    internal RawHeaderField(string name, ReadOnlyMemory<byte> rawBytes, int valueStart)
     {
         Name = name;
         RawBytes = rawBytes;
@@ -50,11 +50,11 @@ public sealed class HeaderField
 }
 
 /// <summary>The header block of a message: its fields in order.</summary>
-public sealed class MessageHeader : IReadOnlyList<HeaderField>
+public sealed class MessageHeader : IReadOnlyList<RawHeaderField>
 {
-    private readonly List<HeaderField> _fields;
+    private readonly List<RawHeaderField> _fields;
 
-    internal MessageHeader(List<HeaderField> fields, int length)
+    internal MessageHeader(List<RawHeaderField> fields, int length)
     {
         _fields = fields;
         Length = length;
@@ -65,17 +65,17 @@ public sealed class MessageHeader : IReadOnlyList<HeaderField>
 
     public int Count => _fields.Count;
 
-    public HeaderField this[int index] => _fields[index];
+    public RawHeaderField this[int index] => _fields[index];
 
     /// <summary>The unfolded value of the first field named <paramref name="name"/>, or null.</summary>
     public string? GetValue(string name) => _fields.Find(f => f.Is(name))?.Value;
 
-    public IEnumerable<HeaderField> GetAll(string name) => _fields.Where(f => f.Is(name));
+    public IEnumerable<RawHeaderField> GetAll(string name) => _fields.Where(f => f.Is(name));
 
     /// <summary>The fields as (name, value) pairs, the shape <see cref="SmimeClassifier"/> takes.</summary>
     public IEnumerable<MimeHeader> ToMimeHeaders() => _fields.Select(f => f.ToMimeHeader());
 
-    public IEnumerator<HeaderField> GetEnumerator() => _fields.GetEnumerator();
+    public IEnumerator<RawHeaderField> GetEnumerator() => _fields.GetEnumerator();
 
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
