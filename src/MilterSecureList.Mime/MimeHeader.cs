@@ -1,0 +1,12 @@
+namespace MilterSecureList.Mime;
+
+/// <summary>
+/// One header field as the milter sees it: the name and the value after the colon. The value may
+/// still be folded; Postfix turns fold breaks into LF (milter-protocol.md §2 HEADER), and the
+/// parsers here accept LF, CRLF or no folding at all.
+/// </summary>
+public readonly record struct MimeHeader(string Name, string Value)
+{
+    /// <summary>Field names compare without regard to case (RFC 5322 §1.2.2).</summary>
+    public bool Is(string name) => string.Equals(Name.Trim(), name, StringComparison.OrdinalIgnoreCase);
+}
