@@ -39,6 +39,11 @@ public static class CertificateInspector
     /// <summary>Reads a certificate file; errors name the file.</summary>
     public static X509Certificate2 LoadFile(string path, string? pkcs12Password = null)
     {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            throw new DirectoryException(DirectoryError.BadCertificate, "no certificate file given");
+        }
+
         byte[] data;
         try
         {
