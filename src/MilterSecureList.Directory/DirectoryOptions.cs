@@ -30,6 +30,47 @@ public sealed class DirectoryOptions
     /// </summary>
     public int CacheRefreshSeconds { get; set; } = 2;
 
+    /// <summary>
+    /// Binds from a key lookup (e.g. <c>key =&gt; configuration["Directory:" + key]</c>), so the
+    /// daemon and the CLI share one set of parse rules without this project depending on
+    /// Microsoft.Extensions.Configuration. Unparsable values are added to PROBLEMS.
+    /// </summary>
+    public static DirectoryOptions Bind(Func<string, string?> value, List<string> problems)
+    {
+        var options = new DirectoryOptions();
+        if (value(nameof(Provider)) is { } provider)
+        {
+            switch (provider.Trim().ToLowerInvariant())
+            {
+                case "sqlite":
+                    options.Provider = DirectoryProvider.Sqlite;
+                    break;
+                case "postgres" or "postgresql":
+                    options.Provider = DirectoryProvider.Postgres;
+                    break;
+                default:
+                    problems.Add($"[Directory] Provider: '{provider}' is not one of sqlite, postgres");
+                    break;
+            }
+        }
+
+        options.Path = value(nameof(Path))?.Trim() ?? options.Path;
+        options.ConnectionString = value(nameof(ConnectionString))?.Trim() ?? options.ConnectionString;
+        if (value(nameof(CacheRefreshSeconds)) is { } refresh)
+        {
+            if (int.TryParse(refresh.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int seconds))
+            {
+                options.CacheRefreshSeconds = seconds;
+            }
+            else
+            {
+                problems.Add($"[Directory] CacheRefreshSeconds: '{refresh}' is not a whole number of seconds");
+            }
+        }
+
+        return options;
+    }
+
     /// <summary>Problems as "[Directory] Key: problem" lines; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {

@@ -14,6 +14,16 @@ public sealed class KeysOptions
     /// </summary>
     public string? PassphraseFile { get; set; }
 
+    /// <summary>Binds from a key lookup; see <see cref="DirectoryOptions.Bind"/>.</summary>
+    public static KeysOptions Bind(Func<string, string?> value)
+    {
+        var options = new KeysOptions();
+        options.Directory = value(nameof(Directory))?.Trim() ?? options.Directory;
+        string? passphrase = value(nameof(PassphraseFile))?.Trim();
+        options.PassphraseFile = string.IsNullOrEmpty(passphrase) ? null : passphrase;
+        return options;
+    }
+
     /// <summary>Problems as "[Keys] Key: problem" lines; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
