@@ -155,8 +155,15 @@ public sealed class ListAdministration
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(EmailProtectionOid)], false));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
 
-        using X509Certificate2 withKey = request.CreateSelfSigned(now.AddMinutes(-5), now + CertificateLifetime);
-        return (X509CertificateLoader.LoadCertificate(withKey.RawData), key);
+        // Create (not CreateSelfSigned): an EC key limited to keyAgreement is not an ECDSA key
+        // to .NET, so CreateSelfSigned's CopyWithPrivateKey would refuse it.
+        X509SignatureGenerator signer = key is ECDsa ecdsa
+            ? X509SignatureGenerator.CreateForECDsa(ecdsa)
+            : X509SignatureGenerator.CreateForRSA((RSA)key, RSASignaturePadding.Pkcs1);
+        byte[] serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7f; // positive INTEGER (RFC 5280 section 4.1.2.2)
+        using X509Certificate2 certificate = request.Create(subject, signer, now.AddMinutes(-5), now + CertificateLifetime, serial);
+        return (X509CertificateLoader.LoadCertificate(certificate.RawData), key);
     }
 
     public void DeleteList(string address)
