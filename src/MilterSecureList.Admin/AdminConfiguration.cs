@@ -39,9 +39,15 @@ public sealed class AdminConfiguration
         {
             configuration = new ConfigurationBuilder().AddIniFile(full, optional: false, reloadOnChange: false).Build();
         }
+        catch (InvalidDataException e)
+        {
+            // The INI provider wraps the parser's FormatException ("Unrecognized line format: ...").
+            string detail = (e.InnerException ?? e).Message.ReplaceLineEndings(" ");
+            throw new DirectoryException(DirectoryError.InvalidArgument, $"{path}: not a valid INI file: {detail}", e);
+        }
         catch (FormatException e)
         {
-            throw new DirectoryException(DirectoryError.InvalidArgument, $"{path}: {e.Message.ReplaceLineEndings(" ")}", e);
+            throw new DirectoryException(DirectoryError.InvalidArgument, $"{path}: not a valid INI file: {e.Message.ReplaceLineEndings(" ")}", e);
         }
         catch (IOException e)
         {
