@@ -1,1 +1,3 @@
-return 0; // replaced by the real host
+using MilterSecureList.Admin;
+
+return AdminCli.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,123 @@
+using System.CommandLine;
+using MilterSecureList.Directory;
+using MilterSecureList.Directory.Storage;
+using Spectre.Console;
+
+namespace MilterSecureList.Admin;
+
+/// <summary>
+/// What every verb needs: output streams, the clock, the global <c>--config</c> option, and
+/// the error policy (one line on stderr; exit 2 for user errors, 1 for other failures).
+/// </summary>
+public sealed class AdminContext
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitUsage = 2;
+
+    public AdminContext(TextWriter output, TextWriter error, TimeProvider time, bool interactive)
+    {
+        Output = output;
+        Error = error;
+        Time = time;
+        Console = CreateConsole(output, interactive);
+        ErrorConsole = CreateConsole(error, interactive);
+        ConfigOption = new Option<string>("--config")
+        {
+            Description = $"Configuration file (default {AdminConfiguration.DefaultPath})",
+            Recursive = true,
+            DefaultValueFactory = _ => AdminConfiguration.DefaultPath,
+        };
+    }
+
+    public TextWriter Output { get; }
+
+    public TextWriter Error { get; }
+
+    public TimeProvider Time { get; }
+
+    /// <summary>Tables and text for stdout.</summary>
+    public IAnsiConsole Console { get; }
+
+    /// <summary>Progress bars go to stderr so stdout stays parseable.</summary>
+    public IAnsiConsole ErrorConsole { get; }
+
+    /// <summary>The global <c>--config FILE</c> option (accepted before or after the verb).</summary>
+    public Option<string> ConfigOption { get; }
+
+    private static IAnsiConsole CreateConsole(TextWriter writer, bool interactive)
+    {
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = interactive ? InteractionSupport.Detect : InteractionSupport.No,
+            Out = new AnsiConsoleOutput(writer),
+        });
+        if (!interactive)
+        {
+            // Captured or piped output: do not wrap addresses at 80 columns.
+            console.Profile.Width = 240;
+        }
+
+        return console;
+    }
+
+    public AdminConfiguration LoadConfiguration(ParseResult parseResult) =>
+        AdminConfiguration.Load(parseResult.GetValue(ConfigOption) ?? AdminConfiguration.DefaultPath);
+
+    /// <summary>Opens the directory named by the configuration for one verb.</summary>
+    public AdminSession OpenSession(ParseResult parseResult)
+    {
+        AdminConfiguration configuration = LoadConfiguration(parseResult);
+        SqlDirectoryStore store = SqlDirectoryStore.Open(configuration.Directory, Time);
+        var keys = new ListKeyStore(configuration.Keys);
+        return new AdminSession(configuration, store, keys, new ListAdministration(store, keys, Time), new ListDirectory(store, keys, Time));
+    }
+
+    /// <summary>Runs a verb body under the CLI's error policy.</summary>
+    public int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (DirectoryException e)
+        {
+            Error.WriteLine($"securelist: {e.Message}");
+            return e.IsUserError ? ExitUsage : ExitFailure;
+        }
+        catch (UsageException e)
+        {
+            Error.WriteLine($"securelist: {e.Message}");
+            return ExitUsage;
+        }
+        catch (Exception e)
+        {
+            Error.WriteLine($"securelist: unexpected {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            return ExitFailure;
+        }
+    }
+
+    /// <summary>Escapes text for Spectre markup (addresses contain no markup, but problems might).</summary>
+    public static string Markup(string? text) => Spectre.Console.Markup.Escape(text ?? string.Empty);
+}
+
+/// <summary>A command-line mistake the parser cannot catch (e.g. two options that exclude each other).</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>The open directory for one CLI invocation.</summary>
+public sealed class AdminSession(AdminConfiguration configuration, SqlDirectoryStore store, ListKeyStore keys, ListAdministration administration, ListDirectory directory) : IDisposable
+{
+    public AdminConfiguration Configuration { get; } = configuration;
+
+    public SqlDirectoryStore Store { get; } = store;
+
+    public ListKeyStore Keys { get; } = keys;
+
+    public ListAdministration Administration { get; } = administration;
+
+    public ListDirectory Directory { get; } = directory;
+
+    public void Dispose() => Store.Dispose();
+}

@@ -1,0 +1,213 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.Directory;
+using Spectre.Console;
+
+namespace MilterSecureList.Admin.Commands;
+
+/// <summary><c>securelist member add|remove|ls|set|import</c>.</summary>
+public static class MemberCommands
+{
+    public static Command Build(AdminContext context)
+    {
+        var member = new Command("member", "Add, remove and inspect list members");
+        member.Subcommands.Add(Add(context));
+        member.Subcommands.Add(Remove(context));
+        member.Subcommands.Add(Ls(context));
+        member.Subcommands.Add(Set(context));
+        member.Subcommands.Add(Import(context));
+        return member;
+    }
+
+    private static Argument<string> ListArgument() => new("LIST") { Description = "List address" };
+
+    private static Argument<string> AddressArgument() => new("ADDRESS") { Description = "Member address (another list's address nests that list)" };
+
+    private static Command Add(AdminContext context)
+    {
+        Argument<string> list = ListArgument();
+        Argument<string> address = AddressArgument();
+        var cert = new Option<string[]>("--cert") { Description = "Member certificate: PEM, DER or PKCS#12 (repeat for several)" };
+        var oaep = new Option<bool>("--oaep") { Description = "Wrap the session key with RSAES-OAEP for this member" };
+        var allowMismatch = new Option<bool>("--allow-mismatch") { Description = "Accept a certificate not issued to ADDRESS" };
+        var command = new Command("add", "Add a member (or nest another list)") { list, address, cert, oaep, allowMismatch };
+        command.SetAction(parse => context.Run(() =>
+        {
+            using AdminSession session = context.OpenSession(parse);
+            session.Administration.AddMember(parse.GetValue(list)!, parse.GetValue(address)!, parse.GetValue(cert) ?? [], parse.GetValue(oaep), parse.GetValue(allowMismatch));
+            context.Output.WriteLine($"added {parse.GetValue(address)} to {parse.GetValue(list)}");
+            return AdminContext.ExitOk;
+        }));
+        return command;
+    }
+
+    private static Command Remove(AdminContext context)
+    {
+        Argument<string> list = ListArgument();
+        Argument<string> address = AddressArgument();
+        var command = new Command("remove", "Remove a member") { list, address };
+        command.SetAction(parse => context.Run(() =>
+        {
+            using AdminSession session = context.OpenSession(parse);
+            string listAddress = parse.GetValue(list)!;
+            session.Administration.RemoveMember(listAddress, parse.GetValue(address)!);
+            context.Output.WriteLine($"removed {parse.GetValue(address)} from {listAddress}");
+            if (session.Store.TryGetList(listAddress, out MailingList removedFrom) && removedFrom.Mode == ListMode.Double)
+            {
+                // Double-wrap (issue 6): the removed member still holds the list key.
+                context.Error.WriteLine($"securelist: {listAddress} is a double-wrap list: rotate its list key so {parse.GetValue(address)} cannot read later posts");
+            }
+
+            return AdminContext.ExitOk;
+        }));
+        return command;
+    }
+
+    private static Command Ls(AdminContext context)
+    {
+        Argument<string> list = ListArgument();
+        var command = new Command("ls", "List a list's members with their certificate status") { list };
+        command.SetAction(parse => context.Run(() =>
+        {
+            using AdminSession session = context.OpenSession(parse);
+            string listAddress = parse.GetValue(list)!;
+            IReadOnlyList<ListMember> members = session.Administration.GetMembers(listAddress);
+            DateTimeOffset now = context.Time.GetUtcNow();
+            var table = new Table().AddColumns("Member", "Certificates", "Status", "Not after", "OAEP", "Delivery", "Self-copy");
+            foreach (ListMember member in members)
+            {
+                string status;
+                string notAfter = "-";
+                if (session.Store.TryGetList(member.Address, out _))
+                {
+                    status = "nested list";
+                }
+                else if (member.Certificates.Count == 0)
+                {
+                    status = "missing";
+                }
+                else
+                {
+                    // Best certificate, as expansion picks it.
+                    CertificateCheck best = default;
+                    DateTime bestNotAfter = DateTime.MinValue;
+                    foreach (byte[] der in member.Certificates)
+                    {
+                        using X509Certificate2 certificate = X509CertificateLoader.LoadCertificate(der);
+                        CertificateCheck check = CertificateInspector.Check(certificate, now);
+                        if (bestNotAfter == DateTime.MinValue || (check.IsUsable && !best.IsUsable) || (check.IsUsable == best.IsUsable && certificate.NotAfter > bestNotAfter))
+                        {
+                            best = check;
+                            bestNotAfter = certificate.NotAfter;
+                        }
+                    }
+
+                    status = best.IsUsable ? "usable" : $"{best.Status.ToString().ToLowerInvariant()}: {best.Problem}";
+                    notAfter = bestNotAfter.ToUniversalTime().ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+                }
+
+                table.AddRow(
+                    AdminContext.Markup(member.Address),
+                    member.Certificates.Count.ToString(CultureInfo.InvariantCulture),
+                    AdminContext.Markup(status),
+                    notAfter,
+                    member.UseOaep ? "yes" : "no",
+                    member.DeliveryEnabled ? "on" : "off",
+                    member.SelfCopy is { } s ? (s ? "yes" : "no") : "list default");
+            }
+
+            context.Console.Write(table);
+            context.Output.WriteLine($"{members.Count} member(s)");
+            return AdminContext.ExitOk;
+        }));
+        return command;
+    }
+
+    private static Command Set(AdminContext context)
+    {
+        Argument<string> list = ListArgument();
+        Argument<string> address = AddressArgument();
+        var oaep = new Option<bool>("--oaep") { Description = "Use RSAES-OAEP for this member" };
+        var noOaep = new Option<bool>("--no-oaep") { Description = "Use PKCS#1 v1.5 for this member" };
+        var delivery = new Option<string?>("--delivery") { Description = "on or off (off: still a member, gets no copies)" };
+        var addCert = new Option<string[]>("--add-cert") { Description = "Add another certificate (e.g. a renewed one)" };
+        var allowMismatch = new Option<bool>("--allow-mismatch") { Description = "Accept a certificate not issued to ADDRESS" };
+        var command = new Command("set", "Change a member's options") { list, address, oaep, noOaep, delivery, addCert, allowMismatch };
+        command.SetAction(parse => context.Run(() =>
+        {
+            if (parse.GetValue(oaep) && parse.GetValue(noOaep))
+            {
+                throw new UsageException("--oaep and --no-oaep exclude each other");
+            }
+
+            bool? useOaep = parse.GetValue(oaep) ? true : parse.GetValue(noOaep) ? false : null;
+            bool? deliver = parse.GetValue(delivery)?.Trim().ToLowerInvariant() switch
+            {
+                null => null,
+                "on" => true,
+                "off" => false,
+                string other => throw new UsageException($"--delivery '{other}' is not one of on, off"),
+            };
+            string[] certificates = parse.GetValue(addCert) ?? [];
+            if (useOaep is null && deliver is null && certificates.Length == 0)
+            {
+                throw new UsageException("nothing to change: give --oaep, --no-oaep, --delivery or --add-cert");
+            }
+
+            using AdminSession session = context.OpenSession(parse);
+            session.Administration.SetMember(parse.GetValue(list)!, parse.GetValue(address)!, useOaep, deliver, certificates, parse.GetValue(allowMismatch));
+            context.Output.WriteLine($"updated {parse.GetValue(address)} on {parse.GetValue(list)}");
+            return AdminContext.ExitOk;
+        }));
+        return command;
+    }
+
+    private static Command Import(AdminContext context)
+    {
+        Argument<string> list = ListArgument();
+        var dir = new Option<string?>("--dir") { Description = "Directory of certificate files (address = file name stem, else the certificate's)" };
+        var csv = new Option<string?>("--csv") { Description = "CSV file: address,certificate-file[,oaep]" };
+        var allowMismatch = new Option<bool>("--allow-mismatch") { Description = "Accept certificates not issued to the entry's address" };
+        var command = new Command("import", "Bulk-load members; prints accepted and refused entries with reasons") { list, dir, csv, allowMismatch };
+        command.SetAction(parse => context.Run(() =>
+        {
+            string? directory = parse.GetValue(dir);
+            string? csvFile = parse.GetValue(csv);
+            if ((directory is null) == (csvFile is null))
+            {
+                throw new UsageException("give exactly one of --dir DIR or --csv FILE");
+            }
+
+            IReadOnlyList<MemberImportEntry> entries = directory is not null
+                ? ListAdministration.ReadImportDirectory(directory)
+                : ListAdministration.ReadImportCsv(csvFile!);
+            using AdminSession session = context.OpenSession(parse);
+            ImportSummary summary = null!;
+            context.ErrorConsole.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(progress =>
+                {
+                    ProgressTask task = progress.AddTask("importing certificates", maxValue: Math.Max(1, entries.Count));
+                    summary = session.Administration.ImportMembers(parse.GetValue(list)!, entries, parse.GetValue(allowMismatch), done => task.Value = done);
+                    task.Value = task.MaxValue;
+                });
+
+            if (summary.Refused.Count > 0)
+            {
+                var table = new Table().AddColumns("Refused entry", "Address", "Reason");
+                foreach (ImportRefusal refusal in summary.Refused)
+                {
+                    table.AddRow(AdminContext.Markup(refusal.Source), AdminContext.Markup(refusal.Address ?? "-"), AdminContext.Markup(refusal.Reason));
+                }
+
+                context.Console.Write(table);
+            }
+
+            context.Output.WriteLine($"imported into {parse.GetValue(list)}: {summary.Accepted.Count} accepted, {summary.Refused.Count} refused");
+            return summary.Accepted.Count == 0 && summary.Refused.Count > 0 ? AdminContext.ExitUsage : AdminContext.ExitOk;
+        }));
+        return command;
+    }
+}

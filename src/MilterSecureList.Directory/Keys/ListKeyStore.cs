@@ -1,0 +1,313 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+
+namespace MilterSecureList.Directory;
+
+/// <summary>
+/// List private keys as PKCS#8 PEM files (encrypted PKCS#8 when a passphrase file is configured)
+/// in one directory. The directory must be 0700-ish and the files 0600-ish: anything group or
+/// others can read or write is refused, by the daemon and the CLI alike.
+/// </summary>
+public sealed class ListKeyStore
+{
+    private const UnixFileMode GroupOrOther =
+        UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
+        UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
+    private const UnixFileMode GroupOrOtherReadWrite =
+        UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+
+    /// <summary>PBKDF2 rounds for encrypted key files: costly for a guesser, a fraction of a second for us.</summary>
+    private const int Pbkdf2Iterations = 200_000;
+
+    private readonly KeysOptions _options;
+
+    public ListKeyStore(KeysOptions options)
+    {
+        _options = options;
+    }
+
+    public string DirectoryPath => _options.Directory;
+
+    /// <summary>Creates the key directory 0700 when missing, else checks its mode.</summary>
+    public void EnsureDirectory()
+    {
+        if (!System.IO.Directory.Exists(DirectoryPath))
+        {
+            System.IO.Directory.CreateDirectory(DirectoryPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        CheckDirectory();
+    }
+
+    /// <summary>Refuses a key directory that group or others can read or write (traverse-only is fine).</summary>
+    public void CheckDirectory()
+    {
+        if (!System.IO.Directory.Exists(DirectoryPath))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"key directory {DirectoryPath} does not exist");
+        }
+
+        UnixFileMode mode = File.GetUnixFileMode(DirectoryPath);
+        if ((mode & GroupOrOtherReadWrite) != 0)
+        {
+            throw new DirectoryException(
+                DirectoryError.InsecurePermissions,
+                $"key directory {DirectoryPath} has mode {FormatMode(mode)}: group or others can access it (chmod 700 {DirectoryPath})");
+        }
+    }
+
+    /// <summary>Refuses a private-key (or passphrase) file that group or others can access.</summary>
+    public static void CheckPrivateFile(string path)
+    {
+        UnixFileMode mode = File.GetUnixFileMode(path);
+        if ((mode & GroupOrOther) != 0)
+        {
+            throw new DirectoryException(
+                DirectoryError.InsecurePermissions,
+                $"private key file {path} has mode {FormatMode(mode)}: group or others can read it (chmod 600 {path})");
+        }
+    }
+
+    private static string FormatMode(UnixFileMode mode) => Convert.ToString((int)mode, 8).PadLeft(4, '0');
+
+    /// <summary>Writes KEY to a new 0600 file and returns the file name (relative to the key directory).</summary>
+    public string WriteKey(string listAddress, AsymmetricAlgorithm key, DateTimeOffset now)
+    {
+        EnsureDirectory();
+        string safe = new string(listAddress.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '@' ? c : '_').ToArray());
+        string fileName = $"{safe}.{now:yyyyMMddTHHmmss}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}.key.pem";
+        string path = Path.Combine(DirectoryPath, fileName);
+
+        char[] pem = ExportPem(key);
+        byte[] bytes = Encoding.ASCII.GetBytes(pem);
+        try
+        {
+            var create = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            };
+            using (var stream = new FileStream(path, create))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bytes);
+            CryptographicOperations.ZeroMemory(MemoryMarshalBytes(pem));
+        }
+
+        return fileName;
+    }
+
+    private static Span<byte> MemoryMarshalBytes(char[] chars) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(chars.AsSpan());
+
+    private char[] ExportPem(AsymmetricAlgorithm key)
+    {
+        char[]? passphrase = ReadPassphrase();
+        if (passphrase is null)
+        {
+            return key.ExportPkcs8PrivateKeyPem().ToCharArray();
+        }
+
+        try
+        {
+            var pbe = new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, Pbkdf2Iterations);
+            return key.ExportEncryptedPkcs8PrivateKeyPem(passphrase, pbe).ToCharArray();
+        }
+        finally
+        {
+            Array.Clear(passphrase);
+        }
+    }
+
+    /// <summary>
+    /// Loads the private key for CERTIFICATE from FILENAME after checking directory and file
+    /// modes: an RSA for RSA certificates, an ECDiffieHellman for EC ones. Checks that the key
+    /// matches the certificate.
+    /// </summary>
+    public AsymmetricAlgorithm ReadKey(string fileName, X509Certificate2 certificate)
+    {
+        CheckDirectory();
+        string path = ResolveKeyFile(fileName);
+        if (!File.Exists(path))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"private key file {path} is missing");
+        }
+
+        CheckPrivateFile(path);
+        return LoadPrivateKey(path, certificate, ReadPassphrase);
+    }
+
+    /// <summary>Loads a PEM private key (PKCS#8, encrypted PKCS#8, PKCS#1, SEC1) matching CERTIFICATE.</summary>
+    public static AsymmetricAlgorithm LoadPrivateKey(string path, X509Certificate2 certificate, Func<char[]?> passphrase)
+    {
+        byte[] bytes;
+        try
+        {
+            if (new FileInfo(path).Length > CertificateInspector.MaxInputBytes)
+            {
+                throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: too large for a private key");
+            }
+
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (IOException e)
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: {e.Message}", e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: {e.Message}", e);
+        }
+
+        char[] pem = new char[bytes.Length];
+        try
+        {
+            for (int i = 0; i < bytes.Length; i++)
+            {
+                pem[i] = (char)bytes[i];
+            }
+
+            bool encrypted = pem.AsSpan().IndexOf("ENCRYPTED PRIVATE KEY") >= 0;
+            AsymmetricAlgorithm key = certificate.GetKeyAlgorithm() switch
+            {
+                "1.2.840.113549.1.1.1" => RSA.Create(),
+                "1.2.840.10045.2.1" => ECDiffieHellman.Create(),
+                string other => throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: certificate key type {other} is not supported"),
+            };
+
+            try
+            {
+                if (encrypted)
+                {
+                    char[]? secret = passphrase();
+                    if (secret is null)
+                    {
+                        throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: key is passphrase-protected but [Keys] PassphraseFile is not set");
+                    }
+
+                    try
+                    {
+                        key.ImportFromEncryptedPem(pem, secret);
+                    }
+                    finally
+                    {
+                        Array.Clear(secret);
+                    }
+                }
+                else
+                {
+                    key.ImportFromPem(pem);
+                }
+
+                RequireMatch(key, certificate, path);
+                return key;
+            }
+            catch (CryptographicException e)
+            {
+                key.Dispose();
+                throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: cannot read the private key ({e.Message.TrimEnd('.')}); wrong passphrase or not a key for this certificate?", e);
+            }
+            catch (ArgumentException e)
+            {
+                key.Dispose();
+                throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: no PEM private key of the certificate's type found", e);
+            }
+            catch (DirectoryException)
+            {
+                key.Dispose();
+                throw;
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bytes);
+            CryptographicOperations.ZeroMemory(MemoryMarshalBytes(pem));
+        }
+    }
+
+    private static void RequireMatch(AsymmetricAlgorithm key, X509Certificate2 certificate, string path)
+    {
+        bool matches = key switch
+        {
+            RSA rsa => certificate.GetRSAPublicKey() is { } pub && Same(pub.ExportRSAPublicKey(), rsa.ExportRSAPublicKey(), pub),
+            ECDiffieHellman ecdh => certificate.GetECDiffieHellmanPublicKey() is { } pub && Same(pub.ExportSubjectPublicKeyInfo(), ecdh.ExportSubjectPublicKeyInfo(), pub),
+            _ => false,
+        };
+
+        if (!matches)
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: private key does not match the certificate");
+        }
+
+        static bool Same(byte[] a, byte[] b, IDisposable owner)
+        {
+            owner.Dispose();
+            return a.AsSpan().SequenceEqual(b);
+        }
+    }
+
+    public void DeleteKey(string fileName)
+    {
+        string path = ResolveKeyFile(fileName);
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+        }
+    }
+
+    private string ResolveKeyFile(string fileName)
+    {
+        // The database names files, never paths: a tampered row must not point outside the key directory.
+        if (fileName.Length == 0 || fileName.Contains('/') || fileName.Contains('\\') || fileName is "." or "..")
+        {
+            throw new DirectoryException(DirectoryError.Corrupt, $"key file reference '{fileName}' is not a plain file name");
+        }
+
+        return Path.Combine(DirectoryPath, fileName);
+    }
+
+    private char[]? ReadPassphrase()
+    {
+        if (string.IsNullOrEmpty(_options.PassphraseFile))
+        {
+            return null;
+        }
+
+        string path = _options.PassphraseFile;
+        if (!File.Exists(path))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"[Keys] PassphraseFile {path} does not exist");
+        }
+
+        CheckPrivateFile(path);
+        byte[] bytes = File.ReadAllBytes(path);
+        try
+        {
+            int length = bytes.Length;
+            while (length > 0 && bytes[length - 1] is (byte)'\n' or (byte)'\r')
+            {
+                length--;
+            }
+
+            if (length == 0)
+            {
+                throw new DirectoryException(DirectoryError.BadPrivateKey, $"[Keys] PassphraseFile {path} is empty");
+            }
+
+            char[] chars = new char[Encoding.UTF8.GetCharCount(bytes, 0, length)];
+            Encoding.UTF8.GetChars(bytes, 0, length, chars, 0);
+            return chars;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bytes);
+        }
+    }
+}

@@ -1,0 +1,553 @@
+using System.Data.Common;
+
+namespace MilterSecureList.Directory.Storage;
+
+/// <summary>
+/// The directory's persistence: one implementation over ADO.NET for SQLite and PostgreSQL
+/// (same schema, same SQL). Every write runs in one transaction that also bumps
+/// <c>directory_generation</c>, which running daemons poll. Database errors surface as
+/// <see cref="DirectoryException"/> with <see cref="DirectoryError.Unavailable"/>.
+/// </summary>
+public sealed class SqlDirectoryStore : IDisposable
+{
+    private readonly SqlDialect _dialect;
+    private readonly TimeProvider _time;
+
+    public SqlDirectoryStore(SqlDialect dialect, TimeProvider time)
+    {
+        _dialect = dialect;
+        _time = time;
+        Migrate();
+    }
+
+    public static SqlDirectoryStore Open(DirectoryOptions options, TimeProvider time)
+    {
+        SqlDialect dialect = SqlDialect.Create(options);
+        try
+        {
+            return new SqlDirectoryStore(dialect, time);
+        }
+        catch
+        {
+            dialect.Dispose();
+            throw;
+        }
+    }
+
+    public DirectoryProvider Provider => _dialect.Provider;
+
+    public void Dispose() => _dialect.Dispose();
+
+    // ---- schema -------------------------------------------------------------------------
+
+    private void Migrate()
+    {
+        Run(connection =>
+        {
+            _dialect.Prepare(connection);
+            Exec(connection, null, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)");
+            using DbTransaction tx = connection.BeginTransaction();
+            if (_dialect.MigrationLockSql is { } lockSql)
+            {
+                Exec(connection, tx, lockSql);
+            }
+
+            long current = Convert.ToInt64(Scalar(connection, tx, "SELECT COALESCE(MAX(version), 0) FROM schema_version") ?? 0L);
+            if (current > DirectoryMigrations.LatestVersion)
+            {
+                throw new DirectoryException(DirectoryError.Corrupt, $"directory schema version {current} is newer than this program ({DirectoryMigrations.LatestVersion}); upgrade securelist");
+            }
+
+            foreach ((int version, string[] statements) in DirectoryMigrations.All)
+            {
+                if (version <= current)
+                {
+                    continue;
+                }
+
+                foreach (string statement in statements)
+                {
+                    Exec(connection, tx, statement.Replace("{ID}", _dialect.IdentityColumn).Replace("{BLOB}", _dialect.BlobType));
+                }
+
+                Exec(connection, tx, "INSERT INTO schema_version (version) VALUES (@v)", ("v", (long)version));
+            }
+
+            tx.Commit();
+            return 0;
+        });
+    }
+
+    public int SchemaVersion => Run(c => Convert.ToInt32(Scalar(c, null, "SELECT MAX(version) FROM schema_version")));
+
+    // ---- reads --------------------------------------------------------------------------
+
+    /// <summary>The change counter; one indexed single-row read.</summary>
+    public long GetGeneration() =>
+        Run(c => Convert.ToInt64(Scalar(c, null, "SELECT generation FROM directory_generation WHERE id = 1")));
+
+    public IReadOnlyList<MailingList> GetLists() => Run(c => ReadLists(c, null, null));
+
+    public bool TryGetList(string address, out MailingList list)
+    {
+        IReadOnlyList<MailingList> found = Run(c => ReadLists(c, null, EmailAddress.Normalize(address)));
+        list = found.Count == 1 ? found[0] : null!;
+        return found.Count == 1;
+    }
+
+    public MailingList GetList(string address) =>
+        TryGetList(address, out MailingList list) ? list : throw UnknownList(address);
+
+    /// <summary>Member count per list (normalized address).</summary>
+    public IReadOnlyDictionary<string, int> GetMemberCounts() => Run(c =>
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        using DbCommand cmd = Command(c, null, "SELECT l.address_norm, COUNT(m.id) FROM lists l LEFT JOIN members m ON m.list_id = l.id GROUP BY l.address_norm");
+        using DbDataReader r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            counts[r.GetString(0)] = Convert.ToInt32(r.GetValue(1));
+        }
+
+        return counts;
+    });
+
+    /// <summary>The list's members with their certificates, in insertion order.</summary>
+    public IReadOnlyList<ListMember> GetMembers(string listAddress) => Run(c =>
+    {
+        long listId = RequireListId(c, null, listAddress);
+        using DbCommand cmd = Command(
+            c,
+            null,
+            """
+            SELECT m.id, m.address, m.use_oaep, m.delivery_enabled, m.self_copy, mc.der
+            FROM members m LEFT JOIN member_certificates mc ON mc.member_id = m.id
+            WHERE m.list_id = @list ORDER BY m.id, mc.id
+            """,
+            ("list", listId));
+        using DbDataReader r = cmd.ExecuteReader();
+        var members = new List<ListMember>();
+        long currentId = -1;
+        string address = string.Empty;
+        bool oaep = false, delivery = true;
+        bool? selfCopy = null;
+        var certificates = new List<byte[]>();
+        while (r.Read())
+        {
+            long id = Convert.ToInt64(r.GetValue(0));
+            if (id != currentId)
+            {
+                if (currentId >= 0)
+                {
+                    members.Add(new ListMember(address, certificates, oaep, delivery, selfCopy));
+                }
+
+                currentId = id;
+                address = r.GetString(1);
+                oaep = Convert.ToInt64(r.GetValue(2)) != 0;
+                delivery = Convert.ToInt64(r.GetValue(3)) != 0;
+                selfCopy = r.IsDBNull(4) ? null : Convert.ToInt64(r.GetValue(4)) != 0;
+                certificates = [];
+            }
+
+            if (!r.IsDBNull(5))
+            {
+                certificates.Add((byte[])r.GetValue(5));
+            }
+        }
+
+        if (currentId >= 0)
+        {
+            members.Add(new ListMember(address, certificates, oaep, delivery, selfCopy));
+        }
+
+        return (IReadOnlyList<ListMember>)members;
+    });
+
+    /// <summary>Lists that have ADDRESS as a member (normalized addresses).</summary>
+    public IReadOnlyList<string> GetListsContaining(string address) => Run(c =>
+    {
+        using DbCommand cmd = Command(
+            c,
+            null,
+            "SELECT l.address FROM members m JOIN lists l ON l.id = m.list_id WHERE m.address_norm = @a ORDER BY l.address_norm",
+            ("a", EmailAddress.Normalize(address)));
+        return (IReadOnlyList<string>)ReadStrings(cmd);
+    });
+
+    /// <summary>Nested-list edges: (list, member list), both normalized.</summary>
+    public IReadOnlyList<(string List, string Member)> GetNestingEdges() => Run(c =>
+    {
+        using DbCommand cmd = Command(
+            c,
+            null,
+            "SELECT l.address_norm, m.address_norm FROM members m JOIN lists l ON l.id = m.list_id JOIN lists n ON n.address_norm = m.address_norm");
+        using DbDataReader r = cmd.ExecuteReader();
+        var edges = new List<(string, string)>();
+        while (r.Read())
+        {
+            edges.Add((r.GetString(0), r.GetString(1)));
+        }
+
+        return (IReadOnlyList<(string, string)>)edges;
+    });
+
+    /// <summary>The list's keys: current first, then active by age, then retired.</summary>
+    public IReadOnlyList<ListKeyRecord> GetListKeys(string listAddress) => Run(c =>
+    {
+        long listId = RequireListId(c, null, listAddress);
+        using DbCommand cmd = Command(
+            c,
+            null,
+            "SELECT id, certificate, key_file, is_current, is_retired, created_at FROM list_keys WHERE list_id = @list ORDER BY is_current DESC, is_retired ASC, created_at DESC, id DESC",
+            ("list", listId));
+        using DbDataReader r = cmd.ExecuteReader();
+        var keys = new List<ListKeyRecord>();
+        while (r.Read())
+        {
+            keys.Add(new ListKeyRecord(
+                Convert.ToInt64(r.GetValue(0)),
+                (byte[])r.GetValue(1),
+                r.GetString(2),
+                Convert.ToInt64(r.GetValue(3)) != 0,
+                Convert.ToInt64(r.GetValue(4)) != 0,
+                DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(r.GetValue(5)))));
+        }
+
+        return (IReadOnlyList<ListKeyRecord>)keys;
+    });
+
+    // ---- writes -------------------------------------------------------------------------
+
+    public void CreateList(MailingList list, ListKeyRecord currentKey) => Write((c, tx) =>
+    {
+        string norm = EmailAddress.Normalize(list.Address);
+        if (Scalar(c, tx, "SELECT id FROM lists WHERE address_norm = @a", ("a", norm)) is not null)
+        {
+            throw new DirectoryException(DirectoryError.DuplicateList, $"list {list.Address} already exists");
+        }
+
+        long id = Convert.ToInt64(Scalar(
+            c,
+            tx,
+            "INSERT INTO lists (address, address_norm, mode, owner, posting_policy, created_at) VALUES (@a, @n, @m, @o, @p, @t) RETURNING id",
+            ("a", list.Address),
+            ("n", norm),
+            ("m", MailingList.FormatMode(list.Mode)),
+            ("o", list.Owner),
+            ("p", MailingList.FormatPolicy(list.PostingPolicy)),
+            ("t", _time.GetUtcNow().ToUnixTimeMilliseconds())));
+        WriteOptions(c, tx, id, list.Options);
+        InsertKey(c, tx, id, currentKey, isCurrent: true);
+    });
+
+    /// <summary>Replaces mode, owner, posting policy and options.</summary>
+    public void UpdateList(MailingList list) => Write((c, tx) =>
+    {
+        long id = RequireListId(c, tx, list.Address);
+        Exec(
+            c,
+            tx,
+            "UPDATE lists SET mode = @m, owner = @o, posting_policy = @p WHERE id = @id",
+            ("m", MailingList.FormatMode(list.Mode)),
+            ("o", list.Owner),
+            ("p", MailingList.FormatPolicy(list.PostingPolicy)),
+            ("id", id));
+        Exec(c, tx, "DELETE FROM list_options WHERE list_id = @id", ("id", id));
+        WriteOptions(c, tx, id, list.Options);
+    });
+
+    /// <summary>Deletes the list with its members and key records; returns the key files to remove.</summary>
+    public IReadOnlyList<string> DeleteList(string address)
+    {
+        IReadOnlyList<string> files = [];
+        Write((c, tx) =>
+        {
+            long id = RequireListId(c, tx, address);
+            using (DbCommand parents = Command(
+                c,
+                tx,
+                "SELECT l.address FROM members m JOIN lists l ON l.id = m.list_id WHERE m.address_norm = @a",
+                ("a", EmailAddress.Normalize(address))))
+            {
+                List<string> containing = ReadStrings(parents);
+                if (containing.Count > 0)
+                {
+                    throw new DirectoryException(
+                        DirectoryError.InvalidArgument,
+                        $"list {address} is a member of {string.Join(", ", containing)}; remove it there first");
+                }
+            }
+
+            using (DbCommand keys = Command(c, tx, "SELECT key_file FROM list_keys WHERE list_id = @id", ("id", id)))
+            {
+                files = ReadStrings(keys);
+            }
+
+            // Explicit deletes: do not depend on SQLite's per-connection foreign_keys pragma.
+            Exec(c, tx, "DELETE FROM member_certificates WHERE member_id IN (SELECT id FROM members WHERE list_id = @id)", ("id", id));
+            Exec(c, tx, "DELETE FROM members WHERE list_id = @id", ("id", id));
+            Exec(c, tx, "DELETE FROM list_options WHERE list_id = @id", ("id", id));
+            Exec(c, tx, "DELETE FROM list_keys WHERE list_id = @id", ("id", id));
+            Exec(c, tx, "DELETE FROM lists WHERE id = @id", ("id", id));
+        });
+        return files;
+    }
+
+    /// <summary>Adds members in one transaction; a duplicate (case-insensitive) aborts all of them.</summary>
+    public void AddMembers(string listAddress, IReadOnlyList<ListMember> members) => Write((c, tx) =>
+    {
+        long listId = RequireListId(c, tx, listAddress);
+        using DbCommand insertMember = Command(
+            c,
+            tx,
+            """
+            INSERT INTO members (list_id, address, address_norm, use_oaep, delivery_enabled, self_copy)
+            VALUES (@list, @a, @n, @oaep, @delivery, @self)
+            ON CONFLICT (list_id, address_norm) DO NOTHING RETURNING id
+            """,
+            ("list", listId),
+            ("a", string.Empty),
+            ("n", string.Empty),
+            ("oaep", 0L),
+            ("delivery", 1L),
+            ("self", null));
+        using DbCommand insertCertificate = Command(
+            c,
+            tx,
+            "INSERT INTO member_certificates (member_id, der) VALUES (@m, @der)",
+            ("m", 0L),
+            ("der", Array.Empty<byte>()));
+        foreach (ListMember member in members)
+        {
+            insertMember.Parameters["a"].Value = member.Address;
+            insertMember.Parameters["n"].Value = EmailAddress.Normalize(member.Address);
+            insertMember.Parameters["oaep"].Value = member.UseOaep ? 1L : 0L;
+            insertMember.Parameters["delivery"].Value = member.DeliveryEnabled ? 1L : 0L;
+            insertMember.Parameters["self"].Value = member.SelfCopy is { } s ? (s ? 1L : 0L) : DBNull.Value;
+            object? id = insertMember.ExecuteScalar();
+            if (id is null or DBNull)
+            {
+                throw new DirectoryException(DirectoryError.DuplicateMember, $"{member.Address} is already a member of {listAddress}");
+            }
+
+            foreach (byte[] der in member.Certificates)
+            {
+                insertCertificate.Parameters["m"].Value = Convert.ToInt64(id);
+                insertCertificate.Parameters["der"].Value = der;
+                insertCertificate.ExecuteNonQuery();
+            }
+        }
+    });
+
+    /// <summary>Changes the given per-member options and appends certificates; null leaves a value alone.</summary>
+    public void UpdateMember(string listAddress, string address, bool? useOaep, bool? deliveryEnabled, IReadOnlyList<byte[]>? addCertificates) => Write((c, tx) =>
+    {
+        long listId = RequireListId(c, tx, listAddress);
+        object? memberId = Scalar(
+            c,
+            tx,
+            "SELECT id FROM members WHERE list_id = @list AND address_norm = @n",
+            ("list", listId),
+            ("n", EmailAddress.Normalize(address)));
+        if (memberId is null)
+        {
+            throw new DirectoryException(DirectoryError.UnknownMember, $"{address} is not a member of {listAddress}");
+        }
+
+        if (useOaep is { } oaep)
+        {
+            Exec(c, tx, "UPDATE members SET use_oaep = @v WHERE id = @id", ("v", oaep ? 1L : 0L), ("id", memberId));
+        }
+
+        if (deliveryEnabled is { } delivery)
+        {
+            Exec(c, tx, "UPDATE members SET delivery_enabled = @v WHERE id = @id", ("v", delivery ? 1L : 0L), ("id", memberId));
+        }
+
+        foreach (byte[] der in addCertificates ?? [])
+        {
+            Exec(c, tx, "INSERT INTO member_certificates (member_id, der) VALUES (@m, @der)", ("m", memberId), ("der", der));
+        }
+    });
+
+    public void RemoveMember(string listAddress, string address) => Write((c, tx) =>
+    {
+        long listId = RequireListId(c, tx, listAddress);
+        object? memberId = Scalar(
+            c,
+            tx,
+            "SELECT id FROM members WHERE list_id = @list AND address_norm = @n",
+            ("list", listId),
+            ("n", EmailAddress.Normalize(address)));
+        if (memberId is null)
+        {
+            throw new DirectoryException(DirectoryError.UnknownMember, $"{address} is not a member of {listAddress}");
+        }
+
+        Exec(c, tx, "DELETE FROM member_certificates WHERE member_id = @id", ("id", memberId));
+        Exec(c, tx, "DELETE FROM members WHERE id = @id", ("id", memberId));
+    });
+
+    /// <summary>Adds a list key; when current, the previous current key stays active (for decryption) but is no longer current.</summary>
+    public void AddListKey(string listAddress, ListKeyRecord key) => Write((c, tx) =>
+    {
+        long listId = RequireListId(c, tx, listAddress);
+        if (key.IsCurrent)
+        {
+            Exec(c, tx, "UPDATE list_keys SET is_current = 0 WHERE list_id = @list", ("list", listId));
+        }
+
+        InsertKey(c, tx, listId, key, key.IsCurrent);
+    });
+
+    // ---- helpers ------------------------------------------------------------------------
+
+    private void InsertKey(DbConnection c, DbTransaction tx, long listId, ListKeyRecord key, bool isCurrent) =>
+        Exec(
+            c,
+            tx,
+            "INSERT INTO list_keys (list_id, certificate, key_file, is_current, is_retired, created_at) VALUES (@list, @cert, @file, @cur, @ret, @t)",
+            ("list", listId),
+            ("cert", key.Certificate),
+            ("file", key.KeyFile),
+            ("cur", isCurrent ? 1L : 0L),
+            ("ret", key.IsRetired ? 1L : 0L),
+            ("t", key.CreatedAt.ToUnixTimeMilliseconds()));
+
+    private static void WriteOptions(DbConnection c, DbTransaction tx, long listId, IReadOnlyDictionary<string, string> options)
+    {
+        foreach ((string name, string value) in options)
+        {
+            Exec(c, tx, "INSERT INTO list_options (list_id, name, value) VALUES (@id, @k, @v)", ("id", listId), ("k", name), ("v", value));
+        }
+    }
+
+    private static List<MailingList> ReadLists(DbConnection c, DbTransaction? tx, string? onlyNorm)
+    {
+        string where = onlyNorm is null ? string.Empty : " WHERE address_norm = @n";
+        var rows = new List<(long Id, string Address, string Mode, string? Owner, string Policy)>();
+        using (DbCommand cmd = Command(c, tx, "SELECT id, address, mode, owner, posting_policy FROM lists" + where + " ORDER BY address_norm", ("n", onlyNorm)))
+        using (DbDataReader r = cmd.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                rows.Add((Convert.ToInt64(r.GetValue(0)), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetString(4)));
+            }
+        }
+
+        var options = new Dictionary<long, Dictionary<string, string>>();
+        string optionWhere = onlyNorm is null ? string.Empty : " WHERE list_id IN (SELECT id FROM lists WHERE address_norm = @n)";
+        using (DbCommand cmd = Command(c, tx, "SELECT list_id, name, value FROM list_options" + optionWhere, ("n", onlyNorm)))
+        using (DbDataReader r = cmd.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                long id = Convert.ToInt64(r.GetValue(0));
+                if (!options.TryGetValue(id, out Dictionary<string, string>? map))
+                {
+                    map = new Dictionary<string, string>(StringComparer.Ordinal);
+                    options[id] = map;
+                }
+
+                map[r.GetString(1)] = r.GetString(2);
+            }
+        }
+
+        var lists = new List<MailingList>(rows.Count);
+        foreach ((long id, string address, string modeText, string? owner, string policyText) in rows)
+        {
+            if (!MailingList.TryParseMode(modeText, out ListMode mode) || !MailingList.TryParsePolicy(policyText, out PostingPolicy policy))
+            {
+                throw new DirectoryException(DirectoryError.Corrupt, $"list {address} has unknown mode '{modeText}' or posting policy '{policyText}'");
+            }
+
+            lists.Add(new MailingList(
+                address,
+                mode,
+                owner,
+                policy,
+                options.TryGetValue(id, out Dictionary<string, string>? map) ? map : MailingList.NoOptions));
+        }
+
+        return lists;
+    }
+
+    private static long RequireListId(DbConnection c, DbTransaction? tx, string address)
+    {
+        object? id = Scalar(c, tx, "SELECT id FROM lists WHERE address_norm = @n", ("n", EmailAddress.Normalize(address)));
+        return id is null ? throw UnknownList(address) : Convert.ToInt64(id);
+    }
+
+    private static DirectoryException UnknownList(string address) =>
+        new(DirectoryError.UnknownList, $"no list {address} in the directory");
+
+    private T Run<T>(Func<DbConnection, T> work)
+    {
+        try
+        {
+            using DbConnection connection = _dialect.OpenConnection();
+            return work(connection);
+        }
+        catch (DbException e)
+        {
+            throw new DirectoryException(DirectoryError.Unavailable, $"directory database ({_dialect.Provider}): {OneLine(e.Message)}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new DirectoryException(DirectoryError.Unavailable, $"directory database ({_dialect.Provider}): {OneLine(e.Message)}", e);
+        }
+    }
+
+    private void Write(Action<DbConnection, DbTransaction> work) => Run(connection =>
+    {
+        using DbTransaction tx = connection.BeginTransaction();
+        work(connection, tx);
+        Exec(connection, tx, "UPDATE directory_generation SET generation = generation + 1 WHERE id = 1");
+        tx.Commit();
+        return 0;
+    });
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+
+    private static DbCommand Command(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    {
+        DbCommand cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        foreach ((string name, object? value) in parameters)
+        {
+            DbParameter p = cmd.CreateParameter();
+            p.ParameterName = name;
+            p.Value = value ?? DBNull.Value;
+            cmd.Parameters.Add(p);
+        }
+
+        return cmd;
+    }
+
+    private static void Exec(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using DbCommand cmd = Command(c, tx, sql, parameters);
+        cmd.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using DbCommand cmd = Command(c, tx, sql, parameters);
+        object? value = cmd.ExecuteScalar();
+        return value is DBNull ? null : value;
+    }
+
+    private static List<string> ReadStrings(DbCommand cmd)
+    {
+        var values = new List<string>();
+        using DbDataReader r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            values.Add(r.GetString(0));
+        }
+
+        return values;
+    }
+}

@@ -1,0 +1,130 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.Directory.Tests.Fixtures;
+
+namespace MilterSecureList.Directory.Tests;
+
+public sealed class ListKeyStoreTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private ListKeyStore Store(string? passphraseFile = null) =>
+        new(new KeysOptions { Directory = _temp.File("keys"), PassphraseFile = passphraseFile });
+
+    [Fact]
+    public void WriteKeyCreatesA0700DirectoryAnd0600File_RoundTrip()
+    {
+        (X509Certificate2 cert, AsymmetricAlgorithm key) = ListAdministration.GenerateListCertificate("l@example.org", ListKeyType.Rsa2048, DateTimeOffset.UtcNow);
+        ListKeyStore store = Store();
+
+        string file = store.WriteKey("l@example.org", key, DateTimeOffset.UtcNow);
+        using AsymmetricAlgorithm loaded = store.ReadKey(file, cert);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(store.DirectoryPath));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(store.DirectoryPath, file)));
+        Assert.StartsWith("-----BEGIN PRIVATE KEY-----", File.ReadAllText(Path.Combine(store.DirectoryPath, file)), StringComparison.Ordinal);
+        byte[] data = RandomNumberGenerator.GetBytes(32);
+        byte[] wrapped = cert.GetRSAPublicKey()!.Encrypt(data, RSAEncryptionPadding.OaepSHA256);
+        Assert.Equal(data, ((RSA)loaded).Decrypt(wrapped, RSAEncryptionPadding.OaepSHA256));
+        key.Dispose();
+        cert.Dispose();
+    }
+
+    [Fact]
+    public void EcKeysLoadAsEcdhForKeyAgreement()
+    {
+        (X509Certificate2 cert, AsymmetricAlgorithm key) = ListAdministration.GenerateListCertificate("l@example.org", ListKeyType.P256, DateTimeOffset.UtcNow);
+        ListKeyStore store = Store();
+        string file = store.WriteKey("l@example.org", key, DateTimeOffset.UtcNow);
+
+        using AsymmetricAlgorithm loaded = store.ReadKey(file, cert);
+
+        Assert.IsAssignableFrom<ECDiffieHellman>(loaded);
+        key.Dispose();
+        cert.Dispose();
+    }
+
+    [Fact]
+    public void PassphraseProtectedKeyIsEncryptedPkcs8_RoundTrip()
+    {
+        string passphrase = _temp.File("pass");
+        File.WriteAllText(passphrase, "correct horse\n");
+        File.SetUnixFileMode(passphrase, UnixFileMode.UserRead);
+        (X509Certificate2 cert, AsymmetricAlgorithm key) = ListAdministration.GenerateListCertificate("l@example.org", ListKeyType.Rsa2048, DateTimeOffset.UtcNow);
+        string file = Store(passphrase).WriteKey("l@example.org", key, DateTimeOffset.UtcNow);
+
+        using AsymmetricAlgorithm loaded = Store(passphrase).ReadKey(file, cert);
+
+        Assert.StartsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----", File.ReadAllText(Path.Combine(_temp.File("keys"), file)), StringComparison.Ordinal);
+        DirectoryException noPassphrase = Assert.Throws<DirectoryException>(() => Store().ReadKey(file, cert));
+        Assert.Contains("PassphraseFile is not set", noPassphrase.Message, StringComparison.Ordinal);
+        File.SetUnixFileMode(passphrase, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(passphrase, "wrong");
+        DirectoryException wrong = Assert.Throws<DirectoryException>(() => Store(passphrase).ReadKey(file, cert));
+        Assert.Equal(DirectoryError.BadPrivateKey, wrong.Reason);
+        key.Dispose();
+        cert.Dispose();
+    }
+
+    [Fact]
+    public void WorldReadableKeyFileIsRefused()
+    {
+        (X509Certificate2 cert, AsymmetricAlgorithm key) = ListAdministration.GenerateListCertificate("l@example.org", ListKeyType.P256, DateTimeOffset.UtcNow);
+        ListKeyStore store = Store();
+        string file = store.WriteKey("l@example.org", key, DateTimeOffset.UtcNow);
+        string path = Path.Combine(store.DirectoryPath, file);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+
+        DirectoryException error = Assert.Throws<DirectoryException>(() => store.ReadKey(file, cert));
+
+        Assert.Equal(DirectoryError.InsecurePermissions, error.Reason);
+        Assert.Contains($"chmod 600 {path}", error.Message, StringComparison.Ordinal);
+        key.Dispose();
+        cert.Dispose();
+    }
+
+    [Fact]
+    public void GroupReadableKeyDirectoryIsRefused()
+    {
+        ListKeyStore store = Store();
+        store.EnsureDirectory();
+        File.SetUnixFileMode(store.DirectoryPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
+
+        DirectoryException error = Assert.Throws<DirectoryException>(store.CheckDirectory);
+
+        Assert.Equal(DirectoryError.InsecurePermissions, error.Reason);
+        Assert.Contains("0750", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void KeyThatDoesNotMatchTheCertificateIsRefused()
+    {
+        (X509Certificate2 cert, AsymmetricAlgorithm key) = ListAdministration.GenerateListCertificate("l@example.org", ListKeyType.Rsa2048, DateTimeOffset.UtcNow);
+        using RSA other = RSA.Create(2048);
+        ListKeyStore store = Store();
+        string file = store.WriteKey("l@example.org", other, DateTimeOffset.UtcNow);
+
+        DirectoryException error = Assert.Throws<DirectoryException>(() => store.ReadKey(file, cert));
+
+        Assert.Contains("does not match the certificate", error.Message, StringComparison.Ordinal);
+        key.Dispose();
+        cert.Dispose();
+    }
+
+    [Theory]
+    [InlineData("../etc/passwd")]
+    [InlineData("..")]
+    [InlineData("")]
+    public void KeyReferenceOutsideTheDirectoryIsRefused(string reference)
+    {
+        ListKeyStore store = Store();
+        store.EnsureDirectory();
+        using X509Certificate2 cert = TestCertificates.Rsa("l@example.org");
+
+        DirectoryException error = Assert.Throws<DirectoryException>(() => store.ReadKey(reference, cert));
+
+        Assert.Equal(DirectoryError.Corrupt, error.Reason);
+    }
+}
