@@ -83,6 +83,8 @@ public static class ListOptionKeys
     public const string SelfCopy = "self-copy";
     public const string BounceAddress = "bounce-address";
     public const string RotateOnRemove = "rotate-on-remove";
+    public const string CertUrl = "cert-url";
+    public const string ListHeaders = "list-headers";
 
     private static readonly Dictionary<string, string[]?> s_allowed = new(StringComparer.Ordinal)
     {
@@ -92,6 +94,8 @@ public static class ListOptionKeys
         [SelfCopy] = ["yes", "no"],
         [BounceAddress] = null, // a mail address
         [RotateOnRemove] = ["yes", "no"],
+        [CertUrl] = [], // any text: where senders get the list certificate (named in the plaintext reject)
+        [ListHeaders] = ["yes", "no"],
     };
 
     public static IEnumerable<string> Known => s_allowed.Keys;
@@ -102,6 +106,11 @@ public static class ListOptionKeys
         if (!s_allowed.TryGetValue(key, out string[]? values))
         {
             return $"unknown list option '{key}' (known: {string.Join(", ", s_allowed.Keys)})";
+        }
+
+        if (values is { Length: 0 })
+        {
+            return value.Length is > 0 and <= 200 && !value.Any(char.IsControl) ? null : $"option {key}: must be 1-200 printable characters";
         }
 
         if (values is null)

@@ -66,7 +66,11 @@ internal sealed class ListFilterHandler : IMilterHandler
         if (check.Refusal is SmtpReply reply)
         {
             _metrics.Verdict(check.IsTempfail ? "tempfail" : "reject");
-            FilterLog.Verdict(_logger, macros.QueueId ?? "NOQUEUE", "rcpt-refused", reply.ToString(), recipient);
+            if (_logger.IsEnabled(LogLevel.Information))
+            {
+                string text = reply.ToString();
+                FilterLog.Verdict(_logger, macros.QueueId ?? "NOQUEUE", "rcpt-refused", text, recipient);
+            }
             return new(MilterVerdict.Reply(reply.Code, reply.EnhancedCode, reply.Text));
         }
 
@@ -105,7 +109,12 @@ internal sealed class ListFilterHandler : IMilterHandler
             case FilterVerdictKind.Reject:
             case FilterVerdictKind.Tempfail:
                 SmtpReply reply = decision.Reply!;
-                FilterLog.Verdict(_logger, queueId, decision.Kind == FilterVerdictKind.Reject ? "reject" : "tempfail", reply.ToString(), decision.Reason);
+                if (_logger.IsEnabled(LogLevel.Information))
+                {
+                    string text = reply.ToString();
+                    FilterLog.Verdict(_logger, queueId, decision.Kind == FilterVerdictKind.Reject ? "reject" : "tempfail", text, decision.Reason);
+                }
+
                 return MilterVerdict.Reply(reply.Code, reply.EnhancedCode, reply.Text);
         }
 
@@ -143,7 +152,12 @@ internal sealed class ListFilterHandler : IMilterHandler
             message.ReplaceBody(newBody);
         }
 
-        FilterLog.Verdict(_logger, queueId, "continue", $"lists={string.Join(",", decision.Lists)} members={decision.AddRecipients.Count}", decision.Reason);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            string text = $"lists={string.Join(",", decision.Lists)} members={decision.AddRecipients.Count}";
+            FilterLog.Verdict(_logger, queueId, "continue", text, decision.Reason);
+        }
+
         return MilterVerdict.Continue;
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using MilterSecureList.Cms;
 using MilterSecureList.Directory;
+using MilterSecureList.Mime;
 
 namespace MilterSecureList.Filter;
 
@@ -136,16 +137,24 @@ public sealed class ListMessageProcessor
         }
 
         string sender = EnvelopeAddress.Canonical(message.Sender, "");
-        foreach ((MailingList list, ListPolicy policy, ExpandedList members) in expanded)
+        foreach ((MailingList list, ListPolicy policy, ExpandedList expansion) in expanded)
         {
-            if (policy.NonMember == NonMemberAction.Reject && !members.Members.Any(m => SameAddress(m.Address, sender)))
+            if (policy.NonMember == NonMemberAction.Reject && !expansion.Contains(sender))
             {
                 return FilterDecision.Reject(ReplyTexts.NonMember(list.Address), $"sender is not a member of {list.Address}");
             }
         }
 
         // 4. Is it S/MIME enveloped data at all?
-        SmimeBody? smime = SmimeBody.TryRead(message.Headers, message.Body);
+        SmimeBody? smime;
+        try
+        {
+            smime = SmimeBody.TryRead(message.Headers, message.Body, _policy.MaxCmsBytes);
+        }
+        catch (MimeFormatException e)
+        {
+            return FilterDecision.Reject(ReplyTexts.UnsupportedCms(lists[0].List.Address, e.Message), $"mime: {e.Message}");
+        }
         if (smime is null)
         {
             foreach ((MailingList list, ListPolicy policy, _) in expanded)
@@ -271,12 +280,12 @@ public sealed class ListMessageProcessor
                 throw new InvalidOperationException($"list {list.Address} has no key pair");
             }
 
-            if (mode == ListMode.Rekey && !keys.Any(k => info.NamesRecipient(k.Certificate)))
+            if (mode == ListMode.Rekey && info.FindListKey(keys) is null)
             {
                 return FilterDecision.Reject(ReplyTexts.NotForList(list.Address, Fingerprint(keys)), $"not encrypted to {list.Address}");
             }
 
-            if (mode == ListMode.Double && !info.HasDoubleWrapRecipient)
+            if (mode == ListMode.Double && !info.HasDoubleWrap)
             {
                 return FilterDecision.Reject(ReplyTexts.DoubleWrapRequired(list.Address), $"no double-wrap recipient for {list.Address}");
             }
@@ -289,7 +298,7 @@ public sealed class ListMessageProcessor
 
         // The CPU work runs off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.
         Task<RewrapResult> work = Task.Run(() => mode == ListMode.Double
-            ? DoubleWrap.Rewrap(smime.ContentInfo, listKeys, recipients)
+            ? DoubleWrapRewrap(smime.ContentInfo, listKeys, recipients)
             : SessionKeyRewrapper.Rewrap(smime.ContentInfo, listKeys, recipients), ct);
         TimeSpan interval = TimeSpan.FromSeconds(_policy.ProgressInterval);
         while (progress is not null && await Task.WhenAny(work, Task.Delay(interval, _time, ct)).ConfigureAwait(false) != work)
@@ -309,14 +318,21 @@ public sealed class ListMessageProcessor
 
         decision.MembersRekeyed = result.MembersWrapped;
         decision.NewBody = smime.EncodeBody(result.ContentInfo);
-        FilterLog.Rekeyed(_logger, queueId, string.Join(",", decision.Lists), result.MembersWrapped, stopwatch.Elapsed.TotalMilliseconds);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            string lists = string.Join(",", decision.Lists);
+            FilterLog.Rekeyed(_logger, queueId, lists, result.MembersWrapped, stopwatch.Elapsed.TotalMilliseconds);
+        }
         return null;
     }
+
+    private static RewrapResult DoubleWrapRewrap(ReadOnlyMemory<byte> contentInfo, IReadOnlyList<ListKey> serverKeys, IReadOnlyList<CmsRecipient> members) =>
+        throw new InvalidOperationException("double-wrap mode is not available in this build");
 
     /// <summary>What the sender can fix is refused (5xx); anything else is our problem and tempfails.</summary>
     private FilterDecision Refuse(CmsRewrapException e, string list) => e.Reason switch
     {
-        CmsRewrapFailure.NotEnvelopedData or CmsRewrapFailure.Malformed or CmsRewrapFailure.UnsupportedAlgorithm =>
+        CmsRewrapFailure.NotEnvelopedData or CmsRewrapFailure.Malformed or CmsRewrapFailure.UnsupportedAlgorithm or CmsRewrapFailure.LimitExceeded =>
             FilterDecision.Reject(ReplyTexts.UnsupportedCms(list, e.Message), $"cms: {e.Reason}"),
         CmsRewrapFailure.NotForThisList =>
             FilterDecision.Reject(ReplyTexts.NotForList(list, Fingerprint(_keys.GetListKeys(list))), "cms: not for this list"),
@@ -326,7 +342,7 @@ public sealed class ListMessageProcessor
     private bool IsMember(string sender, MailingList list)
     {
         string s = EnvelopeAddress.Canonical(sender, "");
-        return s.Length > 0 && _directory.Expand(list.Address).Members.Any(m => SameAddress(m.Address, s));
+        return s.Length > 0 && _directory.Expand(list.Address).Contains(s);
     }
 
     private static bool SameAddress(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);

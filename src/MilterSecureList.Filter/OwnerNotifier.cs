@@ -109,7 +109,11 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
 
     private async Task SendAsync(MailingList list, List<(string Member, string Problem)> items)
     {
-        NoticeOptions.TryParseHostPort(_options.SmtpServer, out string host, out int port);
+        if (!NoticeOptions.TryParseHostPort(_options.SmtpServer, out string host, out int port))
+        {
+            throw new InvalidOperationException($"[Notices] SmtpServer '{_options.SmtpServer}' is not HOST:PORT");
+        }
+
         var body = new StringBuilder();
         body.Append("The following members of ").Append(list.Address)
             .Append(" did not receive a post because they have no usable S/MIME certificate:\r\n\r\n");

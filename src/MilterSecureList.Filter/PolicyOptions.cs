@@ -68,6 +68,10 @@ public sealed class PolicyOptions
     /// (Postfix's milter_content_timeout is 300 s per read).</summary>
     public int ProgressInterval { get; set; } = 10;
 
+    /// <summary>Largest decoded CMS accepted (bytes); bigger S/MIME bodies are refused with 554 5.6.0.
+    /// Set by the daemon from <c>[Milter] MaxMessageSize</c>.</summary>
+    public long MaxCmsBytes { get; set; } = 256L * 1024 * 1024;
+
     public IEnumerable<string> Validate()
     {
         if (ProgressInterval is < 1 or > 240)

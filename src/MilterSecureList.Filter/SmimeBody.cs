@@ -9,25 +9,26 @@ namespace MilterSecureList.Filter;
 /// </summary>
 internal sealed class SmimeBody
 {
-    private SmimeBody(ReadOnlyMemory<byte> contentInfo, bool base64)
+    private SmimeBody(SmimeBodyContent content) => Content = content;
+
+    public SmimeBodyContent Content { get; }
+
+    public ReadOnlyMemory<byte> ContentInfo => Content.Cms;
+
+    /// <summary>Null when the headers do not announce encrypted S/MIME (plaintext, signed only, multipart...).</summary>
+    /// <exception cref="MimeFormatException">announced as S/MIME, but the body is badly encoded or too large.</exception>
+    public static SmimeBody? TryRead(IReadOnlyList<HeaderField> headers, Stream body, long maxCmsBytes)
     {
-        ContentInfo = contentInfo;
-        IsBase64 = base64;
-    }
-
-    public ReadOnlyMemory<byte> ContentInfo { get; }
-
-    public bool IsBase64 { get; }
-
-    /// <summary>Null when the message is not S/MIME enveloped data (plaintext, signed only, multipart...).</summary>
-    public static SmimeBody? TryRead(IReadOnlyList<HeaderField> headers, Stream body)
-    {
-        throw new NotImplementedException("wired at integration with the Mime layer");
+        SmimeBodyContent? content = SmimeBodyCodec.TryRead(headers.Select(h => new MimeHeader(h.Name, h.Value)), body, maxCmsBytes);
+        return content is null ? null : new SmimeBody(content);
     }
 
     /// <summary>The new body: base64 at 76 columns with CRLF (RFC 2045 §6.8), or the DER as it is for binary.</summary>
-    public Stream EncodeBody(ReadOnlyMemory<byte> contentInfo)
+    public Stream EncodeBody(ReadOnlySpan<byte> contentInfo)
     {
-        throw new NotImplementedException("wired at integration with the Mime layer");
+        var output = new MemoryStream(contentInfo.Length * 4 / 3 + contentInfo.Length / 38 + 16);
+        SmimeBodyCodec.Write(contentInfo, Content.IsBase64, output);
+        output.Position = 0;
+        return output;
     }
 }
