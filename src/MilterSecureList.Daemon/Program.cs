@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using MilterSecureList.Daemon.Hosting;
 using MilterSecureList.Daemon.Options;
@@ -50,6 +51,11 @@ public static class Program
             }
 
             host = DaemonHost.Build(configuration);
+            ReloadOnHangup.ConfigPath = configPath;
+
+            // Open the directory and keys now, so a bad path or an unsafe key directory stops start-up with
+            // one line instead of failing the first message.
+            _ = host.Services.GetRequiredService<MilterSecureList.Protocol.Session.IMilterHandlerFactory>();
         }
         catch (ConfigurationException ex)
         {
@@ -58,6 +64,11 @@ public static class Program
             return 1;
         }
         catch (IOException ex)
+        {
+            Console.Error.WriteLine("securelist-milter: cannot start: " + ex.Message);
+            return 1;
+        }
+        catch (MilterSecureList.Directory.DirectoryException ex)
         {
             Console.Error.WriteLine("securelist-milter: cannot start: " + ex.Message);
             return 1;

@@ -1,4 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using MilterSecureList.Daemon.Options;
+using MilterSecureList.Filter;
 using MilterSecureList.Protocol.Session;
 
 namespace MilterSecureList.Daemon.Handlers;
@@ -11,11 +14,23 @@ public static class HandlerRegistry
 {
     public static readonly string[] Names = ["lists", "passthrough", "echo"];
 
-    public static IMilterHandlerFactory Create(MilterOptions options) => options.Handler switch
+    public static IMilterHandlerFactory Create(DaemonConfiguration configuration, IServiceProvider services)
     {
-        "passthrough" => new PassthroughHandlerFactory(),
-        "echo" => new EchoHandlerFactory(options.EchoRecipients),
-        // "lists" => new ListRewrapHandlerFactory(...),  // wired by the list filter (issue 2 follow-up)
-        _ => throw new ConfigurationException($"milter.ini: [Milter] Handler: '{options.Handler}' is not available in this build"),
-    };
+        MilterOptions options = configuration.Get<MilterOptions>();
+        return options.Handler switch
+        {
+            "passthrough" => new PassthroughHandlerFactory(),
+            "echo" => new EchoHandlerFactory(options.EchoRecipients),
+            "lists" => services.GetRequiredService<ListFilterRuntime>().Factory,
+            _ => throw new ConfigurationException($"milter.ini: [Milter] Handler: '{options.Handler}' is not available in this build"),
+        };
+    }
+
+    /// <summary>Registers what the handlers need; the lists runtime is created only when it is used.</summary>
+    public static void AddHandlers(IServiceCollection services, DaemonConfiguration configuration)
+    {
+        services.AddSingleton<FilterMetrics>(_ => new FilterMetrics { SpoolBytes = () => MessageBodySpool.TotalSpooledBytes });
+        services.AddSingleton(sp => ListFilterRuntime.Open(configuration, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<FilterMetrics>()));
+        services.AddSingleton(sp => Create(configuration, sp));
+    }
 }

@@ -23,7 +23,7 @@ public static class DaemonHost
         ListenerOptions listener = configuration.Get<ListenerOptions>();
         MilterOptions milter = configuration.Get<MilterOptions>();
         LoggingOptions logging = configuration.Get<LoggingOptions>();
-        IMilterHandlerFactory factory = HandlerRegistry.Create(milter);
+        MetricsSection metrics = configuration.Get<MetricsSection>();
         if (listener.Socket.UnixPath is { } path)
         {
             UnixSocketPermissions.RemoveStaleSocket(path);
@@ -50,10 +50,11 @@ public static class DaemonHost
             {
                 s.Configure<HostOptions>(o => o.ShutdownTimeout = listener.DrainTimeout);
                 s.AddSingleton(configuration);
-                s.AddSingleton(factory);
+                HandlerRegistry.AddHandlers(s, configuration);
                 s.AddSingleton(sessionOptions);
                 s.AddSingleton<IMilterSessionObserver, LoggingSessionObserver>();
-                s.AddSingleton(sp => new MilterConnectionHandler(factory, sessionOptions, sp.GetRequiredService<IMilterSessionObserver>()));
+                s.AddSingleton(sp => new MilterConnectionHandler(sp.GetRequiredService<IMilterHandlerFactory>(), sessionOptions, sp.GetRequiredService<IMilterSessionObserver>()));
+                s.AddHostedService(sp => new ReloadOnHangup(milter.Handler == "lists" ? sp.GetRequiredService<ListFilterRuntime>() : null, sp.GetRequiredService<ILogger<ReloadOnHangup>>()));
                 s.AddHostedService(sp => new ListenerLifetime(listener, milter, sp.GetRequiredService<IHostApplicationLifetime>(), sp.GetRequiredService<ILogger<ListenerLifetime>>()));
             })
             .ConfigureWebHost(web =>
@@ -71,8 +72,13 @@ public static class DaemonHost
                     {
                         k.Listen(listener.Socket.Inet!, l => l.UseConnectionHandler<MilterKestrelConnectionHandler>());
                     }
+
+                    if (metrics.Listen is { } endpoint)
+                    {
+                        k.Listen(endpoint, l => l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1);
+                    }
                 });
-                web.Configure(_ => { });
+                web.Configure(MetricsEndpoint.Map);
             })
             .Build();
     }

@@ -16,4 +16,10 @@ internal static partial class DaemonLog
 
     [LoggerMessage(4, LogLevel.Critical, "cannot start: {Problem}")]
     public static partial void StartFailed(ILogger logger, string problem);
+
+    [LoggerMessage(5, LogLevel.Information, "reloaded {ConfigPath} (SIGHUP); listener settings need a restart")]
+    public static partial void Reloaded(ILogger logger, string configPath);
+
+    [LoggerMessage(6, LogLevel.Error, "reload refused, running settings kept: {Problem}")]
+    public static partial void ReloadFailed(ILogger logger, string problem);
 }

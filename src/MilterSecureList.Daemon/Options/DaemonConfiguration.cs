@@ -16,6 +16,11 @@ public sealed class DaemonConfiguration
         () => new ListenerOptions(),
         () => new MilterOptions(),
         () => new LoggingOptions(),
+        () => new DirectorySection(),
+        () => new KeysSection(),
+        () => new PolicySection(),
+        () => new NoticesSection(),
+        () => new MetricsSection(),
     ];
 
     private readonly Dictionary<Type, OptionsSection> _sections;

@@ -29,7 +29,7 @@ public sealed record ListenerEndpoint(IPEndPoint? Inet, string? UnixPath)
                 return false;
             }
 
-            if (!Directory.Exists(Path.GetDirectoryName(path)))
+            if (!System.IO.Directory.Exists(Path.GetDirectoryName(path)))
             {
                 problem = $"'{s}': directory {Path.GetDirectoryName(path)} does not exist";
                 return false;

@@ -18,7 +18,7 @@ public sealed class LoggingOptions : OptionsSection
         if (File.Length > 0)
         {
             string? dir = Path.GetDirectoryName(Path.GetFullPath(File));
-            if (dir is null || !Directory.Exists(dir))
+            if (dir is null || !System.IO.Directory.Exists(dir))
             {
                 throw section.Error("File", $"directory of '{File}' does not exist");
             }

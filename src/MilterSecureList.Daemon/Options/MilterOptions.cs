@@ -8,7 +8,7 @@ public sealed class MilterOptions : OptionsSection
     public override string SectionName => "Milter";
 
     /// <summary>lists | passthrough | echo (see Handlers/HandlerRegistry.cs).</summary>
-    public string Handler { get; private set; } = "passthrough";
+    public string Handler { get; private set; } = "lists";
 
     /// <summary>Recipients the echo handler adds per message.</summary>
     public int EchoRecipients { get; private set; } = 10;
@@ -33,7 +33,7 @@ public sealed class MilterOptions : OptionsSection
         MaxMessageSize = section.GetSize("MaxMessageSize", MaxMessageSize, 1024, 4L << 30);
         MaxPacketSize = (int)section.GetSize("MaxPacketSize", MaxPacketSize, MilterLimits.MinMaxPayload, 64L * 1024 * 1024);
         TempDirectory = section.GetString("TempDirectory", string.Empty);
-        if (TempDirectory.Length > 0 && !Directory.Exists(TempDirectory))
+        if (TempDirectory.Length > 0 && !System.IO.Directory.Exists(TempDirectory))
         {
             throw section.Error("TempDirectory", $"directory '{TempDirectory}' does not exist");
         }

@@ -10,6 +10,8 @@ namespace MilterSecureList.Protocol.Session;
 /// </summary>
 public sealed class MessageBodySpool : IDisposable
 {
+    private static long s_totalBytes;
+
     private const int SegmentSize = 64 * 1024;
     private readonly List<byte[]> _segments = [];
     private readonly long _memoryThreshold;
@@ -28,6 +30,9 @@ public sealed class MessageBodySpool : IDisposable
 
     /// <summary>Total body bytes stored.</summary>
     public long Length => _memoryLength + _fileLength;
+
+    /// <summary>Body bytes held by all live spools of this process (memory and temp files): a metrics gauge.</summary>
+    public static long TotalSpooledBytes => Interlocked.Read(ref s_totalBytes);
 
     /// <summary>True once the body outgrew the memory threshold and continues in a temp file.</summary>
     public bool IsSpilledToFile => _file is not null;
@@ -60,6 +65,7 @@ public sealed class MessageBodySpool : IDisposable
             int n = (int)Math.Min(Math.Min(data.Length, SegmentSize - offset), room);
             data[..n].CopyTo(_segments[^1].AsSpan(offset));
             _memoryLength += n;
+            Interlocked.Add(ref s_totalBytes, n);
             data = data[n..];
         }
 
@@ -73,6 +79,7 @@ public sealed class MessageBodySpool : IDisposable
             FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
         RandomAccess.Write(_file, data, _fileLength);
         _fileLength += data.Length;
+        Interlocked.Add(ref s_totalBytes, data.Length);
     }
 
     /// <summary>A read-only stream over the whole body; several may be open at once.</summary>
@@ -90,6 +97,7 @@ public sealed class MessageBodySpool : IDisposable
         }
 
         _disposed = true;
+        Interlocked.Add(ref s_totalBytes, -Length);
         foreach (byte[] s in _segments)
         {
             ArrayPool<byte>.Shared.Return(s);

@@ -1,0 +1,141 @@
+using System.Net;
+using MilterSecureList.Directory;
+using MilterSecureList.Filter;
+
+namespace MilterSecureList.Daemon.Options;
+
+/// <summary>[Directory]: where lists and members live (the Directory layer validates the values).</summary>
+public sealed class DirectorySection : OptionsSection
+{
+    public override string SectionName => DirectoryOptions.SectionName;
+
+    public DirectoryOptions Options { get; private set; } = new();
+
+    public override void Load(IniSection section)
+    {
+        var problems = new List<string>();
+        DirectoryOptions options = DirectoryOptions.Bind(
+            key => section.GetString(key, "") is { Length: > 0 } v ? v : null, problems);
+        problems.AddRange(options.Validate());
+        ThrowFirst(section, problems);
+        Options = options;
+    }
+
+    /// <summary>The Directory layer reports problems as "[Section] Key: problem"; name the file too.</summary>
+    internal static void ThrowFirst(IniSection section, IReadOnlyList<string> problems)
+    {
+        if (problems.Count == 0)
+        {
+            return;
+        }
+
+        string p = problems[0];
+        int close = p.IndexOf("] ", StringComparison.Ordinal);
+        int colon = p.IndexOf(": ", StringComparison.Ordinal);
+        throw close > 0 && colon > close
+            ? section.Error(p[(close + 2)..colon], p[(colon + 2)..])
+            : section.Error("", p);
+    }
+}
+
+/// <summary>[Keys]: the directory of list private keys (0700, files 0600).</summary>
+public sealed class KeysSection : OptionsSection
+{
+    public override string SectionName => KeysOptions.SectionName;
+
+    public KeysOptions Options { get; private set; } = new();
+
+    public override void Load(IniSection section)
+    {
+        KeysOptions options = KeysOptions.Bind(key => section.GetString(key, "") is { Length: > 0 } v ? v : null);
+        DirectorySection.ThrowFirst(section, options.Validate());
+        Options = options;
+    }
+}
+
+/// <summary>[Policy]: the list filter's defaults (see milter.ini.example and docs/design.md).</summary>
+public sealed class PolicySection : OptionsSection
+{
+    private static readonly string[] s_yesNo = ["yes", "no", "true", "false", "on", "off"];
+
+    public override string SectionName => PolicyOptions.Section;
+
+    public PolicyOptions Options { get; private set; } = new();
+
+    public override void Load(IniSection section)
+    {
+        var d = new PolicyOptions();
+        var o = new PolicyOptions
+        {
+            Plaintext = section.GetChoice("Plaintext", "reject", "reject", "pass") == "pass" ? PlaintextAction.Pass : PlaintextAction.Reject,
+            MissingCertificate = section.GetChoice("MissingCertificate", "skip", "skip", "tempfail") == "tempfail"
+                ? MissingCertificateAction.Tempfail : MissingCertificateAction.Skip,
+            NonMember = section.GetChoice("NonMember", "reject", "reject", "accept") == "accept" ? NonMemberAction.Accept : NonMemberAction.Reject,
+            RejectNonMemberAtRcpt = GetBool(section, "RejectNonMemberAtRcpt", d.RejectNonMemberAtRcpt),
+            SenderCopy = GetBool(section, "SenderCopy", d.SenderCopy),
+            ListHeaders = GetBool(section, "ListHeaders", d.ListHeaders),
+            RecipientDelimiter = section.GetString("RecipientDelimiter", d.RecipientDelimiter),
+            CertificateUrl = section.GetString("CertificateUrl", d.CertificateUrl),
+            ProgressInterval = section.GetInt("ProgressInterval", d.ProgressInterval, 1, 240),
+        };
+        DirectorySection.ThrowFirst(section, o.Validate().ToList());
+        Options = o;
+    }
+
+    internal static bool GetBool(IniSection section, string key, bool defaultValue) =>
+        section.GetChoice(key, defaultValue ? "yes" : "no", s_yesNo) is "yes" or "true" or "on";
+}
+
+/// <summary>[Notices]: owner notices about skipped members.</summary>
+public sealed class NoticesSection : OptionsSection
+{
+    public override string SectionName => NoticeOptions.Section;
+
+    public NoticeOptions Options { get; private set; } = new();
+
+    public override void Load(IniSection section)
+    {
+        var d = new NoticeOptions();
+        var o = new NoticeOptions
+        {
+            Enabled = PolicySection.GetBool(section, "Enabled", d.Enabled),
+            SmtpServer = section.GetString("SmtpServer", d.SmtpServer),
+            From = section.GetString("From", d.From),
+            RepeatHours = section.GetInt("RepeatHours", d.RepeatHours, 0, 24 * 365),
+        };
+        DirectorySection.ThrowFirst(section, o.Validate().ToList());
+        Options = o;
+    }
+}
+
+/// <summary>[Metrics]: an optional Prometheus endpoint, on loopback only.</summary>
+public sealed class MetricsSection : OptionsSection
+{
+    public override string SectionName => "Metrics";
+
+    /// <summary>Null: no endpoint (the default).</summary>
+    public IPEndPoint? Listen { get; private set; }
+
+    public override void Load(IniSection section)
+    {
+        string raw = section.GetString("Listen", "");
+        if (raw.Length == 0)
+        {
+            Listen = null;
+            return;
+        }
+
+        if (!NoticeOptions.TryParseHostPort(raw, out string host, out int port) || !IPAddress.TryParse(host, out IPAddress? address))
+        {
+            throw section.Error("Listen", $"'{raw}' is not ADDRESS:PORT such as 127.0.0.1:9465");
+        }
+
+        if (!IPAddress.IsLoopback(address))
+        {
+            // The counters name lists; they are for the local Prometheus agent, not the network.
+            throw section.Error("Listen", $"'{raw}' is not a loopback address (use 127.0.0.1 or [::1])");
+        }
+
+        Listen = new IPEndPoint(address, port);
+    }
+}
