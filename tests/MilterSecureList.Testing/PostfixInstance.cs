@@ -3,7 +3,10 @@ using System.Text;
 
 namespace MilterSecureList.Testing;
 
-/// <summary>One message as smtp-sink received it: the envelope (from its X-* dump lines) and the message.</summary>
+/// <summary>
+/// One message as smtp-sink received it: the envelope (from its X-* dump lines), the header block and the body,
+/// with line ends normalised to LF.
+/// </summary>
 public sealed record SinkMessage(string File, string MailFrom, IReadOnlyList<string> Recipients, string Headers, string Body)
 {
     /// <summary>Parses one smtp-sink -d dump file.</summary>
@@ -29,7 +32,8 @@ public sealed record SinkMessage(string File, string MailFrom, IReadOnlyList<str
             pos = eol + 1;
         }
 
-        string message = text[pos..];
+        // smtp-sink ends each dumped transaction with one extra newline: not part of the message.
+        string message = text.EndsWith('\n') ? text[pos..^1] : text[pos..];
         int split = message.IndexOf("\n\n", StringComparison.Ordinal);
         return split < 0
             ? new SinkMessage(file, from, rcpts, message, string.Empty)
