@@ -18,12 +18,20 @@ public static class DaemonHost
 {
     public static string Version => typeof(DaemonHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    public static IHost Build(DaemonConfiguration configuration)
+    /// <summary>
+    /// Builds the host. <paramref name="handlerFactory"/> replaces the [Milter] Handler choice (for in-process
+    /// tests with a custom handler); normally null.
+    /// </summary>
+    public static IHost Build(DaemonConfiguration configuration, IMilterHandlerFactory? handlerFactory = null)
     {
         ListenerOptions listener = configuration.Get<ListenerOptions>();
         MilterOptions milter = configuration.Get<MilterOptions>();
         LoggingOptions logging = configuration.Get<LoggingOptions>();
+<<<<<<< HEAD
         MetricsSection metrics = configuration.Get<MetricsSection>();
+=======
+        IMilterHandlerFactory factory = handlerFactory ?? HandlerRegistry.Create(milter);
+>>>>>>> protocol
         if (listener.Socket.UnixPath is { } path)
         {
             UnixSocketPermissions.RemoveStaleSocket(path);

@@ -1,0 +1,66 @@
+using MilterSecureList.Testing;
+
+namespace MilterSecureList.Daemon.Tests;
+
+/// <summary>The built binary's command line: exit codes and the one-line error contract.</summary>
+public sealed class CommandLineTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("msl-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task CheckConfigExitsZeroForAValidFile()
+    {
+        (int rc, string stdout, _) = await DaemonProcess.RunToEndAsync("--check-config", "--config", Path.Combine(DaemonProcess.RepositoryRoot(), "milter.ini.example"));
+        Assert.Equal(0, rc);
+        Assert.Contains("OK", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CheckConfigExitsOneWithOneLineNamingTheKey()
+    {
+        string path = Path.Combine(_dir, "milter.ini");
+        await File.WriteAllTextAsync(path, "[Listener]\nMaxConnections = lots\n");
+        (int rc, string stdout, string stderr) = await DaemonProcess.RunToEndAsync("--check-config", "--config", path);
+        Assert.Equal(1, rc);
+        Assert.Equal("milter.ini: [Listener] MaxConnections: 'lots' is not a whole number from 1 to 1000000", stderr.Trim());
+        Assert.Empty(stdout);
+    }
+
+    [Fact]
+    public async Task StartWithABadValueStopsWithOneLineAndExitCodeOne()
+    {
+        string path = Path.Combine(_dir, "milter.ini");
+        await File.WriteAllTextAsync(path, "[Milter]\nHandler = echo\nSpoolThreshold = huge\n");
+        (int rc, _, string stderr) = await DaemonProcess.RunToEndAsync("--config", path);
+        Assert.Equal(1, rc);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.StartsWith("milter.ini: [Milter] SpoolThreshold: ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(" at ", stderr, StringComparison.Ordinal); // no stack trace
+    }
+
+    [Fact]
+    public async Task MissingConfigFileIsAnError()
+    {
+        (int rc, _, string stderr) = await DaemonProcess.RunToEndAsync("--check-config", "--config", Path.Combine(_dir, "nope.ini"));
+        Assert.Equal(1, rc);
+        Assert.Contains("file not found", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VersionPrintsTheVersion()
+    {
+        (int rc, string stdout, _) = await DaemonProcess.RunToEndAsync("--version");
+        Assert.Equal(0, rc);
+        Assert.Matches(@"^securelist-milter \d+\.\d+\.\d+", stdout);
+    }
+
+    [Fact]
+    public async Task UnknownArgumentIsAUsageError()
+    {
+        (int rc, _, string stderr) = await DaemonProcess.RunToEndAsync("--frobnicate");
+        Assert.Equal(2, rc);
+        Assert.Contains("usage:", stderr, StringComparison.Ordinal);
+    }
+}

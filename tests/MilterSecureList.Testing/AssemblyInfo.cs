@@ -1,0 +1,2 @@
+// Fixtures drive Postfix, unix sockets and signals: Linux only.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

@@ -1,0 +1,452 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace MilterSecureList.Testing;
+
+/// <summary>
+/// One message as smtp-sink received it: the envelope (from its X-* dump lines), the header block and the body,
+/// with line ends normalised to LF.
+/// </summary>
+public sealed record SinkMessage(string File, string MailFrom, IReadOnlyList<string> Recipients, string Headers, string Body)
+{
+    /// <summary>Parses one smtp-sink -d dump file.</summary>
+    public static SinkMessage Parse(string file)
+    {
+        string text = System.IO.File.ReadAllText(file).ReplaceLineEndings("\n");
+        var rcpts = new List<string>();
+        string from = string.Empty;
+        int pos = 0;
+        while (pos < text.Length && text.AsSpan(pos).StartsWith("X-"))
+        {
+            int eol = text.IndexOf('\n', pos);
+            string line = text[pos..eol];
+            if (line.StartsWith("X-Rcpt-Args: ", StringComparison.Ordinal))
+            {
+                rcpts.Add(line["X-Rcpt-Args: ".Length..].Split(' ')[0]);
+            }
+            else if (line.StartsWith("X-Mail-Args: ", StringComparison.Ordinal))
+            {
+                from = line["X-Mail-Args: ".Length..].Split(' ')[0];
+            }
+
+            pos = eol + 1;
+        }
+
+        // smtp-sink ends each dumped transaction with one extra newline: not part of the message.
+        string message = text.EndsWith('\n') ? text[pos..^1] : text[pos..];
+        int split = message.IndexOf("\n\n", StringComparison.Ordinal);
+        return split < 0
+            ? new SinkMessage(file, from, rcpts, message, string.Empty)
+            : new SinkMessage(file, from, rcpts, message[..(split + 1)], message[(split + 2)..]);
+    }
+}
+
+/// <summary>The result of one SMTP transaction: the reply to the final dot.</summary>
+public sealed record SmtpResult(int Code, string Text);
+
+/// <summary>
+/// A throwaway Postfix 3.7 on loopback (milter-protocol.md §11.2, modelled on bench/postfix-e2e.sh): its own
+/// config, queue, data directory and maillog under a temp directory; smtpd on a free 127.0.0.1 port; every
+/// message relayed to an smtp-sink that dumps each transaction into <see cref="SinkDirectory"/>.
+/// Needs root (Postfix's master drops privileges itself) and the Debian package postfix.
+/// </summary>
+public sealed class PostfixInstance : IAsyncDisposable
+{
+    private System.Diagnostics.Process? _sink;
+    private bool _started;
+
+    private PostfixInstance(string directory)
+    {
+        Directory = directory;
+    }
+
+    public string Directory { get; }
+
+    public string ConfigDirectory => Path.Combine(Directory, "etc");
+
+    public string QueueDirectory => Path.Combine(Directory, "queue");
+
+    public string MailLogPath => Path.Combine(Directory, "maillog");
+
+    public string SinkDirectory => Path.Combine(Directory, "sink");
+
+    public int SmtpPort { get; private set; }
+
+    public int SinkPort { get; private set; }
+
+    /// <summary>
+    /// Starts smtp-sink and Postfix. <paramref name="milterSocket"/> (inet:HOST:PORT or unix:/path, or null for
+    /// none) goes into smtpd_milters. <paramref name="extraMainCf"/> lines ("key = value") are applied last, so
+    /// they can override anything (virtual_alias_maps, transport_maps, milter_default_action, ...).
+    /// </summary>
+    public static async Task<PostfixInstance> StartAsync(string? milterSocket, IEnumerable<string>? extraMainCf = null)
+    {
+        ExternalTool.RequireRoot("a throwaway Postfix instance");
+        string postfix = ExternalTool.Require("postfix", "postfix");
+        string postconf = ExternalTool.Require("postconf", "postfix");
+        string sink = ExternalTool.Require("smtp-sink", "postfix");
+
+        string dir = System.IO.Directory.CreateTempSubdirectory("msl-postfix-").FullName;
+        File.SetUnixFileMode(dir, (UnixFileMode)0x1ED); // 0755
+        var instance = new PostfixInstance(dir);
+        try
+        {
+            await instance.StartCoreAsync(postfix, postconf, sink, milterSocket, extraMainCf ?? []).ConfigureAwait(false);
+            return instance;
+        }
+        catch
+        {
+            await instance.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartCoreAsync(string postfix, string postconf, string sink, string? milterSocket, IEnumerable<string> extraMainCf)
+    {
+        System.IO.Directory.CreateDirectory(ConfigDirectory);
+        System.IO.Directory.CreateDirectory(QueueDirectory);
+        string data = Path.Combine(Directory, "data");
+        System.IO.Directory.CreateDirectory(data);
+        System.IO.Directory.CreateDirectory(SinkDirectory);
+        await Chown("postfix", data).ConfigureAwait(false);
+        await Chown("postfix", SinkDirectory).ConfigureAwait(false);
+        await File.WriteAllTextAsync(Path.Combine(ConfigDirectory, "main.cf"), string.Empty).ConfigureAwait(false);
+        SmtpPort = ExternalTool.FreeTcpPort();
+        SinkPort = ExternalTool.FreeTcpPort();
+
+        string[] settings =
+        [
+            "compatibility_level = 3.6",
+            $"queue_directory = {QueueDirectory}",
+            $"data_directory = {data}",
+            "command_directory = /usr/sbin",
+            "daemon_directory = /usr/lib/postfix/sbin",
+            "meta_directory = /etc/postfix",
+            "shlib_directory = /usr/lib/postfix",
+            "mail_owner = postfix",
+            "setgid_group = postdrop",
+            "syslog_name = postfix-msltest",
+            $"maillog_file = {MailLogPath}",
+            $"maillog_file_prefixes = {Directory}",
+            "myhostname = mta.msl.test",
+            "mydomain = msl.test",
+            "mydestination =",
+            "local_recipient_maps =",
+            "alias_maps =",
+            "alias_database =",
+            "relay_domains =",
+            $"relayhost = [127.0.0.1]:{SinkPort}",
+            "inet_interfaces = 127.0.0.1",
+            "inet_protocols = ipv4",
+            "mynetworks = 127.0.0.0/8",
+            "smtpd_relay_restrictions = permit_mynetworks, reject",
+            "smtpd_peername_lookup = no",
+            "smtp_dns_support_level = disabled",
+            "smtp_tls_security_level = none",
+            "smtpd_tls_security_level = none",
+            "smtputf8_enable = no",
+            "biff = no",
+            "in_flow_delay = 0",
+            "queue_minfree = 0",
+            "notify_classes =",
+            "milter_default_action = tempfail",
+            "milter_protocol = 6",
+            $"smtpd_milters = {milterSocket ?? string.Empty}",
+            "queue_run_delay = 1s",
+            "minimal_backoff_time = 1s",
+            "maximal_backoff_time = 2s",
+        ];
+        (int rc, _, string err) = await ExternalTool.RunAsync(postconf, ["-c", ConfigDirectory, "-e", .. settings, .. extraMainCf]).ConfigureAwait(false);
+        if (rc != 0)
+        {
+            throw new InvalidOperationException("postconf failed: " + err);
+        }
+
+        // master.cf: no chroot, smtpd only on our loopback port.
+        await File.WriteAllTextAsync(Path.Combine(ConfigDirectory, "master.cf"), $"""
+            127.0.0.1:{SmtpPort} inet n - n - - smtpd
+            pickup     unix  n - n 60   1 pickup
+            cleanup    unix  n - n -    0 cleanup
+            qmgr       unix  n - n 300  1 qmgr
+            rewrite    unix  - - n -    - trivial-rewrite
+            bounce     unix  - - n -    0 bounce
+            defer      unix  - - n -    0 bounce
+            trace      unix  - - n -    0 bounce
+            verify     unix  - - n -    1 verify
+            flush      unix  n - n 1000? 0 flush
+            proxymap   unix  - - n -    - proxymap
+            proxywrite unix  - - n -    1 proxymap
+            smtp       unix  - - n -    - smtp
+            relay      unix  - - n -    - smtp
+            showq      unix  n - n -    - showq
+            error      unix  - - n -    - error
+            retry      unix  - - n -    - error
+            discard    unix  - - n -    - discard
+            local      unix  - n n -    - local
+            lmtp       unix  - - n -    - lmtp
+            anvil      unix  - - n -    1 anvil
+            scache     unix  - - n -    1 scache
+            postlog    unix-dgram n - n - 1 postlogd
+
+            """).ConfigureAwait(false);
+
+        var psi = new System.Diagnostics.ProcessStartInfo(sink) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "-u", "postfix", "-d", Path.Combine(SinkDirectory, "%Y%m%d%H%M%S."), $"127.0.0.1:{SinkPort}", "128" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        _sink = System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException("cannot start smtp-sink");
+
+        (rc, string o, err) = await ExternalTool.RunAsync(postfix, ["-c", ConfigDirectory, "check"]).ConfigureAwait(false);
+        if (rc != 0)
+        {
+            throw new InvalidOperationException("postfix check failed: " + o + err);
+        }
+
+        _started = true;
+        (rc, o, err) = await ExternalTool.RunAsync(postfix, ["-c", ConfigDirectory, "start"]).ConfigureAwait(false);
+        if (rc != 0)
+        {
+            throw new InvalidOperationException("postfix start failed: " + o + err);
+        }
+
+        for (int i = 0; i < 200 && !(await CanConnectAsync(SmtpPort).ConfigureAwait(false) && await CanConnectAsync(SinkPort).ConfigureAwait(false)); i++)
+        {
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+
+        if (!await CanConnectAsync(SmtpPort).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException("Postfix smtpd did not start listening; log: " + ReadMailLog());
+        }
+    }
+
+    /// <summary>Sends one message over SMTP (EHLO, MAIL, RCPT..., DATA); returns the reply to the final dot.</summary>
+    public async Task<SmtpResult> SendAsync(string from, IEnumerable<string> recipients, byte[] message) =>
+        (await SendManyAsync([(from, recipients, message)]).ConfigureAwait(false))[0];
+
+    /// <summary>Sends several messages over ONE SMTP session (so the milter sees several messages on one connection).</summary>
+    public async Task<IReadOnlyList<SmtpResult>> SendManyAsync(IEnumerable<(string From, IEnumerable<string> Recipients, byte[] Message)> messages)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", SmtpPort).ConfigureAwait(false);
+        client.ReceiveTimeout = 60_000;
+        NetworkStream stream = client.GetStream();
+        var reader = new StreamReader(stream, Encoding.Latin1);
+        async Task<SmtpResult> ReplyAsync()
+        {
+            string? line;
+            var text = new StringBuilder();
+            do
+            {
+                line = await reader.ReadLineAsync().ConfigureAwait(false) ?? throw new IOException("SMTP server closed the connection");
+                text.Append(line.Length > 4 ? line[4..] : string.Empty).Append(' ');
+            }
+            while (line.Length > 3 && line[3] == '-');
+            return new SmtpResult(int.Parse(line[..3], System.Globalization.CultureInfo.InvariantCulture), text.ToString().Trim());
+        }
+
+        async Task<SmtpResult> CommandAsync(string command)
+        {
+            await stream.WriteAsync(Encoding.Latin1.GetBytes(command + "\r\n")).ConfigureAwait(false);
+            return await ReplyAsync().ConfigureAwait(false);
+        }
+
+        Expect(await ReplyAsync().ConfigureAwait(false), 220, "greeting");
+        Expect(await CommandAsync("EHLO client.msl.test").ConfigureAwait(false), 250, "EHLO");
+        var results = new List<SmtpResult>();
+        foreach ((string from, IEnumerable<string> rcpts, byte[] message) in messages)
+        {
+            Expect(await CommandAsync($"MAIL FROM:<{from}>").ConfigureAwait(false), 250, "MAIL");
+            foreach (string r in rcpts)
+            {
+                Expect(await CommandAsync($"RCPT TO:<{r}>").ConfigureAwait(false), 250, "RCPT");
+            }
+
+            Expect(await CommandAsync("DATA").ConfigureAwait(false), 354, "DATA");
+            await stream.WriteAsync(DotStuff(message)).ConfigureAwait(false);
+            results.Add(await CommandAsync(".").ConfigureAwait(false));
+            if (results[^1].Code >= 400)
+            {
+                await CommandAsync("RSET").ConfigureAwait(false);
+            }
+        }
+
+        await CommandAsync("QUIT").ConfigureAwait(false);
+        return results;
+    }
+
+    /// <summary>Runs swaks against this instance (for tests that want a second, independent SMTP client).</summary>
+    public Task<(int ExitCode, string StdOut, string StdErr)> SwaksAsync(params string[] args) =>
+        ExternalTool.RunAsync(ExternalTool.Require("swaks", "swaks"), ["--server", $"127.0.0.1:{SmtpPort}", .. args], TimeSpan.FromSeconds(120));
+
+    /// <summary>Asks the queue manager to retry deferred mail now (postqueue -f).</summary>
+    public Task FlushQueueAsync() => ExternalTool.RunAsync(ExternalTool.Require("postqueue", "postfix"), ["-c", ConfigDirectory, "-f"]);
+
+    /// <summary>Files in the queue (incoming, active, deferred, hold, maildrop).</summary>
+    public int QueuedCount() => new[] { "maildrop", "incoming", "active", "deferred", "hold" }
+        .Select(d => Path.Combine(QueueDirectory, d))
+        .Where(System.IO.Directory.Exists)
+        .Sum(d => System.IO.Directory.GetFiles(d, "*", SearchOption.AllDirectories).Length);
+
+    /// <summary>Waits until the queue is empty (bounded); throws with the log tail on timeout.</summary>
+    public async Task WaitForQueueEmptyAsync(TimeSpan timeout)
+    {
+        DateTime end = DateTime.UtcNow + timeout;
+        while (QueuedCount() > 0)
+        {
+            if (DateTime.UtcNow > end)
+            {
+                throw new TimeoutException($"{QueuedCount()} message(s) still queued; log tail: {Tail(ReadMailLog(), 10)}");
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Messages smtp-sink received so far.</summary>
+    public IReadOnlyList<SinkMessage> ReadSinkMessages() => System.IO.Directory.Exists(SinkDirectory)
+        ? System.IO.Directory.GetFiles(SinkDirectory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Select(SinkMessage.Parse).ToList()
+        : [];
+
+    /// <summary>Waits (bounded) until smtp-sink holds at least <paramref name="count"/> messages.</summary>
+    public async Task<IReadOnlyList<SinkMessage>> WaitForSinkMessagesAsync(int count, TimeSpan timeout)
+    {
+        DateTime end = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            IReadOnlyList<SinkMessage> got;
+            try
+            {
+                got = ReadSinkMessages();
+            }
+            catch (IOException)
+            {
+                got = [];
+            }
+
+            if (got.Count >= count && QueuedCount() == 0)
+            {
+                await Task.Delay(200).ConfigureAwait(false); // let smtp-sink close its files
+                return ReadSinkMessages();
+            }
+
+            if (DateTime.UtcNow > end)
+            {
+                throw new TimeoutException($"smtp-sink has {got.Count} of {count} messages; log tail: {Tail(ReadMailLog(), 10)}");
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+    }
+
+    public string ReadMailLog()
+    {
+        try
+        {
+            using var fs = new FileStream(MailLogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return new StreamReader(fs).ReadToEnd();
+        }
+        catch (FileNotFoundException)
+        {
+            return string.Empty;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_started)
+        {
+            try
+            {
+                await ExternalTool.RunAsync("postfix", ["-c", ConfigDirectory, "stop"], TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+
+            // If master is still there, end it by the pid in OUR queue directory (never by name).
+            string pidFile = Path.Combine(QueueDirectory, "pid", "master.pid");
+            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int pid))
+            {
+                for (int i = 0; i < 50 && ProcessAlive(pid); i++)
+                {
+                    await Task.Delay(100).ConfigureAwait(false);
+                }
+
+                if (ProcessAlive(pid))
+                {
+                    ExternalTool.Signal(pid, "KILL");
+                }
+            }
+        }
+
+        if (_sink is { HasExited: false })
+        {
+            _sink.Kill();
+            await _sink.WaitForExitAsync().ConfigureAwait(false);
+        }
+
+        _sink?.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static bool ProcessAlive(int pid) => File.Exists($"/proc/{pid}/status");
+
+    private static void Expect(SmtpResult r, int code, string step)
+    {
+        if (r.Code != code)
+        {
+            throw new InvalidOperationException($"SMTP {step}: expected {code}, got {r.Code} {r.Text}");
+        }
+    }
+
+    private static byte[] DotStuff(byte[] message)
+    {
+        string text = Encoding.Latin1.GetString(message).ReplaceLineEndings("\r\n");
+        if (!text.EndsWith("\r\n", StringComparison.Ordinal))
+        {
+            text += "\r\n";
+        }
+
+        var sb = new StringBuilder(text.Length + 16);
+        foreach (string line in text[..^2].Split("\r\n"))
+        {
+            sb.Append(line.StartsWith('.') ? "." + line : line).Append("\r\n");
+        }
+
+        return Encoding.Latin1.GetBytes(sb.ToString());
+    }
+
+    private static async Task<bool> CanConnectAsync(int port)
+    {
+        try
+        {
+            using var c = new TcpClient();
+            await c.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task Chown(string user, string path)
+    {
+        (int rc, _, string err) = await ExternalTool.RunAsync("chown", [user, path]).ConfigureAwait(false);
+        if (rc != 0)
+        {
+            throw new InvalidOperationException($"chown {user} {path}: {err}");
+        }
+    }
+
+    private static string Tail(string s, int lines) => string.Join('\n', s.Split('\n').TakeLast(lines));
+}
