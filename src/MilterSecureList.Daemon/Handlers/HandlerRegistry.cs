@@ -26,11 +26,12 @@ public static class HandlerRegistry
         };
     }
 
-    /// <summary>Registers what the handlers need; the lists runtime is created only when it is used.</summary>
-    public static void AddHandlers(IServiceCollection services, DaemonConfiguration configuration)
+    /// <summary>Registers what the handlers need; the lists runtime is created only when it is used.
+    /// <paramref name="handlerFactory"/> replaces the configured handler (in-process tests).</summary>
+    public static void AddHandlers(IServiceCollection services, DaemonConfiguration configuration, IMilterHandlerFactory? handlerFactory = null)
     {
         services.AddSingleton<FilterMetrics>(_ => new FilterMetrics { SpoolBytes = () => MessageBodySpool.TotalSpooledBytes });
         services.AddSingleton(sp => ListFilterRuntime.Open(configuration, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<FilterMetrics>()));
-        services.AddSingleton(sp => Create(configuration, sp));
+        services.AddSingleton(sp => handlerFactory ?? Create(configuration, sp));
     }
 }

@@ -27,11 +27,7 @@ public static class DaemonHost
         ListenerOptions listener = configuration.Get<ListenerOptions>();
         MilterOptions milter = configuration.Get<MilterOptions>();
         LoggingOptions logging = configuration.Get<LoggingOptions>();
-<<<<<<< HEAD
         MetricsSection metrics = configuration.Get<MetricsSection>();
-=======
-        IMilterHandlerFactory factory = handlerFactory ?? HandlerRegistry.Create(milter);
->>>>>>> protocol
         if (listener.Socket.UnixPath is { } path)
         {
             UnixSocketPermissions.RemoveStaleSocket(path);
@@ -58,7 +54,7 @@ public static class DaemonHost
             {
                 s.Configure<HostOptions>(o => o.ShutdownTimeout = listener.DrainTimeout);
                 s.AddSingleton(configuration);
-                HandlerRegistry.AddHandlers(s, configuration);
+                HandlerRegistry.AddHandlers(s, configuration, handlerFactory);
                 s.AddSingleton(sessionOptions);
                 s.AddSingleton<IMilterSessionObserver, LoggingSessionObserver>();
                 s.AddSingleton(sp => new MilterConnectionHandler(sp.GetRequiredService<IMilterHandlerFactory>(), sessionOptions, sp.GetRequiredService<IMilterSessionObserver>()));
