@@ -5,9 +5,9 @@ namespace MilterSecureList.Daemon.Tests;
 /// <summary>The built binary's command line: exit codes and the one-line error contract.</summary>
 public sealed class CommandLineTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("msl-cli-").FullName;
+    private readonly string _dir = System.IO.Directory.CreateTempSubdirectory("msl-cli-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => System.IO.Directory.Delete(_dir, recursive: true);
 
     [Fact]
     public async Task CheckConfigExitsZeroForAValidFile()

@@ -5,9 +5,9 @@ namespace MilterSecureList.Daemon.Tests;
 
 public sealed class ConfigurationTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("msl-config-").FullName;
+    private readonly string _dir = System.IO.Directory.CreateTempSubdirectory("msl-config-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => System.IO.Directory.Delete(_dir, recursive: true);
 
     private string Write(string text)
     {
@@ -21,7 +21,7 @@ public sealed class ConfigurationTests : IDisposable
     {
         DaemonConfiguration c = DaemonConfiguration.Load(Path.Combine(DaemonProcess.RepositoryRoot(), "milter.ini.example"));
         Assert.Equal("inet:127.0.0.1:8891", c.Get<ListenerOptions>().Socket.ToString());
-        Assert.Equal("passthrough", c.Get<MilterOptions>().Handler);
+        Assert.Equal("lists", c.Get<MilterOptions>().Handler);
     }
 
     [Fact]
@@ -100,11 +100,9 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     [Fact]
-    public void ListsHandlerIsAcceptedByTheParserButNotYetBuiltIn()
+    public void ListsHandlerIsTheDefault()
     {
-        DaemonConfiguration c = DaemonConfiguration.Load(Write("[Milter]\nHandler = lists"));
+        DaemonConfiguration c = DaemonConfiguration.Load(Write("[Listener]\nSocket = inet:127.0.0.1:8891"));
         Assert.Equal("lists", c.Get<MilterOptions>().Handler);
-        ConfigurationException ex = Assert.Throws<ConfigurationException>(() => Handlers.HandlerRegistry.Create(c.Get<MilterOptions>()));
-        Assert.StartsWith("milter.ini: [Milter] Handler: ", ex.Message, StringComparison.Ordinal);
     }
 }

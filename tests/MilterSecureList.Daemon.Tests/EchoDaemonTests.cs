@@ -70,7 +70,7 @@ public class EchoDaemonTests
     [Fact]
     public async Task UnixSocketGetsTheConfiguredModeAndAStaleSocketIsReplaced()
     {
-        string dir = Directory.CreateTempSubdirectory("msl-stale-").FullName;
+        string dir = System.IO.Directory.CreateTempSubdirectory("msl-stale-").FullName;
         try
         {
             string path = Path.Combine(dir, "m.sock");
@@ -80,6 +80,12 @@ public class EchoDaemonTests
 
             Assert.True(File.Exists(path));
             await using DaemonProcess daemon = await DaemonProcess.StartAsync($"[Listener]\nSocket = unix:{path}\nSocketMode = 0640\nSocketGroup = postfix\n[Milter]\nHandler = echo\n");
+            // The mode is applied once Kestrel reports started, a moment after the socket accepts connections.
+            for (int i = 0; i < 50 && File.GetUnixFileMode(path) != (UnixFileMode)0x1A0; i++)
+            {
+                await Task.Delay(100);
+            }
+
             Assert.Equal((UnixFileMode)0x1A0, File.GetUnixFileMode(path));
             var stat = await ExternalTool.RunAsync("stat", ["-c", "%G", path]);
             Assert.Equal("postfix", stat.StdOut.Trim());
@@ -89,7 +95,7 @@ public class EchoDaemonTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            System.IO.Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -63,7 +63,7 @@ public class PostfixEndToEndTests
     public async Task ReplacedBodyHeadersAndRecipientsArriveAsTheHandlerWroteThem()
     {
         // In-process host (real Kestrel path) with a handler whose edits are visible downstream.
-        string dir = Directory.CreateTempSubdirectory("msl-inproc-").FullName;
+        string dir = System.IO.Directory.CreateTempSubdirectory("msl-inproc-").FullName;
         File.SetUnixFileMode(dir, (UnixFileMode)0x1ED);
         string ini = Path.Combine(dir, "milter.ini");
         await File.WriteAllTextAsync(ini, $"[Listener]\nSocket = unix:{dir}/m.sock\nSocketMode = 0666\n[Logging]\nLevel = warn\n");
@@ -83,7 +83,7 @@ public class PostfixEndToEndTests
         finally
         {
             await host.StopAsync();
-            Directory.Delete(dir, recursive: true);
+            System.IO.Directory.Delete(dir, recursive: true);
         }
     }
 

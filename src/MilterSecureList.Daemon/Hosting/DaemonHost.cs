@@ -58,7 +58,9 @@ public static class DaemonHost
                 s.AddSingleton(sessionOptions);
                 s.AddSingleton<IMilterSessionObserver, LoggingSessionObserver>();
                 s.AddSingleton(sp => new MilterConnectionHandler(sp.GetRequiredService<IMilterHandlerFactory>(), sessionOptions, sp.GetRequiredService<IMilterSessionObserver>()));
-                s.AddHostedService(sp => new ReloadOnHangup(milter.Handler == "lists" ? sp.GetRequiredService<ListFilterRuntime>() : null, sp.GetRequiredService<ILogger<ReloadOnHangup>>()));
+                s.AddHostedService(sp => new ReloadOnHangup(
+                    handlerFactory is null && milter.Handler == "lists" ? sp.GetRequiredService<ListFilterRuntime>() : null,
+                    sp.GetRequiredService<ILogger<ReloadOnHangup>>()));
                 s.AddHostedService(sp => new ListenerLifetime(listener, milter, sp.GetRequiredService<IHostApplicationLifetime>(), sp.GetRequiredService<ILogger<ListenerLifetime>>()));
             })
             .ConfigureWebHost(web =>
