@@ -19,6 +19,9 @@ public static class AdminCli
         root.Options.Add(context.ConfigOption);
         root.Subcommands.Add(ListCommands.Build(context));
         root.Subcommands.Add(MemberCommands.Build(context));
+        root.Subcommands.Add(SmimeCommands.Build(context));
+        root.Subcommands.Add(CheckCommand.Build(context));
+        root.Subcommands.Add(FilterCommand.Build(context));
         return root;
     }
 

@@ -180,7 +180,8 @@ public sealed class ListMessageProcessor
             decision.Lists.Add(list.Address);
             foreach (ExpandedMember m in listMembers.Members)
             {
-                if (!m.DeliveryEnabled || !memberSeen.Add(m.Address))
+                if (!m.DeliveryEnabled || !memberSeen.Add(m.Address)
+                    || (message.OnlyMember is not null && !SameAddress(m.Address, message.OnlyMember)))
                 {
                     continue;
                 }

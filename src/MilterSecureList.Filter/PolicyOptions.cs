@@ -72,6 +72,72 @@ public sealed class PolicyOptions
     /// Set by the daemon from <c>[Milter] MaxMessageSize</c>.</summary>
     public long MaxCmsBytes { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>Reads the [Policy] keys through <paramref name="value"/> (null = not set); problems are added as
+    /// "[Policy] Key: problem". The daemon and the CLI (securelist check) bind the same way.</summary>
+    public static PolicyOptions Bind(Func<string, string?> value, List<string> problems)
+    {
+        var o = new PolicyOptions();
+        o.Plaintext = Choice(value, problems, nameof(Plaintext), o.Plaintext, ("reject", PlaintextAction.Reject), ("pass", PlaintextAction.Pass));
+        o.MissingCertificate = Choice(value, problems, nameof(MissingCertificate), o.MissingCertificate,
+            ("skip", MissingCertificateAction.Skip), ("tempfail", MissingCertificateAction.Tempfail));
+        o.NonMember = Choice(value, problems, nameof(NonMember), o.NonMember, ("reject", NonMemberAction.Reject), ("accept", NonMemberAction.Accept));
+        o.RejectNonMemberAtRcpt = Bool(value, problems, Section, nameof(RejectNonMemberAtRcpt), o.RejectNonMemberAtRcpt);
+        o.SenderCopy = Bool(value, problems, Section, nameof(SenderCopy), o.SenderCopy);
+        o.ListHeaders = Bool(value, problems, Section, nameof(ListHeaders), o.ListHeaders);
+        o.RecipientDelimiter = value(nameof(RecipientDelimiter)) ?? o.RecipientDelimiter;
+        o.CertificateUrl = value(nameof(CertificateUrl)) ?? o.CertificateUrl;
+        if (value(nameof(ProgressInterval)) is string p)
+        {
+            if (int.TryParse(p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int seconds))
+            {
+                o.ProgressInterval = seconds;
+            }
+            else
+            {
+                problems.Add($"[{Section}] ProgressInterval: '{p}' is not a whole number of seconds");
+            }
+        }
+
+        problems.AddRange(o.Validate());
+        return o;
+    }
+
+    internal static T Choice<T>(Func<string, string?> value, List<string> problems, string key, T defaultValue, params (string Word, T Value)[] choices)
+    {
+        string? raw = value(key);
+        if (raw is null)
+        {
+            return defaultValue;
+        }
+
+        foreach ((string word, T v) in choices)
+        {
+            if (string.Equals(word, raw, StringComparison.OrdinalIgnoreCase))
+            {
+                return v;
+            }
+        }
+
+        problems.Add($"[{Section}] {key}: '{raw}' is not one of: {string.Join(", ", choices.Select(c => c.Word))}");
+        return defaultValue;
+    }
+
+    internal static bool Bool(Func<string, string?> value, List<string> problems, string section, string key, bool defaultValue)
+    {
+        switch (value(key)?.ToLowerInvariant())
+        {
+            case null:
+                return defaultValue;
+            case "yes" or "true" or "on" or "1":
+                return true;
+            case "no" or "false" or "off" or "0":
+                return false;
+            default:
+                problems.Add($"[{section}] {key}: '{value(key)}' is not yes or no");
+                return defaultValue;
+        }
+    }
+
     public IEnumerable<string> Validate()
     {
         if (ProgressInterval is < 1 or > 240)
@@ -105,6 +171,29 @@ public sealed class NoticeOptions
 
     /// <summary><c>RepeatHours = 24</c>: at most one notice per list and member in this many hours.</summary>
     public int RepeatHours { get; set; } = 24;
+
+    /// <summary>Reads the [Notices] keys (see <see cref="PolicyOptions.Bind"/>).</summary>
+    public static NoticeOptions Bind(Func<string, string?> value, List<string> problems)
+    {
+        var o = new NoticeOptions();
+        o.Enabled = PolicyOptions.Bool(value, problems, Section, nameof(Enabled), o.Enabled);
+        o.SmtpServer = value(nameof(SmtpServer)) ?? o.SmtpServer;
+        o.From = value(nameof(From)) ?? o.From;
+        if (value(nameof(RepeatHours)) is string h)
+        {
+            if (int.TryParse(h, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int hours))
+            {
+                o.RepeatHours = hours;
+            }
+            else
+            {
+                problems.Add($"[{Section}] RepeatHours: '{h}' is not a whole number of hours");
+            }
+        }
+
+        problems.AddRange(o.Validate());
+        return o;
+    }
 
     public IEnumerable<string> Validate()
     {

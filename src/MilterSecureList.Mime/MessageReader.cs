@@ -188,9 +188,13 @@ public static class MessageReader
 public static class MessageWriter
 {
     /// <summary>Writes every field untouched except that a bare LF becomes CRLF, then the empty line.</summary>
-    public static void WriteHeader(MessageHeader header, Stream output)
+    public static void WriteHeader(MessageHeader header, Stream output) => WriteHeader(header, [], output);
+
+    /// <summary>Writes <paramref name="fields"/> untouched (bare LF becomes CRLF), then <paramref name="added"/>
+    /// (values folded with LF, as milter header edits are), then the empty line.</summary>
+    public static void WriteHeader(IEnumerable<RawHeaderField> fields, IEnumerable<MimeHeader> added, Stream output)
     {
-        foreach (RawHeaderField field in header)
+        foreach (RawHeaderField field in fields)
         {
             WriteWithCrlf(field.RawBytes.Span, output);
             ReadOnlySpan<byte> raw = field.RawBytes.Span;
@@ -198,6 +202,11 @@ public static class MessageWriter
             {
                 output.Write("\r\n"u8); // last field of a header-only message without a final line end
             }
+        }
+
+        foreach (MimeHeader header in added)
+        {
+            WriteWithCrlf(System.Text.Encoding.UTF8.GetBytes(header.Name + ": " + header.Value + "\n"), output);
         }
 
         output.Write("\r\n"u8);

@@ -20,6 +20,9 @@ public static class MemberCommands
         return member;
     }
 
+    /// <summary>EX_NOUSER: Exim's ACL answers 550 5.1.1 for it.</summary>
+    private const int ExitNoSuchList = 67;
+
     private static Argument<string> ListArgument() => new("LIST") { Description = "List address" };
 
     private static Argument<string> AddressArgument() => new("ADDRESS") { Description = "Member address (another list's address nests that list)" };
@@ -67,11 +70,33 @@ public static class MemberCommands
     private static Command Ls(AdminContext context)
     {
         Argument<string> list = ListArgument();
-        var command = new Command("ls", "List a list's members with their certificate status") { list };
+        var plain = new Option<bool>("--plain")
+        {
+            Description = "Print the deliverable members of the fully expanded list (nested lists resolved), one address per line; exit 67 if there is no such list (for Exim's router and ACL)",
+        };
+        var command = new Command("ls", "List a list's members with their certificate status") { list, plain };
         command.SetAction(parse => context.Run(() =>
         {
             using AdminSession session = context.OpenSession(parse);
             string listAddress = parse.GetValue(list)!;
+            if (parse.GetValue(plain))
+            {
+                if (!session.Directory.TryGetList(listAddress, out _))
+                {
+                    return ExitNoSuchList;
+                }
+
+                foreach (ExpandedMember m in session.Directory.Expand(listAddress).Members)
+                {
+                    if (m.DeliveryEnabled && m.Status == CertificateStatus.Usable)
+                    {
+                        context.Output.WriteLine(m.Address);
+                    }
+                }
+
+                return AdminContext.ExitOk;
+            }
+
             IReadOnlyList<ListMember> members = session.Administration.GetMembers(listAddress);
             DateTimeOffset now = context.Time.GetUtcNow();
             var table = new Table().AddColumns("Member", "Certificates", "Status", "Not after", "OAEP", "Delivery", "Self-copy");

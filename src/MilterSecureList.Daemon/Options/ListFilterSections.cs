@@ -53,37 +53,20 @@ public sealed class KeysSection : OptionsSection
     }
 }
 
-/// <summary>[Policy]: the list filter's defaults (see milter.ini.example and docs/design.md).</summary>
+/// <summary>[Policy]: the list filter's defaults (bound by the Filter layer, as the CLI does).</summary>
 public sealed class PolicySection : OptionsSection
 {
-    private static readonly string[] s_yesNo = ["yes", "no", "true", "false", "on", "off"];
-
     public override string SectionName => PolicyOptions.Section;
 
     public PolicyOptions Options { get; private set; } = new();
 
     public override void Load(IniSection section)
     {
-        var d = new PolicyOptions();
-        var o = new PolicyOptions
-        {
-            Plaintext = section.GetChoice("Plaintext", "reject", "reject", "pass") == "pass" ? PlaintextAction.Pass : PlaintextAction.Reject,
-            MissingCertificate = section.GetChoice("MissingCertificate", "skip", "skip", "tempfail") == "tempfail"
-                ? MissingCertificateAction.Tempfail : MissingCertificateAction.Skip,
-            NonMember = section.GetChoice("NonMember", "reject", "reject", "accept") == "accept" ? NonMemberAction.Accept : NonMemberAction.Reject,
-            RejectNonMemberAtRcpt = GetBool(section, "RejectNonMemberAtRcpt", d.RejectNonMemberAtRcpt),
-            SenderCopy = GetBool(section, "SenderCopy", d.SenderCopy),
-            ListHeaders = GetBool(section, "ListHeaders", d.ListHeaders),
-            RecipientDelimiter = section.GetString("RecipientDelimiter", d.RecipientDelimiter),
-            CertificateUrl = section.GetString("CertificateUrl", d.CertificateUrl),
-            ProgressInterval = section.GetInt("ProgressInterval", d.ProgressInterval, 1, 240),
-        };
-        DirectorySection.ThrowFirst(section, o.Validate().ToList());
-        Options = o;
+        var problems = new List<string>();
+        PolicyOptions options = PolicyOptions.Bind(key => section.GetString(key, "") is { Length: > 0 } v ? v : null, problems);
+        DirectorySection.ThrowFirst(section, problems);
+        Options = options;
     }
-
-    internal static bool GetBool(IniSection section, string key, bool defaultValue) =>
-        section.GetChoice(key, defaultValue ? "yes" : "no", s_yesNo) is "yes" or "true" or "on";
 }
 
 /// <summary>[Notices]: owner notices about skipped members.</summary>
@@ -95,16 +78,10 @@ public sealed class NoticesSection : OptionsSection
 
     public override void Load(IniSection section)
     {
-        var d = new NoticeOptions();
-        var o = new NoticeOptions
-        {
-            Enabled = PolicySection.GetBool(section, "Enabled", d.Enabled),
-            SmtpServer = section.GetString("SmtpServer", d.SmtpServer),
-            From = section.GetString("From", d.From),
-            RepeatHours = section.GetInt("RepeatHours", d.RepeatHours, 0, 24 * 365),
-        };
-        DirectorySection.ThrowFirst(section, o.Validate().ToList());
-        Options = o;
+        var problems = new List<string>();
+        NoticeOptions options = NoticeOptions.Bind(key => section.GetString(key, "") is { Length: > 0 } v ? v : null, problems);
+        DirectorySection.ThrowFirst(section, problems);
+        Options = options;
     }
 }
 

@@ -1,0 +1,152 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging.Abstractions;
+using MilterSecureList.Filter;
+using MilterSecureList.Mime;
+
+namespace MilterSecureList.Admin.Commands;
+
+/// <summary>
+/// <c>securelist check</c>: runs the milter's list filter offline on one message, with the same directory,
+/// keys and [Policy] as the daemon, and prints the verdict and every modification. The first output line is the
+/// SMTP reply the milter would give, so an Exim ACL can use it as its message.
+/// Exit 0 = accepted (continue), 65 = rejected, 75 = tempfailed, 1 = error, 2 = usage.
+/// </summary>
+public static class CheckCommand
+{
+    public const int ExitRejected = 65; // EX_DATAERR
+    public const int ExitTempfail = 75; // EX_TEMPFAIL
+
+    public static Command Build(AdminContext context)
+    {
+        var from = new Option<string>("--from") { Description = "Envelope sender (MAIL FROM)", Required = true };
+        var rcpts = new Option<string[]>("--rcpt") { Description = "Envelope recipient (repeat for each)", Required = true };
+        var input = new Option<string?>("--in") { Description = "The message (RFC 5322); - for standard input" };
+        var output = new Option<string?>("--out") { Description = "Write the message as members would receive it" };
+        var eximData = new Option<string?>("--exim-data-file")
+        {
+            Description = "Exim DATA ACL: the spool -D file (first line <id>-D, then the body); the header is --content-type. " +
+                "The first output line is then the bare reason text Exim puts after 550 5.7.1",
+        };
+        var contentType = new Option<string?>("--content-type") { Description = "With --exim-data-file: the message's Content-Type header value" };
+        var command = new Command("check", "Run the list filter offline and print the verdict and modifications")
+        {
+            from, rcpts, input, output, eximData, contentType,
+        };
+        command.SetAction(parse => context.Run(() =>
+        {
+            using AdminSession session = context.OpenSession(parse);
+            PolicyOptions policy = FilterConfiguration.Policy(session.Configuration);
+            var notices = new RecordingOwnerNotifier();
+            var processor = new ListMessageProcessor(session.Directory, policy, notices, NullLogger.Instance, context.Time);
+
+            string sender = Bracket(parse.GetValue(from)!);
+            bool exim = parse.GetValue(eximData) is not null;
+            var accepted = new List<string>();
+            var report = new List<string>();
+            // Exim passes $recipients as one argument: "a@x, b@y".
+            IEnumerable<string> all = parse.GetValue(rcpts)!.SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            foreach (string rcpt in all.Select(Bracket))
+            {
+                RecipientCheck check = processor.CheckRecipient(sender, rcpt);
+                if (check.Refusal is SmtpReply refusal)
+                {
+                    report.Add($"RCPT {rcpt}: refused {refusal}");
+                }
+                else
+                {
+                    accepted.Add(rcpt);
+                    report.Add($"RCPT {rcpt}: {(check.IsList ? "list" : "not a list")}");
+                }
+            }
+
+            using Stream inStream = exim
+                ? EximDataMessage(parse.GetValue(eximData)!, parse.GetValue(contentType))
+                : MessageFiles.OpenInput(parse.GetValue(input) ?? throw new UsageException("--in FILE (or --exim-data-file) is required"));
+            using RawMessage message = MessageReader.Read(inStream);
+            if (accepted.Count == 0)
+            {
+                context.Output.WriteLine(report.Count > 0 ? report[0][(report[0].IndexOf("refused ", StringComparison.Ordinal) + 8)..] : "554 5.5.1 no valid recipients");
+                report.ForEach(context.Output.WriteLine);
+                return ExitRejected;
+            }
+
+            var headers = message.Header.Select(h => new HeaderField(h.Name, h.Value)).ToList();
+            using FilterDecision decision = processor
+                .ProcessAsync(new ListMessage(sender, accepted, headers, message.Body, "offline"))
+                .GetAwaiter().GetResult();
+
+            context.Output.WriteLine(exim ? decision.Reply?.Text ?? "continue" : decision.Reply?.ToString() ?? "250 2.0.0 continue");
+            report.ForEach(context.Output.WriteLine);
+            context.Output.WriteLine($"verdict: {decision.Kind.ToString().ToLowerInvariant()} ({decision.Reason})");
+            foreach (string r in decision.DeleteRecipients)
+            {
+                context.Output.WriteLine($"DELRCPT {r}");
+            }
+
+            foreach (string r in decision.AddRecipients)
+            {
+                context.Output.WriteLine($"ADDRCPT <{r}>");
+            }
+
+            foreach (HeaderField h in decision.AddHeaders)
+            {
+                context.Output.WriteLine($"ADDHEADER {h.Name}: {h.Value}");
+            }
+
+            if (decision.ChangeFrom is string newFrom)
+            {
+                context.Output.WriteLine($"CHGFROM <{newFrom}>");
+            }
+
+            if (decision.NewBody is Stream body)
+            {
+                context.Output.WriteLine($"REPLBODY {body.Length} bytes ({decision.MembersRekeyed} members re-keyed)");
+            }
+
+            foreach ((string member, string problem) in decision.SkippedMembers)
+            {
+                context.Output.WriteLine($"skipped {member}: {problem} (the daemon notifies the list owner)");
+            }
+
+            if (parse.GetValue(output) is string outPath && decision.Kind == FilterVerdictKind.Continue)
+            {
+                using var buffer = new MemoryStream();
+                MessageWriter.WriteHeader(message.Header, decision.AddHeaders.Select(h => new MimeHeader(h.Name, h.Value)), buffer);
+                Stream delivered = decision.NewBody ?? Rewind(message.Body);
+                delivered.Position = 0;
+                delivered.CopyTo(buffer);
+                MessageFiles.WriteOutput(outPath, buffer);
+            }
+
+            return decision.Kind switch
+            {
+                FilterVerdictKind.Reject => ExitRejected,
+                FilterVerdictKind.Tempfail => ExitTempfail,
+                _ => AdminContext.ExitOk,
+            };
+        }));
+        return command;
+    }
+
+    private static string Bracket(string address) => address.StartsWith('<') ? address : $"<{address}>";
+
+    /// <summary>Exim's spool data file holds "ID-D" on its first line, then the body; the header section is
+    /// elsewhere, so the Content-Type the ACL passes is enough to classify the message.</summary>
+    private static MemoryStream EximDataMessage(string path, string? contentType)
+    {
+        byte[] data = File.ReadAllBytes(path);
+        int firstLine = Array.IndexOf(data, (byte)'\n') + 1;
+        var message = new MemoryStream();
+        string ct = (contentType ?? "text/plain").ReplaceLineEndings(" ");
+        message.Write(System.Text.Encoding.UTF8.GetBytes($"MIME-Version: 1.0\r\nContent-Type: {ct}\r\nContent-Transfer-Encoding: base64\r\n\r\n"));
+        message.Write(data, firstLine, data.Length - firstLine);
+        message.Position = 0;
+        return message;
+    }
+
+    private static Stream Rewind(Stream s)
+    {
+        s.Position = 0;
+        return s;
+    }
+}
