@@ -1,4 +1,4 @@
 using System.Runtime.Versioning;
 
 // A Postfix milter: Unix only (unix sockets, file modes of key files).
-[assembly: UnsupportedOSPlatform("windows")]
+[assembly: SupportedOSPlatform("linux")]
