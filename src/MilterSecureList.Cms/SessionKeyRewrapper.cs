@@ -138,6 +138,35 @@ public static class SessionKeyRewrapper
                     ids.Add(new CmsRecipientIdentifier(ri.Kind, rid, null));
                 }
             }
+            else if (ri.Kind == RecipientInfoKind.Other && ri.OriType == Oids.DoubleWrapOri)
+            {
+                // Name the outer layer's recipient (the server or a member), so the filter can match server keys.
+                DoubleWrapRecipientInfoAsn dw;
+                try
+                {
+                    dw = DoubleWrapRecipientInfoAsn.Decode(ri.OriValue);
+                }
+                catch (AsnContentException e)
+                {
+                    throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed double-wrap RecipientInfo: " + e.Message, e);
+                }
+                catch (UnsupportedCmsException e)
+                {
+                    throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, e.Message, e);
+                }
+
+                if (dw.Outer.KeyTrans is { } outerKtri)
+                {
+                    ids.Add(new CmsRecipientIdentifier(ri.Kind, outerKtri.Rid, ri.OriType));
+                }
+                else
+                {
+                    foreach ((RecipientIdentifierAsn rid, _) in dw.Outer.KeyAgree!.Value.RecipientEncryptedKeys)
+                    {
+                        ids.Add(new CmsRecipientIdentifier(ri.Kind, rid, ri.OriType));
+                    }
+                }
+            }
             else
             {
                 ids.Add(new CmsRecipientIdentifier(ri.Kind, null, ri.OriType));
