@@ -29,6 +29,10 @@ public sealed class CmsRecipient
         Ec = ec;
         EncodedIssuerAndSerialNumber = rid;
         KeySizeBytes = keySize;
+        if (rsa is not null)
+        {
+            KeyTransPrefix = RecipientInfoWriter.EncodeKeyTransPrefix(rid, transport == CmsKeyTransport.RsaOaepSha256, keySize);
+        }
     }
 
     public X509Certificate2 Certificate { get; }
@@ -43,6 +47,9 @@ public sealed class CmsRecipient
     internal byte[] EncodedIssuerAndSerialNumber { get; }
 
     internal int KeySizeBytes { get; }
+
+    /// <summary>The member's ktri up to the encryptedKey octets (RSA members only).</summary>
+    internal byte[]? KeyTransPrefix { get; }
 
     /// <summary>Import a member certificate. RSA → ktri (PKCS#1 v1.5, or OAEP-SHA256 when <paramref name="preferOaep"/>);
     /// EC (P-256/384/521) → kari. A keyUsage extension that forbids the needed use is refused.</summary>
@@ -72,7 +79,7 @@ public sealed class CmsRecipient
             }
 
             RSA rsa = cert.GetRSAPublicKey()!;
-            return new CmsRecipient(cert, preferOaep ? CmsKeyTransport.RsaOaepSha256 : CmsKeyTransport.RsaPkcs1, rsa, null, rid, rsa.KeySize / 8);
+            return new CmsRecipient(cert, preferOaep ? CmsKeyTransport.RsaOaepSha256 : CmsKeyTransport.RsaPkcs1, rsa, null, rid, (rsa.KeySize + 7) / 8);
         }
 
         if (keyAlg == Oids.EcPublicKey)
