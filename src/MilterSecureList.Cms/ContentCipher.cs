@@ -28,8 +28,7 @@ internal static class ContentCipher
             {
                 case Oids.Aes128Cbc or Oids.Aes192Cbc or Oids.Aes256Cbc when !ed.IsAuthEnveloped:
                 {
-                    using Aes aes = Aes.Create();
-                    aes.Key = cek.ToArray();
+                    using Aes aes = SymmetricKeys.CreateAes(cek);
                     return aes.DecryptCbc(ciphertext, ReadIv(alg, 16), PaddingMode.PKCS7);
                 }
 
@@ -38,7 +37,7 @@ internal static class ContentCipher
 #pragma warning disable CA5350 // 3DES is openssl's default content cipher; members must still read such mail.
                     using TripleDES des = TripleDES.Create();
 #pragma warning restore CA5350
-                    des.Key = cek.ToArray();
+                    SymmetricKeys.SetKey(des, cek);
                     return des.DecryptCbc(ciphertext, ReadIv(alg, 8), PaddingMode.PKCS7);
                 }
 
@@ -155,8 +154,7 @@ internal static class ContentCipher
             else
             {
                 byte[] iv = RandomNumberGenerator.GetBytes(16);
-                using Aes aes = Aes.Create();
-                aes.Key = cek.ToArray();
+                using Aes aes = SymmetricKeys.CreateAes(cek);
                 ciphertext = aes.EncryptCbc(plain, iv, PaddingMode.PKCS7);
                 alg.WriteObjectIdentifier(Oids.Aes256Cbc);
                 alg.WriteOctetString(iv);

@@ -251,8 +251,7 @@ public static class DoubleWrap
     /// <summary>RFC 5649 (id-aes256-wrap-pad) wrap of the content key under the list key.</summary>
     internal static byte[] WrapInner(ReadOnlySpan<byte> listKey, ReadOnlySpan<byte> cek)
     {
-        using Aes aes = Aes.Create();
-        aes.Key = listKey.ToArray();
+        using Aes aes = SymmetricKeys.CreateAes(listKey);
         return aes.EncryptKeyWrapPadded(cek);
     }
 
@@ -263,8 +262,7 @@ public static class DoubleWrap
             throw new CryptographicException("a list key is 32 bytes");
         }
 
-        using Aes aes = Aes.Create();
-        aes.Key = listKey.ToArray();
+        using Aes aes = SymmetricKeys.CreateAes(listKey);
         return aes.DecryptKeyWrapPadded(blob);
     }
 
