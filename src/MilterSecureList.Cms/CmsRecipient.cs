@@ -44,6 +44,9 @@ public sealed class CmsRecipient
     /// <summary>Public-only ECDH object on the member's curve.</summary>
     internal ECDiffieHellman? Ec { get; }
 
+    /// <summary>The member's named curve (EC members), kept so each wrap need not export parameters.</summary>
+    internal ECCurve Curve { get; private init; }
+
     internal byte[] EncodedIssuerAndSerialNumber { get; }
 
     internal int KeySizeBytes { get; }
@@ -99,7 +102,10 @@ public sealed class CmsRecipient
                     $"member certificate {cert.Subject} uses an EC curve other than P-256/P-384/P-521");
             }
 
-            return new CmsRecipient(cert, CmsKeyTransport.EcdhStdSha256Aes256Wrap, null, ec, rid, EcCurves.CoordinateLength(p.Curve));
+            return new CmsRecipient(cert, CmsKeyTransport.EcdhStdSha256Aes256Wrap, null, ec, rid, EcCurves.CoordinateLength(p.Curve))
+            {
+                Curve = ECCurve.CreateFromOid(p.Curve.Oid),
+            };
         }
 
         throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm,

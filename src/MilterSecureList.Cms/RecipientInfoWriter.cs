@@ -89,9 +89,8 @@ internal static class RecipientInfoWriter
     // a fresh ephemeral key on the member's curve, dhSinglePass-stdDH-sha256kdf-scheme, id-aes256-wrap.
     private static byte[] WriteKeyAgree(CmsRecipient member, ReadOnlySpan<byte> cek)
     {
-        ECParameters memberParams = member.Ec!.ExportParameters(false);
-        using ECDiffieHellman ephemeral = ECDiffieHellman.Create(memberParams.Curve);
-        byte[] z = ephemeral.DeriveRawSecretAgreement(member.Ec.PublicKey);
+        using ECDiffieHellman ephemeral = ECDiffieHellman.Create(member.Curve);
+        byte[] z = ephemeral.DeriveRawSecretAgreement(member.Ec!.PublicKey);
         Span<byte> kek = stackalloc byte[32];
         byte[] encryptedKey;
         try
