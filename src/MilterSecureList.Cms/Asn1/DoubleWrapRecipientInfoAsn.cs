@@ -69,26 +69,43 @@ internal readonly struct DoubleWrapRecipientInfoAsn
         return new DoubleWrapRecipientInfoAsn(idEncoded, list, epoch, inner, outer);
     }
 
-    // OtherRecipientInfo ::= SEQUENCE { oriType, oriValue }  as RecipientInfo alternative [4] IMPLICIT.
+    // OtherRecipientInfo ::= SEQUENCE { oriType, oriValue }  as RecipientInfo alternative [4] IMPLICIT:
+    //   A4 L { 06 oriType | 30 L { 02 01 00 | listKeyId | 30 0B 06 09 <id-aes256-wrap-pad> | outer RecipientInfo } }
+    // Written by hand into one exact array: this runs once per member per message (issue 6 item 6: ≤ 1.2x re-key cost).
+    private static readonly byte[] s_oriTypeTlv = EncodeOid(Oids.DoubleWrapOri);
+    private static readonly byte[] s_innerWrapAlgorithm = Convert.FromHexString("300B0609608648016503040130");
+
     public static byte[] EncodeOri(ReadOnlySpan<byte> listKeyIdEncoded, byte[] outerRecipientInfo)
     {
-        var w = new AsnWriter(AsnEncodingRules.DER, 96 + listKeyIdEncoded.Length + outerRecipientInfo.Length);
-        using (w.PushSequence(AsnTags.Constructed4))
+        long valueContent = 3 + listKeyIdEncoded.Length + s_innerWrapAlgorithm.Length + outerRecipientInfo.Length;
+        long oriContent = s_oriTypeTlv.Length + DerHeader.TlvSize(valueContent);
+        byte[] ori = new byte[DerHeader.TlvSize(oriContent)];
+        Span<byte> o = ori;
+        int p = DerHeader.Write(o, 0xA4, oriContent);
+        s_oriTypeTlv.CopyTo(o[p..]);
+        p += s_oriTypeTlv.Length;
+        p += DerHeader.Write(o[p..], 0x30, valueContent);
+        o[p++] = 0x02;
+        o[p++] = 0x01;
+        o[p++] = 0x00;
+        listKeyIdEncoded.CopyTo(o[p..]);
+        p += listKeyIdEncoded.Length;
+        s_innerWrapAlgorithm.CopyTo(o[p..]);
+        p += s_innerWrapAlgorithm.Length;
+        outerRecipientInfo.CopyTo(o[p..]);
+        p += outerRecipientInfo.Length;
+        if (p != ori.Length)
         {
-            w.WriteObjectIdentifier(Oids.DoubleWrapOri);
-            using (w.PushSequence())
-            {
-                w.WriteInteger(0);
-                w.WriteEncodedValue(listKeyIdEncoded);
-                using (w.PushSequence())
-                {
-                    w.WriteObjectIdentifier(Oids.Aes256WrapPad);
-                }
-
-                w.WriteEncodedValue(outerRecipientInfo);
-            }
+            throw new InvalidOperationException("internal error: ori size");
         }
 
+        return ori;
+    }
+
+    private static byte[] EncodeOid(string oid)
+    {
+        var w = new AsnWriter(AsnEncodingRules.DER);
+        w.WriteObjectIdentifier(oid);
         return w.Encode();
     }
 
