@@ -170,7 +170,8 @@ public static class DoubleWrap
                 allRecipientInfosVersion0: false);
         }
 
-        byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded);
+        byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded,
+            options.SortRecipientInfos);
         return new RewrapResult(output, members.Count, ed.IsAuthEnveloped, kept.Count, matched, version, cipher);
     }
 

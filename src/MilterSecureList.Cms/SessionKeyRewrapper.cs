@@ -108,7 +108,8 @@ public static class SessionKeyRewrapper
             version = EnvelopedDataAsn.ComputeEnvelopedDataVersion(originator, ed.HasUnprotectedAttributes, pwriOrOri, allV0);
         }
 
-        byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded);
+        byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded,
+            options.SortRecipientInfos);
         return new RewrapResult(output, members.Count, ed.IsAuthEnveloped, kept.Count, matched, version, cipher);
     }
 
