@@ -17,8 +17,7 @@ public static class AesKeyWrap
             throw new ArgumentException("RFC 3394 needs a key of at least 16 bytes in 8-byte blocks", nameof(key));
         }
 
-        using Aes aes = Aes.Create();
-        aes.Key = kek.ToArray();
+        using Aes aes = SymmetricKeys.CreateAes(kek);
         int n = key.Length / 8;
         byte[] r = new byte[8 + key.Length];
         key.CopyTo(r.AsSpan(8));
@@ -57,8 +56,7 @@ public static class AesKeyWrap
             return false;
         }
 
-        using Aes aes = Aes.Create();
-        aes.Key = kek.ToArray();
+        using Aes aes = SymmetricKeys.CreateAes(kek);
         int n = (wrapped.Length / 8) - 1;
         wrapped[8..].CopyTo(destination);
         ulong a = BinaryPrimitives.ReadUInt64BigEndian(wrapped);

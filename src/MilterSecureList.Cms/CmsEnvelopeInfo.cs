@@ -56,6 +56,8 @@ public sealed class CmsRecipientIdentifier
 
     public override string ToString() => Kind switch
     {
+        RecipientInfoKind.Other when Issuer is not null => $"ori {OriType} outer issuer=\"{Issuer}\" serial={SerialNumber}",
+        RecipientInfoKind.Other when SubjectKeyIdentifier is not null => $"ori {OriType} outer ski={SubjectKeyIdentifier}",
         RecipientInfoKind.Other => $"ori {OriType}",
         _ when Issuer is not null => $"{Kind} issuer=\"{Issuer}\" serial={SerialNumber}",
         _ when SubjectKeyIdentifier is not null => $"{Kind} ski={SubjectKeyIdentifier}",

@@ -29,6 +29,10 @@ public sealed class CmsRecipient
         Ec = ec;
         EncodedIssuerAndSerialNumber = rid;
         KeySizeBytes = keySize;
+        if (rsa is not null)
+        {
+            KeyTransPrefix = RecipientInfoWriter.EncodeKeyTransPrefix(rid, transport == CmsKeyTransport.RsaOaepSha256, keySize);
+        }
     }
 
     public X509Certificate2 Certificate { get; }
@@ -40,9 +44,15 @@ public sealed class CmsRecipient
     /// <summary>Public-only ECDH object on the member's curve.</summary>
     internal ECDiffieHellman? Ec { get; }
 
+    /// <summary>The member's named curve (EC members), kept so each wrap need not export parameters.</summary>
+    internal ECCurve Curve { get; private init; }
+
     internal byte[] EncodedIssuerAndSerialNumber { get; }
 
     internal int KeySizeBytes { get; }
+
+    /// <summary>The member's ktri up to the encryptedKey octets (RSA members only).</summary>
+    internal byte[]? KeyTransPrefix { get; }
 
     /// <summary>Import a member certificate. RSA → ktri (PKCS#1 v1.5, or OAEP-SHA256 when <paramref name="preferOaep"/>);
     /// EC (P-256/384/521) → kari. A keyUsage extension that forbids the needed use is refused.</summary>
@@ -72,7 +82,7 @@ public sealed class CmsRecipient
             }
 
             RSA rsa = cert.GetRSAPublicKey()!;
-            return new CmsRecipient(cert, preferOaep ? CmsKeyTransport.RsaOaepSha256 : CmsKeyTransport.RsaPkcs1, rsa, null, rid, rsa.KeySize / 8);
+            return new CmsRecipient(cert, preferOaep ? CmsKeyTransport.RsaOaepSha256 : CmsKeyTransport.RsaPkcs1, rsa, null, rid, (rsa.KeySize + 7) / 8);
         }
 
         if (keyAlg == Oids.EcPublicKey)
@@ -92,7 +102,10 @@ public sealed class CmsRecipient
                     $"member certificate {cert.Subject} uses an EC curve other than P-256/P-384/P-521");
             }
 
-            return new CmsRecipient(cert, CmsKeyTransport.EcdhStdSha256Aes256Wrap, null, ec, rid, EcCurves.CoordinateLength(p.Curve));
+            return new CmsRecipient(cert, CmsKeyTransport.EcdhStdSha256Aes256Wrap, null, ec, rid, EcCurves.CoordinateLength(p.Curve))
+            {
+                Curve = ECCurve.CreateFromOid(p.Curve.Oid),
+            };
         }
 
         throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm,

@@ -17,6 +17,11 @@ public sealed class CmsRewrapOptions
     /// <summary>Members at or above this count are wrapped with <c>Parallel.For</c>. Default 64.</summary>
     public int ParallelThreshold { get; init; } = 64;
 
+    /// <summary>Sort the RecipientInfos SET OF as DER requires (X.690 §11.6) instead of keeping member order.
+    /// With a DER input the whole output is then strict DER. Default false: readers accept any order (BER), and member
+    /// order makes the output deterministic in layout and cheaper for 10,000-member lists.</summary>
+    public bool SortRecipientInfos { get; init; }
+
     /// <summary>Degree of parallelism for large lists; -1 = all cores.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;
 }

@@ -23,8 +23,18 @@ namespace MilterSecureList.Cms;
 internal static class EnvelopeAssembler
 {
     public static byte[] Assemble(string contentType, int version, EnvelopedDataAsn ed,
-        IReadOnlyList<ReadOnlyMemory<byte>> kept, IReadOnlyList<byte[]> members)
+        IReadOnlyList<ReadOnlyMemory<byte>> kept, IReadOnlyList<byte[]> members, bool sortSetOf = false)
     {
+        if (sortSetOf)
+        {
+            var all = new List<ReadOnlyMemory<byte>>(kept.Count + members.Count);
+            all.AddRange(kept);
+            all.AddRange(members.Select(m => (ReadOnlyMemory<byte>)m));
+            all.Sort(static (a, b) => CompareDerSetOf(a.Span, b.Span));
+            kept = all;
+            members = [];
+        }
+
         var oidWriter = new AsnWriter(AsnEncodingRules.DER);
         oidWriter.WriteObjectIdentifier(contentType);
         byte[] oid = oidWriter.Encode();
@@ -97,5 +107,21 @@ internal static class EnvelopeAssembler
         }
 
         return output;
+    }
+
+    /// <summary>X.690 §11.6: SET OF components in ascending order of their encodings compared as octet strings,
+    /// the shorter padded at the end with 0x00 octets.</summary>
+    internal static int CompareDerSetOf(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
+    {
+        int common = Math.Min(a.Length, b.Length);
+        int c = a[..common].SequenceCompareTo(b[..common]);
+        if (c != 0)
+        {
+            return c;
+        }
+
+        ReadOnlySpan<byte> rest = a.Length > b.Length ? a[common..] : b[common..];
+        bool restIsZero = rest.IndexOfAnyExcept((byte)0) < 0;
+        return restIsZero ? 0 : (a.Length > b.Length ? 1 : -1);
     }
 }

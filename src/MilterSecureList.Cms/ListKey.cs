@@ -10,9 +10,17 @@ public sealed class ListKey : IDisposable
 {
     private readonly byte[] _ski;
     private readonly byte[] _publicKeySha1;
+    private readonly bool _ownsKey = true;
 
     public ListKey(X509Certificate2 certificate, AsymmetricAlgorithm privateKey)
+        : this(certificate, privateKey, ownsKey: true)
     {
+    }
+
+    /// <summary>Used by the member-side decryptor, which borrows the caller's key.</summary>
+    internal ListKey(X509Certificate2 certificate, AsymmetricAlgorithm privateKey, bool ownsKey)
+    {
+        _ownsKey = ownsKey || privateKey is ECDsa;
         ArgumentNullException.ThrowIfNull(certificate);
         ArgumentNullException.ThrowIfNull(privateKey);
         Certificate = certificate;
@@ -46,7 +54,11 @@ public sealed class ListKey : IDisposable
                 }
 
                 CheckEcMatches(certificate, Ecdh.ExportParameters(false));
-                ecdsa.Dispose();
+                if (ownsKey)
+                {
+                    ecdsa.Dispose();
+                }
+
                 break;
             default:
                 throw new ArgumentException($"list key type {privateKey.GetType().Name} is not RSA or EC", nameof(privateKey));
@@ -70,8 +82,11 @@ public sealed class ListKey : IDisposable
 
     public void Dispose()
     {
-        Rsa?.Dispose();
-        Ecdh?.Dispose();
+        if (_ownsKey)
+        {
+            Rsa?.Dispose();
+            Ecdh?.Dispose();
+        }
     }
 
     private static void CheckEcMatches(X509Certificate2 certificate, ECParameters priv)

@@ -21,51 +21,76 @@ internal static class RecipientInfoWriter
     {
         return member.KeyTransport switch
         {
-            CmsKeyTransport.RsaPkcs1 => WriteKeyTrans(member, cek, RSAEncryptionPadding.Pkcs1, s_rsaEncryption, null),
-            CmsKeyTransport.RsaOaepSha256 => WriteKeyTrans(member, cek, RSAEncryptionPadding.OaepSHA256, null, RsaesOaepParamsAsn.Sha256Encoded),
+            CmsKeyTransport.RsaPkcs1 => WriteKeyTrans(member, cek, RSAEncryptionPadding.Pkcs1),
+            CmsKeyTransport.RsaOaepSha256 => WriteKeyTrans(member, cek, RSAEncryptionPadding.OaepSHA256),
             CmsKeyTransport.EcdhStdSha256Aes256Wrap => WriteKeyAgree(member, cek),
             _ => throw new InvalidOperationException("unknown key transport"),
         };
     }
 
-    // KeyTransRecipientInfo, version 0, rid = issuerAndSerialNumber (RFC 5652 §6.2.1)
-    private static byte[] WriteKeyTrans(CmsRecipient member, ReadOnlySpan<byte> cek, RSAEncryptionPadding padding,
-        byte[]? algorithmIdentifier, byte[]? oaepParams)
+    // KeyTransRecipientInfo, version 0, rid = issuerAndSerialNumber (RFC 5652 §6.2.1):
+    //   30 L { 02 01 00 | issuerAndSerialNumber | keyEncryptionAlgorithm | 04 k encryptedKey }
+    // Everything before the encryptedKey octets depends only on the member (an RSA ciphertext is always k =
+    // modulus bytes long), so it is encoded once per member (KeyTransPrefix) and each message costs one RSA
+    // operation written straight into the output array: no AsnWriter, no extra copy on the hot path.
+    internal static byte[] EncodeKeyTransPrefix(byte[] issuerAndSerialNumber, bool oaep, int modulusBytes)
     {
-        int modulus = member.KeySizeBytes;
-        Span<byte> ek = modulus <= 1024 ? stackalloc byte[modulus] : new byte[modulus];
-        int written = member.Rsa!.Encrypt(cek, ek, padding);
-        var w = new AsnWriter(AsnEncodingRules.DER, 64 + member.EncodedIssuerAndSerialNumber.Length + modulus + 64);
+        byte[] alg = oaep ? s_oaepSha256 : s_rsaEncryption;
+        long content = 3 + issuerAndSerialNumber.Length + alg.Length + DerHeader.TlvSize(modulusBytes);
+        int headerLength = (int)(DerHeader.TlvSize(content) - content);
+        int prefixLength = (int)(DerHeader.TlvSize(content) - modulusBytes);
+        byte[] prefix = new byte[prefixLength];
+        int p = DerHeader.Write(prefix, 0x30, content);
+        prefix[p++] = 0x02;
+        prefix[p++] = 0x01;
+        prefix[p++] = 0x00;
+        issuerAndSerialNumber.CopyTo(prefix, p);
+        p += issuerAndSerialNumber.Length;
+        alg.CopyTo(prefix, p);
+        p += alg.Length;
+        p += DerHeader.Write(prefix.AsSpan(p), 0x04, modulusBytes);
+        if (p != prefixLength || headerLength <= 0)
+        {
+            throw new InvalidOperationException("internal error: ktri prefix size");
+        }
+
+        return prefix;
+    }
+
+    private static readonly byte[] s_oaepSha256 = EncodeOaepAlgorithmIdentifier();
+
+    private static byte[] EncodeOaepAlgorithmIdentifier()
+    {
+        var w = new AsnWriter(AsnEncodingRules.DER);
         using (w.PushSequence())
         {
-            w.WriteInteger(0);
-            w.WriteEncodedValue(member.EncodedIssuerAndSerialNumber);
-            if (algorithmIdentifier is not null)
-            {
-                w.WriteEncodedValue(algorithmIdentifier);
-            }
-            else
-            {
-                using (w.PushSequence())
-                {
-                    w.WriteObjectIdentifier(Oids.RsaesOaep);
-                    w.WriteEncodedValue(oaepParams!);
-                }
-            }
-
-            w.WriteOctetString(ek[..written]);
+            w.WriteObjectIdentifier(Oids.RsaesOaep);
+            w.WriteEncodedValue(RsaesOaepParamsAsn.Sha256Encoded);
         }
 
         return w.Encode();
+    }
+
+    private static byte[] WriteKeyTrans(CmsRecipient member, ReadOnlySpan<byte> cek, RSAEncryptionPadding padding)
+    {
+        byte[] prefix = member.KeyTransPrefix!;
+        byte[] ri = new byte[prefix.Length + member.KeySizeBytes];
+        prefix.CopyTo(ri, 0);
+        int written = member.Rsa!.Encrypt(cek, ri.AsSpan(prefix.Length), padding);
+        if (written != member.KeySizeBytes)
+        {
+            throw new CryptographicException("RSA ciphertext has an unexpected length");
+        }
+
+        return ri;
     }
 
     // KeyAgreeRecipientInfo (RFC 5652 §6.2.2; RFC 5753 §3.1.1 ephemeral-static ECDH):
     // a fresh ephemeral key on the member's curve, dhSinglePass-stdDH-sha256kdf-scheme, id-aes256-wrap.
     private static byte[] WriteKeyAgree(CmsRecipient member, ReadOnlySpan<byte> cek)
     {
-        ECParameters memberParams = member.Ec!.ExportParameters(false);
-        using ECDiffieHellman ephemeral = ECDiffieHellman.Create(memberParams.Curve);
-        byte[] z = ephemeral.DeriveRawSecretAgreement(member.Ec.PublicKey);
+        using ECDiffieHellman ephemeral = ECDiffieHellman.Create(member.Curve);
+        byte[] z = ephemeral.DeriveRawSecretAgreement(member.Ec!.PublicKey);
         Span<byte> kek = stackalloc byte[32];
         byte[] encryptedKey;
         try

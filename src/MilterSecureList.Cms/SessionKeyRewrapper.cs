@@ -108,7 +108,8 @@ public static class SessionKeyRewrapper
             version = EnvelopedDataAsn.ComputeEnvelopedDataVersion(originator, ed.HasUnprotectedAttributes, pwriOrOri, allV0);
         }
 
-        byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded);
+        byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded,
+            options.SortRecipientInfos);
         return new RewrapResult(output, members.Count, ed.IsAuthEnveloped, kept.Count, matched, version, cipher);
     }
 
@@ -136,6 +137,35 @@ public static class SessionKeyRewrapper
                 foreach ((RecipientIdentifierAsn rid, _) in kari.RecipientEncryptedKeys)
                 {
                     ids.Add(new CmsRecipientIdentifier(ri.Kind, rid, null));
+                }
+            }
+            else if (ri.Kind == RecipientInfoKind.Other && ri.OriType == Oids.DoubleWrapOri)
+            {
+                // Name the outer layer's recipient (the server or a member), so the filter can match server keys.
+                DoubleWrapRecipientInfoAsn dw;
+                try
+                {
+                    dw = DoubleWrapRecipientInfoAsn.Decode(ri.OriValue);
+                }
+                catch (AsnContentException e)
+                {
+                    throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed double-wrap RecipientInfo: " + e.Message, e);
+                }
+                catch (UnsupportedCmsException e)
+                {
+                    throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, e.Message, e);
+                }
+
+                if (dw.Outer.KeyTrans is { } outerKtri)
+                {
+                    ids.Add(new CmsRecipientIdentifier(ri.Kind, outerKtri.Rid, ri.OriType));
+                }
+                else
+                {
+                    foreach ((RecipientIdentifierAsn rid, _) in dw.Outer.KeyAgree!.Value.RecipientEncryptedKeys)
+                    {
+                        ids.Add(new CmsRecipientIdentifier(ri.Kind, rid, ri.OriType));
+                    }
                 }
             }
             else

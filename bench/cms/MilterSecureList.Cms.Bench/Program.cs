@@ -52,17 +52,26 @@ double rawRate = Measure(() =>
 }, minSeconds: 2);
 Console.WriteLine($"raw RSA-2048 PKCS#1 v1.5 public-key ops (parallel): {rawRate:N0} ops/s");
 byte[] listEk = listCert.GetRSAPublicKey()!.Encrypt(cek, RSAEncryptionPadding.Pkcs1);
-MeasureCore(() => { listRsa.Decrypt(listEk, RSAEncryptionPadding.Pkcs1); return 1; }, minSeconds: 1, out double privateMs);
-MeasureCore(() => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], [rsaMembers[0]]).MembersWrapped, minSeconds: 1, out double oneMs);
+(double privateRate, double oneRate, double oneMs) = Interleaved(() => { listRsa.Decrypt(listEk, RSAEncryptionPadding.Pkcs1); return 1; },
+    () => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], [rsaMembers[0]]).MembersWrapped);
+double privateMs = 1000 / privateRate;
 Console.WriteLine($"fixed cost per message: list-key RSA-2048 private op {privateMs:F2} ms; whole re-wrap for 1 member {oneMs:F2} ms");
 Console.WriteLine();
 
-Console.WriteLine("members  kind        time/message   members/s   ratio to raw RSA op rate");
+// The VM's 2 cores are shared with other work, so each figure is the best of 5 short trials, and the raw RSA rate
+// is re-measured in trials interleaved with the re-wrap trials (same conditions for both sides of the ratio).
+Func<int> rawOps = () =>
+{
+    Parallel.For(0, 2_000, i => rawKeys[i % rawKeys.Length].Encrypt(cek, RSAEncryptionPadding.Pkcs1));
+    return 2_000;
+};
+Console.WriteLine("members  kind        time/message   members/s   raw RSA ops/s   ratio to raw RSA op rate");
 foreach (int n in new[] { 10, 100, 1_000, 10_000 })
 {
     CmsRecipient[] members = rsaMembers.Take(n).ToArray();
-    double perSecond = MeasureCore(() => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], members).MembersWrapped, minSeconds: n >= 10_000 ? 3 : 2, out double msPerMessage);
-    Console.WriteLine($"{n,7:N0}  RSA-2048   {msPerMessage,10:F2} ms   {perSecond,9:N0}   {perSecond / rawRate,6:F2}");
+    (double raw, double perSecond, double msPerMessage) = Interleaved(rawOps,
+        () => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], members).MembersWrapped);
+    Console.WriteLine($"{n,7:N0}  RSA-2048   {msPerMessage,10:F2} ms   {perSecond,9:N0}   {raw,13:N0}   {perSecond / raw,6:F2}");
 }
 
 {
@@ -71,12 +80,27 @@ foreach (int n in new[] { 10, 100, 1_000, 10_000 })
 }
 
 Console.WriteLine();
+// Double-wrap mode (issue 6 item 6): the server swaps the outer layer of a 40-byte blob instead of a 32-byte CEK.
+byte[] listKek = RandomNumberGenerator.GetBytes(32);
+byte[] doubleWrapped = DoubleWrap.Encrypt(new byte[1 << 20], "bench@lists.example", 1, listKek, listCert, useGcm: true);
+Console.WriteLine("members  double-wrap time/message   members/s   cost per member vs re-key mode");
+foreach (int n in new[] { 100, 1_000 })
+{
+    CmsRecipient[] members = rsaMembers.Take(n).ToArray();
+    (double rekeyRate, double perSecond, double dwMs) = Interleaved(
+        () => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], members).MembersWrapped,
+        () => DoubleWrap.Rewrap(doubleWrapped, [listKey], members).MembersWrapped);
+    double rekeyMs = n / rekeyRate * 1000;
+    Console.WriteLine($"{n,7:N0}  RSA-2048   {dwMs,10:F2} ms   {perSecond,9:N0}   {dwMs / rekeyMs,6:F2}x (re-key {rekeyMs:F2} ms)");
+}
+
+Console.WriteLine();
 // Naive approach of existing list servers: encrypt the content once per member (AES-256-CBC, fresh key and IV)
 // plus one RSA key wrap each.
 byte[] content = RandomNumberGenerator.GetBytes(1 << 20);
 CmsRecipient[] hundred = rsaMembers.Take(100).ToArray();
 RSA[] hundredKeys = hundred.Select(m => m.Certificate.GetRSAPublicKey()!).ToArray();
-MeasureCore(() =>
+(double naiveRate, double oursRate, double oursMs) = Interleaved(() =>
 {
     Parallel.For(0, 100, i =>
     {
@@ -89,9 +113,21 @@ MeasureCore(() =>
         GC.KeepAlive(ek);
     });
     return 100;
-}, minSeconds: 2, out double naiveMs);
-MeasureCore(() => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], hundred).MembersWrapped, minSeconds: 2, out double oursMs);
-Console.WriteLine($"100 members, 1 MiB: naive per-member encryption {naiveMs:F1} ms, re-wrap {oursMs:F2} ms, re-wrap is {naiveMs / oursMs:F0}x faster");
+}, () => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], hundred).MembersWrapped);
+double naiveMs = 100 / naiveRate * 1000;
+Console.WriteLine($"100 members, 1 MiB: naive per-member encryption (AES-256-CBC + RSA wrap) {naiveMs:F1} ms, re-wrap {oursMs:F2} ms, re-wrap is {naiveMs / oursMs:F0}x faster");
+// Second baseline: what a .NET list server would really do per member (a whole EnvelopedCms message each).
+(double cmsRate, double oursRate2, double oursMs2) = Interleaved(() =>
+{
+    Parallel.For(0, 100, i =>
+    {
+        var env = new System.Security.Cryptography.Pkcs.EnvelopedCms(new System.Security.Cryptography.Pkcs.ContentInfo(content));
+        env.Encrypt(new System.Security.Cryptography.Pkcs.CmsRecipient(hundred[i].Certificate));
+        GC.KeepAlive(env.Encode());
+    });
+    return 100;
+}, () => SessionKeyRewrapper.Rewrap(message1Mb, [listKey], hundred).MembersWrapped);
+Console.WriteLine($"100 members, 1 MiB: naive EnvelopedCms message per member {100 / cmsRate * 1000:F1} ms, re-wrap {oursMs2:F2} ms, re-wrap is {100 / cmsRate * 1000 / oursMs2:F0}x faster");
 
 Console.WriteLine();
 // 50 MB message, measured in a child process so setup allocations do not count.
@@ -215,6 +251,24 @@ static double MeasureCore(Func<int> run, double minSeconds, out double msPerRun)
 }
 
 static double Measure(Func<int> run, double minSeconds) => MeasureCore(run, minSeconds, out _);
+
+// Best of 5 alternating trials of a and b: (best items/s of a, best items/s of b, ms per run of b at its best).
+static (double A, double B, double MsB) Interleaved(Func<int> a, Func<int> b)
+{
+    double bestA = 0, bestB = 0, msB = 0;
+    for (int t = 0; t < 5; t++)
+    {
+        bestA = Math.Max(bestA, MeasureCore(a, 0.3, out _));
+        double rb = MeasureCore(b, 0.3, out double ms);
+        if (rb > bestB)
+        {
+            bestB = rb;
+            msB = ms;
+        }
+    }
+
+    return (bestA, bestB, msB);
+}
 
 static int MemoryChild(string file)
 {

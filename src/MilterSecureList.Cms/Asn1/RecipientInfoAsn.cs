@@ -2,21 +2,6 @@ using System.Formats.Asn1;
 
 namespace MilterSecureList.Cms.Asn1;
 
-/// <summary>The RecipientInfo alternatives (RFC 5652 §6.2).</summary>
-public enum RecipientInfoKind
-{
-    /// <summary>KeyTransRecipientInfo, SEQUENCE.</summary>
-    KeyTransport,
-    /// <summary>KeyAgreeRecipientInfo, [1].</summary>
-    KeyAgreement,
-    /// <summary>KEKRecipientInfo, [2].</summary>
-    Kek,
-    /// <summary>PasswordRecipientInfo, [3].</summary>
-    Password,
-    /// <summary>OtherRecipientInfo, [4].</summary>
-    Other,
-}
-
 // RFC 5652 §6.2
 // RecipientInfo ::= CHOICE {
 //   ktri   KeyTransRecipientInfo,

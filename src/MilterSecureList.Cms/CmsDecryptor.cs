@@ -1,0 +1,89 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.Cms.Asn1;
+
+namespace MilterSecureList.Cms;
+
+/// <summary>Member-side decryption of ordinary S/MIME (ktri or kari; EnvelopedData or AuthEnvelopedData) and,
+/// through <see cref="DoubleWrap.Decrypt"/>, of double-wrapped messages. For the member tool, not the milter.</summary>
+public static class CmsDecryptor
+{
+    /// <summary>Decrypt an ordinary S/MIME ContentInfo addressed (ktri or kari) to <paramref name="certificate"/>.</summary>
+    /// <exception cref="CmsRewrapException">NotForThisList when no RecipientInfo names the certificate;
+    /// DecryptionFailed for a wrong key or altered content; Malformed/UnsupportedAlgorithm otherwise.</exception>
+    public static byte[] Decrypt(ReadOnlyMemory<byte> contentInfo, X509Certificate2 certificate, AsymmetricAlgorithm privateKey)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        ArgumentNullException.ThrowIfNull(privateKey);
+        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(contentInfo, CmsRewrapOptions.Default);
+        using var me = new ListKey(certificate, privateKey, ownsKey: false);
+        return DecryptOrdinary(ed, me);
+    }
+
+    internal static byte[] DecryptOrdinary(EnvelopedDataAsn ed, ListKey me)
+    {
+        foreach (RecipientInfoAsn ri in ed.RecipientInfos)
+        {
+            if (Names(ri, me))
+            {
+                int cekLength = Oids.ContentKeyLength(ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm, ed.IsAuthEnveloped);
+                if (cekLength == 0)
+                {
+                    CmsRewrapException.Unsupported(
+                        $"content encryption algorithm {ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm} is not supported");
+                }
+
+                byte[] cek = RecoverOrThrow(ri, me, cekLength);
+                try
+                {
+                    return ContentCipher.Decrypt(ed, cek);
+                }
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(cek);
+                }
+            }
+        }
+
+        throw new CmsRewrapException(CmsRewrapFailure.NotForThisList,
+            $"the message has no RecipientInfo for certificate {me.Sha256Fingerprint}");
+    }
+
+    internal static bool Names(in RecipientInfoAsn ri, ListKey key)
+    {
+        if (ri.KeyTrans is { } ktri)
+        {
+            return key.Matches(ktri.Rid);
+        }
+
+        if (ri.KeyAgree is { } kari)
+        {
+            foreach ((RecipientIdentifierAsn rid, _) in kari.RecipientEncryptedKeys)
+            {
+                if (key.Matches(rid))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The key-recovery step with decoder exceptions mapped to the typed exception.</summary>
+    internal static byte[] RecoverOrThrow(in RecipientInfoAsn ri, ListKey key, int length)
+    {
+        try
+        {
+            return ContentKeyRecovery.Recover(ri, key, length);
+        }
+        catch (UnsupportedCmsException e)
+        {
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, e.Message);
+        }
+        catch (System.Formats.Asn1.AsnContentException e)
+        {
+            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed RecipientInfo: " + e.Message, e);
+        }
+    }
+}
