@@ -299,7 +299,7 @@ public sealed class ListMessageProcessor
 
         // The CPU work runs off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.
         Task<RewrapResult> work = Task.Run(() => mode == ListMode.Double
-            ? DoubleWrapRewrap(smime.ContentInfo, listKeys, recipients)
+            ? DoubleWrap.Rewrap(smime.ContentInfo, listKeys, recipients)
             : SessionKeyRewrapper.Rewrap(smime.ContentInfo, listKeys, recipients), ct);
         TimeSpan interval = TimeSpan.FromSeconds(_policy.ProgressInterval);
         while (progress is not null && await Task.WhenAny(work, Task.Delay(interval, _time, ct)).ConfigureAwait(false) != work)
@@ -326,9 +326,6 @@ public sealed class ListMessageProcessor
         }
         return null;
     }
-
-    private static RewrapResult DoubleWrapRewrap(ReadOnlyMemory<byte> contentInfo, IReadOnlyList<ListKey> serverKeys, IReadOnlyList<CmsRecipient> members) =>
-        throw new InvalidOperationException("double-wrap mode is not available in this build");
 
     /// <summary>What the sender can fix is refused (5xx); anything else is our problem and tempfails.</summary>
     private FilterDecision Refuse(CmsRewrapException e, string list) => e.Reason switch
