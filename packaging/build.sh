@@ -45,7 +45,7 @@ publish() {
     for project in Daemon Admin; do
         echo "== dotnet publish MilterSecureList.$project (self-contained, linux-x64)"
         dotnet publish "$repo/src/MilterSecureList.$project" -c Release -r linux-x64 --self-contained true \
-            -p:DebugType=None -p:DebugSymbols=false -p:GenerateDocumentationFile=false \
+            -p:DebugType=None -p:DebugSymbols=false -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en \
             -o "$build/publish/$project" --nologo -v q -clp:ErrorsOnly
     done
     # Both programs share one runtime directory. Files they have in common come from the same
