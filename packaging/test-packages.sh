@@ -22,7 +22,7 @@ expect_eq() { # expect_eq DESCRIPTION EXPECTED ACTUAL
     if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: expected '$2', got '$3'"; fi
 }
 summary() {
-    echo "packages: $passed checks passed, $failed failed${warnings:+, lintian warnings: ${#warnings[@]}}"
+    echo "packages: $passed checks passed, $failed failed, lintian warnings: ${#warnings[@]} (${SECONDS}s)"
     [ "$failed" -eq 0 ]
 }
 fatal() { bad "$*"; summary; exit 1; }
@@ -57,6 +57,7 @@ tmp=$(mktemp -d /tmp/securelist-pkgtest.XXXXXX)
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     # gzip instead of xz: same contents, a minute less on 2 shared cores.
     if DEB_COMPRESSION=gzip RPM_PAYLOAD=w6.gzdio "$here/build.sh" all >"$tmp/build.log" 2>&1; then
+        grep -E '^(==|built)' "$tmp/build.log" | sed 's/^/     /'
         ok "build.sh all"
     else
         tail -30 "$tmp/build.log"
