@@ -142,6 +142,7 @@ fi
 expect_eq "/etc/securelist/milter.ini mode" "640 root securelist" "$(stat -c '%a %U %G' /etc/securelist/milter.ini)"
 expect_eq "/var/lib/securelist mode" "750 securelist securelist" "$(stat -c '%a %U %G' /var/lib/securelist)"
 expect_eq "/var/lib/securelist/keys mode" "700 securelist securelist" "$(stat -c '%a %U %G' /var/lib/securelist/keys)"
+expect_eq "/run/securelist (tmpfiles.d) mode" "755 securelist securelist" "$(stat -c '%a %U %G' /run/securelist 2>&1)"
 
 # Production defaults in the conffile.
 ini=/etc/securelist/milter.ini
@@ -221,6 +222,7 @@ if dpkg -P securelist >"$tmp/purge.log" 2>&1; then ok "dpkg -P"; installed=0; el
 check "package unknown after purge" bash -c "! dpkg-query -W -f '\${Status}' securelist 2>/dev/null | grep -q ."
 check "/etc/securelist gone after purge" test ! -e /etc/securelist
 check "/var/lib/securelist (lists and keys) gone after purge" test ! -e /var/lib/securelist
+check "/run/securelist gone after purge" test ! -e /run/securelist
 check "no enablement symlink left after purge" test ! -e /etc/systemd/system/multi-user.target.wants/securelist-milter.service
 check "no unit mask left after purge" test ! -e /etc/systemd/system/securelist-milter.service
 check "no deb-systemd-helper state left after purge" bash -c "! ls /var/lib/systemd/deb-systemd-helper-enabled 2>/dev/null | grep -q securelist && ! find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked -name '*securelist*' 2>/dev/null | grep -q ."
