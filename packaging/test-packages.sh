@@ -227,4 +227,35 @@ check "no enablement symlink left after purge" test ! -e /etc/systemd/system/mul
 check "no unit mask left after purge" test ! -e /etc/systemd/system/securelist-milter.service
 check "no deb-systemd-helper state left after purge" bash -c "! ls /var/lib/systemd/deb-systemd-helper-enabled 2>/dev/null | grep -q securelist && ! find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked -name '*securelist*' 2>/dev/null | grep -q ."
 
+# --- Without systemd-sysusers: the adduser fallback of postinst ------------------------------------------
+# Only when this test created the user (it must not delete a user it found). /bin is /usr/bin on Debian 12
+# (merged /usr), so the maintainer scripts get a PATH of symlinks to /usr/bin minus systemd-sysusers.
+if [ "$user_existed" = 0 ] && [ "$group_existed" = 0 ]; then
+    userdel securelist >/dev/null 2>&1 || true
+    groupdel securelist >/dev/null 2>&1 || true
+    mkdir -p "$tmp/path"
+    for f in /usr/bin/*; do
+        [ "$(basename "$f")" = systemd-sysusers ] || ln -s "$f" "$tmp/path/$(basename "$f")"
+    done
+    check "systemd-sysusers is hidden from the fallback PATH" \
+        env PATH="$tmp/path:/usr/sbin:/sbin" sh -c '! command -v systemd-sysusers'
+    if PATH="$tmp/path:/usr/sbin:/sbin" dpkg -i "$deb" >"$tmp/fallback.log" 2>&1; then
+        installed=1
+        ok "dpkg -i without systemd-sysusers"
+    else
+        installed=1
+        cat "$tmp/fallback.log"
+        bad "dpkg -i without systemd-sysusers"
+    fi
+    IFS=: read -r _ _ uid gid _ home shell < <(getent passwd securelist)
+    check "adduser fallback: system user (uid ${uid:-none} < 1000)" test "${uid:-1000}" -lt 1000
+    expect_eq "adduser fallback: primary group" securelist "$(getent group "${gid:-x}" | cut -d: -f1)"
+    expect_eq "adduser fallback: home" /var/lib/securelist "${home:-}"
+    expect_eq "adduser fallback: shell" /usr/sbin/nologin "${shell:-}"
+    expect_eq "adduser fallback: milter.ini mode" "640 root securelist" "$(stat -c '%a %U %G' /etc/securelist/milter.ini)"
+    expect_eq "adduser fallback: keys dir mode" "700 securelist securelist" "$(stat -c '%a %U %G' /var/lib/securelist/keys)"
+    if dpkg -P securelist >"$tmp/purge2.log" 2>&1; then ok "dpkg -P after the fallback install"; installed=0; else cat "$tmp/purge2.log"; bad "dpkg -P (fallback)"; fi
+    check "/var/lib/securelist gone after the second purge" test ! -e /var/lib/securelist
+fi
+
 summary
