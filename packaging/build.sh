@@ -21,6 +21,7 @@ need dotnet "dotnet-sdk-10.0"
 need gzip gzip
 need awk gawk
 need strip binutils
+need perl perl-base
 [ "$target" = rpm ] || need dpkg-deb dpkg
 [ "$target" = deb ] || need rpmbuild rpm
 
@@ -43,9 +44,9 @@ publish() {
     rm -rf "$build/publish" "$lib"
     local project name
     for project in Daemon Admin; do
-        echo "== dotnet publish MilterSecureList.$project (self-contained, linux-x64)"
+        echo "== [${SECONDS}s] dotnet publish MilterSecureList.$project (self-contained, linux-x64)"
         dotnet publish "$repo/src/MilterSecureList.$project" -c Release -r linux-x64 --self-contained true \
-            -p:DebugType=None -p:DebugSymbols=false -p:GenerateDocumentationFile=false \
+            -p:DebugType=None -p:DebugSymbols=false -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en \
             -o "$build/publish/$project" --nologo -v q -clp:ErrorsOnly
     done
     # Both programs share one runtime directory. Files they have in common come from the same
@@ -73,7 +74,11 @@ publish() {
 }
 
 # troff-safe copy of a text file for a .nf block: backslashes escaped, control characters at line start neutralised.
-troff_literal() { sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/' "$1"; }
+# Non-ASCII characters (UTF-8 in the example) become \[uXXXX] escapes: groff reads Latin-1 otherwise.
+troff_literal() {
+    sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/' "$1" \
+        | perl -CSD -pe 's/([^\x00-\x7f])/sprintf("\\[u%04X]", ord($1))/ge'
+}
 
 # stage ROOT UNITDIR: the file tree shared by both packages.
 stage() {
@@ -144,9 +149,9 @@ build_deb() {
     (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
     chmod 0644 "$root/DEBIAN/md5sums"
     local deb=$out/securelist_${version}_amd64.deb
-    echo "== dpkg-deb $deb"
+    echo "== [${SECONDS}s] dpkg-deb $deb"
     dpkg-deb --root-owner-group -Z"${DEB_COMPRESSION:-xz}" -z"${DEB_COMPRESSION_LEVEL:-6}" --build "$root" "$deb" >/dev/null
-    echo "built $deb"
+    echo "built $deb [${SECONDS}s]"
 }
 
 build_rpm() {
@@ -159,13 +164,13 @@ build_rpm() {
     mkdir -p "$top/SPECS" "$top/RPMS" "$top/BUILD" "$top/BUILDROOT"
     sed -e "s/@RPM_VERSION@/$rpm_version/g" -e "s/@RPM_DATE@/$(date -u -d "@$SOURCE_DATE_EPOCH" '+%a %b %d %Y')/" \
         "$here/rpm/securelist.spec.in" >"$top/SPECS/securelist.spec"
-    echo "== rpmbuild"
+    echo "== [${SECONDS}s] rpmbuild"
     rpmbuild -bb --quiet --target x86_64 --define "_topdir $top" --define "stagedir $root" \
         --define "_binary_payload ${RPM_PAYLOAD:-w6.xzdio}" --define "use_source_date_epoch_as_buildtime 1" \
         "$top/SPECS/securelist.spec" >/dev/null
     local rpm=$out/securelist-$rpm_version-1.x86_64.rpm
     mv "$top/RPMS/x86_64/securelist-$rpm_version-1.x86_64.rpm" "$rpm"
-    echo "built $rpm"
+    echo "built $rpm [${SECONDS}s]"
 }
 
 if [ "${SKIP_PUBLISH:-0}" = 1 ] && [ -x "$lib/securelist-milter" ]; then

@@ -146,7 +146,12 @@ public sealed class Base64BodyDecoder
             byte b = slice[i];
             if (IsWhiteSpace(b))
             {
-                i++;
+                // Line ends come in pairs (CRLF); skip the whole run here rather than one search per byte.
+                do
+                {
+                    i++;
+                }
+                while (i < slice.Length && IsWhiteSpace(slice[i]));
             }
             else if (b == (byte)'=')
             {

@@ -29,11 +29,23 @@ public static class SmimeBodyCodec
         return classification.IsEncrypted ? Read(classification, body, maxCmsBytes) : null;
     }
 
+    /// <inheritdoc cref="Read(SmimeClassification, Stream, long, long)"/>
+    public static SmimeBodyContent Read(SmimeClassification classification, Stream body, long maxCmsBytes = DefaultMaxCmsBytes) =>
+        Read(classification, body, maxCmsBytes, body.CanSeek ? body.Length - body.Position : -1);
+
     /// <summary>Decodes the body according to the classification's transfer encoding.</summary>
     /// <exception cref="MimeFormatException">Bad base64, an unsupported transfer encoding, or more than <paramref name="maxCmsBytes"/>.</exception>
-    public static SmimeBodyContent Read(SmimeClassification classification, Stream body, long maxCmsBytes = DefaultMaxCmsBytes)
+    /// <param name="classification">From <see cref="SmimeClassifier"/>.</param>
+    /// <param name="body">The body, read once from its current position.</param>
+    /// <param name="maxCmsBytes">Limit of the decoded CMS.</param>
+    /// <param name="bodyLengthHint">Body bytes still to read, or -1 if unknown. With it the CMS buffer is allocated once
+    /// (about 3/4 of the body for base64) instead of growing by doubling, which would briefly need up to 3 times the CMS size.</param>
+    public static SmimeBodyContent Read(SmimeClassification classification, Stream body, long maxCmsBytes, long bodyLengthHint)
     {
-        var cms = new LimitedBufferWriter(maxCmsBytes);
+        long expected = bodyLengthHint < 0 ? -1
+            : classification.TransferEncoding is ContentTransferEncoding.Binary or ContentTransferEncoding.EightBit ? bodyLengthHint
+            : (bodyLengthHint / 4 * 3) + 3;
+        var cms = new LimitedBufferWriter(maxCmsBytes, expected);
         bool base64 = ReadBody(body, classification.TransferEncoding, cms);
         return new SmimeBodyContent(classification, cms.WrittenMemory, base64);
     }
@@ -128,11 +140,14 @@ public static class SmimeBodyCodec
     private sealed class LimitedBufferWriter : IBufferWriter<byte>
     {
         private readonly long _limit;
-        private byte[] _buffer = new byte[64 * 1024];
+        private byte[] _buffer;
 
-        public LimitedBufferWriter(long limit)
+        public LimitedBufferWriter(long limit, long expectedLength)
         {
             _limit = limit;
+            // Trust the hint only up to the limit: a lying length must not allocate more than we would accept.
+            long initial = expectedLength > 0 ? Math.Min(Math.Min(expectedLength, limit), Array.MaxLength) : 64 * 1024;
+            _buffer = new byte[Math.Max(initial, 16)];
         }
 
         public int WrittenCount { get; private set; }

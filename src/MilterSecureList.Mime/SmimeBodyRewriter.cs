@@ -30,6 +30,7 @@ public static class SmimeBodyRewriter
     {
         ArgumentNullException.ThrowIfNull(transformCms);
         options ??= new SmimeRewriteOptions();
+        long start = messageIn.CanSeek ? messageIn.Position : -1;
         using RawMessage message = MessageReader.Read(new NonClosingStream(messageIn), options.MaxHeaderBytes);
         SmimeClassification classification = SmimeClassifier.Classify(message.Header.ToMimeHeaders());
         if (!classification.IsEncrypted)
@@ -38,7 +39,8 @@ public static class SmimeBodyRewriter
                 MimeErrorReason.NotSmime, $"message is not S/MIME enveloped or authEnveloped data: {classification.Reason}");
         }
 
-        SmimeBodyContent body = SmimeBodyCodec.Read(classification, message.Body, options.MaxCmsBytes);
+        long bodyLength = start >= 0 ? messageIn.Length - start - message.Header.Length : -1;
+        SmimeBodyContent body = SmimeBodyCodec.Read(classification, message.Body, options.MaxCmsBytes, bodyLength);
         ReadOnlyMemory<byte> output = transformCms(body.Cms);
 
         MessageWriter.WriteHeader(message.Header, messageOut);

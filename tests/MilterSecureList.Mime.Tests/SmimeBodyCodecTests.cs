@@ -50,6 +50,23 @@ public class SmimeBodyCodecTests : IClassFixture<SmimeInteropFixture>
     }
 
     [Fact]
+    public void DecodesARealBodyAtEverySplitPoint()
+    {
+        var (headers, body) = AsMilterSees(_fixture.Message("cms-aes128-stream"));
+        byte[] expected = SmimeBodyCodec.TryRead(headers, new MemoryStream(body))!.Cms.ToArray();
+        var output = new System.Buffers.ArrayBufferWriter<byte>(expected.Length + 3);
+        for (int split = 0; split <= body.Length; split++)
+        {
+            output.ResetWrittenCount();
+            var decoder = new Base64BodyDecoder();
+            decoder.Decode(body.AsSpan(0, split), output);
+            decoder.Decode(body.AsSpan(split), output);
+            decoder.Complete(output);
+            Assert.True(output.WrittenSpan.SequenceEqual(expected), $"split at {split}");
+        }
+    }
+
+    [Fact]
     public void FoldedMilterContentTypeIsRecognised()
     {
         var headers = new List<MimeHeader>
