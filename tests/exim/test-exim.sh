@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# Integration test of contrib/exim/exim4.conf.snippet with a REAL Exim 4.96 (Debian exim4-daemon-light).
+#
+# exim4-daemon-light conflicts with the installed postfix package, so it is not installed: its .deb (and
+# libidn12, which it links against and Postfix does not pull in) is fetched with `apt-get download` and
+# unpacked with `dpkg-deb -x` into a temp dir. Exim runs as a daemon on a free 127.0.0.1 port with spool,
+# logs and configuration in that temp dir and delivers to smtp-sink (postfix package) on another port.
+# Debian's binary resolves its compiled-in exim user "Debian-exim" at startup, so that user must exist;
+# if it does not, a throwaway system user is created and removed again at exit.
+#
+# Environment:
+#   SECURELIST, SECURELIST_CONFIG  built securelist CLI and its configuration. When SECURELIST is set, the
+#                        defaults of FILTER_CMD and FILTER_MEMBERS_CMD are the snippet's real command lines.
+#   FILTER_CMD           transport filter for the main phase (Exim syntax; $local_part etc. are Exim's)
+#   FILTER_MEMBERS_CMD   member lister for the main phase (prints one address a line)
+#   FILTER_EXPECT        extended regex each member's delivered copy must match; %r = the member address
+#   LIST_MEMBERS         members the main phase expects (space-separated)
+#   POST_FILE            message sent in the main phase (default: a synthetic application/pkcs7-mime post)
+#   POST_SENDER          envelope sender of that post
+#   EXIM_DEB_DIR         directory with already downloaded .debs (default: download into the temp dir)
+#   KEEP_TMP=1           keep the temp dir for inspection
+# Without SECURELIST both default to stand-ins written to the temp dir (the filter adds X-Filtered-*
+# headers and logs each run). The defer and refusal phases always use stand-ins: they test what Exim
+# does with the snippet, not what the CLI does.
+#
+# Last line: "exim: N passed, N failed". Exit status non-zero on any failure.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+snippet=$(cd "$here/../../contrib/exim" && pwd)/exim4.conf.snippet
+list_domain=lists.exim.test
+list=list@$list_domain
+sender=poster@example.net
+
+pass=0 fail=0
+ok()   { pass=$((pass + 1)); echo "ok   - $*"; }
+bad()  { fail=$((fail + 1)); echo "FAIL - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+finish() { echo "exim: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+die()  { bad "$*"; finish; }
+
+T= sink_pid= exim_pid= made_user=
+cleanup() {
+    [ -n "$exim_pid" ] && kill "$exim_pid" 2>/dev/null && wait "$exim_pid" 2>/dev/null
+    [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+    # Exim's delivery and filter children belong to the daemon or to our -M runs, which have ended;
+    # anything left that runs the binary from our temp dir is ours.
+    if [ -n "$T" ]; then
+        local p
+        for p in $(pgrep -f "^$T/root/usr/sbin/exim4 " 2>/dev/null); do kill "$p" 2>/dev/null; done
+    fi
+    if [ -n "$made_user" ]; then userdel Debian-exim 2>/dev/null; groupdel Debian-exim 2>/dev/null; fi
+    if [ -n "$T" ] && [ "${KEEP_TMP:-0}" != 1 ]; then rm -rf "$T"; elif [ -n "$T" ]; then echo "kept $T"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# ---------------------------------------------------------------------------------------- prerequisites
+[ "$(id -u)" = 0 ] || die "must run as root (Exim trusts a -C configuration only from root)"
+for tool in swaks smtp-sink apt-get dpkg-deb python3 useradd; do
+    command -v "$tool" >/dev/null || die "missing tool: $tool (apt-get install swaks postfix)"
+done
+getent passwd postfix >/dev/null || die "user postfix missing (smtp-sink -u postfix): install postfix"
+
+T=$(mktemp -d /tmp/securelist-exim.XXXXXX)
+# Exim's receiving and transport processes run as Debian-exim and must reach the stand-in scripts.
+chmod 755 "$T"
+
+# ---------------------------------------------------------------------------------------- Exim binary
+fetch_debs() {
+    local d=$1
+    ( cd "$d" && apt-get download exim4-daemon-light libidn12 >"$T/apt.log" 2>&1 ) && return 0
+    # A fresh machine may have no package lists yet.
+    apt-get update >>"$T/apt.log" 2>&1
+    ( cd "$d" && apt-get download exim4-daemon-light libidn12 >>"$T/apt.log" 2>&1 )
+}
+debs=${EXIM_DEB_DIR:-$T/debs}
+mkdir -p "$debs" "$T/root"
+if ! ls "$debs"/exim4-daemon-light_*.deb >/dev/null 2>&1; then
+    fetch_debs "$debs" || die "apt-get download exim4-daemon-light libidn12 failed: $(tail -n 3 "$T/apt.log")"
+fi
+for deb in "$debs"/exim4-daemon-light_*.deb "$debs"/libidn12_*.deb; do
+    dpkg-deb -x "$deb" "$T/root" || die "dpkg-deb -x $deb failed"
+done
+export LD_LIBRARY_PATH=$T/root/usr/lib/x86_64-linux-gnu
+EXIM=$T/root/usr/sbin/exim4
+missing=$(ldd "$EXIM" | grep 'not found')
+[ -z "$missing" ] || die "exim4 needs libraries that are not installed: $missing"
+
+if ! getent passwd Debian-exim >/dev/null; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+        Debian-exim || die "cannot create the throwaway user Debian-exim"
+    made_user=1
+fi
+"$EXIM" -bV >"$T/bV.txt" 2>&1
+version=$(sed -n 's/^Exim version \([^ ]*\).*/\1/p' "$T/bV.txt")
+[ "$version" = 4.96 ] && ok "Exim $version from $(basename "$debs"/exim4-daemon-light_*.deb) runs" \
+    || die "exim -bV: $(head -n 3 "$T/bV.txt")"
+
+# ---------------------------------------------------------------------------------------- stand-ins
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+mkdir -p "$T/spool" "$T/log" "$T/sink" "$T/state"
+chown Debian-exim:Debian-exim "$T/spool" "$T/log" "$T/state"
+chown postfix "$T/sink"
+
+# Member lister: the contract of `securelist member ls LIST --plain` (exit 67 = no such list).
+cat >"$T/members.sh" <<'EOF'
+#!/bin/sh
+case "$1" in
+  list@lists.exim.test)   printf 'alice@members.exim.test\nbob@members.exim.test\ncarol@members.exim.test\n' ;;
+  closed@lists.exim.test) printf 'alice@members.exim.test\n' ;;
+  empty@lists.exim.test)  ;;
+  broken@lists.exim.test) echo "directory unavailable" >&2; exit 1 ;;
+  *) exit 67 ;;
+esac
+EOF
+# Transport filter: logs its arguments and line ends, then either fails with EX_TEMPFAIL (recipient listed
+# in state/defer-for, or "*") or prepends X-Filtered-* headers. Writes nothing to stderr: Exim merges a
+# filter's stderr into the message.
+cat >"$T/filter.sh" <<EOF
+#!/bin/bash
+state=$T/state
+EOF
+cat >>"$T/filter.sh" <<'EOF'
+sender= rcpt= list=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sender) sender=$2; shift 2 ;; --recipient) rcpt=$2; shift 2 ;; --list) list=$2; shift 2 ;;
+    *) shift ;;
+  esac
+done
+msg=$(mktemp "$state/in.XXXXXX") || exit 75
+trap 'rm -f "$msg"' EXIT
+cat >"$msg"
+crlf=$(grep -c $'\r' "$msg")
+echo "sender=$sender recipient=$rcpt list=$list crlf=$crlf bytes=$(wc -c <"$msg")" >>"$state/filter.log"
+if grep -qxF -e "$rcpt" -e '*' "$state/defer-for" 2>/dev/null; then exit 75; fi
+printf 'X-Filtered-For: %s\nX-Filtered-List: %s\n' "$rcpt" "$list"
+cat "$msg"
+EOF
+chmod 755 "$T/members.sh" "$T/filter.sh"
+: >"$T/state/defer-for"
+chown Debian-exim "$T/state/defer-for"
+
+standin_members="$T/members.sh \$local_part@\$domain"
+standin_filter="$T/filter.sh --sender \$sender_address --recipient \$local_part@\$domain --list \$parent_local_part@\$parent_domain"
+if [ -n "${SECURELIST:-}" ]; then
+    main_members=${FILTER_MEMBERS_CMD:-}
+    main_filter=${FILTER_CMD:-}
+    expect=${FILTER_EXPECT:-'^X-SecureList'}
+    echo "# main phase uses the real CLI $SECURELIST"
+else
+    main_members=${FILTER_MEMBERS_CMD:-$standin_members}
+    main_filter=${FILTER_CMD:-$standin_filter}
+    expect=${FILTER_EXPECT:-'^X-Filtered-For: %r$'}
+    echo "# SECURELIST not set: main phase uses the stand-in lister and filter in $T"
+fi
+members=${LIST_MEMBERS:-alice@members.exim.test bob@members.exim.test carol@members.exim.test}
+
+# ---------------------------------------------------------------------------------------- configuration
+port=$(free_port)
+sink_port=$(free_port)
+while [ "$sink_port" = "$port" ]; do sink_port=$(free_port); done
+
+# make_conf FILE MEMBERS_CMD FILTER_CMD: the test's own main/ACL/router lines around the snippet's parts,
+# which are copied verbatim.
+part() { awk -v p="$1" '/^#### part: /{on = ($3 == p); next} on' "$snippet"; }
+make_conf() {
+    local f=$1 mcmd=$2 fcmd=$3
+    {
+        echo "# generated by tests/exim/test-exim.sh from contrib/exim/exim4.conf.snippet"
+        echo "SECURELIST_DOMAINS = $list_domain"
+        [ -n "${SECURELIST:-}" ] && echo "SECURELIST_BIN = $SECURELIST"
+        [ -n "${SECURELIST_CONFIG:-}" ] && echo "SECURELIST_CONFIG = $SECURELIST_CONFIG"
+        [ -n "$mcmd" ] && echo "SECURELIST_MEMBERS_CMD = $mcmd"
+        [ -n "$fcmd" ] && echo "SECURELIST_FILTER_CMD = $fcmd"
+        echo "SECURELIST_MEMBERS_ONLY = yes"
+        # Members' domains do not exist: all member copies go to smtp-sink.
+        echo "SECURELIST_SMARTHOST = 127.0.0.1"
+        echo "SECURELIST_SMARTHOST_PORT = $sink_port"
+        part main
+        cat <<EOF
+primary_hostname = exim.test
+qualify_domain = exim.test
+spool_directory = $T/spool
+log_file_path = $T/log/%slog
+pid_file_path = $T/exim.pid
+daemon_smtp_ports = $port
+local_interfaces = 127.0.0.1
+# Received mail only waits in the queue; the test delivers it with "exim -M" so that every delivery
+# attempt is one synchronous command (no polling, no timing).
+queue_only = true
+# The retry rule matters only for queue runners; -M always tries.
+host_lookup =
+rfc1413_hosts =
+acl_smtp_rcpt = acl_check_rcpt
+acl_smtp_data = acl_check_data
+acl_not_smtp  = acl_check_not_smtp
+log_selector = +all -arguments
+begin acl
+EOF
+        part acl
+        cat <<'EOF'
+acl_check_rcpt:
+  deny    domains = +securelist_domains
+          !acl    = securelist_rcpt
+  accept  domains = +securelist_domains
+  deny    message = 550 5.7.1 relay not permitted
+acl_check_data:
+  deny    !acl    = securelist_data
+  accept
+acl_check_not_smtp:
+  deny    !acl    = securelist_data
+  accept
+begin routers
+EOF
+        part routers
+        cat <<'EOF'
+# The test's last router: anything that is neither a list nor a member fails (no open relay).
+unroutable:
+  driver = redirect
+  data   = :fail: not routed in this test
+  allow_fail
+begin retry
+*  *  F,1h,10m
+begin transports
+EOF
+        part transports
+        # smtp-sink is on 127.0.0.1; without this the smtp transport refuses a host that is this host.
+        echo "  allow_localhost"
+    } >"$f"
+    chmod 644 "$f"
+}
+make_conf "$T/exim.conf" "$main_members" "$main_filter"
+make_conf "$T/exim-standin.conf" "$standin_members" "$standin_filter"
+for c in exim.conf exim-standin.conf; do
+    "$EXIM" -C "$T/$c" -bV >"$T/$c.check" 2>&1 || die "$c does not parse: $(grep -v '^Exim\|^Copyright\|^(c)' "$T/$c.check" | head -n 5)"
+done
+ok "configurations built from the snippet parse (exim -bV -C)"
+
+# ---------------------------------------------------------------------------------------- start peers
+smtp-sink -u postfix -d "$T/sink/msg-" "127.0.0.1:$sink_port" 64 >"$T/sink.log" 2>&1 &
+sink_pid=$!
+"$EXIM" -C "$T/exim.conf" -bdf -oX "$port" >"$T/daemon.log" 2>&1 &
+exim_pid=$!
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+wait_port "$sink_port" || die "smtp-sink did not listen on $sink_port: $(cat "$T/sink.log")"
+wait_port "$port" || die "exim daemon did not listen on $port: $(cat "$T/daemon.log" "$T/log/paniclog" 2>/dev/null)"
+ok "exim daemon on 127.0.0.1:$port, smtp-sink on 127.0.0.1:$sink_port"
+
+# ---------------------------------------------------------------------------------------- helpers
+synthetic_post() { # $1 subject: a top-level S/MIME enveloped-data entity (base64 of random bytes)
+    printf 'From: Poster <%s>\nTo: <%s>\nSubject: %s\nMIME-Version: 1.0\n' "$sender" "$list" "$1"
+    printf 'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"\n'
+    printf 'Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename="smime.p7m"\n\n'
+    head -c 3000 /dev/urandom | base64 -w 64
+}
+sent_id=
+send() { # send LOG FROM TO DATAFILE [extra swaks args]: sets sent_id; returns swaks' status
+    local log=$1 from=$2 to=$3 data=$4; shift 4
+    swaks --server 127.0.0.1 --port "$port" --from "$from" --to "$to" --data "@$data" \
+          --helo client.exim.test --timeout 30 "$@" >"$log" 2>&1
+    local rc=$?
+    sent_id=$(sed -n 's/^<~* *250 OK id=\([-0-9A-Za-z]*\).*/\1/p' "$log" | tail -n 1)
+    return $rc
+}
+deliver() { "$EXIM" -C "$1" -M "$2" >>"$T/deliver.log" 2>&1; }  # one synchronous delivery attempt
+queued() { "$EXIM" -C "$T/exim.conf" -bp 2>/dev/null | grep -c "$1"; }
+sink_count() { find "$T/sink" -type f | wc -l; }
+sink_file_for() { grep -lx "X-Rcpt-Args: <$1>.*" -r "$T/sink" 2>/dev/null; }
+sink_snapshot() { find "$T/sink" -type f | sort >"$T/sink.$1"; }
+new_sink_files() { find "$T/sink" -type f | sort | comm -13 "$T/sink.$1" -; }
+
+# ---------------------------------------------------------------------------------------- phase A: delivery
+post=${POST_FILE:-}
+if [ -z "$post" ]; then synthetic_post "phase A" >"$T/postA.eml"; post=$T/postA.eml; fi
+send "$T/swaksA.log" "${POST_SENDER:-$sender}" "$list" "$post"
+check "A: post to $list accepted over SMTP (250 + queue id)" test -n "$sent_id"
+idA=$sent_id
+[ -n "$idA" ] || { sed 's/^/    /' "$T/swaksA.log" | tail -n 20; die "no queue id, cannot continue"; }
+sink_snapshot A
+deliver "$T/exim.conf" "$idA"
+check "A: message left the queue after one delivery run" test "$(queued "$idA")" = 0
+n_members=$(echo $members | wc -w)
+check "A: $n_members deliveries reached smtp-sink" test "$(new_sink_files A | wc -l)" = "$n_members"
+for m in $members; do
+    f=$(new_sink_files A | xargs -r grep -lx "X-Rcpt-Args: <$m>.*" 2>/dev/null)
+    if [ "$(echo "$f" | grep -c .)" != 1 ]; then bad "A: exactly one copy for $m"; continue; fi
+    check "A: $m's copy has exactly one envelope recipient (max_rcpt = 1)" \
+        test "$(grep -c '^X-Rcpt-Args:' "$f")" = 1
+    re=${expect//%r/$m}
+    check "A: $m's copy went through the transport filter ($re)" grep -Eq "$re" "$f"
+done
+check "A: the list address itself was never delivered" \
+    test -z "$(grep -rl "^X-Rcpt-Args: <$list>" "$T/sink")"
+if [ -z "${SECURELIST:-}" ] && [ -z "${FILTER_CMD:-}" ]; then
+    check "A: filter ran once per member with sender, recipient and list as arguments" \
+        test "$(grep -c "^sender=$sender recipient=[a-z]*@members.exim.test list=$list crlf=0 " "$T/state/filter.log")" = "$n_members"
+    check "A: the filter got LF line ends (no CR) and the whole message including headers" \
+        grep -q '^Subject: phase A' "$T/sink/"* 
+fi
+check "A: exim logged each delivery through securelist_member/securelist_smtp" \
+    test "$(grep -c "$idA => .* <$list> .*R=securelist_member T=securelist_smtp" "$T/log/mainlog")" = "$n_members"
+
+# ---------------------------------------------------------------------------------------- phase B: defer
+synthetic_post "phase B" >"$T/postB.eml"
+send "$T/swaksB.log" "$sender" "$list" "$T/postB.eml"
+idB=$sent_id
+check "B: second post accepted" test -n "$idB"
+sink_snapshot B
+echo '*' >"$T/state/defer-for"
+deliver "$T/exim-standin.conf" "$idB"
+check "B: filter exit 75 for every member: nothing reached smtp-sink" test -z "$(new_sink_files B)"
+check "B: ... and the message is still in Exim's queue" test "$(queued "$idB")" = 1
+check "B: ... and Exim logged a deferral caused by the transport filter" \
+    grep -q "$idB == .*R=securelist_member T=securelist_smtp defer .*transport filter" "$T/log/mainlog"
+echo 'carol@members.exim.test' >"$T/state/defer-for"
+deliver "$T/exim-standin.conf" "$idB"
+check "B: retry with exit 75 for carol only: alice and bob delivered" \
+    test "$(new_sink_files B | xargs -r grep -lE '^X-Rcpt-Args: <(alice|bob)@' | wc -l)" = 2
+check "B: ... carol not delivered, message still queued for her" \
+    test -z "$(new_sink_files B | xargs -r grep -l '^X-Rcpt-Args: <carol@')" -a "$(queued "$idB")" = 1
+: >"$T/state/defer-for"
+deliver "$T/exim-standin.conf" "$idB"
+check "B: next retry delivers carol once, alice and bob are not sent twice" \
+    test "$(new_sink_files B | wc -l)" = 3 -a "$(queued "$idB")" = 0
+
+# ---------------------------------------------------------------------------------------- phase C: refusals
+# Over the daemon, i.e. the snippet's ACLs with the stand-in lister (when the main config uses it).
+swaks_rc() { # expect CODE TO FROM DATAFILE: the SMTP reply code for the failing step
+    local to=$1 from=$2 data=$3 log
+    log=$(mktemp "$T/swaks.XXXXXX")
+    swaks --pipe "$EXIM -C $T/exim-standin.conf -bs" --from "$from" --to "$to" --data "@$data" \
+          --helo client.exim.test --timeout 30 >"$log" 2>&1
+    # swaks prints server lines with "<~" / "<**" prefixes; the last non-221 5xx/4xx is the verdict.
+    grep -E '^<\*\* *[45][0-9][0-9]' "$log" | head -n 1 | sed -E 's/^<\*\* *//'
+}
+synthetic_post "phase C" >"$T/postC.eml"
+printf 'From: <%s>\nTo: <%s>\nSubject: plain\n\nhello in the clear\n' "$sender" "$list" >"$T/plain.eml"
+printf 'From: <%s>\nTo: <%s>\nSubject: signed\nContent-Type: application/pkcs7-mime; smime-type=signed-data\n\nAAAA\n' \
+    "$sender" "$list" >"$T/signed.eml"
+sink_snapshot C
+r=$(swaks_rc "nosuch@$list_domain" "$sender" "$T/postC.eml")
+check "C: unknown list refused at RCPT with 550 5.1.1 ($r)" test "${r:0:9}" = "550 5.1.1"
+r=$(swaks_rc "broken@$list_domain" "$sender" "$T/postC.eml")
+check "C: member lookup failure deferred at RCPT with 451 4.3.0 ($r)" test "${r:0:9}" = "451 4.3.0"
+r=$(swaks_rc "empty@$list_domain" "$sender" "$T/postC.eml")
+check "C: list without members deferred at RCPT with 451 4.7.0 ($r)" test "${r:0:9}" = "451 4.7.0"
+r=$(swaks_rc "closed@$list_domain" "stranger@example.net" "$T/postC.eml")
+check "C: non-member sender refused at RCPT with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
+r=$(swaks_rc "closed@$list_domain" "Alice+lists@Members.Exim.Test" "$T/postC.eml")
+check "C: member sender in another case with +detail is accepted ($r)" test -z "$r"
+r=$(swaks_rc "$list" "$sender" "$T/plain.eml")
+check "C: plaintext post refused at DATA with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
+r=$(swaks_rc "$list" "$sender" "$T/signed.eml")
+check "C: signed-only (not encrypted) post refused at DATA with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
+r=$(swaks_rc "someone@elsewhere.example" "$sender" "$T/postC.eml")
+check "C: no open relay through the test config ($r)" test "${r:0:3}" = 550
+
+# ---------------------------------------------------------------------------------------- phase D: unexpanded
+# A list address that reaches routing without members (RCPT checks bypassed: local submission, or the
+# list emptied after acceptance) must stay queued, never be delivered as itself.
+synthetic_post "phase D" >"$T/postD.eml"
+"$EXIM" -C "$T/exim-standin.conf" -odq -oi -f "$sender" "empty@$list_domain" <"$T/postD.eml" >"$T/submitD.log" 2>&1
+idD=$(grep -o '[-0-9A-Za-z]\{16,23\} <= ' "$T/log/mainlog" | tail -n 1 | cut -d' ' -f1)
+check "D: local submission to an empty list queued" test -n "$idD"
+deliver "$T/exim-standin.conf" "$idD"
+check "D: unexpanded list address deferred by securelist_unexpanded, still queued" \
+    test "$(queued "$idD")" = 1 -a -n "$(grep "$idD == empty@$list_domain R=securelist_unexpanded defer" "$T/log/mainlog")"
+"$EXIM" -C "$T/exim-standin.conf" -odq -oi -f "$sender" "$list" <"$T/plain.eml" >"$T/submitD2.log" 2>&1
+check "D: plaintext local submission refused by acl_not_smtp" grep -q 'S/MIME-encrypted' "$T/submitD2.log"
+check "C/D: nothing of phases C and D reached smtp-sink" test -z "$(new_sink_files C)"
+check "no delivery anywhere was addressed to a list address" \
+    test -z "$(grep -rlE "^X-Rcpt-Args: <[^>]*@$list_domain>" "$T/sink")"
+check "exim paniclog is empty" test ! -s "$T/log/paniclog"
+
+finish
