@@ -131,7 +131,7 @@ msg=$(mktemp "$state/in.XXXXXX") || exit 75
 trap 'rm -f "$msg"' EXIT
 cat >"$msg"
 # Header section: up to the first empty line. Unfolded names only (the transport's lines are not folded).
-hdr() { awk -v n="$1" 'BEGIN{IGNORECASE=1} /^$/{exit} tolower($0) ~ "^" tolower(n) ":" {sub(/^[^:]*:[ \t]*/, ""); print}' "$msg"; }
+hdr() { awk -v n="$1" '/^$/{exit} tolower($0) ~ "^" tolower(n) ":" {sub(/^[^:]*:[ \t]*/, ""); print}' "$msg"; }
 count() { hdr "$1" | wc -l; }
 [ "$(count Return-path)" = 1 ] && [ "$(count X-SecureList-Envelope-To)" = 1 ] && [ "$(count X-SecureList-List)" = 1 ] || {
   echo "bad envelope headers: rp=$(count Return-path) to=$(count X-SecureList-Envelope-To) list=$(count X-SecureList-List)" >>"$state/filter.log"
@@ -142,7 +142,7 @@ crlf=$(grep -c $'\r' "$msg")
 echo "sender=$sender recipient=$rcpt list=$list crlf=$crlf args=$# bytes=$(wc -c <"$msg")" >>"$state/filter.log"
 if grep -qxF -e "$rcpt" -e '*' "$state/defer-for" 2>/dev/null; then exit 75; fi
 printf 'X-Filtered-For: %s\nX-Filtered-List: %s\n' "$rcpt" "$list"
-awk 'BEGIN{IGNORECASE=1; h=1} h && /^$/{h=0} h && /^(return-path|x-securelist-envelope-to|x-securelist-list):/{next} {print}' "$msg"
+awk 'BEGIN{h=1} h && /^$/{h=0} h && tolower($0) ~ /^(return-path|x-securelist-envelope-to|x-securelist-list):/{next} {print}' "$msg"
 EOF
 chmod 755 "$T/members.sh" "$T/filter.sh"
 : >"$T/state/defer-for"
@@ -266,6 +266,10 @@ ok "exim daemon on 127.0.0.1:$port, smtp-sink on 127.0.0.1:$sink_port"
 # ---------------------------------------------------------------------------------------- helpers
 synthetic_post() { # $1 subject: a top-level S/MIME enveloped-data entity (base64 of random bytes)
     printf 'From: Poster <%s>\nTo: <%s>\nSubject: %s\nMIME-Version: 1.0\n' "$sender" "$list" "$1"
+    # Forged envelope lines: Exim must drop them before the filter sees the message (the stand-in
+    # filter exits 65 unless it sees exactly one of each).
+    printf 'Return-path: <forged@evil.example>\nX-SecureList-Envelope-To: <mallory@evil.example>\n'
+    printf 'X-SecureList-List: <other@lists.exim.test>\n'
     printf 'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"\n'
     printf 'Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename="smime.p7m"\n\n'
     head -c 3000 /dev/urandom | base64 -w 64
@@ -305,6 +309,8 @@ for m in $members; do
         test "$(grep -c '^X-Rcpt-Args:' "$f")" = 1
     re=${expect//%r/$m}
     check "A: $m's copy went through the transport filter ($re)" grep -Eq "$re" "$f"
+    check "A: $m's copy carries no envelope header lines (the filter removed them)" \
+        test -z "$(sed '/^$/q' "$f" | grep -iE '^(Return-path|X-SecureList-Envelope-To|X-SecureList-List):')"
 done
 check "A: the list address itself was never delivered" \
     test -z "$(grep -rl "^X-Rcpt-Args: <$list>" "$T/sink")"
@@ -382,8 +388,9 @@ check "D: local submission to an empty list queued" test -n "$idD"
 deliver "$T/exim-standin.conf" "$idD"
 check "D: unexpanded list address deferred by securelist_unexpanded, still queued" \
     test "$(queued "$idD")" = 1 -a -n "$(grep "$idD == empty@$list_domain R=securelist_unexpanded defer" "$T/log/mainlog")"
-"$EXIM" -C "$T/exim-standin.conf" -odq -oi -f "$sender" "$list" <"$T/plain.eml" >"$T/submitD2.log" 2>&1
-check "D: plaintext local submission refused by acl_not_smtp" grep -q 'S/MIME-encrypted' "$T/submitD2.log"
+"$EXIM" -C "$T/exim-standin.conf" -odq -oi -oep -f "$sender" "$list" <"$T/plain.eml" >"$T/submitD2.log" 2>&1
+check "D: plaintext local submission refused by acl_not_smtp" \
+    grep -q "rejected by non-SMTP ACL: 550 5.7.1 This list accepts only S/MIME-encrypted" "$T/log/mainlog"
 check "C/D: nothing of phases C and D reached smtp-sink" test -z "$(new_sink_files C)"
 check "no delivery anywhere was addressed to a list address" \
     test -z "$(grep -rlE "^X-Rcpt-Args: <[^>]*@$list_domain>" "$T/sink")"
