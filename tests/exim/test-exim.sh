@@ -215,6 +215,7 @@ acl_check_rcpt:
   deny    domains = +securelist_domains
           !acl    = securelist_rcpt
   accept  domains = +securelist_domains
+  accept  recipients = announce@exim.test
   deny    message = 550 5.7.1 relay not permitted
 acl_check_data:
   deny    !acl    = securelist_data
@@ -226,6 +227,12 @@ begin routers
 EOF
         part routers
         cat <<'EOF'
+# An operator's alias that points at a list: its members' copies must name the list, not the alias.
+aliases:
+  driver = redirect
+  domains = exim.test
+  local_parts = announce
+  data = list@lists.exim.test
 # The test's last router: anything that is neither a list nor a member fails (no open relay).
 unroutable:
   driver = redirect
@@ -345,6 +352,18 @@ check "B: ... carol not delivered, message still queued for her" \
 deliver "$T/exim-standin.conf" "$idB"
 check "B: next retry delivers carol once, alice and bob are not sent twice" \
     test "$(new_sink_files B | wc -l)" = 3 -a "$(queued "$idB")" = 0
+
+# ---------------------------------------------------------------------------------------- phase E: alias
+# announce@exim.test -> list@lists.exim.test: the filter must be told the list (the member's parent).
+synthetic_post "phase E" >"$T/postE.eml"
+send "$T/swaksE.log" "$sender" "announce@exim.test" "$T/postE.eml"
+idE=$sent_id
+check "E: post to an alias of the list accepted" test -n "$idE"
+sink_snapshot E
+deliver "$T/exim-standin.conf" "$idE"
+check "E: every member got a copy through the filter, for the list (not the alias)" \
+    test "$(new_sink_files E | xargs -r grep -lx 'X-Filtered-List: list@lists.exim.test' | wc -l)" = 3 \
+         -a "$(new_sink_files E | wc -l)" = 3 -a "$(queued "$idE")" = 0
 
 # ---------------------------------------------------------------------------------------- phase C: refusals
 # Over the daemon, i.e. the snippet's ACLs with the stand-in lister (when the main config uses it).
