@@ -140,13 +140,21 @@ strip() { local a; a=$(hdr "$1"); a=${a#<}; echo "${a%>}"; }
 sender=$(strip Return-path) rcpt=$(strip X-SecureList-Envelope-To) list=$(strip X-SecureList-List)
 crlf=$(grep -c $'\r' "$msg")
 echo "sender=$sender recipient=$rcpt list=$list crlf=$crlf args=$# bytes=$(wc -c <"$msg")" >>"$state/filter.log"
-if grep -qxF -e "$rcpt" -e '*' "$state/defer-for" 2>/dev/null; then exit 75; fi
+if grep -qxF -e "$rcpt" -e '*' "$state/defer-for" 2>/dev/null; then
+  case "$(cat "$state/mode" 2>/dev/null)" in
+    # Fail half-way, after writing part of the message: Exim must not complete that SMTP transaction.
+    partial) head -c "$(( $(wc -c <"$msg") / 2 ))" "$msg"; exit 75 ;;
+    # Hang: bounded by transport_filter_timeout (and by this sleep, should Exim not kill us).
+    hang) exec sleep 30 ;;
+    *) exit 75 ;;
+  esac
+fi
 printf 'X-Filtered-For: %s\nX-Filtered-List: %s\n' "$rcpt" "$list"
 awk 'BEGIN{h=1} h && /^$/{h=0} h && tolower($0) ~ /^(return-path|x-securelist-envelope-to|x-securelist-list):/{next} {print}' "$msg"
 EOF
 chmod 755 "$T/members.sh" "$T/filter.sh"
 : >"$T/state/defer-for"
-chown Debian-exim "$T/state/defer-for"
+: >"$T/state/mode"
 
 standin_members="$T/members.sh \$local_part@\$domain"
 standin_filter="$T/filter.sh --envelope-headers"
@@ -184,6 +192,8 @@ make_conf() {
         # Members' domains do not exist: all member copies go to smtp-sink.
         echo "SECURELIST_SMARTHOST = 127.0.0.1"
         echo "SECURELIST_REMOTE_PORT = $sink_port"
+        # A hung filter must cost seconds here, not the production default of 5 minutes.
+        echo "SECURELIST_FILTER_TIMEOUT = 3s"
         part main
         cat <<EOF
 primary_hostname = exim.test
@@ -348,7 +358,17 @@ check "B: retry with exit 75 for carol only: alice and bob delivered" \
     test "$(new_sink_files B | xargs -r grep -lE '^X-Rcpt-Args: <(alice|bob)@' | wc -l)" = 2
 check "B: ... carol not delivered, message still queued for her" \
     test -z "$(new_sink_files B | xargs -r grep -l '^X-Rcpt-Args: <carol@')" -a "$(queued "$idB")" = 1
+echo partial >"$T/state/mode"
+deliver "$T/exim-standin.conf" "$idB"
+check "B: filter that writes half the message then exits 75: carol still not delivered" \
+    test -z "$(new_sink_files B | xargs -r grep -l '^X-Rcpt-Args: <carol@')" -a "$(queued "$idB")" = 1
+echo hang >"$T/state/mode"
+deliver "$T/exim-standin.conf" "$idB"
+check "B: hung filter: killed at transport_filter_timeout, carol deferred, still queued" \
+    test -z "$(new_sink_files B | xargs -r grep -l '^X-Rcpt-Args: <carol@')" -a "$(queued "$idB")" = 1 \
+         -a -n "$(grep "$idB == carol@.* defer .*timed out" "$T/log/mainlog")"
 : >"$T/state/defer-for"
+: >"$T/state/mode"
 deliver "$T/exim-standin.conf" "$idB"
 check "B: next retry delivers carol once, alice and bob are not sent twice" \
     test "$(new_sink_files B | wc -l)" = 3 -a "$(queued "$idB")" = 0
