@@ -262,6 +262,11 @@ for c in exim.conf exim-standin.conf; do
     "$EXIM" -C "$T/$c" -bV >"$T/$c.check" 2>&1 || die "$c does not parse: $(grep -v '^Exim\|^Copyright\|^(c)' "$T/$c.check" | head -n 5)"
 done
 ok "configurations built from the snippet parse (exim -bV -C)"
+"$EXIM" -C "$T/exim-standin.conf" -d -bV 2>&1 | grep -E '^(TRUSTED_CONFIG_LIST|ALT_CONFIG_PREFIX|Fixed never_users|Configure owner)' \
+    | sed 's/^/# debian build: /'
+"$EXIM" -C "$T/exim-standin.conf" -bt "$list" >"$T/bt.log" 2>&1
+check "exim -bt $list: 3 members, each routed by securelist_member to securelist_smtp" \
+    test "$(grep -c 'router = securelist_member, transport = securelist_smtp' "$T/bt.log")" = 3
 
 # ---------------------------------------------------------------------------------------- start peers
 smtp-sink -u postfix -d "$T/sink/msg-" "127.0.0.1:$sink_port" 64 >"$T/sink.log" 2>&1 &
