@@ -15,11 +15,15 @@
 #   FILTER_MEMBERS_CMD   member lister for the main phase (prints one address a line)
 #   FILTER_EXPECT        extended regex each member's delivered copy must match; %r = the member address
 #   LIST_MEMBERS         members the main phase expects (space-separated)
-#   POST_FILE            message sent in the main phase (default: a synthetic application/pkcs7-mime post)
+#   POST_FILE            message sent in the main phase (default: a synthetic application/pkcs7-mime post
+#                        of random bytes; required with SECURELIST: the real filter needs a real post)
 #   POST_SENDER          envelope sender of that post
+#   MEMBER_CHECK_CMD     optional bash snippet run for each member's delivered copy as
+#                        `bash -c "$MEMBER_CHECK_CMD" _ MEMBER FILE`; must exit 0 (e.g. decrypt with the
+#                        member's key). FILE is smtp-sink's dump: its X-Client-*/X-*-Args lines come first.
 #   EXIM_DEB_DIR         directory with already downloaded .debs (default: download into the temp dir)
 #   KEEP_TMP=1           keep the temp dir for inspection
-# Without SECURELIST both default to stand-ins written to the temp dir (the filter adds X-Filtered-*
+# Without SECURELIST, SECURELIST_BIN is a stand-in CLI written to the temp dir (its filter adds X-Filtered-*
 # headers and logs each run). The defer and refusal phases always use stand-ins: they test what Exim
 # does with the snippet, not what the CLI does.
 #
@@ -39,7 +43,7 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; 
 finish() { echo "exim: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
 die()  { bad "$*"; finish; }
 
-T= sink_pid= exim_pid= made_user=
+T= sink_pid= exim_pid= made_user= made_group= kept_gid=
 cleanup() {
     [ -n "$exim_pid" ] && kill "$exim_pid" 2>/dev/null && wait "$exim_pid" 2>/dev/null
     [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
@@ -49,8 +53,11 @@ cleanup() {
         local p
         for p in $(pgrep -f "^$T/root/usr/sbin/exim4 " 2>/dev/null); do kill "$p" 2>/dev/null; done
     fi
-    if [ -n "$made_user" ]; then userdel Debian-exim 2>/dev/null; groupdel Debian-exim 2>/dev/null; fi
-    if [ -n "$T" ] && [ "${KEEP_TMP:-0}" != 1 ]; then rm -rf "$T"; elif [ -n "$T" ]; then echo "kept $T"; fi
+    [ -n "$made_user" ] && userdel Debian-exim 2>/dev/null
+    [ -n "$made_group" ] && getent group Debian-exim >/dev/null && groupdel Debian-exim 2>/dev/null
+    # userdel also deletes a same-named primary group that existed before us: put it back.
+    [ -n "$kept_gid" ] && ! getent group Debian-exim >/dev/null && groupadd --system --gid "$kept_gid" Debian-exim
+    if [ -n "$T" ] && [ "${KEEP_TMP:-0}" != 1 ]; then rm -rf "$T"; elif [ -n "$T" ]; then echo "kept $T" >&2; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -91,7 +98,13 @@ missing=$(ldd "$EXIM" | grep 'not found')
 [ -z "$missing" ] || die "exim4 needs libraries that are not installed: $missing"
 
 if ! getent passwd Debian-exim >/dev/null; then
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    group_opt=--user-group
+    if getent group Debian-exim >/dev/null; then
+        group_opt=--gid=Debian-exim kept_gid=$(getent group Debian-exim | cut -d: -f3)
+    else
+        made_group=1
+    fi
+    useradd --system "$group_opt" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
         Debian-exim || die "cannot create the throwaway user Debian-exim"
     made_user=1
 fi
@@ -139,7 +152,7 @@ count() { hdr "$1" | wc -l; }
 strip() { local a; a=$(hdr "$1"); a=${a#<}; echo "${a%>}"; }
 sender=$(strip Return-path) rcpt=$(strip X-SecureList-Envelope-To) list=$(strip X-SecureList-List)
 crlf=$(grep -c $'\r' "$msg")
-echo "sender=$sender recipient=$rcpt list=$list crlf=$crlf args=$# bytes=$(wc -c <"$msg")" >>"$state/filter.log"
+echo "sender=$sender recipient=$rcpt list=$list crlf=$crlf argv=$* bytes=$(wc -c <"$msg")" >>"$state/filter.log"
 if grep -qxF -e "$rcpt" -e '*' "$state/defer-for" 2>/dev/null; then
   case "$(cat "$state/mode" 2>/dev/null)" in
     # Fail half-way, after writing part of the message: Exim must not complete that SMTP transaction.
@@ -152,22 +165,35 @@ fi
 printf 'X-Filtered-For: %s\nX-Filtered-List: %s\n' "$rcpt" "$list"
 awk 'BEGIN{h=1} h && /^$/{h=0} h && tolower($0) ~ /^(return-path|x-securelist-envelope-to|x-securelist-list):/{next} {print}' "$msg"
 EOF
-chmod 755 "$T/members.sh" "$T/filter.sh"
+# Stand-in for the securelist CLI itself, so that the snippet's default command lines
+# (SECURELIST_MEMBERS_CMD, SECURELIST_FILTER_CMD) are what Exim runs. Any other argument vector: exit 64.
+cat >"$T/securelist" <<EOF
+#!/bin/bash
+[ "\$1" = --config ] && [ "\$2" = "$T/standin.ini" ] || exit 64
+shift 2
+if [ \$# = 4 ] && [ "\$1 \$2 \$4" = "member ls --plain" ]; then exec "$T/members.sh" "\$3"; fi
+if [ "\$*" = "filter --envelope-headers" ]; then exec "$T/filter.sh" "\$@"; fi
+exit 64
+EOF
+chmod 755 "$T/members.sh" "$T/filter.sh" "$T/securelist"
 : >"$T/state/defer-for"
 : >"$T/state/mode"
 
-standin_members="$T/members.sh \$local_part@\$domain"
-standin_filter="$T/filter.sh --envelope-headers"
 if [ -n "${SECURELIST:-}" ]; then
-    main_members=${FILTER_MEMBERS_CMD:-}
-    main_filter=${FILTER_CMD:-}
-    expect=${FILTER_EXPECT:-'^X-SecureList'}
+    main_bin=$SECURELIST main_ini=${SECURELIST_CONFIG:-}
+    expect=${FILTER_EXPECT:-'^List-Id:'}
+    [ -x "$SECURELIST" ] || die "SECURELIST=$SECURELIST is not an executable"
+    [ -n "${POST_FILE:-}" ] || die "with SECURELIST set, POST_FILE must name a real S/MIME post to $list"
+    # The ACL's ${run} and the transport filter run as the Exim user.
+    runuser -u Debian-exim -- test -x "$SECURELIST" \
+        || die "Debian-exim cannot execute $SECURELIST (every directory above it must be world-searchable)"
+    [ -z "${SECURELIST_CONFIG:-}" ] || runuser -u Debian-exim -- test -r "$SECURELIST_CONFIG" \
+        || die "Debian-exim cannot read $SECURELIST_CONFIG"
     echo "# main phase uses the real CLI $SECURELIST"
 else
-    main_members=${FILTER_MEMBERS_CMD:-$standin_members}
-    main_filter=${FILTER_CMD:-$standin_filter}
+    main_bin=$T/securelist main_ini=$T/standin.ini
     expect=${FILTER_EXPECT:-'^X-Filtered-For: %r$'}
-    echo "# SECURELIST not set: main phase uses the stand-in lister and filter in $T"
+    echo "# SECURELIST not set: the main phase uses the stand-in securelist CLI in $T"
 fi
 members=${LIST_MEMBERS:-alice@members.exim.test bob@members.exim.test carol@members.exim.test}
 
@@ -176,16 +202,16 @@ port=$(free_port)
 sink_port=$(free_port)
 while [ "$sink_port" = "$port" ]; do sink_port=$(free_port); done
 
-# make_conf FILE MEMBERS_CMD FILTER_CMD: the test's own main/ACL/router lines around the snippet's parts,
-# which are copied verbatim.
+# make_conf FILE BIN INI [MEMBERS_CMD FILTER_CMD]: the test's own main/ACL/router lines around the
+# snippet's parts, which are copied verbatim. Empty commands: the snippet's defaults.
 part() { awk -v p="$1" '/^#### part: /{on = ($3 == p); next} on' "$snippet"; }
 make_conf() {
-    local f=$1 mcmd=$2 fcmd=$3
+    local f=$1 bin=$2 ini=$3 mcmd=${4:-} fcmd=${5:-}
     {
         echo "# generated by tests/exim/test-exim.sh from contrib/exim/exim4.conf.snippet"
         echo "SECURELIST_DOMAINS = $list_domain"
-        [ -n "${SECURELIST:-}" ] && echo "SECURELIST_BIN = $SECURELIST"
-        [ -n "${SECURELIST_CONFIG:-}" ] && echo "SECURELIST_CONFIG = $SECURELIST_CONFIG"
+        echo "SECURELIST_BIN = $bin"
+        [ -n "$ini" ] && echo "SECURELIST_CONFIG = $ini"
         [ -n "$mcmd" ] && echo "SECURELIST_MEMBERS_CMD = $mcmd"
         [ -n "$fcmd" ] && echo "SECURELIST_FILTER_CMD = $fcmd"
         echo "SECURELIST_MEMBERS_ONLY = closed@$list_domain"
@@ -256,8 +282,8 @@ EOF
     } >"$f"
     chmod 644 "$f"
 }
-make_conf "$T/exim.conf" "$main_members" "$main_filter"
-make_conf "$T/exim-standin.conf" "$standin_members" "$standin_filter"
+make_conf "$T/exim.conf" "$main_bin" "$main_ini" "${FILTER_MEMBERS_CMD:-}" "${FILTER_CMD:-}"
+make_conf "$T/exim-standin.conf" "$T/securelist" "$T/standin.ini"
 for c in exim.conf exim-standin.conf; do
     "$EXIM" -C "$T/$c" -bV >"$T/$c.check" 2>&1 || die "$c does not parse: $(grep -v '^Exim\|^Copyright\|^(c)' "$T/$c.check" | head -n 5)"
 done
@@ -333,12 +359,15 @@ for m in $members; do
     check "A: $m's copy went through the transport filter ($re)" grep -Eq "$re" "$f"
     check "A: $m's copy carries no envelope header lines (the filter removed them)" \
         test -z "$(sed '/^$/q' "$f" | grep -iE '^(Return-path|X-SecureList-Envelope-To|X-SecureList-List):')"
+    if [ -n "${MEMBER_CHECK_CMD:-}" ]; then
+        check "A: MEMBER_CHECK_CMD accepts $m's copy" bash -c "$MEMBER_CHECK_CMD" _ "$m" "$f"
+    fi
 done
 check "A: the list address itself was never delivered" \
     test -z "$(grep -rl "^X-Rcpt-Args: <$list>" "$T/sink")"
 if [ -z "${SECURELIST:-}" ] && [ -z "${FILTER_CMD:-}" ]; then
     check "A: filter ran once per member and got sender, member and list from the transport's header lines" \
-        test "$(grep -c "^sender=$sender recipient=[a-z]*@members.exim.test list=$list crlf=0 args=1 " "$T/state/filter.log")" = "$n_members"
+        test "$(grep -c "^sender=$sender recipient=[a-z]*@members.exim.test list=$list crlf=0 argv=filter --envelope-headers bytes=" "$T/state/filter.log")" = "$n_members"
     check "A: the filter got LF line ends (no CR) and the whole message including headers" \
         grep -q '^Subject: phase A' "$T/sink/"* 
 fi
