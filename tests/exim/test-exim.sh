@@ -232,7 +232,6 @@ local_interfaces = 127.0.0.1
 # Received mail only waits in the queue; the test delivers it with "exim -M" so that every delivery
 # attempt is one synchronous command (no polling, no timing).
 queue_only = true
-# The retry rule matters only for queue runners; -M always tries.
 host_lookup =
 rfc1413_hosts =
 acl_smtp_rcpt = acl_check_rcpt
@@ -275,6 +274,7 @@ unroutable:
   data   = :fail: not routed in this test
   allow_fail
 begin retry
+# Matters only to queue runners, which this test never starts: -M always tries.
 *  *  F,1h,10m
 begin transports
 EOF
@@ -333,8 +333,6 @@ send() { # send LOG FROM TO DATAFILE [extra swaks args]: sets sent_id; returns s
 }
 deliver() { "$EXIM" -C "$1" -M "$2" >>"$T/deliver.log" 2>&1; }  # one synchronous delivery attempt
 queued() { "$EXIM" -C "$T/exim.conf" -bp 2>/dev/null | grep -c "$1"; }
-sink_count() { find "$T/sink" -type f | wc -l; }
-sink_file_for() { grep -lx "X-Rcpt-Args: <$1>.*" -r "$T/sink" 2>/dev/null; }
 sink_snapshot() { find "$T/sink" -type f | sort >"$T/sink.$1"; }
 new_sink_files() { find "$T/sink" -type f | sort | comm -13 "$T/sink.$1" -; }
 
@@ -407,64 +405,65 @@ deliver "$T/exim-standin.conf" "$idB"
 check "B: next retry delivers carol once, alice and bob are not sent twice" \
     test "$(new_sink_files B | wc -l)" = 3 -a "$(queued "$idB")" = 0
 
-# ---------------------------------------------------------------------------------------- phase E: alias
+# ---------------------------------------------------------------------------------------- phase C: alias
 # announce@exim.test -> list@lists.exim.test: the filter must be told the list (the member's parent).
-synthetic_post "phase E" >"$T/postE.eml"
-send "$T/swaksE.log" "$sender" "announce@exim.test" "$T/postE.eml"
-idE=$sent_id
-check "E: post to an alias of the list accepted" test -n "$idE"
-sink_snapshot E
-deliver "$T/exim-standin.conf" "$idE"
-check "E: every member got a copy through the filter, for the list (not the alias)" \
-    test "$(new_sink_files E | xargs -r grep -lx 'X-Filtered-List: list@lists.exim.test' | wc -l)" = 3 \
-         -a "$(new_sink_files E | wc -l)" = 3 -a "$(queued "$idE")" = 0
+synthetic_post "phase C" >"$T/postAlias.eml"
+send "$T/swaksAlias.log" "$sender" "announce@exim.test" "$T/postAlias.eml"
+idAlias=$sent_id
+check "C: post to an alias of the list accepted" test -n "$idAlias"
+sink_snapshot alias
+deliver "$T/exim-standin.conf" "$idAlias"
+check "C: every member got a copy through the filter, for the list (not the alias)" \
+    test "$(new_sink_files alias | xargs -r grep -lx 'X-Filtered-List: list@lists.exim.test' | wc -l)" = 3 \
+         -a "$(new_sink_files alias | wc -l)" = 3 -a "$(queued "$idAlias")" = 0
 
-# ---------------------------------------------------------------------------------------- phase C: refusals
-# Over the daemon, i.e. the snippet's ACLs with the stand-in lister (when the main config uses it).
-swaks_rc() { # expect CODE TO FROM DATAFILE: the SMTP reply code for the failing step
+# ---------------------------------------------------------------------------------------- phase D: refusals
+# SMTP over `exim -bs` (stdin/stdout) with the stand-in configuration: the snippet's ACLs with the
+# stand-in lister, whatever the main phase uses.
+swaks_rc() { # swaks_rc TO FROM DATAFILE: prints the first 4xx/5xx reply, nothing if all was accepted
     local to=$1 from=$2 data=$3 log
     log=$(mktemp "$T/swaks.XXXXXX")
     swaks --pipe "$EXIM -C $T/exim-standin.conf -bs" --from "$from" --to "$to" --data "@$data" \
           --helo client.exim.test --timeout 30 >"$log" 2>&1
-    # swaks prints server lines with "<~" / "<**" prefixes; the last non-221 5xx/4xx is the verdict.
+    # swaks marks error replies with "<**"; a multi-line reply is reduced to its first line.
     grep -E '^<\*\* *[45][0-9][0-9]' "$log" | head -n 1 | sed -E 's/^<\*\* *//; s/^([0-9]{3})-/\1 /'
 }
-synthetic_post "phase C" >"$T/postC.eml"
+synthetic_post "phase D" >"$T/postD.eml"
 printf 'From: <%s>\nTo: <%s>\nSubject: plain\n\nhello in the clear\n' "$sender" "$list" >"$T/plain.eml"
 printf 'From: <%s>\nTo: <%s>\nSubject: signed\nContent-Type: application/pkcs7-mime; smime-type=signed-data\n\nAAAA\n' \
     "$sender" "$list" >"$T/signed.eml"
-sink_snapshot C
-r=$(swaks_rc "nosuch@$list_domain" "$sender" "$T/postC.eml")
-check "C: unknown list refused at RCPT with 550 5.1.1 ($r)" test "${r:0:9}" = "550 5.1.1"
-r=$(swaks_rc "broken@$list_domain" "$sender" "$T/postC.eml")
-check "C: member lookup failure deferred at RCPT with 451 4.3.0 ($r)" test "${r:0:9}" = "451 4.3.0"
-r=$(swaks_rc "empty@$list_domain" "$sender" "$T/postC.eml")
-check "C: list without members deferred at RCPT with 451 4.7.0 ($r)" test "${r:0:9}" = "451 4.7.0"
-r=$(swaks_rc "closed@$list_domain" "stranger@example.net" "$T/postC.eml")
-check "C: non-member sender refused at RCPT with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
-r=$(swaks_rc "closed@$list_domain" "Alice+lists@Members.Exim.Test" "$T/postC.eml")
-check "C: member sender in another case with +detail is accepted ($r)" test -z "$r"
+sink_snapshot D
+r=$(swaks_rc "nosuch@$list_domain" "$sender" "$T/postD.eml")
+check "D: unknown list refused at RCPT with 550 5.1.1 ($r)" test "${r:0:9}" = "550 5.1.1"
+r=$(swaks_rc "broken@$list_domain" "$sender" "$T/postD.eml")
+check "D: member lookup failure deferred at RCPT with 451 4.3.0 ($r)" test "${r:0:9}" = "451 4.3.0"
+r=$(swaks_rc "empty@$list_domain" "$sender" "$T/postD.eml")
+check "D: list without members deferred at RCPT with 451 4.7.0 ($r)" test "${r:0:9}" = "451 4.7.0"
+r=$(swaks_rc "closed@$list_domain" "stranger@example.net" "$T/postD.eml")
+check "D: non-member sender refused at RCPT with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
+r=$(swaks_rc "closed@$list_domain" "Alice+lists@Members.Exim.Test" "$T/postD.eml")
+check "D: member sender in another case with +detail is accepted ($r)" test -z "$r"
 r=$(swaks_rc "$list" "$sender" "$T/plain.eml")
-check "C: plaintext post refused at DATA with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
+check "D: plaintext post refused at DATA with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
 r=$(swaks_rc "$list" "$sender" "$T/signed.eml")
-check "C: signed-only (not encrypted) post refused at DATA with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
-r=$(swaks_rc "someone@elsewhere.example" "$sender" "$T/postC.eml")
-check "C: no open relay through the test config ($r)" test "${r:0:3}" = 550
+check "D: signed-only (not encrypted) post refused at DATA with 550 5.7.1 ($r)" test "${r:0:9}" = "550 5.7.1"
+r=$(swaks_rc "someone@elsewhere.example" "$sender" "$T/postD.eml")
+check "D: no open relay through the test config ($r)" test "${r:0:3}" = 550
 
-# ---------------------------------------------------------------------------------------- phase D: unexpanded
+# ---------------------------------------------------------------------------------------- phase E: unexpanded
 # A list address that reaches routing without members (RCPT checks bypassed: local submission, or the
 # list emptied after acceptance) must stay queued, never be delivered as itself.
-synthetic_post "phase D" >"$T/postD.eml"
-"$EXIM" -C "$T/exim-standin.conf" -odq -oi -f "$sender" "empty@$list_domain" <"$T/postD.eml" >"$T/submitD.log" 2>&1
-idD=$(grep -o '[-0-9A-Za-z]\{16,23\} <= ' "$T/log/mainlog" | tail -n 1 | cut -d' ' -f1)
-check "D: local submission to an empty list queued" test -n "$idD"
-deliver "$T/exim-standin.conf" "$idD"
-check "D: unexpanded list address deferred by securelist_unexpanded, still queued" \
-    test "$(queued "$idD")" = 1 -a -n "$(grep "$idD == empty@$list_domain R=securelist_unexpanded defer" "$T/log/mainlog")"
-"$EXIM" -C "$T/exim-standin.conf" -odq -oi -oep -f "$sender" "$list" <"$T/plain.eml" >"$T/submitD2.log" 2>&1
-check "D: plaintext local submission refused by acl_not_smtp" \
+synthetic_post "phase E" >"$T/postE.eml"
+"$EXIM" -C "$T/exim-standin.conf" -odq -oi -f "$sender" "empty@$list_domain" <"$T/postE.eml" >"$T/submitE.log" 2>&1
+idE=$(grep -o '[-0-9A-Za-z]\{16,23\} <= ' "$T/log/mainlog" | tail -n 1 | cut -d' ' -f1)
+check "E: local submission to an empty list queued" test -n "$idE"
+deliver "$T/exim-standin.conf" "$idE"
+check "E: unexpanded list address deferred by securelist_unexpanded, still queued" \
+    test "$(queued "$idE")" = 1 -a -n "$(grep "$idE == empty@$list_domain R=securelist_unexpanded defer" "$T/log/mainlog")"
+"$EXIM" -C "$T/exim-standin.conf" -odq -oi -oep -f "$sender" "$list" <"$T/plain.eml" >"$T/submitE2.log" 2>&1
+check "E: plaintext local submission refused by acl_not_smtp" \
     grep -q "rejected by non-SMTP ACL: 550 5.7.1 This list accepts only S/MIME-encrypted" "$T/log/mainlog"
-check "C/D: nothing of phases C and D reached smtp-sink" test -z "$(new_sink_files C)"
+check "D/E: nothing of phases D and E reached smtp-sink" test -z "$(new_sink_files D)"
 check "no delivery anywhere was addressed to a list address" \
     test -z "$(grep -rlE "^X-Rcpt-Args: <[^>]*@$list_domain>" "$T/sink")"
 check "exim paniclog is empty" test ! -s "$T/log/paniclog"
