@@ -128,6 +128,7 @@ case "$1" in
   closed@lists.exim.test) printf 'alice@members.exim.test\n' ;;
   empty@lists.exim.test)  ;;
   broken@lists.exim.test) echo "directory unavailable" >&2; exit 1 ;;
+  slow@lists.exim.test)   exec sleep 30 ;;
   *) exit 67 ;;
 esac
 EOF
@@ -221,6 +222,7 @@ make_conf() {
         echo "SECURELIST_REMOTE_PORT = $sink_port"
         # A hung filter must cost seconds here, not the production default of 5 minutes.
         echo "SECURELIST_FILTER_TIMEOUT = 3s"
+        echo "SECURELIST_LOOKUP_TIMEOUT = 2s"
         part main
         cat <<EOF
 primary_hostname = exim.test
@@ -438,6 +440,8 @@ r=$(swaks_rc "nosuch@$list_domain" "$sender" "$T/postD.eml")
 check "D: unknown list refused at RCPT with 550 5.1.1 ($r)" test "${r:0:9}" = "550 5.1.1"
 r=$(swaks_rc "broken@$list_domain" "$sender" "$T/postD.eml")
 check "D: member lookup failure deferred at RCPT with 451 4.3.0 ($r)" test "${r:0:9}" = "451 4.3.0"
+r=$(swaks_rc "slow@$list_domain" "$sender" "$T/postD.eml")
+check "D: hung member lookup cut off by SECURELIST_LOOKUP_TIMEOUT, 451 4.3.0 at RCPT ($r)" test "${r:0:9}" = "451 4.3.0"
 r=$(swaks_rc "empty@$list_domain" "$sender" "$T/postD.eml")
 check "D: list without members deferred at RCPT with 451 4.7.0 ($r)" test "${r:0:9}" = "451 4.7.0"
 r=$(swaks_rc "closed@$list_domain" "stranger@example.net" "$T/postD.eml")
@@ -461,6 +465,11 @@ check "E: local submission to an empty list queued" test -n "$idE"
 deliver "$T/exim-standin.conf" "$idE"
 check "E: unexpanded list address deferred by securelist_unexpanded, still queued" \
     test "$(queued "$idE")" = 1 -a -n "$(grep "$idE == empty@$list_domain R=securelist_unexpanded defer" "$T/log/mainlog")"
+"$EXIM" -C "$T/exim-standin.conf" -odq -oi -f "$sender" "slow@$list_domain" <"$T/postE.eml" >"$T/submitE3.log" 2>&1
+idSlow=$(grep -o '[-0-9A-Za-z]\{16,23\} <= ' "$T/log/mainlog" | tail -n 1 | cut -d' ' -f1)
+deliver "$T/exim-standin.conf" "$idSlow"
+check "E: hung member lookup in the router cut off (exit 124): deferred, still queued" \
+    test "$(queued "$idSlow")" = 1 -a -n "$(grep "$idSlow == slow@$list_domain R=securelist_list defer .*exit 124" "$T/log/mainlog")"
 "$EXIM" -C "$T/exim-standin.conf" -odq -oi -oep -f "$sender" "$list" <"$T/plain.eml" >"$T/submitE2.log" 2>&1
 check "E: plaintext local submission refused by acl_not_smtp" \
     grep -q "rejected by non-SMTP ACL: 550 5.7.1 This list accepts only S/MIME-encrypted" "$T/log/mainlog"
