@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Directory;
 using Spectre.Console;
 
@@ -90,21 +89,10 @@ public static class MemberCommands
                 else
                 {
                     // Best certificate, as expansion picks it.
-                    CertificateCheck best = default;
-                    DateTime bestNotAfter = DateTime.MinValue;
-                    foreach (byte[] der in member.Certificates)
-                    {
-                        using X509Certificate2 certificate = X509CertificateLoader.LoadCertificate(der);
-                        CertificateCheck check = CertificateInspector.Check(certificate, now);
-                        if (bestNotAfter == DateTime.MinValue || (check.IsUsable && !best.IsUsable) || (check.IsUsable == best.IsUsable && certificate.NotAfter > bestNotAfter))
-                        {
-                            best = check;
-                            bestNotAfter = certificate.NotAfter;
-                        }
-                    }
-
-                    status = best.IsUsable ? "usable" : $"{best.Status.ToString().ToLowerInvariant()}: {best.Problem}";
-                    notAfter = bestNotAfter.ToUniversalTime().ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+                    MemberCertificate best = member.BestCertificate(now, out CertificateCheck check)!;
+                    status = check.IsUsable ? "usable" : $"{check.Status.ToString().ToLowerInvariant()}: {check.Problem}";
+                    DateTimeOffset bestNotAfter = best.NotAfter;
+                    notAfter = bestNotAfter.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
                 }
 
                 table.AddRow(

@@ -310,12 +310,12 @@ public sealed class ListAdministration
         }
 
         DateTimeOffset now = _time.GetUtcNow();
-        var certificates = new List<byte[]>();
+        var certificates = new List<MemberCertificate>();
         foreach (string file in certificateFiles)
         {
             using X509Certificate2 certificate = CertificateInspector.LoadFile(file);
             CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, file);
-            certificates.Add(certificate.RawData);
+            certificates.Add(MemberCertificate.From(certificate));
         }
 
         _store.AddMembers(list.Address, [new ListMember(address, certificates, useOaep)]);
@@ -366,13 +366,13 @@ public sealed class ListAdministration
 
     public void SetMember(string listAddress, string address, bool? useOaep, bool? deliveryEnabled, IReadOnlyList<string> addCertificateFiles, bool allowMismatch)
     {
-        var certificates = new List<byte[]>();
+        var certificates = new List<MemberCertificate>();
         DateTimeOffset now = _time.GetUtcNow();
         foreach (string file in addCertificateFiles)
         {
             using X509Certificate2 certificate = CertificateInspector.LoadFile(file);
             CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, file);
-            certificates.Add(certificate.RawData);
+            certificates.Add(MemberCertificate.From(certificate));
         }
 
         _store.UpdateMember(listAddress, address, useOaep, deliveryEnabled, certificates);
@@ -418,7 +418,7 @@ public sealed class ListAdministration
                     throw new DirectoryException(DirectoryError.DuplicateMember, $"{address} is already a member of {list.Address}");
                 }
 
-                accepted.Add(new ListMember(address, [certificate.RawData], entry.UseOaep));
+                accepted.Add(new ListMember(address, [MemberCertificate.From(certificate)], entry.UseOaep));
             }
             catch (DirectoryException e)
             {
