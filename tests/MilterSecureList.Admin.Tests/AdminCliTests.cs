@@ -21,8 +21,10 @@ public sealed class AdminCliTests(BackendFixture fixture)
     {
         using CliHarness cli = Open(backend);
 
+        Assert.False(System.IO.Directory.Exists(cli.KeysDirectory));
         CliResult created = cli.Run("list", "create", "news@example.org", "--owner", "boss@example.org", "--key-type", "p256").AssertOk();
         Assert.Contains("created list news@example.org (rekey), key EC P-256", created.Output, StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(cli.KeysDirectory));
         cli.Run("list", "create", "double@example.org", "--mode", "double").AssertOk();
 
         CliResult ls = cli.Run("list", "ls").AssertOk();
@@ -198,6 +200,25 @@ public sealed class AdminCliTests(BackendFixture fixture)
         cli.Run("list", "rollover", "news@example.org").AssertUserError($"key directory {cli.KeysDirectory} has mode 0705");
         cli.Run("list", "create", "new@example.org").AssertUserError("group or others can access it");
         Assert.DoesNotContain("new@example.org", cli.Run("list", "ls").AssertOk().Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void PassphraseFileProtectsGeneratedKeys(string backend)
+    {
+        using CliHarness cli = Open(backend);
+        string passphrase = cli.Temp.File("passphrase");
+        File.WriteAllText(passphrase, "s3cret passphrase\n");
+        File.SetUnixFileMode(passphrase, UnixFileMode.UserRead);
+        File.AppendAllText(cli.ConfigFile, $"PassphraseFile = {passphrase}\n");
+
+        cli.Run("list", "create", "news@example.org", "--key-type", "rsa2048").AssertOk();
+
+        string keyFile = System.IO.Directory.GetFiles(cli.KeysDirectory).Single();
+        Assert.StartsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----", File.ReadAllText(keyFile), StringComparison.Ordinal);
+        Assert.Contains("key files: ok", cli.Run("list", "show", "news@example.org").AssertOk().Output, StringComparison.Ordinal);
+        File.SetUnixFileMode(passphrase, UnixFileMode.UserRead | UnixFileMode.GroupRead);
+        cli.Run("list", "show", "news@example.org").AssertUserError($"private key file {passphrase} has mode 0440");
     }
 
     [Fact]
