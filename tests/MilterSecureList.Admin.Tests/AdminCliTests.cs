@@ -221,6 +221,48 @@ public sealed class AdminCliTests(BackendFixture fixture)
         cli.Run("list", "show", "news@example.org").AssertUserError($"private key file {passphrase} has mode 0440");
     }
 
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void MemberAddAcceptsDerAndPkcs12Certificates(string backend)
+    {
+        using CliHarness cli = Open(backend);
+        cli.Run("list", "create", "news@example.org", "--key-type", "p256").AssertOk();
+        using X509Certificate2 der = TestCertificates.Rsa("der@example.org");
+        using X509Certificate2 p12 = TestCertificates.Rsa("p12@example.org");
+        string derFile = TestCertificates.WriteDer(der, cli.Temp.File("der.cer"));
+        string p12File = TestCertificates.WritePkcs12(p12, 2048, "pw", cli.Temp.File("p12.p12"));
+
+        cli.Run("member", "add", "news@example.org", "der@example.org", "--cert", derFile).AssertOk();
+        cli.Run("member", "add", "news@example.org", "p12@example.org", "--cert", p12File).AssertUserError("wrong PKCS#12 password");
+        cli.Run("member", "add", "news@example.org", "p12@example.org", "--cert", p12File, "--cert-password", "pw").AssertOk();
+
+        Assert.Contains("2 member(s)", cli.Run("member", "ls", "news@example.org").AssertOk().Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("rsa2048")]
+    [InlineData("p256")]
+    [InlineData("p384")]
+    public void OpensslSendersEncryptToTheExportedCertificateAndTheStoredKeyDecrypts(string keyType)
+    {
+        // Real peer: openssl cms as the sender (ktri for RSA, kari/ECDH for EC) and as the
+        // decryptor with the key file the CLI wrote. Proves the list certificate is what senders need.
+        using CliHarness cli = Open("sqlite");
+        cli.Run("list", "create", "news@example.org", "--key-type", keyType).AssertOk();
+        string certFile = cli.Temp.File("news.pem");
+        File.WriteAllText(certFile, cli.Run("list", "export-cert", "news@example.org").AssertOk().Output);
+        string plain = cli.Temp.File("plain.txt");
+        File.WriteAllText(plain, "Content-Type: text/plain\r\n\r\nhello list\r\n");
+        string encrypted = cli.Temp.File("msg.p7m");
+        Openssl("cms", "-encrypt", "-aes-256-cbc", "-in", plain, "-out", encrypted, "-outform", "DER", certFile);
+
+        string keyFile = System.IO.Directory.GetFiles(cli.KeysDirectory).Single();
+        string decrypted = cli.Temp.File("out.txt");
+        Openssl("cms", "-decrypt", "-in", encrypted, "-inform", "DER", "-recip", certFile, "-inkey", keyFile, "-out", decrypted);
+
+        Assert.Equal(File.ReadAllText(plain), File.ReadAllText(decrypted));
+    }
+
     [Fact]
     public void UsageErrorsExitWith2AndOneLine()
     {

@@ -30,11 +30,12 @@ public static class MemberCommands
         var cert = new Option<string[]>("--cert") { Description = "Member certificate: PEM, DER or PKCS#12 (repeat for several)" };
         var oaep = new Option<bool>("--oaep") { Description = "Wrap the session key with RSAES-OAEP for this member" };
         var allowMismatch = new Option<bool>("--allow-mismatch") { Description = "Accept a certificate not issued to ADDRESS" };
-        var command = new Command("add", "Add a member (or nest another list)") { list, address, cert, oaep, allowMismatch };
+        var password = new Option<string?>("--cert-password") { Description = "Password of a PKCS#12 --cert (only the certificate is kept, never the key)" };
+        var command = new Command("add", "Add a member (or nest another list)") { list, address, cert, oaep, allowMismatch, password };
         command.SetAction(parse => context.Run(() =>
         {
             using AdminSession session = context.OpenSession(parse);
-            session.Administration.AddMember(parse.GetValue(list)!, parse.GetValue(address)!, parse.GetValue(cert) ?? [], parse.GetValue(oaep), parse.GetValue(allowMismatch));
+            session.Administration.AddMember(parse.GetValue(list)!, parse.GetValue(address)!, parse.GetValue(cert) ?? [], parse.GetValue(oaep), parse.GetValue(allowMismatch), parse.GetValue(password));
             context.Output.WriteLine($"added {parse.GetValue(address)} to {parse.GetValue(list)}");
             return AdminContext.ExitOk;
         }));

@@ -288,7 +288,7 @@ public sealed class ListAdministration
     /// Adds a member. When ADDRESS is another list it is nested (no certificate; refused if it
     /// would make a cycle). Otherwise at least one acceptable certificate is required.
     /// </summary>
-    public void AddMember(string listAddress, string address, IReadOnlyList<string> certificateFiles, bool useOaep, bool allowMismatch)
+    public void AddMember(string listAddress, string address, IReadOnlyList<string> certificateFiles, bool useOaep, bool allowMismatch, string? pkcs12Password = null)
     {
         MailingList list = _store.GetList(listAddress);
         address = EmailAddress.Require(address, "member address");
@@ -313,7 +313,7 @@ public sealed class ListAdministration
         var certificates = new List<MemberCertificate>();
         foreach (string file in certificateFiles)
         {
-            using X509Certificate2 certificate = CertificateInspector.LoadFile(file);
+            using X509Certificate2 certificate = CertificateInspector.LoadFile(file, pkcs12Password);
             CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, file);
             certificates.Add(MemberCertificate.From(certificate));
         }
