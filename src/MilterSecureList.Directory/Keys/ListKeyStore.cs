@@ -107,22 +107,38 @@ public sealed class ListKeyStore
 
     private static Span<byte> MemoryMarshalBytes(char[] chars) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(chars.AsSpan());
 
+    /// <summary>
+    /// PKCS#8 PEM (encrypted when a passphrase is configured) into a char buffer the caller zeroes:
+    /// the string-returning Export*Pem methods would leave key text on the heap until collected.
+    /// </summary>
     private char[] ExportPem(AsymmetricAlgorithm key)
     {
         char[]? passphrase = ReadPassphrase();
-        if (passphrase is null)
-        {
-            return key.ExportPkcs8PrivateKeyPem().ToCharArray();
-        }
-
         try
         {
             var pbe = new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, Pbkdf2Iterations);
-            return key.ExportEncryptedPkcs8PrivateKeyPem(passphrase, pbe).ToCharArray();
+            for (int size = 8192; ; size *= 2)
+            {
+                char[] buffer = new char[size];
+                bool written = passphrase is null
+                    ? key.TryExportPkcs8PrivateKeyPem(buffer, out int length)
+                    : key.TryExportEncryptedPkcs8PrivateKeyPem(passphrase, pbe, buffer, out length);
+                if (written)
+                {
+                    char[] pem = buffer[..length];
+                    Array.Clear(buffer);
+                    return pem;
+                }
+
+                Array.Clear(buffer);
+            }
         }
         finally
         {
-            Array.Clear(passphrase);
+            if (passphrase is not null)
+            {
+                Array.Clear(passphrase);
+            }
         }
     }
 
