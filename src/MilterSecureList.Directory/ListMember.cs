@@ -36,6 +36,10 @@ public sealed class MemberCertificate
             key.IsUsable ? null : key.Problem);
     }
 
+    /// <summary>For a certificate that just passed <see cref="CertificateInspector.RequireAcceptable"/> (key known good).</summary>
+    internal static MemberCertificate FromAccepted(X509Certificate2 certificate) =>
+        new(certificate.RawData, certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime(), null);
+
     /// <summary>The same verdict as <see cref="CertificateInspector.Check"/>, from the stored facts.</summary>
     public CertificateCheck Check(DateTimeOffset now)
     {

@@ -315,7 +315,7 @@ public sealed class ListAdministration
         {
             using X509Certificate2 certificate = CertificateInspector.LoadFile(file, pkcs12Password);
             CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, file);
-            certificates.Add(MemberCertificate.From(certificate));
+            certificates.Add(MemberCertificate.FromAccepted(certificate));
         }
 
         _store.AddMembers(list.Address, [new ListMember(address, certificates, useOaep)]);
@@ -372,7 +372,7 @@ public sealed class ListAdministration
         {
             using X509Certificate2 certificate = CertificateInspector.LoadFile(file);
             CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, file);
-            certificates.Add(MemberCertificate.From(certificate));
+            certificates.Add(MemberCertificate.FromAccepted(certificate));
         }
 
         _store.UpdateMember(listAddress, address, useOaep, deliveryEnabled, certificates);
@@ -418,7 +418,7 @@ public sealed class ListAdministration
                     throw new DirectoryException(DirectoryError.DuplicateMember, $"{address} is already a member of {list.Address}");
                 }
 
-                accepted.Add(new ListMember(address, [MemberCertificate.From(certificate)], entry.UseOaep));
+                accepted.Add(new ListMember(address, [MemberCertificate.FromAccepted(certificate)], entry.UseOaep));
             }
             catch (DirectoryException e)
             {

@@ -1,3 +1,4 @@
+using System.Data;
 using System.Data.Common;
 
 namespace MilterSecureList.Directory.Storage;
@@ -325,6 +326,11 @@ public sealed class SqlDirectoryStore : IDisposable
             ("nb", 0L),
             ("na", 0L),
             ("kp", null));
+        // Typed and prepared: a bulk import reuses one server-side statement per table (PostgreSQL).
+        Type(insertMember, ("list", DbType.Int64), ("a", DbType.String), ("n", DbType.String), ("oaep", DbType.Int64), ("delivery", DbType.Int64), ("self", DbType.Int64));
+        Type(insertCertificate, ("m", DbType.Int64), ("der", DbType.Binary), ("nb", DbType.Int64), ("na", DbType.Int64), ("kp", DbType.String));
+        insertMember.Prepare();
+        insertCertificate.Prepare();
         foreach (ListMember member in members)
         {
             insertMember.Parameters["a"].Value = member.Address;
@@ -545,6 +551,14 @@ public sealed class SqlDirectoryStore : IDisposable
         }
 
         return cmd;
+    }
+
+    private static void Type(DbCommand cmd, params (string Name, DbType Type)[] types)
+    {
+        foreach ((string name, DbType type) in types)
+        {
+            cmd.Parameters[name].DbType = type;
+        }
     }
 
     private static void Exec(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
