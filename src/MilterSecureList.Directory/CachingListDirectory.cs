@@ -111,9 +111,11 @@ public sealed class CachingListDirectory : IListDirectory, IDisposable
                 RetireKeys(previous);
                 return true;
             }
-            catch (DirectoryException e)
+            catch (Exception e)
             {
-                LastRefreshError = e.Message;
+                // Runs on a timer thread: an escaping exception would end the daemon. Keep serving
+                // the cached data and report why the poll failed.
+                LastRefreshError = e is DirectoryException ? e.Message : $"{e.GetType().Name}: {e.Message}";
                 return false;
             }
         }

@@ -39,6 +39,9 @@ public sealed record ExpandedList(MailingList List, IReadOnlyList<ExpandedMember
 /// <summary>One member after expansion. Instances are shared by the cache: treat as read-only.</summary>
 public sealed class ExpandedMember
 {
+    private readonly byte[]? _der;
+    private X509Certificate2? _certificate;
+
     public ExpandedMember(
         string address,
         X509Certificate2? certificate,
@@ -50,7 +53,7 @@ public sealed class ExpandedMember
         string viaList)
     {
         Address = address;
-        Certificate = certificate;
+        _certificate = certificate;
         UseOaep = useOaep;
         SelfCopy = selfCopy;
         DeliveryEnabled = deliveryEnabled;
@@ -59,10 +62,44 @@ public sealed class ExpandedMember
         ViaList = viaList;
     }
 
+    /// <summary>Directory-internal: the certificate is parsed from DER on first use.</summary>
+    internal ExpandedMember(
+        string address,
+        byte[]? certificateDer,
+        bool useOaep,
+        bool selfCopy,
+        bool deliveryEnabled,
+        CertificateStatus status,
+        string? problem,
+        string viaList)
+        : this(address, (X509Certificate2?)null, useOaep, selfCopy, deliveryEnabled, status, problem, viaList)
+    {
+        _der = certificateDer;
+    }
+
     public string Address { get; }
 
-    /// <summary>The best certificate (usable if any is); null when <see cref="Status"/> is Missing.</summary>
-    public X509Certificate2? Certificate { get; }
+    /// <summary>
+    /// The best certificate (usable if any is); null when <see cref="Status"/> is Missing.
+    /// Parsed on first access and then kept: a cold expansion of a large list does not pay for
+    /// parsing certificates of members the caller never encrypts to.
+    /// </summary>
+    public X509Certificate2? Certificate
+    {
+        get
+        {
+            if (_certificate is null && _der is not null)
+            {
+                X509Certificate2 parsed = X509CertificateLoader.LoadCertificate(_der);
+                if (Interlocked.CompareExchange(ref _certificate, parsed, null) is not null)
+                {
+                    parsed.Dispose();
+                }
+            }
+
+            return _certificate;
+        }
+    }
 
     public bool UseOaep { get; }
 

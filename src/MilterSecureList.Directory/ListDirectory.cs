@@ -123,59 +123,8 @@ public sealed class ListDirectory : IListDirectory
     private static ExpandedMember ExpandMember(ListMember member, string viaList, bool listSelfCopy, DateTimeOffset now)
     {
         bool selfCopy = member.SelfCopy ?? listSelfCopy;
-        if (member.Certificates.Count == 0)
-        {
-            return new ExpandedMember(member.Address, null, member.UseOaep, selfCopy, member.DeliveryEnabled, CertificateStatus.Missing, "no certificate", viaList);
-        }
-
-        X509Certificate2? best = null;
-        CertificateCheck bestCheck = default;
-        DateTime bestNotAfter = DateTime.MinValue;
-        foreach (byte[] der in member.Certificates)
-        {
-            X509Certificate2 certificate;
-            CertificateCheck check;
-            try
-            {
-                certificate = X509CertificateLoader.LoadCertificate(der);
-                check = CertificateInspector.Check(certificate, now);
-            }
-            catch (CryptographicException e)
-            {
-                if (best is null)
-                {
-                    bestCheck = new CertificateCheck(CertificateStatus.Unusable, $"stored certificate unreadable: {e.Message}");
-                }
-
-                continue;
-            }
-
-            // Prefer a usable certificate, then the one that expires last.
-            bool better = best is null
-                || (check.IsUsable && !bestCheck.IsUsable)
-                || (check.IsUsable == bestCheck.IsUsable && certificate.NotAfter > bestNotAfter);
-            if (better)
-            {
-                best?.Dispose();
-                best = certificate;
-                bestCheck = check;
-                bestNotAfter = certificate.NotAfter;
-            }
-            else
-            {
-                certificate.Dispose();
-            }
-        }
-
-        return new ExpandedMember(
-            member.Address,
-            best,
-            member.UseOaep,
-            selfCopy,
-            member.DeliveryEnabled,
-            best is null ? CertificateStatus.Unusable : bestCheck.Status,
-            bestCheck.Problem,
-            viaList);
+        MemberCertificate? best = member.BestCertificate(now, out CertificateCheck check);
+        return new ExpandedMember(member.Address, best?.Der, member.UseOaep, selfCopy, member.DeliveryEnabled, check.Status, check.Problem, viaList);
     }
 
     public IReadOnlyList<ListKeyPair> GetListKeys(string listAddress)

@@ -21,8 +21,10 @@ public sealed class AdminCliTests(BackendFixture fixture)
     {
         using CliHarness cli = Open(backend);
 
+        Assert.False(System.IO.Directory.Exists(cli.KeysDirectory));
         CliResult created = cli.Run("list", "create", "news@example.org", "--owner", "boss@example.org", "--key-type", "p256").AssertOk();
         Assert.Contains("created list news@example.org (rekey), key EC P-256", created.Output, StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(cli.KeysDirectory));
         cli.Run("list", "create", "double@example.org", "--mode", "double").AssertOk();
 
         CliResult ls = cli.Run("list", "ls").AssertOk();
@@ -200,6 +202,67 @@ public sealed class AdminCliTests(BackendFixture fixture)
         Assert.DoesNotContain("new@example.org", cli.Run("list", "ls").AssertOk().Output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void PassphraseFileProtectsGeneratedKeys(string backend)
+    {
+        using CliHarness cli = Open(backend);
+        string passphrase = cli.Temp.File("passphrase");
+        File.WriteAllText(passphrase, "s3cret passphrase\n");
+        File.SetUnixFileMode(passphrase, UnixFileMode.UserRead);
+        File.AppendAllText(cli.ConfigFile, $"PassphraseFile = {passphrase}\n");
+
+        cli.Run("list", "create", "news@example.org", "--key-type", "rsa2048").AssertOk();
+
+        string keyFile = System.IO.Directory.GetFiles(cli.KeysDirectory).Single();
+        Assert.StartsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----", File.ReadAllText(keyFile), StringComparison.Ordinal);
+        Assert.Contains("key files: ok", cli.Run("list", "show", "news@example.org").AssertOk().Output, StringComparison.Ordinal);
+        File.SetUnixFileMode(passphrase, UnixFileMode.UserRead | UnixFileMode.GroupRead);
+        cli.Run("list", "show", "news@example.org").AssertUserError($"private key file {passphrase} has mode 0440");
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void MemberAddAcceptsDerAndPkcs12Certificates(string backend)
+    {
+        using CliHarness cli = Open(backend);
+        cli.Run("list", "create", "news@example.org", "--key-type", "p256").AssertOk();
+        using X509Certificate2 der = TestCertificates.Rsa("der@example.org");
+        using X509Certificate2 p12 = TestCertificates.Rsa("p12@example.org");
+        string derFile = TestCertificates.WriteDer(der, cli.Temp.File("der.cer"));
+        string p12File = TestCertificates.WritePkcs12(p12, 2048, "pw", cli.Temp.File("p12.p12"));
+
+        cli.Run("member", "add", "news@example.org", "der@example.org", "--cert", derFile).AssertOk();
+        cli.Run("member", "add", "news@example.org", "p12@example.org", "--cert", p12File).AssertUserError("wrong PKCS#12 password");
+        cli.Run("member", "add", "news@example.org", "p12@example.org", "--cert", p12File, "--cert-password", "pw").AssertOk();
+
+        Assert.Contains("2 member(s)", cli.Run("member", "ls", "news@example.org").AssertOk().Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("rsa2048")]
+    [InlineData("p256")]
+    [InlineData("p384")]
+    public void OpensslSendersEncryptToTheExportedCertificateAndTheStoredKeyDecrypts(string keyType)
+    {
+        // Real peer: openssl cms as the sender (ktri for RSA, kari/ECDH for EC) and as the
+        // decryptor with the key file the CLI wrote. Proves the list certificate is what senders need.
+        using CliHarness cli = Open("sqlite");
+        cli.Run("list", "create", "news@example.org", "--key-type", keyType).AssertOk();
+        string certFile = cli.Temp.File("news.pem");
+        File.WriteAllText(certFile, cli.Run("list", "export-cert", "news@example.org").AssertOk().Output);
+        string plain = cli.Temp.File("plain.txt");
+        File.WriteAllText(plain, "Content-Type: text/plain\r\n\r\nhello list\r\n");
+        string encrypted = cli.Temp.File("msg.p7m");
+        Openssl("cms", "-encrypt", "-aes-256-cbc", "-in", plain, "-out", encrypted, "-outform", "DER", certFile);
+
+        string keyFile = System.IO.Directory.GetFiles(cli.KeysDirectory).Single();
+        string decrypted = cli.Temp.File("out.txt");
+        Openssl("cms", "-decrypt", "-in", encrypted, "-inform", "DER", "-recip", certFile, "-inkey", keyFile, "-out", decrypted);
+
+        Assert.Equal(File.ReadAllText(plain), File.ReadAllText(decrypted));
+    }
+
     [Fact]
     public void UsageErrorsExitWith2AndOneLine()
     {
@@ -287,10 +350,13 @@ public sealed class AdminCliTests(BackendFixture fixture)
         {
             try
             {
+                var uncached = new ListDirectory(store, keys, TimeProvider.System);
                 while (!stop.IsCancellationRequested)
                 {
                     daemon.Expand("news@example.org");
                     Assert.NotEmpty(daemon.GetListKeys("news@example.org"));
+                    // Real database reads racing the CLI's write transactions (WAL + busy timeout on SQLite).
+                    uncached.Expand("news@example.org");
                     Interlocked.Increment(ref reads);
                 }
             }

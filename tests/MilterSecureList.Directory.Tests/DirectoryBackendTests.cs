@@ -355,7 +355,7 @@ public sealed class DirectoryBackendTests(BackendFixture fixture)
         using DirectoryEnvironment env = Open(backend);
         env.Admin.CreateList("news@example.org", ListMode.Rekey, null, ListKeyType.P256);
         env.Admin.AddMember("news@example.org", "a@example.org", [env.MemberCert("a@example.org")], false, false);
-        env.Store.AddMembers("news@example.org", [new ListMember("b@example.org", [TestCertificates.Rsa("b@example.org").RawData], selfCopy: true)]);
+        env.Store.AddMembers("news@example.org", [new ListMember("b@example.org", [MemberCertificate.From(TestCertificates.Rsa("b@example.org"))], selfCopy: true)]);
 
         Assert.All(env.Directory.Expand("news@example.org").Members, m => Assert.True(m.SelfCopy));
         env.Admin.SetList("news@example.org", null, null, null, ["self-copy=no"]);

@@ -128,3 +128,29 @@ public sealed class ListKeyStoreTests : IDisposable
         Assert.Equal(DirectoryError.Corrupt, error.Reason);
     }
 }
+
+public sealed class ListCertificateGenerationTests
+{
+    [Theory]
+    [InlineData(ListKeyType.Rsa2048, "RSA-2048", X509KeyUsageFlags.KeyEncipherment)]
+    [InlineData(ListKeyType.Rsa3072, "RSA-3072", X509KeyUsageFlags.KeyEncipherment)]
+    [InlineData(ListKeyType.Rsa4096, "RSA-4096", X509KeyUsageFlags.KeyEncipherment)]
+    [InlineData(ListKeyType.P256, "EC P-256", X509KeyUsageFlags.KeyAgreement)]
+    [InlineData(ListKeyType.P384, "EC P-384", X509KeyUsageFlags.KeyAgreement)]
+    public void GeneratedListCertificatesAreSmimeEncryptionCertificates(ListKeyType type, string description, X509KeyUsageFlags usage)
+    {
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        (X509Certificate2 cert, AsymmetricAlgorithm key) = ListAdministration.GenerateListCertificate("list@example.org", type, now);
+        using (cert)
+        using (key)
+        {
+            Assert.Equal(description, CertificateInspector.DescribeKey(cert));
+            Assert.True(CertificateInspector.Check(cert, now).IsUsable);
+            Assert.True(CertificateInspector.MatchesAddress(cert, "list@example.org"));
+            Assert.Equal(usage, cert.Extensions.OfType<X509KeyUsageExtension>().Single().KeyUsages);
+            Assert.NotNull(cert.Extensions.OfType<X509SubjectKeyIdentifierExtension>().SingleOrDefault());
+            Assert.False(cert.HasPrivateKey);
+            Assert.Equal(cert.PublicKey.ExportSubjectPublicKeyInfo(), key.ExportSubjectPublicKeyInfo());
+        }
+    }
+}

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Directory;
 using Spectre.Console;
 
@@ -34,11 +33,12 @@ public static class MemberCommands
         var cert = new Option<string[]>("--cert") { Description = "Member certificate: PEM, DER or PKCS#12 (repeat for several)" };
         var oaep = new Option<bool>("--oaep") { Description = "Wrap the session key with RSAES-OAEP for this member" };
         var allowMismatch = new Option<bool>("--allow-mismatch") { Description = "Accept a certificate not issued to ADDRESS" };
-        var command = new Command("add", "Add a member (or nest another list)") { list, address, cert, oaep, allowMismatch };
+        var password = new Option<string?>("--cert-password") { Description = "Password of a PKCS#12 --cert (only the certificate is kept, never the key)" };
+        var command = new Command("add", "Add a member (or nest another list)") { list, address, cert, oaep, allowMismatch, password };
         command.SetAction(parse => context.Run(() =>
         {
             using AdminSession session = context.OpenSession(parse);
-            session.Administration.AddMember(parse.GetValue(list)!, parse.GetValue(address)!, parse.GetValue(cert) ?? [], parse.GetValue(oaep), parse.GetValue(allowMismatch));
+            session.Administration.AddMember(parse.GetValue(list)!, parse.GetValue(address)!, parse.GetValue(cert) ?? [], parse.GetValue(oaep), parse.GetValue(allowMismatch), parse.GetValue(password));
             context.Output.WriteLine($"added {parse.GetValue(address)} to {parse.GetValue(list)}");
             return AdminContext.ExitOk;
         }));
@@ -115,21 +115,10 @@ public static class MemberCommands
                 else
                 {
                     // Best certificate, as expansion picks it.
-                    CertificateCheck best = default;
-                    DateTime bestNotAfter = DateTime.MinValue;
-                    foreach (byte[] der in member.Certificates)
-                    {
-                        using X509Certificate2 certificate = X509CertificateLoader.LoadCertificate(der);
-                        CertificateCheck check = CertificateInspector.Check(certificate, now);
-                        if (bestNotAfter == DateTime.MinValue || (check.IsUsable && !best.IsUsable) || (check.IsUsable == best.IsUsable && certificate.NotAfter > bestNotAfter))
-                        {
-                            best = check;
-                            bestNotAfter = certificate.NotAfter;
-                        }
-                    }
-
-                    status = best.IsUsable ? "usable" : $"{best.Status.ToString().ToLowerInvariant()}: {best.Problem}";
-                    notAfter = bestNotAfter.ToUniversalTime().ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+                    MemberCertificate best = member.BestCertificate(now, out CertificateCheck check)!;
+                    status = check.IsUsable ? "usable" : $"{check.Status.ToString().ToLowerInvariant()}: {check.Problem}";
+                    DateTimeOffset bestNotAfter = best.NotAfter;
+                    notAfter = bestNotAfter.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
                 }
 
                 table.AddRow(

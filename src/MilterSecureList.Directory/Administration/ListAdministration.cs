@@ -288,7 +288,7 @@ public sealed class ListAdministration
     /// Adds a member. When ADDRESS is another list it is nested (no certificate; refused if it
     /// would make a cycle). Otherwise at least one acceptable certificate is required.
     /// </summary>
-    public void AddMember(string listAddress, string address, IReadOnlyList<string> certificateFiles, bool useOaep, bool allowMismatch)
+    public void AddMember(string listAddress, string address, IReadOnlyList<string> certificateFiles, bool useOaep, bool allowMismatch, string? pkcs12Password = null)
     {
         MailingList list = _store.GetList(listAddress);
         address = EmailAddress.Require(address, "member address");
@@ -310,12 +310,12 @@ public sealed class ListAdministration
         }
 
         DateTimeOffset now = _time.GetUtcNow();
-        var certificates = new List<byte[]>();
+        var certificates = new List<MemberCertificate>();
         foreach (string file in certificateFiles)
         {
-            using X509Certificate2 certificate = CertificateInspector.LoadFile(file);
+            using X509Certificate2 certificate = CertificateInspector.LoadFile(file, pkcs12Password);
             CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, file);
-            certificates.Add(certificate.RawData);
+            certificates.Add(MemberCertificate.FromAccepted(certificate));
         }
 
         _store.AddMembers(list.Address, [new ListMember(address, certificates, useOaep)]);
@@ -366,13 +366,13 @@ public sealed class ListAdministration
 
     public void SetMember(string listAddress, string address, bool? useOaep, bool? deliveryEnabled, IReadOnlyList<string> addCertificateFiles, bool allowMismatch)
     {
-        var certificates = new List<byte[]>();
+        var certificates = new List<MemberCertificate>();
         DateTimeOffset now = _time.GetUtcNow();
         foreach (string file in addCertificateFiles)
         {
             using X509Certificate2 certificate = CertificateInspector.LoadFile(file);
             CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, file);
-            certificates.Add(certificate.RawData);
+            certificates.Add(MemberCertificate.FromAccepted(certificate));
         }
 
         _store.UpdateMember(listAddress, address, useOaep, deliveryEnabled, certificates);
@@ -418,7 +418,7 @@ public sealed class ListAdministration
                     throw new DirectoryException(DirectoryError.DuplicateMember, $"{address} is already a member of {list.Address}");
                 }
 
-                accepted.Add(new ListMember(address, [certificate.RawData], entry.UseOaep));
+                accepted.Add(new ListMember(address, [MemberCertificate.FromAccepted(certificate)], entry.UseOaep));
             }
             catch (DirectoryException e)
             {

@@ -33,6 +33,11 @@ public sealed class ListKeyStore
     /// <summary>Creates the key directory 0700 when missing, else checks its mode.</summary>
     public void EnsureDirectory()
     {
+        if (OperatingSystem.IsWindows())
+        {
+            throw UnixOnly();
+        }
+
         if (!System.IO.Directory.Exists(DirectoryPath))
         {
             System.IO.Directory.CreateDirectory(DirectoryPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -44,6 +49,11 @@ public sealed class ListKeyStore
     /// <summary>Refuses a key directory that group or others can read or write (traverse-only is fine).</summary>
     public void CheckDirectory()
     {
+        if (OperatingSystem.IsWindows())
+        {
+            throw UnixOnly();
+        }
+
         if (!System.IO.Directory.Exists(DirectoryPath))
         {
             throw new DirectoryException(DirectoryError.BadPrivateKey, $"key directory {DirectoryPath} does not exist");
@@ -61,6 +71,11 @@ public sealed class ListKeyStore
     /// <summary>Refuses a private-key (or passphrase) file that group or others can access.</summary>
     public static void CheckPrivateFile(string path)
     {
+        if (OperatingSystem.IsWindows())
+        {
+            throw UnixOnly();
+        }
+
         UnixFileMode mode = File.GetUnixFileMode(path);
         if ((mode & GroupOrOther) != 0)
         {
@@ -70,11 +85,21 @@ public sealed class ListKeyStore
         }
     }
 
+    // Key-file protection relies on Unix file modes; a Postfix milter runs on Unix only. Guarding
+    // here (instead of marking the assembly) keeps CA1416 quiet for the projects that call us.
+    private static PlatformNotSupportedException UnixOnly() =>
+        new("list key files need Unix file modes (0600/0700); Windows is not supported");
+
     private static string FormatMode(UnixFileMode mode) => Convert.ToString((int)mode, 8).PadLeft(4, '0');
 
     /// <summary>Writes KEY to a new 0600 file and returns the file name (relative to the key directory).</summary>
     public string WriteKey(string listAddress, AsymmetricAlgorithm key, DateTimeOffset now)
     {
+        if (OperatingSystem.IsWindows())
+        {
+            throw UnixOnly();
+        }
+
         EnsureDirectory();
         string safe = new string(listAddress.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '@' ? c : '_').ToArray());
         string fileName = $"{safe}.{now:yyyyMMddTHHmmss}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}.key.pem";
@@ -107,22 +132,38 @@ public sealed class ListKeyStore
 
     private static Span<byte> MemoryMarshalBytes(char[] chars) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(chars.AsSpan());
 
+    /// <summary>
+    /// PKCS#8 PEM (encrypted when a passphrase is configured) into a char buffer the caller zeroes:
+    /// the string-returning Export*Pem methods would leave key text on the heap until collected.
+    /// </summary>
     private char[] ExportPem(AsymmetricAlgorithm key)
     {
         char[]? passphrase = ReadPassphrase();
-        if (passphrase is null)
-        {
-            return key.ExportPkcs8PrivateKeyPem().ToCharArray();
-        }
-
         try
         {
             var pbe = new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, Pbkdf2Iterations);
-            return key.ExportEncryptedPkcs8PrivateKeyPem(passphrase, pbe).ToCharArray();
+            for (int size = 8192; ; size *= 2)
+            {
+                char[] buffer = new char[size];
+                bool written = passphrase is null
+                    ? key.TryExportPkcs8PrivateKeyPem(buffer, out int length)
+                    : key.TryExportEncryptedPkcs8PrivateKeyPem(passphrase, pbe, buffer, out length);
+                if (written)
+                {
+                    char[] pem = buffer[..length];
+                    Array.Clear(buffer);
+                    return pem;
+                }
+
+                Array.Clear(buffer);
+            }
         }
         finally
         {
-            Array.Clear(passphrase);
+            if (passphrase is not null)
+            {
+                Array.Clear(passphrase);
+            }
         }
     }
 

@@ -43,7 +43,10 @@ public static class DirectoryMigrations
             CREATE TABLE member_certificates (
                 id {ID},
                 member_id BIGINT NOT NULL REFERENCES members(id) ON DELETE CASCADE,
-                der {BLOB} NOT NULL)
+                der {BLOB} NOT NULL,
+                not_before BIGINT NOT NULL,
+                not_after BIGINT NOT NULL,
+                key_problem TEXT NULL)
             """,
             "CREATE INDEX member_certificates_by_member ON member_certificates (member_id)",
             """

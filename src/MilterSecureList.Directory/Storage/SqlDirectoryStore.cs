@@ -1,3 +1,4 @@
+using System.Data;
 using System.Data.Common;
 
 namespace MilterSecureList.Directory.Storage;
@@ -120,7 +121,7 @@ public sealed class SqlDirectoryStore : IDisposable
             c,
             null,
             """
-            SELECT m.id, m.address, m.use_oaep, m.delivery_enabled, m.self_copy, mc.der
+            SELECT m.id, m.address, m.use_oaep, m.delivery_enabled, m.self_copy, mc.der, mc.not_before, mc.not_after, mc.key_problem
             FROM members m LEFT JOIN member_certificates mc ON mc.member_id = m.id
             WHERE m.list_id = @list ORDER BY m.id, mc.id
             """,
@@ -131,7 +132,7 @@ public sealed class SqlDirectoryStore : IDisposable
         string address = string.Empty;
         bool oaep = false, delivery = true;
         bool? selfCopy = null;
-        var certificates = new List<byte[]>();
+        var certificates = new List<MemberCertificate>();
         while (r.Read())
         {
             long id = Convert.ToInt64(r.GetValue(0));
@@ -152,7 +153,11 @@ public sealed class SqlDirectoryStore : IDisposable
 
             if (!r.IsDBNull(5))
             {
-                certificates.Add((byte[])r.GetValue(5));
+                certificates.Add(new MemberCertificate(
+                    (byte[])r.GetValue(5),
+                    DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(r.GetValue(6))),
+                    DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(r.GetValue(7))),
+                    r.IsDBNull(8) ? null : r.GetString(8)));
             }
         }
 
@@ -315,9 +320,17 @@ public sealed class SqlDirectoryStore : IDisposable
         using DbCommand insertCertificate = Command(
             c,
             tx,
-            "INSERT INTO member_certificates (member_id, der) VALUES (@m, @der)",
+            InsertCertificateSql,
             ("m", 0L),
-            ("der", Array.Empty<byte>()));
+            ("der", Array.Empty<byte>()),
+            ("nb", 0L),
+            ("na", 0L),
+            ("kp", null));
+        // Typed and prepared: a bulk import reuses one server-side statement per table (PostgreSQL).
+        Type(insertMember, ("list", DbType.Int64), ("a", DbType.String), ("n", DbType.String), ("oaep", DbType.Int64), ("delivery", DbType.Int64), ("self", DbType.Int64));
+        Type(insertCertificate, ("m", DbType.Int64), ("der", DbType.Binary), ("nb", DbType.Int64), ("na", DbType.Int64), ("kp", DbType.String));
+        insertMember.Prepare();
+        insertCertificate.Prepare();
         foreach (ListMember member in members)
         {
             insertMember.Parameters["a"].Value = member.Address;
@@ -331,17 +344,20 @@ public sealed class SqlDirectoryStore : IDisposable
                 throw new DirectoryException(DirectoryError.DuplicateMember, $"{member.Address} is already a member of {listAddress}");
             }
 
-            foreach (byte[] der in member.Certificates)
+            foreach (MemberCertificate certificate in member.Certificates)
             {
                 insertCertificate.Parameters["m"].Value = Convert.ToInt64(id);
-                insertCertificate.Parameters["der"].Value = der;
+                insertCertificate.Parameters["der"].Value = certificate.Der;
+                insertCertificate.Parameters["nb"].Value = certificate.NotBefore.ToUnixTimeMilliseconds();
+                insertCertificate.Parameters["na"].Value = certificate.NotAfter.ToUnixTimeMilliseconds();
+                insertCertificate.Parameters["kp"].Value = (object?)certificate.KeyProblem ?? DBNull.Value;
                 insertCertificate.ExecuteNonQuery();
             }
         }
     });
 
     /// <summary>Changes the given per-member options and appends certificates; null leaves a value alone.</summary>
-    public void UpdateMember(string listAddress, string address, bool? useOaep, bool? deliveryEnabled, IReadOnlyList<byte[]>? addCertificates) => Write((c, tx) =>
+    public void UpdateMember(string listAddress, string address, bool? useOaep, bool? deliveryEnabled, IReadOnlyList<MemberCertificate>? addCertificates) => Write((c, tx) =>
     {
         long listId = RequireListId(c, tx, listAddress);
         object? memberId = Scalar(
@@ -365,9 +381,17 @@ public sealed class SqlDirectoryStore : IDisposable
             Exec(c, tx, "UPDATE members SET delivery_enabled = @v WHERE id = @id", ("v", delivery ? 1L : 0L), ("id", memberId));
         }
 
-        foreach (byte[] der in addCertificates ?? [])
+        foreach (MemberCertificate certificate in addCertificates ?? [])
         {
-            Exec(c, tx, "INSERT INTO member_certificates (member_id, der) VALUES (@m, @der)", ("m", memberId), ("der", der));
+            Exec(
+                c,
+                tx,
+                InsertCertificateSql,
+                ("m", memberId),
+                ("der", certificate.Der),
+                ("nb", certificate.NotBefore.ToUnixTimeMilliseconds()),
+                ("na", certificate.NotAfter.ToUnixTimeMilliseconds()),
+                ("kp", certificate.KeyProblem));
         }
     });
 
@@ -402,6 +426,9 @@ public sealed class SqlDirectoryStore : IDisposable
     });
 
     // ---- helpers ------------------------------------------------------------------------
+
+    private const string InsertCertificateSql =
+        "INSERT INTO member_certificates (member_id, der, not_before, not_after, key_problem) VALUES (@m, @der, @nb, @na, @kp)";
 
     private void InsertKey(DbConnection c, DbTransaction tx, long listId, ListKeyRecord key, bool isCurrent) =>
         Exec(
@@ -524,6 +551,14 @@ public sealed class SqlDirectoryStore : IDisposable
         }
 
         return cmd;
+    }
+
+    private static void Type(DbCommand cmd, params (string Name, DbType Type)[] types)
+    {
+        foreach ((string name, DbType type) in types)
+        {
+            cmd.Parameters[name].DbType = type;
+        }
     }
 
     private static void Exec(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)

@@ -59,6 +59,9 @@ public sealed class CountingDialect(SqlDialect inner) : SqlDialect
 
     public int Opened => Volatile.Read(ref _opened);
 
+    /// <summary>When set, every connection attempt fails as an unreachable database would.</summary>
+    public bool Down { get; set; }
+
     public override DirectoryProvider Provider => inner.Provider;
 
     public override string IdentityColumn => inner.IdentityColumn;
@@ -72,6 +75,11 @@ public sealed class CountingDialect(SqlDialect inner) : SqlDialect
     public override DbConnection OpenConnection()
     {
         Interlocked.Increment(ref _opened);
+        if (Down)
+        {
+            throw new UnreachableDatabaseException();
+        }
+
         return inner.OpenConnection();
     }
 
@@ -81,3 +89,5 @@ public sealed class CountingDialect(SqlDialect inner) : SqlDialect
         base.Dispose();
     }
 }
+
+public sealed class UnreachableDatabaseException() : DbException("connection refused (test)");

@@ -1,0 +1,155 @@
+// Directory benchmark (issue 4 item 8): import 10,000 member certificates, then expand a
+// 10,000-member list cold (fresh process state, empty cache) and warm (cached).
+// Targets: warm <= 5 ms, cold <= 2 s. Reference measured in the same run: parsing the same
+// 10,000 DER certificates with X509CertificateLoader and nothing else.
+//
+//   dotnet run -c Release --project bench/directory [-- --members N] [-- --connection-string PG]
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.Directory;
+using MilterSecureList.Directory.Storage;
+
+int memberCount = 10_000;
+string? connectionString = null;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--members" when i + 1 < args.Length:
+            memberCount = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            break;
+        case "--connection-string" when i + 1 < args.Length:
+            connectionString = args[++i];
+            break;
+        default:
+            Console.Error.WriteLine("usage: directory-bench [--members N] [--connection-string POSTGRES]");
+            return 2;
+    }
+}
+
+string root = System.IO.Directory.CreateTempSubdirectory("securelist-bench-").FullName;
+try
+{
+    var directoryOptions = connectionString is null
+        ? new DirectoryOptions { Provider = DirectoryProvider.Sqlite, Path = Path.Combine(root, "lists.db") }
+        : new DirectoryOptions { Provider = DirectoryProvider.Postgres, ConnectionString = connectionString };
+    var keysOptions = new KeysOptions { Directory = Path.Combine(root, "keys") };
+    Console.WriteLine($"directory benchmark: {memberCount} members, back end {directoryOptions.Provider}, {Environment.ProcessorCount} CPU(s)");
+
+    // 1. Member certificates: RSA-2048 subject keys (a few, reused: key generation is not what we
+    // measure) signed by one P-256 issuer (cheap signatures), written as PEM files like an operator's import directory.
+    var clock = Stopwatch.StartNew();
+    RSA[] subjectKeys = [.. Enumerable.Range(0, 4).Select(_ => RSA.Create(2048))];
+    using ECDsa issuerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    X509SignatureGenerator issuer = X509SignatureGenerator.CreateForECDsa(issuerKey);
+    var issuerName = new X500DistinguishedName("CN=Bench CA");
+    string certDirectory = Path.Combine(root, "certs");
+    System.IO.Directory.CreateDirectory(certDirectory);
+    var ders = new List<byte[]>(memberCount);
+    DateTimeOffset now = DateTimeOffset.UtcNow;
+    for (int i = 0; i < memberCount; i++)
+    {
+        string address = $"member{i:D5}@example.org";
+        var request = new CertificateRequest($"CN={address}", subjectKeys[i % subjectKeys.Length], HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddEmailAddress(address);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment | X509KeyUsageFlags.DigitalSignature, true));
+        byte[] serial = BitConverter.GetBytes(i + 1L);
+        using X509Certificate2 cert = request.Create(issuerName, issuer, now.AddDays(-1), now.AddYears(2), serial);
+        ders.Add(cert.RawData);
+        File.WriteAllText(Path.Combine(certDirectory, address + ".pem"), cert.ExportCertificatePem());
+    }
+
+    Console.WriteLine($"generated {memberCount} certificates in {clock.Elapsed.TotalSeconds:F1} s (setup, not a figure)");
+
+    // Reference: parse the same certificates, nothing else.
+    clock.Restart();
+    foreach (byte[] der in ders)
+    {
+        using X509Certificate2 parsed = X509CertificateLoader.LoadCertificate(der);
+    }
+
+    double parseMs = clock.Elapsed.TotalMilliseconds;
+    Console.WriteLine($"reference: parse {memberCount} DER certificates       {parseMs,10:F1} ms");
+
+    // 2. Import through the same code path as `securelist member import --dir`.
+    using (SqlDirectoryStore store = SqlDirectoryStore.Open(directoryOptions, TimeProvider.System))
+    {
+        var admin = new ListAdministration(store, new ListKeyStore(keysOptions), TimeProvider.System);
+        admin.CreateList("big@example.org", ListMode.Rekey, "owner@example.org", ListKeyType.P256);
+        clock.Restart();
+        ImportSummary summary = admin.ImportMembers("big@example.org", ListAdministration.ReadImportDirectory(certDirectory), allowMismatch: false);
+        double importMs = clock.Elapsed.TotalMilliseconds;
+        if (summary.Refused.Count > 0)
+        {
+            Console.Error.WriteLine($"unexpected refusals: {summary.Refused[0].Reason}");
+            return 1;
+        }
+
+        Console.WriteLine($"import {summary.Accepted.Count} member certificates (files)   {importMs,10:F1} ms  ({importMs / memberCount * 1000:F0} us/member, {importMs / parseMs:F1}x reference)");
+    }
+
+    Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+
+    // 3. Cold: a fresh store and an empty cache, as a daemon right after start.
+    using (SqlDirectoryStore store = SqlDirectoryStore.Open(directoryOptions, TimeProvider.System))
+    {
+        var directory = new ListDirectory(store, new ListKeyStore(keysOptions), TimeProvider.System);
+        clock.Restart();
+        using var cache = new CachingListDirectory(directory, TimeSpan.FromSeconds(2), TimeProvider.System);
+        ExpandedList cold = cache.Expand("big@example.org");
+        double coldMs = clock.Elapsed.TotalMilliseconds;
+        int usable = cold.Members.Count(m => m.Status == CertificateStatus.Usable);
+        Console.WriteLine($"expand cold ({cold.Members.Count} members, {usable} usable)        {coldMs,10:F1} ms  target <= 2000 ms  {(coldMs <= 2000 ? "OK" : "MISSED")}  ({coldMs / parseMs:F1}x reference)");
+
+        // 4. Warm: what every message after the first pays.
+        const int rounds = 10_000;
+        var samples = new double[rounds];
+        for (int i = 0; i < rounds; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            ExpandedList warm = cache.Expand("big@example.org");
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            if (warm.Members.Count != memberCount)
+            {
+                return 1;
+            }
+        }
+
+        Array.Sort(samples);
+        double median = samples[rounds / 2];
+        double p99 = samples[(int)(rounds * 0.99)];
+        Console.WriteLine($"expand warm (median of {rounds})                {median * 1_000_000,10:F0} ns  p99 {p99 * 1_000_000:F0} ns  target <= 5 ms  {(p99 <= 5 ? "OK" : "MISSED")}");
+
+        // Certificates are parsed on first use; the first message to a freshly loaded list pays
+        // this once (then the parsed certificates stay in the cached expansion).
+        clock.Restart();
+        foreach (ExpandedMember member in cold.Members)
+        {
+            _ = member.Certificate!.PublicKey;
+        }
+
+        double materializeMs = clock.Elapsed.TotalMilliseconds;
+        Console.WriteLine($"first use of all {cold.Members.Count} member certificates (parse)  {materializeMs,10:F1} ms  ({materializeMs / parseMs:F1}x reference)");
+
+        // Uncached expansion, for comparison: what a per-message database read would cost.
+        clock.Restart();
+        directory.Expand("big@example.org");
+        Console.WriteLine($"expand uncached (database read), warm pool     {clock.Elapsed.TotalMilliseconds,10:F1} ms");
+    }
+
+    foreach (RSA key in subjectKeys)
+    {
+        key.Dispose();
+    }
+
+    return 0;
+}
+finally
+{
+    Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+    System.IO.Directory.Delete(root, recursive: true);
+}
