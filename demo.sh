@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
 
 bash scripts/install-deps.sh
 echo "== building (Release)"

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# No MSBuild worker nodes that outlive this run (they keep the clone they started in as their cwd).
+export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
 
 bash scripts/install-deps.sh
 dotnet restore MilterSecureList.sln --nologo -v q
