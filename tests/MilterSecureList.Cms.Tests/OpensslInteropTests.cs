@@ -142,6 +142,33 @@ public class OpensslInteropTests
     }
 
     [Fact]
+    public void OpaqueSignedDataStillVerifiesAfterRewrap()
+    {
+        TestIdentity list = s_pki.Get("list-p256", "p256");
+        TestIdentity signer = s_pki.Get("sender");
+        TestIdentity m1 = s_pki.Get("member1");
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("plain"), Plaintexts.MimeEntity("opaque signed"));
+        Tool.MustRun("openssl", "cms", "-sign", "-nodetach", "-binary", "-outform", "DER", "-md", "sha256", "-in", dir.File("plain"),
+            "-out", dir.File("signed.der"), "-signer", signer.CertPath, "-inkey", signer.KeyPath);
+        byte[] signedDer = File.ReadAllBytes(dir.File("signed.der"));
+        byte[] input = Peers.OpensslEncrypt(signedDer, [list], "-aes256", "-keyopt", "ecdh_kdf_md:sha256");
+        using ListKey listKey = list.ToListKey();
+
+        RewrapResult result = SessionKeyRewrapper.Rewrap(input, [listKey], [CmsRecipient.FromCertificate(m1.Certificate)]);
+
+        byte[] decrypted = Peers.EnvelopedCmsDecrypt(result.ContentInfo, m1);
+        Assert.Equal(signedDer, decrypted);
+        var signed = new System.Security.Cryptography.Pkcs.SignedCms();
+        signed.Decode(decrypted);
+        signed.CheckSignature(verifySignatureOnly: true);
+        File.WriteAllBytes(dir.File("decrypted.der"), decrypted);
+        Tool.MustRun("openssl", "cms", "-verify", "-inform", "DER", "-in", dir.File("decrypted.der"), "-CAfile", s_pki.Ca.CertPath,
+            "-purpose", "any", "-binary", "-out", dir.File("verified"));
+        Assert.Equal(File.ReadAllBytes(dir.File("plain")), File.ReadAllBytes(dir.File("verified")));
+    }
+
+    [Fact]
     public void VersionIsRecomputedFromSkiInputToIasnOutput()
     {
         TestIdentity list = s_pki.Get("list-rsa", "rsa");
