@@ -101,6 +101,25 @@ public class OpensslInteropTests
     }
 
     [Fact]
+    public void MembersWithRsa4096P384AndP521KeysDecrypt()
+    {
+        TestIdentity list = s_pki.Get("list-rsa", "rsa");
+        TestIdentity[] members = [s_pki.Get("member-rsa4096", "rsa4096"), s_pki.Get("member-p384", "p384"), s_pki.Get("member-p521", "p521")];
+        byte[] plain = Plaintexts.MimeEntity("other key sizes");
+        byte[] input = Peers.OpensslEncrypt(plain, [list], "-aes-256-gcm");
+        using ListKey listKey = list.ToListKey();
+
+        RewrapResult result = SessionKeyRewrapper.Rewrap(input, [listKey],
+            members.Select(m => CmsRecipient.FromCertificate(m.Certificate, preferOaep: true)).ToArray());
+
+        foreach (TestIdentity m in members)
+        {
+            Assert.Equal(plain, Peers.OpensslDecrypt(result.ContentInfo, m));
+            Assert.Equal(plain, CmsDecryptor.Decrypt(result.ContentInfo, m.Certificate, m.Key));
+        }
+    }
+
+    [Fact]
     public void RolloverAcceptsTheOldListCertificate()
     {
         TestIdentity oldList = s_pki.Get("list-rsa", "rsa");
