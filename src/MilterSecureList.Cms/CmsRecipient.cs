@@ -59,6 +59,22 @@ public sealed class CmsRecipient
     public static CmsRecipient FromCertificate(X509Certificate2 cert, bool preferOaep = false)
     {
         ArgumentNullException.ThrowIfNull(cert);
+        try
+        {
+            return Create(cert, preferOaep);
+        }
+        catch (CryptographicException e)
+        {
+            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, $"member certificate {cert.Subject} has an unusable public key: {e.Message}", e);
+        }
+        catch (AsnContentException e)
+        {
+            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, $"member certificate {cert.Subject} is malformed: {e.Message}", e);
+        }
+    }
+
+    private static CmsRecipient Create(X509Certificate2 cert, bool preferOaep)
+    {
         X509KeyUsageFlags? usage = null;
         foreach (X509Extension ext in cert.Extensions)
         {

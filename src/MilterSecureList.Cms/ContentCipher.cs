@@ -44,6 +44,12 @@ internal static class ContentCipher
                 case Oids.Aes128Gcm or Oids.Aes192Gcm or Oids.Aes256Gcm when ed.IsAuthEnveloped:
                 {
                     (byte[] nonce, int tagLength) = ReadGcmParameters(alg);
+                    if (nonce.Length != 12)
+                    {
+                        // RFC 5084 §3.2 recommends 12 octets; .NET's AesGcm supports only that size.
+                        throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, "GCM nonces other than 12 bytes are not supported");
+                    }
+
                     if (ed.Mac.Length != tagLength)
                     {
                         throw new CmsRewrapException(CmsRewrapFailure.Malformed, "GCM tag length does not match aes-ICVlen");

@@ -45,7 +45,7 @@ internal static class ContentKeyRecovery
 
         byte[] cek = GC.AllocateArray<byte>(cekLength, pinned: true);
         byte[] random = GC.AllocateArray<byte>(cekLength, pinned: true);
-        byte[] plain = GC.AllocateArray<byte>(Math.Max(rsa.KeySize / 8, cekLength), pinned: true);
+        byte[] plain = GC.AllocateArray<byte>(Math.Max((rsa.KeySize + 7) / 8, cekLength), pinned: true);
         RandomNumberGenerator.Fill(random);
         try
         {

@@ -164,7 +164,19 @@ public static class DoubleWrap
         int version = 0;
         if (!ed.IsAuthEnveloped)
         {
-            OriginatorInfoAsn? originator = ed.OriginatorInfo is { } oi ? OriginatorInfoAsn.Decode(oi) : null;
+            OriginatorInfoAsn? originator = null;
+            if (ed.OriginatorInfo is { } oi)
+            {
+                try
+                {
+                    originator = OriginatorInfoAsn.Decode(oi);
+                }
+                catch (AsnContentException e)
+                {
+                    throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed originatorInfo: " + e.Message, e);
+                }
+            }
+
             version = EnvelopedDataAsn.ComputeEnvelopedDataVersion(originator, ed.HasUnprotectedAttributes,
                 anyPwriOrOri: members.Count > 0 || kept.Any(r => r.Kind is RecipientInfoKind.Password or RecipientInfoKind.Other),
                 allRecipientInfosVersion0: false);

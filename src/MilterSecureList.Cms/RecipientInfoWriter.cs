@@ -37,7 +37,6 @@ internal static class RecipientInfoWriter
     {
         byte[] alg = oaep ? s_oaepSha256 : s_rsaEncryption;
         long content = 3 + issuerAndSerialNumber.Length + alg.Length + DerHeader.TlvSize(modulusBytes);
-        int headerLength = (int)(DerHeader.TlvSize(content) - content);
         int prefixLength = (int)(DerHeader.TlvSize(content) - modulusBytes);
         byte[] prefix = new byte[prefixLength];
         int p = DerHeader.Write(prefix, 0x30, content);
@@ -49,7 +48,7 @@ internal static class RecipientInfoWriter
         alg.CopyTo(prefix, p);
         p += alg.Length;
         p += DerHeader.Write(prefix.AsSpan(p), 0x04, modulusBytes);
-        if (p != prefixLength || headerLength <= 0)
+        if (p != prefixLength)
         {
             throw new InvalidOperationException("internal error: ktri prefix size");
         }

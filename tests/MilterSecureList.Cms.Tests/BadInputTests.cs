@@ -217,6 +217,46 @@ public class BadInputTests
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(400), prop);
     }
 
+    [Fact]
+    public void MutatedMessagesOnlyEverFailWithCmsRewrapExceptionOnTheMemberAndDoubleWrapPaths_Property()
+    {
+        // Member-side decryption and the double-wrap server parse more (content parameters, GCM, ori values).
+        TestIdentity list = s_pki.Get("list-rsa", "rsa");
+        TestIdentity listEc = s_pki.Get("list-p256", "p256");
+        byte[] listKek = RandomNumberGenerator.GetBytes(32);
+        (byte[] der, byte[] ber, byte[] gcm, byte[] ec) = s_samples.Value;
+        byte[] dw = DoubleWrap.Encrypt(Plaintexts.MimeEntity(), "l@example.test", 1, listKek, list.Certificate);
+        byte[][] samples = [der, ber, gcm, ec, dw];
+        ListKey[] keys = ListKeys();
+        CmsRecipient[] members = Members();
+        Arbitrary<(int Sample, int Seed)> arb = Gen.Choose(0, samples.Length - 1)
+            .SelectMany(s => Gen.Choose(0, int.MaxValue).Select(seed => (s, seed)))
+            .ToArbitrary();
+        Property prop = Prop.ForAll(arb, t =>
+        {
+            byte[] input = Mutate(samples[t.Sample], new Random(t.Seed));
+            foreach (Action step in new Action[]
+            {
+                () => CmsDecryptor.Decrypt(input, list.Certificate, list.Key),
+                () => CmsDecryptor.Decrypt(input, listEc.Certificate, listEc.Key),
+                () => DoubleWrap.Decrypt(input, list.Certificate, list.Key, _ => listKek),
+                () => DoubleWrap.Rewrap(input, keys, members),
+            })
+            {
+                try
+                {
+                    step();
+                }
+                catch (CmsRewrapException)
+                {
+                }
+            }
+
+            return true;
+        });
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(300), prop);
+    }
+
     /// <summary>Flip, overwrite, truncate, insert or delete a few bytes: keeps most structure so the parser goes deep.</summary>
     private static byte[] Mutate(byte[] source, Random rng)
     {

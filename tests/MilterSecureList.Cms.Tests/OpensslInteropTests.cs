@@ -101,6 +101,25 @@ public class OpensslInteropTests
     }
 
     [Fact]
+    public void MembersWithRsa4096P384AndP521KeysDecrypt()
+    {
+        TestIdentity list = s_pki.Get("list-rsa", "rsa");
+        TestIdentity[] members = [s_pki.Get("member-rsa4096", "rsa4096"), s_pki.Get("member-p384", "p384"), s_pki.Get("member-p521", "p521")];
+        byte[] plain = Plaintexts.MimeEntity("other key sizes");
+        byte[] input = Peers.OpensslEncrypt(plain, [list], "-aes-256-gcm");
+        using ListKey listKey = list.ToListKey();
+
+        RewrapResult result = SessionKeyRewrapper.Rewrap(input, [listKey],
+            members.Select(m => CmsRecipient.FromCertificate(m.Certificate, preferOaep: true)).ToArray());
+
+        foreach (TestIdentity m in members)
+        {
+            Assert.Equal(plain, Peers.OpensslDecrypt(result.ContentInfo, m));
+            Assert.Equal(plain, CmsDecryptor.Decrypt(result.ContentInfo, m.Certificate, m.Key));
+        }
+    }
+
+    [Fact]
     public void RolloverAcceptsTheOldListCertificate()
     {
         TestIdentity oldList = s_pki.Get("list-rsa", "rsa");
@@ -138,6 +157,33 @@ public class OpensslInteropTests
         File.WriteAllBytes(dir.File("decrypted"), decrypted!);
         Tool.MustRun("openssl", "cms", "-verify", "-in", dir.File("decrypted"), "-CAfile", s_pki.Ca.CertPath,
             "-purpose", "any", "-out", dir.File("verified"));
+        Assert.Equal(File.ReadAllBytes(dir.File("plain")), File.ReadAllBytes(dir.File("verified")));
+    }
+
+    [Fact]
+    public void OpaqueSignedDataStillVerifiesAfterRewrap()
+    {
+        TestIdentity list = s_pki.Get("list-p256", "p256");
+        TestIdentity signer = s_pki.Get("sender");
+        TestIdentity m1 = s_pki.Get("member1");
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("plain"), Plaintexts.MimeEntity("opaque signed"));
+        Tool.MustRun("openssl", "cms", "-sign", "-nodetach", "-binary", "-outform", "DER", "-md", "sha256", "-in", dir.File("plain"),
+            "-out", dir.File("signed.der"), "-signer", signer.CertPath, "-inkey", signer.KeyPath);
+        byte[] signedDer = File.ReadAllBytes(dir.File("signed.der"));
+        byte[] input = Peers.OpensslEncrypt(signedDer, [list], "-aes256", "-keyopt", "ecdh_kdf_md:sha256");
+        using ListKey listKey = list.ToListKey();
+
+        RewrapResult result = SessionKeyRewrapper.Rewrap(input, [listKey], [CmsRecipient.FromCertificate(m1.Certificate)]);
+
+        byte[] decrypted = Peers.EnvelopedCmsDecrypt(result.ContentInfo, m1);
+        Assert.Equal(signedDer, decrypted);
+        var signed = new System.Security.Cryptography.Pkcs.SignedCms();
+        signed.Decode(decrypted);
+        signed.CheckSignature(verifySignatureOnly: true);
+        File.WriteAllBytes(dir.File("decrypted.der"), decrypted);
+        Tool.MustRun("openssl", "cms", "-verify", "-inform", "DER", "-in", dir.File("decrypted.der"), "-CAfile", s_pki.Ca.CertPath,
+            "-purpose", "any", "-binary", "-out", dir.File("verified"));
         Assert.Equal(File.ReadAllBytes(dir.File("plain")), File.ReadAllBytes(dir.File("verified")));
     }
 

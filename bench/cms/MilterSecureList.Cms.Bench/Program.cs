@@ -130,6 +130,37 @@ Console.WriteLine($"100 members, 1 MiB: naive per-member encryption (AES-256-CBC
 Console.WriteLine($"100 members, 1 MiB: naive EnvelopedCms message per member {100 / cmsRate * 1000:F1} ms, re-wrap {oursMs2:F2} ms, re-wrap is {100 / cmsRate * 1000 / oursMs2:F0}x faster");
 
 Console.WriteLine();
+// Padding-oracle timing class (issue 3 item 3): list-key unwrap of a good ktri vs one whose PKCS#1 v1.5 padding is bad
+// (the bad one takes the exception path and continues with a random key). Printed, not asserted.
+{
+    var (_, goodEd) = SessionKeyRewrapper.Parse(message1Mb, CmsRewrapOptions.Default);
+    byte[] goodEk = goodEd.RecipientInfos[0].KeyTrans!.Value.EncryptedKey.ToArray();
+    byte[] badEk;
+    while (true)
+    {
+        badEk = RandomNumberGenerator.GetBytes(256);
+        badEk[0] &= 0x7F;
+        try
+        {
+            listRsa.Decrypt(badEk, RSAEncryptionPadding.Pkcs1);
+        }
+        catch (CryptographicException)
+        {
+            break;
+        }
+    }
+
+    byte[] badMessage = (byte[])message1Mb.Clone();
+    badEk.CopyTo(badMessage, badMessage.AsSpan().IndexOf(goodEk));
+    var (_, badEd) = SessionKeyRewrapper.Parse(badMessage, CmsRewrapOptions.Default);
+    (double goodRate, double badRate, _) = Interleaved(
+        () => { CryptographicOperations.ZeroMemory(ContentKeyRecovery.Recover(goodEd.RecipientInfos[0], listKey, 32)); return 1; },
+        () => { CryptographicOperations.ZeroMemory(ContentKeyRecovery.Recover(badEd.RecipientInfos[0], listKey, 32)); return 1; });
+    Console.WriteLine($"list-key unwrap, best of 5: good padding {1e6 / goodRate:F0} us, bad padding {1e6 / badRate:F0} us " +
+        $"(difference {1e6 / badRate - 1e6 / goodRate:F0} us)");
+}
+
+Console.WriteLine();
 // 50 MB message, measured in a child process so setup allocations do not count.
 string file = Path.Combine(Path.GetTempPath(), $"msl-bench-{Guid.NewGuid():N}.p7m");
 try

@@ -152,21 +152,3 @@ internal sealed class EnvelopedDataAsn
         return 2;
     }
 }
-
-/// <summary>Internal signal from the decoders: a configured limit was exceeded.</summary>
-internal sealed class LimitExceededException : Exception
-{
-    public LimitExceededException()
-    {
-    }
-
-    public LimitExceededException(string message)
-        : base(message)
-    {
-    }
-
-    public LimitExceededException(string message, Exception inner)
-        : base(message, inner)
-    {
-    }
-}

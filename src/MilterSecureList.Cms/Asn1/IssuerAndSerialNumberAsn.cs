@@ -62,12 +62,19 @@ internal readonly struct IssuerAndSerialNumberAsn
         }
     }
 
+    /// <summary>Write the certificate's issuer and serial exactly as encoded in the certificate: some CAs issue
+    /// non-minimal serials (e.g. a superfluous leading 0x00), which <see cref="AsnWriter.WriteInteger(ReadOnlySpan{byte}, Asn1Tag?)"/>
+    /// would refuse, and readers that compare encodings must see the certificate's own bytes.</summary>
     public static void Encode(AsnWriter writer, X509Certificate2 certificate)
     {
+        ReadOnlySpan<byte> serial = certificate.SerialNumberBytes.Span;
+        byte[] integer = new byte[DerHeader.TlvSize(serial.Length)];
+        int p = DerHeader.Write(integer, 0x02, serial.Length);
+        serial.CopyTo(integer.AsSpan(p));
         using (writer.PushSequence())
         {
             writer.WriteEncodedValue(certificate.IssuerName.RawData);
-            writer.WriteInteger(certificate.SerialNumberBytes.Span);
+            writer.WriteEncodedValue(integer);
         }
     }
 }

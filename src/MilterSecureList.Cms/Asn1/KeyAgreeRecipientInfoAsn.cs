@@ -103,21 +103,3 @@ internal readonly struct KeyAgreeRecipientInfoAsn
         return new KeyAgreeRecipientInfoAsn(version, point, ukm, kea, keys);
     }
 }
-
-/// <summary>Internal signal from the decoders: well-formed but outside the allow-list.</summary>
-internal sealed class UnsupportedCmsException : Exception
-{
-    public UnsupportedCmsException()
-    {
-    }
-
-    public UnsupportedCmsException(string message)
-        : base(message)
-    {
-    }
-
-    public UnsupportedCmsException(string message, Exception inner)
-        : base(message, inner)
-    {
-    }
-}

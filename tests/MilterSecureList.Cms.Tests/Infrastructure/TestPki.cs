@@ -56,8 +56,10 @@ public sealed class TestPki : IDisposable
     private TestPki()
     {
         Directory = Path.Combine(Path.GetTempPath(), "msl-cms-pki-" + Guid.NewGuid().ToString("N"));
+        RemoveStaleDirectories();
         System.IO.Directory.CreateDirectory(Directory);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Dispose();
+        System.Runtime.Loader.AssemblyLoadContext.Default.Unloading += _ => Dispose();
         RSA caKey = RSA.Create(2048);
         var req = new CertificateRequest("CN=MilterSecureList Test CA, O=MilterSecureList Tests", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         req.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
@@ -152,10 +154,35 @@ public sealed class TestPki : IDisposable
     {
         try
         {
-            System.IO.Directory.Delete(Directory, recursive: true);
+            if (System.IO.Directory.Exists(Directory))
+            {
+                System.IO.Directory.Delete(Directory, recursive: true);
+            }
         }
         catch (IOException)
         {
+        }
+    }
+
+    /// <summary>The test host is sometimes ended before ProcessExit handlers run; remove our own PKI directories
+    /// left behind by earlier runs (only ones older than two hours, so a concurrent run is never touched).</summary>
+    private static void RemoveStaleDirectories()
+    {
+        foreach (string dir in System.IO.Directory.EnumerateDirectories(Path.GetTempPath(), "msl-cms-pki-*"))
+        {
+            try
+            {
+                if (System.IO.Directory.GetLastWriteTimeUtc(dir) < DateTime.UtcNow.AddHours(-2))
+                {
+                    System.IO.Directory.Delete(dir, recursive: true);
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
         }
     }
 }
