@@ -398,6 +398,9 @@ check "A: exim logged each delivery through securelist_member/securelist_smtp" \
     test "$(grep -c "$idA => .* <$list> .*R=securelist_member T=securelist_smtp" "$T/log/mainlog")" = "$n_members"
 
 # ---------------------------------------------------------------------------------------- phase B: defer
+# The deferral mechanics need the stand-in filter (it is told to fail per member); with the real CLI they
+# were proven by the stand-in run, so phase B runs only there.
+if [ -z "${SECURELIST:-}" ]; then
 synthetic_post "phase B" >"$T/postB.eml"
 send "$T/swaksB.log" "$sender" "$list" "$T/postB.eml"
 idB=$sent_id
@@ -430,6 +433,7 @@ deliver "$T/exim-standin.conf" "$idB"
 check "B: next retry delivers carol once, alice and bob are not sent twice" \
     test "$(new_sink_files B | wc -l)" = 3 -a "$(queued "$idB")" = 0
 
+fi
 # ---------------------------------------------------------------------------------------- phase C: alias
 # announce@exim.test -> list@lists.exim.test: the filter must be told the list (the member's parent).
 synthetic_post "phase C" >"$T/postAlias.eml"
