@@ -161,26 +161,10 @@ public static class DoubleWrap
             CmsRewrapException.Throw(CmsRewrapFailure.InvalidArgument, "the list has no members to wrap for");
         }
 
-        int version = 0;
-        if (!ed.IsAuthEnveloped)
-        {
-            OriginatorInfoAsn? originator = null;
-            if (ed.OriginatorInfo is { } oi)
-            {
-                try
-                {
-                    originator = OriginatorInfoAsn.Decode(oi);
-                }
-                catch (AsnContentException e)
-                {
-                    throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed originatorInfo: " + e.Message, e);
-                }
-            }
-
-            version = EnvelopedDataAsn.ComputeEnvelopedDataVersion(originator, ed.HasUnprotectedAttributes,
-                anyPwriOrOri: members.Count > 0 || kept.Any(r => r.Kind is RecipientInfoKind.Password or RecipientInfoKind.Other),
-                allRecipientInfosVersion0: false);
-        }
+        // Every member entry is an ori, so EnvelopedData is version 3 (RFC 5652 §6.1 rule 2) unless rule 1 applies.
+        int version = SessionKeyRewrapper.OutputVersion(ed,
+            anyPwriOrOri: members.Count > 0 || kept.Any(r => r.Kind is RecipientInfoKind.Password or RecipientInfoKind.Other),
+            allRecipientInfosVersion0: false);
 
         byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded,
             options.SortRecipientInfos);

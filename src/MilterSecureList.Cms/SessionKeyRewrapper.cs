@@ -86,31 +86,39 @@ public static class SessionKeyRewrapper
             CryptographicOperations.ZeroMemory(cek);
         }
 
-        int version = 0;
-        if (!ed.IsAuthEnveloped)
-        {
-            OriginatorInfoAsn? originator = null;
-            if (ed.OriginatorInfo is { } oi)
-            {
-                try
-                {
-                    originator = OriginatorInfoAsn.Decode(oi);
-                }
-                catch (AsnContentException e)
-                {
-                    throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed originatorInfo: " + e.Message, e);
-                }
-            }
-
-            bool pwriOrOri = kept.Any(r => r.Kind is RecipientInfoKind.Password or RecipientInfoKind.Other);
-            bool allV0 = kept.All(r => r.Version == 0); // our member RIs are IASN ktri (v0) or kari (v3)
-            allV0 &= members.All(m => m.KeyTransport != CmsKeyTransport.EcdhStdSha256Aes256Wrap);
-            version = EnvelopedDataAsn.ComputeEnvelopedDataVersion(originator, ed.HasUnprotectedAttributes, pwriOrOri, allV0);
-        }
+        bool pwriOrOri = kept.Any(r => r.Kind is RecipientInfoKind.Password or RecipientInfoKind.Other);
+        bool allV0 = kept.All(r => r.Version == 0); // our member RIs are IASN ktri (v0) or kari (v3)
+        allV0 &= members.All(m => m.KeyTransport != CmsKeyTransport.EcdhStdSha256Aes256Wrap);
+        int version = OutputVersion(ed, pwriOrOri, allV0);
 
         byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded,
             options.SortRecipientInfos);
         return new RewrapResult(output, members.Count, ed.IsAuthEnveloped, kept.Count, matched, version, cipher);
+    }
+
+    /// <summary>The version of the rebuilt envelope: RFC 5652 §6.1 for EnvelopedData (recomputed, because the
+    /// RecipientInfos changed), always 0 for AuthEnvelopedData (RFC 5083 §2.1).</summary>
+    internal static int OutputVersion(EnvelopedDataAsn ed, bool anyPwriOrOri, bool allRecipientInfosVersion0)
+    {
+        if (ed.IsAuthEnveloped)
+        {
+            return 0;
+        }
+
+        OriginatorInfoAsn? originator = null;
+        if (ed.OriginatorInfo is { } oi)
+        {
+            try
+            {
+                originator = OriginatorInfoAsn.Decode(oi);
+            }
+            catch (AsnContentException e)
+            {
+                throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed originatorInfo: " + e.Message, e);
+            }
+        }
+
+        return EnvelopedDataAsn.ComputeEnvelopedDataVersion(originator, ed.HasUnprotectedAttributes, anyPwriOrOri, allRecipientInfosVersion0);
     }
 
     /// <summary>A cheap look at a ContentInfo: content type, recipients, double-wrap presence. No private-key work.</summary>
