@@ -88,6 +88,18 @@ public class PostfixEndToEndTests
     }
 
     [Fact]
+    public async Task AddedRecipientsGoThroughPostfixVirtualAliasExpansion()
+    {
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync("[Listener]\nSocket = {SOCKET}\nSocketMode = 0666\n[Milter]\nHandler = echo\nEchoRecipients = 2\n");
+        await using PostfixInstance postfix = await PostfixInstance.StartAsync(daemon.Socket);
+        string map = await postfix.WriteMapAsync("virtual", [("echo2@echo.invalid", "x1@example.org, x2@example.org")]);
+        await postfix.ReconfigureAsync($"virtual_alias_maps = {map}");
+        Assert.Equal(250, (await postfix.SendAsync("s@example.org", ["list@example.com"], Message("alias", "hi\r\n"))).Code);
+        SinkMessage m = Assert.Single(await postfix.WaitForSinkMessagesAsync(1, s_deliveryTimeout));
+        Assert.Equal(["<echo1@echo.invalid>", "<x1@example.org>", "<x2@example.org>"], m.Recipients.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task MessageOverMaxMessageSizeIsRejected552()
     {
         await using DaemonProcess daemon = await DaemonProcess.StartAsync("[Listener]\nSocket = {SOCKET}\nSocketMode = 0666\n[Milter]\nHandler = echo\nMaxMessageSize = 16K\n");

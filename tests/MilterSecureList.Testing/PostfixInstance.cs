@@ -277,6 +277,33 @@ public sealed class PostfixInstance : IAsyncDisposable
         return results;
     }
 
+    /// <summary>
+    /// Writes a lookup table into the instance's config directory and returns its Postfix name
+    /// ("texthash:/path", no postmap needed), e.g. for virtual_alias_maps or transport_maps.
+    /// </summary>
+    public async Task<string> WriteMapAsync(string name, IEnumerable<(string Key, string Value)> entries)
+    {
+        string path = Path.Combine(ConfigDirectory, name);
+        await File.WriteAllLinesAsync(path, entries.Select(e => e.Key + " " + e.Value)).ConfigureAwait(false);
+        return "texthash:" + path;
+    }
+
+    /// <summary>Changes main.cf settings ("key = value") on the running instance and reloads it.</summary>
+    public async Task ReconfigureAsync(params string[] mainCf)
+    {
+        (int rc, _, string err) = await ExternalTool.RunAsync(ExternalTool.Require("postconf", "postfix"), ["-c", ConfigDirectory, "-e", .. mainCf]).ConfigureAwait(false);
+        if (rc != 0)
+        {
+            throw new InvalidOperationException("postconf failed: " + err);
+        }
+
+        (rc, string o, err) = await ExternalTool.RunAsync(ExternalTool.Require("postfix", "postfix"), ["-c", ConfigDirectory, "reload"]).ConfigureAwait(false);
+        if (rc != 0)
+        {
+            throw new InvalidOperationException("postfix reload failed: " + o + err);
+        }
+    }
+
     /// <summary>Runs swaks against this instance (for tests that want a second, independent SMTP client).</summary>
     public Task<(int ExitCode, string StdOut, string StdErr)> SwaksAsync(params string[] args) =>
         ExternalTool.RunAsync(ExternalTool.Require("swaks", "swaks"), ["--server", $"127.0.0.1:{SmtpPort}", .. args], TimeSpan.FromSeconds(120));

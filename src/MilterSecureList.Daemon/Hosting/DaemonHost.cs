@@ -65,7 +65,19 @@ public static class DaemonHost
             })
             .ConfigureWebHost(web =>
             {
-                web.UseSockets(o => o.NoDelay = true); // TCP_NODELAY: replies must not wait for Nagle (libmilter's 40 ms stall)
+                web.UseSockets(o =>
+                {
+                    o.NoDelay = true; // TCP_NODELAY: replies must not wait for Nagle (libmilter's 40 ms stall)
+
+                    // The reader keeps a frame unconsumed until it is complete, so the input pipe must be able to
+                    // hold the largest frame we accept; otherwise the transport would pause forever.
+                    o.MaxReadBufferSize = milter.MaxPacketSize + LargeBlockMemoryPool.BlockSize;
+                    o.MaxWriteBufferSize = 2 * LargeBlockMemoryPool.BlockSize;
+
+                    // Milter frames are handled in microseconds: run them on the socket's I/O thread instead of
+                    // hopping to the thread pool for every read.
+                    o.UnsafePreferInlineScheduling = true;
+                });
                 web.UseKestrel(k =>
                 {
                     k.AddServerHeader = false;
@@ -85,6 +97,9 @@ public static class DaemonHost
                     }
                 });
                 web.Configure(MetricsEndpoint.Map);
+
+                // After UseKestrel/UseSockets, so ours replaces the default 4 KiB-block pool factory.
+                web.ConfigureServices(s => s.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>());
             })
             .Build();
     }

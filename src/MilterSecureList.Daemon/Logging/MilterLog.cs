@@ -34,6 +34,9 @@ internal static partial class MilterLog
     [LoggerMessage(107, LogLevel.Warning, "conn={ConnectionId} protocol violation {Reason}: {Detail}; connection closed")]
     public static partial void ProtocolViolation(ILogger logger, string connectionId, MilterViolation reason, string detail);
 
+    [LoggerMessage(109, LogLevel.Error, "conn={ConnectionId} internal error; connection closed")]
+    public static partial void InternalError(ILogger logger, string connectionId, Exception exception);
+
     [LoggerMessage(108, LogLevel.Debug, "conn={ConnectionId} closed: {Reason} after {Messages} messages")]
     public static partial void ConnectionClosed(ILogger logger, string connectionId, MilterConnectionEndReason reason, int messages);
 }
@@ -59,6 +62,8 @@ internal sealed class LoggingSessionObserver(ILogger<LoggingSessionObserver> log
     public void HandlerFailed(MilterConnectionInfo info, string? queueId, string stage, Exception exception) => MilterLog.HandlerFailed(logger, queueId ?? NoQueue, info.ConnectionId, stage, exception);
 
     public void ProtocolViolation(MilterConnectionInfo info, MilterViolation reason, string message) => MilterLog.ProtocolViolation(logger, info.ConnectionId, reason, message);
+
+    public void InternalError(MilterConnectionInfo info, Exception exception) => MilterLog.InternalError(logger, info.ConnectionId, exception);
 
     public void ConnectionClosed(MilterConnectionInfo info, MilterConnectionEndReason reason, int messages) => MilterLog.ConnectionClosed(logger, info.ConnectionId, reason, messages);
 }

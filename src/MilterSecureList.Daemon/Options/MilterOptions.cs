@@ -14,13 +14,13 @@ public sealed class MilterOptions : OptionsSection
     public int EchoRecipients { get; private set; } = 10;
 
     /// <summary>Body bytes kept in memory per message before spilling to a temp file.</summary>
-    public long SpoolThreshold { get; private set; } = 1024 * 1024;
+    public long SpoolThreshold { get; private set; } = 256 * 1024;
 
     /// <summary>Largest body accepted; larger messages are rejected 552 5.3.4.</summary>
     public long MaxMessageSize { get; private set; } = 50L * 1024 * 1024;
 
     /// <summary>Largest milter packet accepted; a larger length prefix closes the connection.</summary>
-    public int MaxPacketSize { get; private set; } = MilterLimits.DefaultMaxPayload;
+    public int MaxPacketSize { get; private set; } = 256 * 1024;
 
     /// <summary>Directory for spilled bodies (empty: the system temp directory).</summary>
     public string TempDirectory { get; private set; } = string.Empty;

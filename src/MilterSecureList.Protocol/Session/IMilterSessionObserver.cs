@@ -16,6 +16,8 @@ public enum MilterConnectionEndReason
     Drained,
     /// <summary>The transport failed (reset, I/O error) or the host aborted the connection.</summary>
     TransportError,
+    /// <summary>An unexpected exception in our code; reported through <see cref="IMilterSessionObserver.InternalError"/>.</summary>
+    InternalError,
 }
 
 /// <summary>
@@ -40,6 +42,9 @@ public interface IMilterSessionObserver
     void HandlerFailed(MilterConnectionInfo info, string? queueId, string stage, Exception exception) { }
 
     void ProtocolViolation(MilterConnectionInfo info, MilterViolation reason, string message) { }
+
+    /// <summary>An unexpected exception ended the connection (a bug: the daemon keeps running).</summary>
+    void InternalError(MilterConnectionInfo info, Exception exception) { }
 
     void ConnectionClosed(MilterConnectionInfo info, MilterConnectionEndReason reason, int messages) { }
 }

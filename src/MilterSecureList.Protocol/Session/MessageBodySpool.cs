@@ -4,18 +4,24 @@ using Microsoft.Win32.SafeHandles;
 namespace MilterSecureList.Protocol.Session;
 
 /// <summary>
-/// The message body as received: pooled memory up to a threshold, the rest in a temp file that is deleted
-/// when the spool is disposed (FileOptions.DeleteOnClose). Memory per message is bounded by the threshold
-/// (rounded up to one segment). Disposed by the session after the message; do not keep it.
+/// The message body as received: pooled memory up to a threshold, the rest in a temp file. Memory per message is
+/// bounded by the threshold (rounded up to one segment). Disposed by the session after the message; do not keep it.
+/// The temp file is either the spool's own (deleted when the spool is disposed) or a connection's reusable
+/// <see cref="SpoolFile"/> (an unlinked file: no per-message create/delete, nothing left behind after a crash).
 /// </summary>
 public sealed class MessageBodySpool : IDisposable
 {
     private static long s_totalBytes;
 
     private const int SegmentSize = 64 * 1024;
+
+    // A dedicated pool: the shared one keeps few 64 KiB arrays per core, so concurrent large messages would
+    // allocate and drop arrays continuously. Up to 256 idle segments (16 MiB) are kept.
+    private static readonly ArrayPool<byte> s_pool = ArrayPool<byte>.Create(SegmentSize, 256);
     private readonly List<byte[]> _segments = [];
     private readonly long _memoryThreshold;
     private readonly string _tempDirectory;
+    private readonly SpoolFile? _shared;
     private long _memoryLength;
     private SafeFileHandle? _file;
     private long _fileLength;
@@ -26,6 +32,13 @@ public sealed class MessageBodySpool : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(memoryThreshold);
         _memoryThreshold = memoryThreshold;
         _tempDirectory = tempDirectory ?? Path.GetTempPath();
+    }
+
+    /// <summary>A spool that spills into <paramref name="file"/> (reused across the connection's messages).</summary>
+    public MessageBodySpool(long memoryThreshold, SpoolFile file)
+        : this(memoryThreshold, file.Directory)
+    {
+        _shared = file;
     }
 
     /// <summary>Total body bytes stored.</summary>
@@ -59,7 +72,7 @@ public sealed class MessageBodySpool : IDisposable
             int offset = (int)(_memoryLength % SegmentSize);
             if (offset == 0)
             {
-                _segments.Add(ArrayPool<byte>.Shared.Rent(SegmentSize));
+                _segments.Add(s_pool.Rent(SegmentSize));
             }
 
             int n = (int)Math.Min(Math.Min(data.Length, SegmentSize - offset), room);
@@ -74,9 +87,7 @@ public sealed class MessageBodySpool : IDisposable
             return;
         }
 
-        _file ??= File.OpenHandle(
-            Path.Combine(_tempDirectory, "msl-body-" + Guid.NewGuid().ToString("N") + ".tmp"),
-            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+        _file ??= _shared is not null ? _shared.Acquire() : SpoolFile.CreateUnlinked(_tempDirectory);
         RandomAccess.Write(_file, data, _fileLength);
         _fileLength += data.Length;
         Interlocked.Add(ref s_totalBytes, data.Length);
@@ -100,11 +111,21 @@ public sealed class MessageBodySpool : IDisposable
         Interlocked.Add(ref s_totalBytes, -Length);
         foreach (byte[] s in _segments)
         {
-            ArrayPool<byte>.Shared.Return(s);
+            s_pool.Return(s);
         }
 
         _segments.Clear();
-        _file?.Dispose();
+        if (_shared is not null)
+        {
+            if (_file is not null)
+            {
+                _shared.Release(_fileLength);
+            }
+        }
+        else
+        {
+            _file?.Dispose();
+        }
     }
 
     private int ReadAt(long position, Span<byte> destination)
@@ -178,5 +199,67 @@ public sealed class MessageBodySpool : IDisposable
         public override void SetLength(long value) => throw new NotSupportedException();
 
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
+
+/// <summary>
+/// A connection's spill file for message bodies, created on first use and reused for every message on the
+/// connection. It is unlinked right after creation, so only our descriptor reaches it and it vanishes with the
+/// process. Kept small: truncated after a message that used more than <see cref="KeepBytes"/>.
+/// </summary>
+public sealed class SpoolFile : IDisposable
+{
+    private const long KeepBytes = 4 * 1024 * 1024;
+    private SafeFileHandle? _handle;
+    private bool _inUse;
+
+    public SpoolFile(string? directory = null)
+    {
+        Directory = directory ?? Path.GetTempPath();
+    }
+
+    public string Directory { get; }
+
+    /// <summary>Creates a temp file and unlinks it at once (the descriptor keeps it alive).</summary>
+    public static SafeFileHandle CreateUnlinked(string directory)
+    {
+        string path = Path.Combine(directory, "msl-body-" + Guid.NewGuid().ToString("N") + ".tmp");
+        SafeFileHandle handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+            // DeleteOnClose still removes it when the handle closes.
+        }
+
+        return handle;
+    }
+
+    internal SafeFileHandle Acquire()
+    {
+        if (_inUse)
+        {
+            throw new InvalidOperationException("the connection's spool file is already in use by another message");
+        }
+
+        _inUse = true;
+        return _handle ??= CreateUnlinked(Directory);
+    }
+
+    internal void Release(long usedBytes)
+    {
+        _inUse = false;
+        if (usedBytes > KeepBytes && _handle is not null)
+        {
+            RandomAccess.SetLength(_handle, 0); // give the disk space back after a large message
+        }
+    }
+
+    public void Dispose()
+    {
+        _handle?.Dispose();
+        _handle = null;
     }
 }

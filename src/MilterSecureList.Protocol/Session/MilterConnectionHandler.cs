@@ -60,19 +60,19 @@ public sealed class MilterConnectionHandler
 
                 ReadResult result = await input.ReadAsync(CancellationToken.None).ConfigureAwait(false);
                 ReadOnlySequence<byte> buffer = result.Buffer;
-                bool quit = false;
+                FrameResult last = FrameResult.Continue;
                 try
                 {
                     while (MilterFrameReader.TryReadFrame(ref buffer, _options.MaxPayload, out MilterFrame frame))
                     {
-                        if (!await session.ProcessFrameAsync(frame, CancellationToken.None).ConfigureAwait(false))
+                        last = await session.ProcessFrameAsync(frame, CancellationToken.None).ConfigureAwait(false);
+                        if (last != FrameResult.Continue)
                         {
-                            quit = true;
                             break;
                         }
                     }
 
-                    if (!quit && result.IsCompleted)
+                    if (last == FrameResult.Continue && result.IsCompleted)
                     {
                         if (!buffer.IsEmpty)
                         {
@@ -85,12 +85,26 @@ public sealed class MilterConnectionHandler
                 }
                 finally
                 {
-                    // Frame payloads borrowed pipe memory; they are dead after this point.
-                    input.AdvanceTo(buffer.Start, buffer.End);
+                    // Frame payloads borrowed pipe memory; they are dead after this point. After an EOM only the
+                    // frames up to it are consumed; later ones (ABORT, the next MAIL) stay for the next read.
+                    if (last == FrameResult.Continue)
+                    {
+                        input.AdvanceTo(buffer.Start, buffer.End);
+                    }
+                    else
+                    {
+                        input.AdvanceTo(buffer.Start);
+                    }
+                }
+
+                if (last == FrameResult.EndOfMessage)
+                {
+                    // The input is released first: an MTA still writing must never wait on our output.
+                    await session.EndOfMessageAsync(CancellationToken.None).ConfigureAwait(false);
                 }
 
                 FlushResult flush = await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-                if (quit)
+                if (last == FrameResult.Quit)
                 {
                     reason = MilterConnectionEndReason.Quit;
                     break;
@@ -109,9 +123,17 @@ public sealed class MilterConnectionHandler
             reason = MilterConnectionEndReason.ProtocolViolation;
             error = ex;
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or System.Net.Sockets.SocketException)
         {
             reason = MilterConnectionEndReason.TransportError;
+            error = ex;
+        }
+        catch (Exception ex)
+        {
+            // A bug of ours must cost one connection, never the daemon or a hang: the MTA sees EOF and
+            // applies milter_default_action.
+            _observer.InternalError(info, ex);
+            reason = MilterConnectionEndReason.InternalError;
             error = ex;
         }
         finally

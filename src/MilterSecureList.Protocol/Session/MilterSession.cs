@@ -11,6 +11,13 @@ namespace MilterSecureList.Protocol.Session;
 /// macros) is reset by ABORT, which may come with no message open or twice in a row. Replies are written to
 /// the output pipe; the caller flushes after each batch of frames.
 /// </summary>
+internal enum FrameResult
+{
+    Continue,
+    EndOfMessage,
+    Quit,
+}
+
 internal sealed class MilterSession : IDisposable
 {
     private readonly IMilterHandlerFactory _factory;
@@ -30,6 +37,7 @@ internal sealed class MilterSession : IDisposable
     private readonly List<MilterRecipient> _recipients = [];
     private readonly List<MilterHeader> _headers = [];
     private MessageBodySpool? _spool;
+    private SpoolFile? _spoolFile;
     private bool _overLimit;
 
     public MilterSession(IMilterHandlerFactory factory, MilterSessionOptions options, IMilterSessionObserver observer, MilterConnectionInfo info, PipeWriter output)
@@ -73,8 +81,11 @@ internal sealed class MilterSession : IDisposable
 
     public MilterNegotiationResult? Negotiation => _negotiation;
 
-    /// <summary>Handles one frame. Returns false when the connection must end (QUIT).</summary>
-    public async ValueTask<bool> ProcessFrameAsync(MilterFrame frame, CancellationToken cancellationToken)
+    /// <summary>
+    /// Handles one frame. Returns <see cref="FrameResult.EndOfMessage"/> for EOM: the caller then releases the
+    /// input (so a peer still writing is never blocked by our output) and calls <see cref="EndOfMessageAsync"/>.
+    /// </summary>
+    public async ValueTask<FrameResult> ProcessFrameAsync(MilterFrame frame, CancellationToken cancellationToken)
     {
         MilterCommandCode code = frame.Command;
         if (_state == SessionState.AwaitingNegotiation)
@@ -85,7 +96,7 @@ internal sealed class MilterSession : IDisposable
             }
 
             Negotiate(MilterCommandDecoder.DecodeOptionNegotiation(frame.Payload));
-            return true;
+            return FrameResult.Continue;
         }
 
         switch (code)
@@ -93,7 +104,7 @@ internal sealed class MilterSession : IDisposable
             case MilterCommandCode.Macro:
                 MacroCommand macro = MilterCommandDecoder.DecodeMacro(frame.Payload);
                 _macros.Set(macro.ForCommand, macro.Macros);
-                return true;
+                return FrameResult.Continue;
 
             case MilterCommandCode.Body:
                 RequirePhase(code, MessagePhase.Mail, MessagePhase.Body);
@@ -107,12 +118,12 @@ internal sealed class MilterSession : IDisposable
                         Reply(code, _options.OversizeVerdict);
                         _observer.MessageTooLarge(_info, _macros.QueueId, _options.MaxMessageSize);
                         EndMessage(SessionState.MessageDecided);
-                        return true;
+                        return FrameResult.Continue;
                     }
                 }
 
                 Reply(code, MilterVerdict.Continue);
-                return true;
+                return FrameResult.Continue;
 
             case MilterCommandCode.EndOfMessage:
                 RequirePhase(code, MessagePhase.Mail, MessagePhase.Body);
@@ -122,8 +133,7 @@ internal sealed class MilterSession : IDisposable
                     AppendBody(frame.Payload);
                 }
 
-                await EndOfMessageAsync(cancellationToken).ConfigureAwait(false);
-                return true;
+                return FrameResult.EndOfMessage;
 
             case MilterCommandCode.Abort:
                 if (_state == SessionState.InMessage)
@@ -132,11 +142,11 @@ internal sealed class MilterSession : IDisposable
                 }
 
                 EndMessage(SessionState.Idle);
-                return true;
+                return FrameResult.Continue;
 
             case MilterCommandCode.Quit:
                 EndMessage(SessionState.Idle);
-                return false;
+                return FrameResult.Quit;
 
             case MilterCommandCode.QuitNewConnection:
                 // A new CONNECT follows on the same socket, without a new OPTNEG: keep the negotiation,
@@ -145,7 +155,7 @@ internal sealed class MilterSession : IDisposable
                 _macros.ClearAll();
                 await DisposeHandlerAsync().ConfigureAwait(false);
                 _handler = _factory.Create(_info);
-                return true;
+                return FrameResult.Continue;
         }
 
         MilterCommand command = MilterCommandDecoder.Decode(frame);
@@ -234,12 +244,13 @@ internal sealed class MilterSession : IDisposable
                 break;
         }
 
-        return true;
+        return FrameResult.Continue;
     }
 
     public void Dispose()
     {
         EndMessage(SessionState.Idle);
+        _spoolFile?.Dispose();
         DisposeHandlerAsync().AsTask().GetAwaiter().GetResult();
     }
 
@@ -310,7 +321,7 @@ internal sealed class MilterSession : IDisposable
             return;
         }
 
-        _spool ??= new MessageBodySpool(_options.SpoolThreshold, _options.TempDirectory);
+        _spool ??= NewSpool();
         if (_spool.Length + chunk.Length > _options.MaxMessageSize)
         {
             // Stop storing: memory and disk stay bounded; the verdict comes at BODY or EOM.
@@ -321,7 +332,11 @@ internal sealed class MilterSession : IDisposable
         _spool.Append(chunk);
     }
 
-    private async ValueTask EndOfMessageAsync(CancellationToken cancellationToken)
+    private MessageBodySpool NewSpool() =>
+        new(_options.SpoolThreshold, _spoolFile ??= new SpoolFile(_options.TempDirectory));
+
+    /// <summary>Runs the handler for the EOM just received and writes edits and the final reply.</summary>
+    public async ValueTask EndOfMessageAsync(CancellationToken cancellationToken)
     {
         string? queueId = _macros.QueueId;
         if (_state != SessionState.InMessage)
@@ -350,7 +365,7 @@ internal sealed class MilterSession : IDisposable
             return;
         }
 
-        _spool ??= new MessageBodySpool(_options.SpoolThreshold, _options.TempDirectory);
+        _spool ??= NewSpool();
         var context = new MilterMessageContext(_info.ConnectionId, _sender, _senderArgs, _recipients.ToArray(), _headers.ToArray(), _macros, _spool, negotiation.Actions, SendProgressAsync);
         MilterVerdict verdict;
         try
@@ -401,7 +416,8 @@ internal sealed class MilterSession : IDisposable
             ReadOnlyMemory<byte> rest = bytes;
             do
             {
-                int n = Math.Min(rest.Length, MilterSessionOptions.BodyFlushBytes);
+                // Whole chunks per flush, so only the last REPLBODY may be short.
+                int n = Math.Min(rest.Length, MilterSessionOptions.BodyFlushBytes / MilterLimits.ChunkSize * MilterLimits.ChunkSize);
                 MilterResponseWriter.WriteReplaceBody(_output, rest.Span[..n]);
                 rest = rest[n..];
                 if (!rest.IsEmpty)

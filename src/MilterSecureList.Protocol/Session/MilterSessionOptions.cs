@@ -9,8 +9,8 @@ public sealed class MilterSessionOptions
     /// <summary>Largest frame payload accepted; larger length prefixes close the connection. Default 1 MiB, minimum 65535.</summary>
     public int MaxPayload { get; init; } = MilterLimits.DefaultMaxPayload;
 
-    /// <summary>Body bytes kept in pooled memory before the spool continues in a temp file. Default 1 MiB.</summary>
-    public long SpoolThreshold { get; init; } = 1024 * 1024;
+    /// <summary>Body bytes kept in pooled memory before the spool continues in the connection's temp file. Default 256 KiB.</summary>
+    public long SpoolThreshold { get; init; } = 256 * 1024;
 
     /// <summary>Largest body accepted; beyond it the body is no longer stored and the message gets <see cref="OversizeVerdict"/>. Default 50 MiB.</summary>
     public long MaxMessageSize { get; init; } = 50L * 1024 * 1024;
@@ -28,5 +28,5 @@ public sealed class MilterSessionOptions
     public MilterVerdict OversizeVerdict { get; init; } = MilterVerdict.Reply(552, "5.3.4", "Message size exceeds fixed limit");
 
     /// <summary>Flush the output after this many REPLBODY bytes, so a large body never sits whole in the pipe.</summary>
-    internal const int BodyFlushBytes = 256 * 1024;
+    internal const int BodyFlushBytes = 128 * 1024;
 }

@@ -32,7 +32,7 @@ public class MessageBodySpoolTests
 
                 Assert.Equal(size, spool.Length);
                 Assert.Equal(size > threshold, spool.IsSpilledToFile);
-                Assert.Equal(size > threshold ? 1 : 0, Directory.GetFiles(dir).Length);
+                Assert.Empty(Directory.GetFiles(dir)); // the spill file is unlinked at once
                 using Stream a = spool.OpenRead();
                 using Stream b = spool.OpenRead();
                 using var ms = new MemoryStream();
@@ -58,5 +58,37 @@ public class MessageBodySpoolTests
         spool.Dispose();
         Assert.Throws<ObjectDisposedException>(() => s.ReadByte());
         Assert.Throws<ObjectDisposedException>(() => spool.OpenRead());
+    }
+}
+
+public class SpoolFileTests
+{
+    [Fact]
+    public void ConnectionSpoolFileIsReusedAcrossMessagesAndNeverVisible()
+    {
+        string dir = Directory.CreateTempSubdirectory("msl-spoolfile-").FullName;
+        try
+        {
+            using var file = new SpoolFile(dir);
+            for (int m = 0; m < 3; m++)
+            {
+                byte[] data = Enumerable.Range(0, 50_000 + m).Select(i => (byte)(i + m)).ToArray();
+                using (var spool = new MessageBodySpool(1000, file))
+                {
+                    spool.Append(data);
+                    Assert.True(spool.IsSpilledToFile);
+                    using var ms = new MemoryStream();
+                    spool.OpenRead().CopyTo(ms);
+                    Assert.Equal(data, ms.ToArray());
+                    Assert.Throws<InvalidOperationException>(() => new MessageBodySpool(0, file).Append(new byte[1]));
+                }
+
+                Assert.Empty(Directory.GetFiles(dir));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

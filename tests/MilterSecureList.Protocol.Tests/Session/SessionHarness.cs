@@ -45,6 +45,9 @@ internal sealed class SessionHarness : IAsyncDisposable
     /// <summary>Waits for the session to end; bounded so a hang fails the test instead of blocking the run.</summary>
     public Task<MilterConnectionEndReason> EndAsync() => Run.WaitAsync(TimeSpan.FromSeconds(30));
 
+    /// <summary>Observer lines so far (for failure messages).</summary>
+    public string Log => string.Join('\n', Observer.Lines);
+
     public async Task OpenAsync()
     {
         await Mta.NegotiateAsync();

@@ -109,6 +109,8 @@ internal sealed class RecordingObserver : IMilterSessionObserver
         Lines.Enqueue($"closed {reason} messages={messages}");
     }
 
+    public void InternalError(MilterConnectionInfo info, Exception exception) => Lines.Enqueue("internal " + exception);
+
     public void ActionsMissing(MilterConnectionInfo info, MilterActions missing) => Lines.Enqueue($"missing {missing}");
 
     public void MessageTempfailedForMissingActions(MilterConnectionInfo info, string? queueId, MilterActions missing) => Lines.Enqueue($"tempfail-missing {queueId}");

@@ -1,0 +1,120 @@
+#!/bin/bash
+# bench/run.sh protocol — milter protocol benchmark: securelist-milter (echo handler, Release build)
+# against a libmilter reference milter doing the same work (bench/refmilter.c), both driven by the same
+# load generator (bench/milterload.c), over a unix socket and over TCP on 127.0.0.1.
+#
+# Shape of work (both milters): at end-of-message replace the body with itself, delete the first
+# recipient, add 10 recipients. Bodies of 4 KB and 1 MB; concurrency 1, 8 and 64.
+# Prints msgs/s and p99 latency per point and the ratio ours/libmilter, then our peak RSS.
+# Targets (issue 2): unix >= 1.0x, TCP >= 5x, p99 not worse, peak RSS <= 150 MB.
+#
+# usage: bench/run.sh protocol [-d SECS_PER_POINT] [-w WARMUP_SECS]
+# Needs: build-essential, libmilter-dev (apt-get install -y build-essential libmilter-dev), dotnet SDK.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "${1:-}" = protocol ] || { sed -n '2,12p' "$0"; exit 2; }
+shift
+DUR=3 WARM=0.5
+while getopts "d:w:" o; do
+    case $o in d) DUR=$OPTARG ;; w) WARM=$OPTARG ;; *) sed -n '2,12p' "$0"; exit 2 ;; esac
+done
+
+die() { echo "bench: $*" >&2; exit 1; }
+command -v cc >/dev/null || die "no C compiler (apt-get install -y build-essential)"
+[ -f /usr/include/libmilter/mfapi.h ] || die "libmilter headers missing (apt-get install -y libmilter-dev)"
+command -v dotnet >/dev/null || die "dotnet SDK not found"
+
+OUT=bench/out
+mkdir -p "$OUT"
+cc -O2 -Wall -o "$OUT/milterload" bench/milterload.c -pthread
+cc -O2 -Wall -Wno-unused-parameter -o "$OUT/refmilter" bench/refmilter.c -lmilter -pthread
+dotnet build -c Release -nologo -v q src/MilterSecureList.Daemon -o "$OUT/daemon" >"$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; die "dotnet build failed"; }
+
+TMP=$(mktemp -d /tmp/msl-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_listen() { # $1 = unix:/path | inet:127.0.0.1:PORT
+    for _ in $(seq 100); do
+        case $1 in
+        unix:*) [ -S "${1#unix:}" ] && return 0 ;;
+        inet:*) (exec 3<>"/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null && return 0 ;;
+        esac
+        sleep 0.1
+    done
+    die "nothing listens on $1"
+}
+
+start_ours() { # $1 = listen address; sets OURS_PID
+    cat >"$TMP/milter.ini" <<INI
+[Listener]
+Socket = $1
+SocketMode = 0666
+MaxConnections = 1000
+[Milter]
+Handler = echo
+EchoRecipients = 10
+[Logging]
+; per-message info lines at tens of thousands of messages/s would measure the log sink
+Level = warn
+INI
+    dotnet "$OUT/daemon/securelist-milter.dll" --config "$TMP/milter.ini" >"$TMP/ours.log" 2>&1 &
+    OURS_PID=$!
+    PIDS+=("$OURS_PID")
+    wait_listen "$1"
+}
+
+start_ref() { # $1 = libmilter address; $2 = address to probe; sets REF_PID
+    "$OUT/refmilter" -k 10 "$1" >"$TMP/ref.log" 2>&1 &
+    REF_PID=$!
+    PIDS+=("$REF_PID")
+    wait_listen "$2"
+}
+
+load() { # $1 target, $2 body, $3 concurrency -> "msgs_per_s p99_ms errors"
+    local line
+    line=$("$OUT/milterload" -t "$1" -b "$2" -c "$3" -d "$DUR" -w "$WARM" -k 10 || true)
+    echo "$line" | awk '{for(i=1;i<=NF;i++){split($i,a,"="); v[a[1]]=a[2]} print v["msgs_per_s"], v["p99_ms"], v["errors"]}'
+}
+
+printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target
+PEAK_KB=0
+for transport in unix tcp; do
+    if [ $transport = unix ]; then
+        OURS_ADDR="unix:$TMP/ours.sock"; REF_ADDR="unix:$TMP/ref.sock"; REF_PROBE=$REF_ADDR; REF_LOAD=$REF_ADDR
+        target=1.0
+    else
+        p1=$(free_port); p2=$(free_port)
+        OURS_ADDR="inet:127.0.0.1:$p1"; REF_ADDR="inet:$p2@127.0.0.1"; REF_PROBE="inet:127.0.0.1:$p2"; REF_LOAD=$REF_PROBE
+        target=5.0
+    fi
+    start_ours "$OURS_ADDR"
+    start_ref "$REF_ADDR" "$REF_PROBE"
+    for body in 4096 1048576; do
+        for conc in 1 8 64; do
+            read -r ref_rate ref_p99 ref_err <<<"$(load "$REF_LOAD" $body $conc)"
+            read -r our_rate our_p99 our_err <<<"$(load "$OURS_ADDR" $body $conc)"
+            ratio=$(awk -v a="$our_rate" -v b="$ref_rate" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
+            label=$([ $body = 4096 ] && echo 4KB || echo 1MB)
+            note=""
+            [ "${ref_err:-0}" != 0 ] && note="$note ref_errors=$ref_err"
+            [ "${our_err:-0}" != 0 ] && note="$note our_errors=$our_err"
+            printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %6sx %7sx%s\n' $transport $label $conc "$ref_rate" "$ref_p99" "$our_rate" "$our_p99" "$ratio" "$target" "$note"
+        done
+    done
+    kb=$(awk '/VmHWM/{print $2}' "/proc/$OURS_PID/status")
+    [ "$kb" -gt "$PEAK_KB" ] && PEAK_KB=$kb
+    kill "$OURS_PID" "$REF_PID"
+    wait "$OURS_PID" "$REF_PID" 2>/dev/null || true
+    PIDS=()
+done
+printf 'peak RSS of securelist-milter (VmHWM, includes concurrency 64 with 1 MB bodies): %d MB (target <= 150 MB)\n' $((PEAK_KB / 1024))
+echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other processes share the CPUs; compare ratios, not absolute figures)"
