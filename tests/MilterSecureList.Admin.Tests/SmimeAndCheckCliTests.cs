@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using MilterSecureList.Directory.Tests.Fixtures;
+
+namespace MilterSecureList.Admin.Tests;
+
+/// <summary>
+/// <c>securelist smime rewrap</c> (issue 3 item 6) and <c>securelist check</c> (issue 5 item 5) on messages that
+/// openssl encrypted; openssl decrypts what they write. Exit codes and one-line refusals are part of the contract.
+/// </summary>
+[Collection(BackendCollection.Name)]
+public sealed class SmimeAndCheckCliTests(BackendFixture fixture)
+{
+    private const string Entity = "Content-Type: text/plain\r\n\r\nquarterly figures\r\n";
+
+    [Fact]
+    public void SmimeRewrapReKeysForTheMembersAndRefusesWhatItCannotDo()
+    {
+        using var cli = new CliHarness(fixture, "sqlite");
+        string dir = cli.Temp.Path;
+        (string listCert, string listKey) = Pair(dir, "list@example.org");
+        (string aliceCert, string aliceKey) = Pair(dir, "alice@example.org");
+        (string bobCert, string bobKey) = Pair(dir, "bob@example.org");
+        (string eveCert, string eveKey) = Pair(dir, "eve@example.org");
+        string post = Encrypt(dir, listCert, "post.eml");
+
+        string output = Path.Combine(dir, "out.eml");
+        CliResult ok = CliHarness.RunRaw("smime", "rewrap", "--list-cert", listCert, "--list-key", listKey,
+            "--member", aliceCert, "--member", bobCert, "--in", post, "--out", output).AssertOk();
+        Assert.Contains("re-keyed for 2 member(s)", ok.Output, StringComparison.Ordinal);
+        Assert.Equal(Entity, Decrypt(output, aliceCert, aliceKey));
+        Assert.Equal(Entity, Decrypt(output, bobCert, bobKey));
+        Assert.Null(TryDecrypt(output, eveCert, eveKey));
+        Assert.Null(TryDecrypt(output, listCert, listKey)); // the list's own RecipientInfo is gone
+        Assert.Contains("Subject: figures", File.ReadAllText(output), StringComparison.Ordinal); // headers untouched
+
+        // With --oaep the RSA members get RSAES-OAEP; openssl still reads it.
+        CliHarness.RunRaw("smime", "rewrap", "--list-cert", listCert, "--list-key", listKey, "--member", aliceCert, "--oaep",
+            "--in", post, "--out", output).AssertOk();
+        Assert.Contains("rsaesOaep", Openssl("cms", "-cmsout", "-print", "-in", output), StringComparison.Ordinal);
+        Assert.Equal(Entity, Decrypt(output, aliceCert, aliceKey));
+
+        string plain = Path.Combine(dir, "plain.eml");
+        File.WriteAllText(plain, "Subject: hi\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
+        CliResult notSmime = CliHarness.RunRaw("smime", "rewrap", "--list-cert", listCert, "--list-key", listKey, "--member", aliceCert, "--in", plain, "--out", output);
+        Assert.Equal(2, notSmime.ExitCode);
+        notSmime.AssertOneLine("not S/MIME");
+
+        string other = Encrypt(dir, eveCert, "other.eml");
+        CliResult notForList = CliHarness.RunRaw("smime", "rewrap", "--list-cert", listCert, "--list-key", listKey, "--member", aliceCert, "--in", other, "--out", output);
+        Assert.Equal(2, notForList.ExitCode);
+        Assert.DoesNotContain("   at ", notForList.Error, StringComparison.Ordinal);
+
+        File.SetUnixFileMode(listKey, (UnixFileMode)0x1A4); // 0644: others can read the list key
+        CliResult unsafeKey = CliHarness.RunRaw("smime", "rewrap", "--list-cert", listCert, "--list-key", listKey, "--member", aliceCert, "--in", post, "--out", output);
+        Assert.NotEqual(0, unsafeKey.ExitCode);
+        Assert.DoesNotContain("   at ", unsafeKey.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CheckPrintsTheVerdictAndEveryModificationAndWritesWhatMembersGet()
+    {
+        using var cli = new CliHarness(fixture, "sqlite");
+        string dir = cli.Temp.Path;
+        cli.Run("list", "create", "team@lists.example.org", "--owner", "owner@example.org").AssertOk();
+        (string aliceCert, string aliceKey) = Pair(dir, "alice@example.org");
+        cli.Run("member", "add", "team@lists.example.org", "alice@example.org", "--cert", aliceCert).AssertOk();
+        string listCert = Path.Combine(dir, "team.pem");
+        File.WriteAllText(listCert, cli.Run("list", "export-cert", "team@lists.example.org").AssertOk().Output);
+        string post = Encrypt(dir, listCert, "post.eml");
+        string output = Path.Combine(dir, "delivered.eml");
+
+        CliResult ok = cli.Run("check", "--from", "dave@example.com", "--rcpt", "Team+News@lists.example.org", "--in", post, "--out", output);
+        Assert.Equal(0, ok.ExitCode);
+        string[] lines = ok.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("250 2.0.0 continue", lines[0]);
+        Assert.Contains("DELRCPT <Team+News@lists.example.org>", lines);
+        Assert.Contains("ADDRCPT <alice@example.org>", lines);
+        Assert.Contains(lines, l => l.StartsWith("ADDHEADER List-Id: <team.lists.example.org>", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("REPLBODY ", StringComparison.Ordinal));
+        Assert.Equal(Entity, Decrypt(output, aliceCert, aliceKey));
+        Assert.Contains("List-Post: <mailto:team@lists.example.org>", File.ReadAllText(output), StringComparison.Ordinal);
+
+        string plain = Path.Combine(dir, "plain.eml");
+        File.WriteAllText(plain, "Subject: hi\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
+        CliResult rejected = cli.Run("check", "--from", "dave@example.com", "--rcpt", "team@lists.example.org", "--in", plain);
+        Assert.Equal(65, rejected.ExitCode);
+        Assert.StartsWith("550 5.7.1 <team@lists.example.org> accepts only S/MIME mail encrypted to the list certificate", rejected.Output, StringComparison.Ordinal);
+
+        CliResult notAList = cli.Run("check", "--from", "dave@example.com", "--rcpt", "bob@example.org", "--in", plain);
+        Assert.Equal(0, notAList.ExitCode);
+        Assert.Contains("RCPT <bob@example.org>: not a list", notAList.Output, StringComparison.Ordinal);
+    }
+
+    private static (string Cert, string Key) Pair(string dir, string address)
+    {
+        string cert = Path.Combine(dir, address + ".crt.pem");
+        string key = Path.Combine(dir, address + ".key.pem");
+        Openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-keyout", key, "-out", cert, "-subj", $"/CN={address}",
+            "-addext", $"subjectAltName=email:{address}", "-addext", "keyUsage=critical,keyEncipherment,digitalSignature");
+        File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return (cert, key);
+    }
+
+    private static string Encrypt(string dir, string recipientCert, string name)
+    {
+        string entity = Path.Combine(dir, "entity.txt");
+        File.WriteAllText(entity, Entity);
+        string post = Path.Combine(dir, name);
+        Openssl("cms", "-encrypt", "-aes256", "-binary", "-subject", "figures", "-in", entity, "-out", post, recipientCert);
+        return post;
+    }
+
+    private static string Decrypt(string message, string cert, string key) =>
+        TryDecrypt(message, cert, key) ?? throw new Xunit.Sdk.XunitException($"{cert} cannot decrypt {message}");
+
+    private static string? TryDecrypt(string message, string cert, string key)
+    {
+        (int code, string output) = Run("openssl", "cms", "-decrypt", "-binary", "-recip", cert, "-inkey", key, "-in", message);
+        return code == 0 ? output : null;
+    }
+
+    private static string Openssl(params string[] args)
+    {
+        (int code, string output) = Run("openssl", args);
+        Assert.True(code == 0, $"openssl {string.Join(' ', args)} failed");
+        return output;
+    }
+
+    private static (int Code, string Output) Run(string file, params string[] args)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using Process process = Process.Start(info) ?? throw new InvalidOperationException($"{file} is missing");
+        Task<string> error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        Assert.True(process.WaitForExit(60_000), $"{file} did not finish");
+        _ = error.Result;
+        return (process.ExitCode, output);
+    }
+}
