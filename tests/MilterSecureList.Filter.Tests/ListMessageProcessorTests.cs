@@ -227,6 +227,40 @@ public sealed class ListMessageProcessorTests
         Assert.Equal(Entity, DecryptAs(d.NewBody!, "bob@example.org"));
     }
 
+    [Fact]
+    public async Task ABounceAddressBecomesTheEnvelopeSender()
+    {
+        var options = new Dictionary<string, string> { [ListOptionKeys.BounceAddress] = "crypto-bounces@lists.example.org" };
+        using FilterDecision d = await Processor(ThreeMembers(options: options)).ProcessAsync(Post("<dave@example.com>", [$"<{List}>"], Encrypt(List)));
+        Assert.Equal("crypto-bounces@lists.example.org", d.ChangeFrom);
+        using FilterDecision none = await Processor(ThreeMembers()).ProcessAsync(Post("<dave@example.com>", [$"<{List}>"], Encrypt(List)));
+        Assert.Null(none.ChangeFrom);
+    }
+
+    [Fact]
+    public async Task ProgressIsSentWhileALongReKeyRuns()
+    {
+        // A clock whose timers fire at once: every wait for the next PROGRESS ends immediately, so a re-key of
+        // 300 members (tens of milliseconds) sees at least one.
+        var members = Enumerable.Range(0, 300).Select(i => Member("alice@example.org") is var m ? new ExpandedMember($"m{i}@example.org", m.Certificate, false, true, true, CertificateStatus.Usable, null, List) : null!).ToArray();
+        FakeDirectory dir = NewDirectory(List, members: members);
+        int progress = 0;
+        var processor = new ListMessageProcessor(dir, new PolicyOptions(), new RecordingOwnerNotifier(), NullLogger.Instance, new ImmediateTimers());
+        using FilterDecision d = await processor.ProcessAsync(Post("<dave@example.com>", [$"<{List}>"], Encrypt(List)), () =>
+        {
+            Interlocked.Increment(ref progress);
+            return ValueTask.CompletedTask;
+        });
+        Assert.Equal(300, d.MembersRekeyed);
+        Assert.True(progress > 0);
+    }
+
+    private sealed class ImmediateTimers : TimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            System.CreateTimer(callback, state, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
     [Theory]
     [InlineData("<List+topic@Example.ORG>", "list@example.org")]
     [InlineData("list@example.org", "list@example.org")]
