@@ -21,7 +21,7 @@ public sealed class PolicyTests(ListWorld world)
     /// <summary>The server's reply line to the command that starts with <paramref name="command"/> (e.g. "RCPT TO", ".").</summary>
     private static string ReplyTo(Swaks s, string command)
     {
-        string[] lines = s.Transcript.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+        string[] lines = s.Transcript.Split('\n').Select(l => l.Trim()).ToArray();
         int i = Array.FindLastIndex(lines, l => l.StartsWith("->", StringComparison.Ordinal) && l[2..].TrimStart().StartsWith(command, StringComparison.Ordinal));
         Assert.True(i >= 0, $"no {command} in the transcript: {s}");
         string? reply = lines.Skip(i + 1).FirstOrDefault(l => l.StartsWith('<'));
@@ -58,7 +58,7 @@ public sealed class PolicyTests(ListWorld world)
         Assert.True(s.Accepted, s.ToString());
         IReadOnlyList<SinkMessage> got = await world.ReceivedAsync(subject);
         Assert.Equal(People("alice", "bob"), Recipients(got));
-        Assert.Equal(text + "\n", got[0].Body);
+        Assert.Equal(text, got[0].Body.TrimEnd('\n')); // smtp-sink ends its dump with a blank line
         Assert.Contains("X-SecureList: 2 members of plain@lists.e2e.test; plaintext passed unchanged", got[0].Headers, StringComparison.Ordinal);
     }
 
@@ -114,7 +114,7 @@ public sealed class PolicyTests(ListWorld world)
         Swaks refused = await world.SendAsync(world["dave"].Address, [ListWorld.Closed], post);
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Equal("550 5.7.1 <closed@lists.e2e.test> accepts posts from its members only", ReplyTo(refused, "RCPT TO"));
-        Assert.DoesNotContain(refused.Transcript.Split('\n'), l => l.StartsWith("-> DATA", StringComparison.Ordinal));
+        Assert.DoesNotContain(refused.Transcript.Split('\n'), l => l.Trim().StartsWith("-> DATA", StringComparison.Ordinal));
 
         Swaks accepted = await world.SendAsync(world["carol"].Address, [ListWorld.Closed], post);
         Assert.True(accepted.Accepted, accepted.ToString());

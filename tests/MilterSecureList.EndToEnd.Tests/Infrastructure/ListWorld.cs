@@ -45,6 +45,13 @@ public class ListWorld : IAsyncLifetime
 
     public DaemonProcess Daemon { get; private set; } = null!;
 
+    /// <summary>Ends the daemon (if still running) and starts it again with the same milter.ini and socket.</summary>
+    public async Task RestartDaemonAsync()
+    {
+        await Daemon.DisposeAsync();
+        Daemon = await DaemonProcess.StartAsync(await File.ReadAllTextAsync(Config));
+    }
+
     public Dictionary<string, Identity> People { get; } = new(StringComparer.Ordinal);
 
     public Identity this[string name] => People[name];
@@ -393,7 +400,7 @@ public class ListWorld : IAsyncLifetime
 public sealed record Swaks(int ExitCode, string Transcript)
 {
     /// <summary>The server lines (<c>&lt;~</c> / <c>&lt;**</c>) of the transcript.</summary>
-    public IEnumerable<string> ServerLines => Transcript.Split('\n').Where(l => l.StartsWith('<')).Select(l => l.TrimEnd('\r'));
+    public IEnumerable<string> ServerLines => Transcript.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith('<'));
 
     public bool Accepted => ExitCode == 0 && ServerLines.Any(l => l.Contains(" 250 2.0.0 Ok: queued", StringComparison.Ordinal));
 
