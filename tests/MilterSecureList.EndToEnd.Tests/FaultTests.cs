@@ -5,13 +5,31 @@ using MilterSecureList.Testing;
 
 namespace MilterSecureList.EndToEnd.Tests;
 
-/// <summary>Only the crypto list and lists for breaking things; no expired member, no gpgsm/NSS set-up.</summary>
+/// <summary>
+/// Only the crypto list and lists for breaking things; no expired member, no gpgsm/NSS set-up. The directory is
+/// PostgreSQL (the shared back end of several milter nodes), so "directory unavailable" is a real server outage.
+/// </summary>
 public sealed class FaultWorld : ListWorld
 {
     public const string Keyless = "keyless@" + Domain;
     public const string Dirless = "dirless@" + Domain;
 
+    public PostgresCluster Database { get; private set; } = null!;
+
     protected override bool Full => false;
+
+    protected override string DirectorySection => $"Provider = postgres\nConnectionString = {Database.ConnectionString}";
+
+    protected override async Task PrepareAsync() => Database = await PostgresCluster.CreateAsync();
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (Database is not null)
+        {
+            await Database.DisposeAsync();
+        }
+    }
 
     protected override async Task CreateMoreAsync()
     {
@@ -144,16 +162,8 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
         const string subject = "fault directory";
         string post = await world.OpensslPostAsync(world["dave"].Address, FaultWorld.Dirless, subject, Smime.Entity("directory gone"), [world.ListCert(FaultWorld.Dirless)], "-aes256");
         // The daemon knows the list (its cache loaded the list table at start) but has not expanded it yet:
-        // the expansion needs the database, which is now gone.
-        string db = Path.Combine(world.Dir, "lists.db");
-        string away = Path.Combine(world.Dir, "db-away");
-        System.IO.Directory.CreateDirectory(away);
-        string[] files = [.. new[] { "", "-wal", "-shm" }.Select(x => db + x).Where(File.Exists)];
-        foreach (string f in files)
-        {
-            File.Move(f, Path.Combine(away, Path.GetFileName(f)));
-        }
-
+        // the expansion needs the database server, which is now down.
+        await world.Database.StopAsync();
         try
         {
             Swaks s = await world.SendAsync(world["dave"].Address, [FaultWorld.Dirless], post);
@@ -162,19 +172,17 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
         }
         finally
         {
-            foreach (string x in new[] { "", "-wal", "-shm" })
-            {
-                File.Delete(db + x); // whatever a reconnect may have created meanwhile
-            }
-
-            foreach (string f in files)
-            {
-                File.Move(Path.Combine(away, Path.GetFileName(f)), f);
-            }
+            await world.Database.StartAsync();
         }
 
         await world.Postfix.WaitForQueueEmptyAsync(TimeSpan.FromSeconds(30));
         Assert.Empty(world.ReceivedNow(subject));
+
+        // With the server back, the client's retry goes through.
+        Swaks retry = await world.SendAsync(world["dave"].Address, [FaultWorld.Dirless], post);
+        Assert.True(retry.Accepted, retry.ToString());
+        IReadOnlyList<SinkMessage> got = await world.ReceivedAsync(subject);
+        Assert.Equal(new[] { world["alice"].Address, world["carol"].Address }.Order(), got.SelectMany(m => m.Recipients).Select(Addr).Order());
     }
 
     [Fact]

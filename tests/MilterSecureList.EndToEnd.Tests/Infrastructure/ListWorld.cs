@@ -87,6 +87,7 @@ public class ListWorld : IAsyncLifetime
             People[id.Name] = id;
         }
 
+        await PrepareAsync();
         await WriteConfigAsync(smtpPort: 25);
         if (Full)
         {
@@ -133,6 +134,12 @@ public class ListWorld : IAsyncLifetime
     /// <summary>False: only the crypto list, no expired member, no gpgsm/NSS (for the fault tests).</summary>
     protected virtual bool Full => true;
 
+    /// <summary>The [Directory] lines naming the back end (SQLite in the temp dir unless a subclass says otherwise).</summary>
+    protected virtual string DirectorySection => $"Provider = sqlite\nPath = {Dir}/lists.db";
+
+    /// <summary>Hook for subclasses: runs first (e.g. start a database server).</summary>
+    protected virtual Task PrepareAsync() => Task.CompletedTask;
+
     /// <summary>Hook for subclasses: more lists before the daemon starts.</summary>
     protected virtual Task CreateMoreAsync() => Task.CompletedTask;
 
@@ -157,8 +164,7 @@ public class ListWorld : IAsyncLifetime
         [Milter]
         Handler = lists
         [Directory]
-        Provider = sqlite
-        Path = {Dir}/lists.db
+        {DirectorySection}
         CacheRefreshSeconds = 1
         [Keys]
         Directory = {Dir}/keys
@@ -366,7 +372,7 @@ public class ListWorld : IAsyncLifetime
         return Convert.ToHexString(c.GetCertHash(HashAlgorithmName.SHA256));
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (Daemon is not null)
         {
