@@ -308,7 +308,7 @@ public class ListWorld : IAsyncLifetime
     public IReadOnlyList<SinkMessage> ReceivedNow(string subject) => [.. Postfix.ReadSinkMessages().Where(m => HasSubject(m, subject))];
 
     public static bool HasSubject(SinkMessage m, string subject) =>
-        m.Headers.Split('\n').Any(l => l.StartsWith("Subject:", StringComparison.OrdinalIgnoreCase) && l.Contains(subject, StringComparison.Ordinal));
+        m.Headers.Split('\n').Any(l => l.StartsWith("Subject:", StringComparison.OrdinalIgnoreCase) && l["Subject:".Length..].Trim() == subject);
 
     public string MilterLog()
     {
