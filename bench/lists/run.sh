@@ -11,13 +11,14 @@
 #    Target: a 1 MB post to 1,000 members takes at most 100 ms in the milter.
 #
 # Needs root (Postfix), postfix, openssl, build-essential, python3-cryptography. One run takes ~2-4 minutes.
-#   N16=200 N1M=20 NDIRECT=20 bench/lists/run.sh        (message counts; the defaults)
+#   N16=200 N1M=40 ROUNDS=3 NDIRECT=20 bench/lists/run.sh   (message counts and rounds; the defaults)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 PATH="/usr/sbin:$PATH"
 N16=${N16:-200}
-N1M=${N1M:-20}
+N1M=${N1M:-40}
+ROUNDS=${ROUNDS:-3}
 NDIRECT=${NDIRECT:-20}
 CONC=${CONC:-4}
 [ "$(id -u)" = 0 ] || { echo "bench/lists: run as root (Postfix)" >&2; exit 1; }
@@ -120,63 +121,66 @@ for _ in $(seq 100); do [ -S "$work/milter.sock" ] && break; sleep 0.1; done
 [ -S "$work/milter.sock" ] || { cat "$work/milter.out"; echo "securelist-milter did not start" >&2; exit 1; }
 
 # ---- 1. through Postfix ------------------------------------------------------------------------------
+# Three Postfix instances side by side (with the milter; reference a: no milter, a 100-address virtual alias,
+# i.e. Postfix expanding the list itself; reference b: no milter, smtp-source -r 100). Each round runs all
+# three one after the other, so a load change on the machine hits all three; the ratios are taken per round
+# and the median over ROUNDS rounds is reported.
 now() { date +%s.%N; }
-declare -A secs
-run_postfix() { # name milter(unix:..|none) file count target alias(yes|no) [extra smtp-source args]
-    local name=$1 m=$2 file=$3 count=$4 target=$5 alias=$6; shift 6
-    local dir=$work/pf-$name smtp sink
-    smtp=$(free_port); sink=$(free_port)
-    scripts/postfix-sandbox.sh start "$dir" "$smtp" "$sink" "$m" lists.bench.test >/dev/null
-    if [ "$alias" = yes ]; then
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+declare -A smtp_port target extra
+start_postfix() { # name milter(unix:..|none) alias(yes|no)
+    local dir=$work/pf-$1 sink
+    smtp_port[$1]=$(free_port); sink=$(free_port)
+    scripts/postfix-sandbox.sh start "$dir" "${smtp_port[$1]}" "$sink" "$2" lists.bench.test >/dev/null
+    if [ "$3" = yes ]; then
         # Postfix's own list expansion: one RCPT on the wire, 100 deliveries (cleanup's virtual alias expansion).
         postconf -c "$dir/etc" -e "virtual_alias_maps = texthash:$work/aliases"
         postfix -c "$dir/etc" reload >/dev/null 2>&1
         sleep 1
     fi
-    # one warm-up message (JIT, key caches, Postfix process start), not timed
-    smtp-source -c -m 1 -s 1 -f sender@bench.test -t "$target" "$@" -F "$file" "127.0.0.1:$smtp" >/dev/null
-    scripts/postfix-sandbox.sh wait "$dir" 1 120
+}
+send() { # name file count -> prints seconds
+    local name=$1 file=$2 count=$3 dir=$work/pf-$1 t0 t1
     rm -f "$dir"/sink/*
-    local t0 t1
     t0=$(now)
-    smtp-source -c -m "$count" -s "$CONC" -f sender@bench.test -t "$target" "$@" -F "$file" "127.0.0.1:$smtp" >/dev/null
+    # shellcheck disable=SC2086
+    smtp-source -c -m "$count" -s "$CONC" -f sender@bench.test -t "${target[$name]}" ${extra[$name]} -F "$file" "127.0.0.1:${smtp_port[$name]}" >/dev/null
     scripts/postfix-sandbox.sh wait "$dir" "$count" 600
     t1=$(now)
-    secs[$name]=$(echo "$t1 - $t0" | bc -l)
-    # every transaction in the sink must carry 100 recipients and never the list address
+    # every message must reach 100 recipients and never the list address
     local rc bad
     rc=$(cat "$dir"/sink/* | grep -c '^X-Rcpt-Args:' || true)
     bad=$(cat "$dir"/sink/* | grep '^X-Rcpt-Args:' | grep -c '@lists\.bench\.test' || true)
     [ "$rc" = $((count * 100)) ] && [ "$bad" = 0 ] || { echo "bench/lists: $name delivered $rc recipients ($bad list addresses), expected $((count * 100))" >&2; exit 1; }
-    scripts/postfix-sandbox.sh stop "$dir" >/dev/null
-    rm -rf "$dir"
+    echo "$t1 - $t0" | bc -l
 }
-
 seq -f "member%g@bench.test" 1 100 | paste -sd, | sed 's/^/everyone@bench.test /' >"$work/aliases"
-echo "== through Postfix (smtp-source -s $CONC), 100 member deliveries per message"
-echo "   references, same Postfix without a milter: (a) a 100-address virtual alias, (b) smtp-source -r 100"
-for size in 16k 1m; do
-    if [ $size = 16k ]; then n=$N16; else n=$N1M; fi
-    run_postfix "m$size" "unix:$work/milter.sock" "$work/p$size-100.eml" "$n" "$list100" no
-    run_postfix "a$size" none "$work/p$size-100.eml" "$n" everyone@bench.test yes
-    run_postfix "r$size" none "$work/p$size-100.eml" "$n" member@bench.test no -r 100
-done
+start_postfix m "unix:$work/milter.sock" no; target[m]=$list100; extra[m]=""
+start_postfix a none yes; target[a]=everyone@bench.test; extra[a]=""
+start_postfix b none no; target[b]=member@bench.test; extra[b]="-r 100"
+for name in m a b; do send $name "$work/p16k-100.eml" 1 >/dev/null; done # warm-up (JIT, caches, process start)
 
+echo "== through Postfix (smtp-source -s $CONC), 100 member deliveries per message, median of $ROUNDS rounds"
 printf '%-50s %6s %8s %10s %14s\n' run msgs secs msgs/s "deliveries/s"
 line() { printf '%-50s %6d %8.2f %10.1f %14.0f\n' "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)" "$(echo "$2 * 100 / $3" | bc -l)"; }
 verdict() { if [ "$(echo "$1 <= 1.25" | bc -l)" = 1 ]; then echo "meets target <= 1.25"; else echo "MISSES target <= 1.25"; fi; }
+summary=""
 for size in 16k 1m; do
     if [ $size = 16k ]; then n=$N16; label="16 KB"; else n=$N1M; label="1 MB"; fi
-    line "$label, securelist-milter, list of 100" "$n" "${secs[m$size]}"
-    line "$label, no milter, virtual alias of 100 (ref a)" "$n" "${secs[a$size]}"
-    line "$label, no milter, 100 RCPTs (ref b)" "$n" "${secs[r$size]}"
+    : >"$work/t-m" ; : >"$work/t-a"; : >"$work/t-b"; : >"$work/r-a"; : >"$work/r-b"
+    for _ in $(seq "$ROUNDS"); do
+        tm=$(send m "$work/p$size-100.eml" "$n"); ta=$(send a "$work/p$size-100.eml" "$n"); tb=$(send b "$work/p$size-100.eml" "$n")
+        echo "$tm" >>"$work/t-m"; echo "$ta" >>"$work/t-a"; echo "$tb" >>"$work/t-b"
+        echo "$tm / $ta" | bc -l >>"$work/r-a"; echo "$tm / $tb" | bc -l >>"$work/r-b"
+    done
+    line "$label, securelist-milter, list of 100" "$n" "$(median <"$work/t-m")"
+    line "$label, no milter, virtual alias of 100 (ref a)" "$n" "$(median <"$work/t-a")"
+    line "$label, no milter, 100 RCPTs (ref b)" "$n" "$(median <"$work/t-b")"
+    ra=$(median <"$work/r-a"); rb=$(median <"$work/r-b")
+    summary+=$(printf 'time ratio milter/ref a, %-5s: %.2f (%s); milter/ref b: %.2f (rounds a: %s)' "$label" "$ra" "$(verdict "$ra")" "$rb" "$(xargs printf '%.2f ' <"$work/r-a")")$'\n'
 done
-for size in 16k 1m; do
-    if [ $size = 16k ]; then label="16 KB"; else label="1 MB "; fi
-    ra=$(echo "${secs[m$size]} / ${secs[a$size]}" | bc -l)
-    rb=$(echo "${secs[m$size]} / ${secs[r$size]}" | bc -l)
-    printf 'time ratio milter/ref a, %s: %.2f (%s); milter/ref b: %.2f\n' "$label" "$ra" "$(verdict "$ra")" "$rb"
-done
+printf '%s' "$summary"
+for name in m a b; do scripts/postfix-sandbox.sh stop "$work/pf-$name" >/dev/null; done
 
 # ---- 2. directly over the milter socket ---------------------------------------------------------------
 echo "== directly: milterload -f POST, one connection, list of 1,000 (RCPT rcpt1@example.com)"

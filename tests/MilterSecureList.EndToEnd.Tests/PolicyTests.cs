@@ -1,4 +1,3 @@
-using System.Text;
 using MilterSecureList.EndToEnd.Tests.Infrastructure;
 using MilterSecureList.Testing;
 

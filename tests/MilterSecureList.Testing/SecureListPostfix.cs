@@ -61,7 +61,13 @@ public sealed class SecureListPostfix : IAsyncDisposable
                 }
             }
 
-            add.Add(HoldService);
+            // contrib/postfix/master.cf.snippet does not (yet) define the transport its main.cf.snippet names;
+            // take postfix-sandbox.sh's definition unless the snippet brings its own.
+            if (!add.Concat(present).Any(l => l.Split(' ', 2)[0] == "securelist-hold"))
+            {
+                add.Add(HoldService);
+            }
+
             add.Add($"127.0.0.1:{bypass} inet n - n - - smtpd -o smtpd_milters= -o non_smtpd_milters=");
             await File.AppendAllLinesAsync(masterCf, add).ConfigureAwait(false);
             (int rc, string o, string e) = await ExternalTool.RunAsync("postfix", ["-c", postfix.ConfigDirectory, "reload"]).ConfigureAwait(false);
