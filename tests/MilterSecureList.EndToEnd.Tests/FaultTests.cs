@@ -1,0 +1,211 @@
+using System.Net.Sockets;
+using System.Text;
+using MilterSecureList.EndToEnd.Tests.Infrastructure;
+using MilterSecureList.Testing;
+
+namespace MilterSecureList.EndToEnd.Tests;
+
+/// <summary>
+/// Only the crypto list and lists for breaking things; no expired member, no gpgsm/NSS set-up. The directory is
+/// PostgreSQL (the shared back end of several milter nodes), so "directory unavailable" is a real server outage.
+/// </summary>
+public sealed class FaultWorld : ListWorld
+{
+    public const string Keyless = "keyless@" + Domain;
+    public const string Dirless = "dirless@" + Domain;
+
+    public PostgresCluster Database { get; private set; } = null!;
+
+    protected override bool Full => false;
+
+    protected override string DirectorySection => $"Provider = postgres\nConnectionString = {Database.ConnectionString}";
+
+    protected override async Task PrepareAsync() => Database = await PostgresCluster.CreateAsync();
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (Database is not null)
+        {
+            await Database.DisposeAsync();
+        }
+    }
+
+    protected override async Task CreateMoreAsync()
+    {
+        await CreateListAsync(Keyless, "alice", "bob");
+        await CreateListAsync(Dirless, "alice", "carol");
+    }
+}
+
+/// <summary>
+/// Issue 5 items 3 and 4, faults: the milter killed in the middle of a message, the directory or a key file gone,
+/// and list mail that bypasses the milter. Postfix must defer, never deliver a list message unexpanded.
+/// </summary>
+[Trait("Category", "EndToEnd")]
+public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
+{
+    private static string Addr(string raw) => raw.Replace("TO:", "", StringComparison.OrdinalIgnoreCase).Trim('<', '>');
+
+    private static string FinalReply(Swaks s)
+    {
+        string[] lines = s.Transcript.Split('\n').Select(l => l.Trim()).ToArray();
+        int i = Array.FindLastIndex(lines, l => l.StartsWith("-> .", StringComparison.Ordinal));
+        Assert.True(i >= 0, $"no end of DATA in the transcript: {s}");
+        string reply = lines.Skip(i + 1).First(l => l.StartsWith('<'));
+        return reply[(reply.IndexOf(' ', StringComparison.Ordinal) + 1)..];
+    }
+
+    [Fact]
+    public async Task Milter_killed_in_the_middle_of_a_message_defers_and_the_retry_after_restart_delivers_exactly_once()
+    {
+        const string subject = "fault sigkill";
+        byte[] entity = Smime.Entity("survives a SIGKILL of the milter");
+        string post = await world.OpensslPostAsync(world["dave"].Address, ListWorld.Crypto, subject, entity, [world.ListCert(ListWorld.Crypto)], "-aes256");
+
+        // Our own SMTP client, so the kill lands at a known point: the milter has seen CONNECT, MAIL and RCPT
+        // (its session for this message is open) and Postfix holds the body, but end of message is not yet sent.
+        using (var client = new TcpClient())
+        {
+            await client.ConnectAsync("127.0.0.1", world.Postfix.SmtpPort);
+            NetworkStream stream = client.GetStream();
+            stream.ReadTimeout = 120_000;
+            var reader = new StreamReader(stream, Encoding.Latin1);
+            async Task<string> ReplyAsync()
+            {
+                string line;
+                do
+                {
+                    line = await reader.ReadLineAsync() ?? throw new IOException("Postfix closed the connection");
+                }
+                while (line.Length > 3 && line[3] == '-');
+                return line;
+            }
+
+            async Task<string> SendAsync(string command)
+            {
+                await stream.WriteAsync(Encoding.Latin1.GetBytes(command + "\r\n"));
+                return await ReplyAsync();
+            }
+
+            Assert.StartsWith("220", await ReplyAsync(), StringComparison.Ordinal);
+            Assert.StartsWith("250", await SendAsync("EHLO client.e2e.test"), StringComparison.Ordinal);
+            Assert.StartsWith("250", await SendAsync($"MAIL FROM:<{world["dave"].Address}>"), StringComparison.Ordinal);
+            Assert.StartsWith("250", await SendAsync($"RCPT TO:<{ListWorld.Crypto}>"), StringComparison.Ordinal); // the milter answered RCPT
+            Assert.StartsWith("354", await SendAsync("DATA"), StringComparison.Ordinal);
+            string text = (await File.ReadAllTextAsync(post)).ReplaceLineEndings("\r\n");
+            await stream.WriteAsync(Encoding.Latin1.GetBytes(text.EndsWith("\r\n", StringComparison.Ordinal) ? text : text + "\r\n"));
+            await stream.FlushAsync();
+
+            ExternalTool.Signal(world.Daemon.ProcessId, "KILL");
+            for (int i = 0; i < 100 && !world.Daemon.HasExited; i++)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.True(world.Daemon.HasExited, "securelist-milter survived SIGKILL");
+            string final = await SendAsync(".");
+            // milter_default_action = tempfail (contrib/postfix): the client keeps the message and retries.
+            Assert.StartsWith("451 4.7.1", final, StringComparison.Ordinal);
+            await SendAsync("QUIT");
+        }
+
+        await world.Postfix.WaitForQueueEmptyAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(world.ReceivedNow(subject));
+
+        await world.RestartDaemonAsync();
+        Swaks retry = await world.SendAsync(world["dave"].Address, [ListWorld.Crypto], post);
+        Assert.True(retry.Accepted, retry.ToString());
+        IReadOnlyList<SinkMessage> got = await world.ReceivedAsync(subject);
+        await world.Postfix.WaitForQueueEmptyAsync(TimeSpan.FromSeconds(30));
+        got = world.ReceivedNow(subject);
+        List<string> rcpts = [.. got.SelectMany(m => m.Recipients).Select(Addr).Order()];
+        Assert.Equal(new[] { "alice", "bob", "carol", "gina", "nina" }.Select(n => world[n].Address).Order(), rcpts); // each member exactly once
+        Assert.Equal(entity, await world.OpensslDecryptAsync(got[0], world["bob"]));
+    }
+
+    [Fact]
+    public async Task Unreadable_list_key_tempfails_with_4_3_0_and_nothing_is_delivered()
+    {
+        const string subject = "fault key file";
+        string post = await world.OpensslPostAsync(world["dave"].Address, FaultWorld.Keyless, subject, Smime.Entity("key gone"), [world.ListCert(FaultWorld.Keyless)], "-aes256");
+        string keys = Path.Combine(world.Dir, "keys");
+        string[] files = System.IO.Directory.GetFiles(keys, FaultWorld.Keyless + ".*");
+        Assert.NotEmpty(files);
+        foreach (string f in files)
+        {
+            File.Move(f, f + ".away");
+        }
+
+        try
+        {
+            Swaks s = await world.SendAsync(world["dave"].Address, [FaultWorld.Keyless], post);
+            Assert.NotEqual(0, s.ExitCode);
+            Assert.Equal("451 4.3.0 temporary failure in list processing, try again later", FinalReply(s));
+            Assert.Contains("keyless@lists.e2e.test", world.MilterLog(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (string f in files)
+            {
+                File.Move(f + ".away", f);
+            }
+        }
+
+        await world.Postfix.WaitForQueueEmptyAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(world.ReceivedNow(subject));
+    }
+
+    [Fact]
+    public async Task Directory_unavailable_before_the_first_expansion_tempfails_with_4_3_0()
+    {
+        const string subject = "fault directory";
+        string post = await world.OpensslPostAsync(world["dave"].Address, FaultWorld.Dirless, subject, Smime.Entity("directory gone"), [world.ListCert(FaultWorld.Dirless)], "-aes256");
+        // The daemon knows the list (its cache loaded the list table at start) but has not expanded it yet:
+        // the expansion needs the database server, which is now down.
+        await world.Database.StopAsync();
+        try
+        {
+            Swaks s = await world.SendAsync(world["dave"].Address, [FaultWorld.Dirless], post);
+            Assert.NotEqual(0, s.ExitCode);
+            Assert.Equal("451 4.3.0 list directory temporarily unavailable, try again later", FinalReply(s));
+        }
+        finally
+        {
+            await world.Database.StartAsync();
+        }
+
+        await world.Postfix.WaitForQueueEmptyAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(world.ReceivedNow(subject));
+
+        // With the server back, the client's retry goes through.
+        Swaks retry = await world.SendAsync(world["dave"].Address, [FaultWorld.Dirless], post);
+        Assert.True(retry.Accepted, retry.ToString());
+        IReadOnlyList<SinkMessage> got = await world.ReceivedAsync(subject);
+        Assert.Equal(new[] { world["alice"].Address, world["carol"].Address }.Order(), got.SelectMany(m => m.Recipients).Select(Addr).Order());
+    }
+
+    [Fact]
+    public async Task List_mail_that_bypasses_the_milter_waits_deferred_and_never_leaves_unexpanded()
+    {
+        const string subject = "fault bypass";
+        string post = await world.OpensslPostAsync(world["dave"].Address, ListWorld.Crypto, subject, Smime.Entity("bypass"), [world.ListCert(ListWorld.Crypto)], "-aes256");
+        Swaks s = await world.SendAsync(world["dave"].Address, [ListWorld.Crypto], post, port: world.Mta.BypassPort);
+        Assert.True(s.Accepted, s.ToString()); // no milter on that smtpd: Postfix queues it
+
+        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (world.Mta.DeferredCount() == 0 || !world.Postfix.ReadMailLog().Contains("status=deferred", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < end, "the bypassing list message did not reach the deferred queue; maillog:\n" + ListWorld.Tail(world.Postfix.ReadMailLog(), 15));
+            await Task.Delay(100);
+        }
+
+        string log = world.Postfix.ReadMailLog();
+        Assert.Contains(log.Split('\n'), l => l.Contains("to=<crypto@lists.e2e.test>", StringComparison.Ordinal) && l.Contains("status=deferred", StringComparison.Ordinal));
+        await world.Postfix.FlushQueueAsync(); // even an explicit queue run does not deliver it
+        await Task.Delay(2000);
+        Assert.Empty(world.ReceivedNow(subject));
+        Assert.True(world.Postfix.QueuedCount() > 0, "the list message left the queue"); // deferred or, during the flush, active
+        await ExternalTool.RunAsync("postsuper", ["-c", world.Postfix.ConfigDirectory, "-d", "ALL", "deferred"]);
+    }
+}
