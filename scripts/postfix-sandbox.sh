@@ -56,12 +56,12 @@ relay      unix  - - n -    - smtp
 showq      unix  n - n -    - showq
 error      unix  - - n -    - error
 retry      unix  - - n -    - error
-securelist-hold unix - n n - - pipe flags=q user=nobody argv=/bin/sh -c { exit 75 }
 discard    unix  - - n -    - discard
 anvil      unix  - - n -    1 anvil
 scache     unix  - - n -    1 scache
 postlog    unix-dgram n - n - 1 postlogd
 EOT
+    grep -v '^#' "$here/../contrib/postfix/master.cf.snippet" >>"$dir/etc/master.cf"
     (cd "$dir/sink" && exec smtp-sink -u postfix -d "msg-%M%S." "127.0.0.1:$sink" 256 >"$dir/sink.log" 2>&1) &
     echo $! >"$dir/sink.pid"
     postfix -c "$dir/etc" check >"$dir/check.log" 2>&1 || { cat "$dir/check.log" >&2; die "postfix check failed"; }
