@@ -119,11 +119,11 @@ public sealed class DoubleWrapPostfixTests
 
         // The documented price of not rotating: the server colluding with dave (old key) reads epoch-1 posts.
         using var serverListKey = new ListKey(sCert, sKey);
-        using X509Certificate2 daveCert = X509Certificate2.CreateFromPemFile(world.Cert("dave"));
+        using X509Certificate2 daveCert = X509Certificate2.CreateFromPem(File.ReadAllText(world.Cert("dave")));
         using AsymmetricAlgorithm daveKey = LoadKey(world, "dave", daveCert);
         RewrapResult forDave1 = CmsDoubleWrap.Rewrap(cms1, [serverListKey], [CmsRecipient.FromCertificate(daveCert)]);
         byte[] colluded = CmsDoubleWrap.Decrypt(forDave1.ContentInfo, daveCert, daveKey, _ => listKey1);
-        Assert.Contains("first", Encoding.UTF8.GetString(colluded), StringComparison.Ordinal);
+        Assert.Contains("first", Encoding.UTF8.GetString(SmimeEntities.CheckSignature(colluded).Content), StringComparison.Ordinal);
 
         // --- rotation: epoch 2 goes to the remaining members only ----------------------------------------------
         string key2 = Path.Combine(world.OwnerDir, "epoch2.key");
@@ -165,11 +165,11 @@ public sealed class DoubleWrapPostfixTests
         tampered[^40] ^= 0x01; // inside the encrypted content, before the 16-byte tag
         string tamperedFile = Path.Combine(world.Root, "tampered.eml");
         await File.WriteAllBytesAsync(tamperedFile, SmimeEntities.WriteEncrypted("Subject: tampered\r\n", tampered, authEnveloped: true));
+        File.Delete(Path.Combine(world.Root, "carol.out"));
         CliRun tamperRun = DecryptAs(world, "carol", tamperedFile);
         Assert.True(tamperRun.ExitCode == 1, $"tampered copy: exit {tamperRun.ExitCode} {tamperRun.Error}{tamperRun.Output}");
         Assert.Contains("cannot decrypt", tamperRun.Error, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(world.Root, "carol.out")) && File.ReadAllText(Path.Combine(world.Root, "carol.out")).Contains("second", StringComparison.Ordinal)
-            && tamperRun.ExitCode == 0, "tampered content was accepted");
+        Assert.False(File.Exists(Path.Combine(world.Root, "carol.out")), "a tampered post must not produce any output");
 
         Assert.Equal(0, await daemon2.StopAsync());
         Assert.DoesNotContain("warning: milter", postfix.ReadMailLog(), StringComparison.Ordinal);
