@@ -132,6 +132,21 @@ public static class ListKeyCommands
         return written;
     }
 
+    /// <summary>Rotation on member removal (list option rotate-on-remove=yes): makes epoch n+1 from the owner's current
+    /// key file, writes it to <c>OUTDIR/LIST.EPOCH.key</c> (0600) and the key messages for the remaining members to
+    /// <c>OUTDIR/LIST.EPOCH.messages/MEMBER.eml</c>. Nothing goes to the server's directory or key directory.</summary>
+    internal static (string KeyFile, string MessageDir, int Messages) Rotate(AdminContext context, AdminSession session, string currentKeyFile, string outDir)
+    {
+        using ListKeyFile current = ListKeyFile.Load(currentKeyFile);
+        using ListKeyFile next = ListKeyFile.Create(current.List, checked(current.Epoch + 1));
+        System.IO.Directory.CreateDirectory(outDir);
+        string keyFile = Path.Combine(outDir, ListKeyDirectory.FileName(next.List, next.Epoch));
+        next.Save(keyFile);
+        string messageDir = Path.Combine(outDir, Path.GetFileNameWithoutExtension(keyFile) + ".messages");
+        IReadOnlyList<string> written = DistributeTo(context, session, next, messageDir);
+        return (keyFile, messageDir, written.Count);
+    }
+
     /// <summary>An ordinary S/MIME message (RFC 5322 + RFC 8551 enveloped-data) whose content is the key file as a
     /// text/plain attachment: any S/MIME client, or openssl cms -decrypt, opens it.</summary>
     public static byte[] BuildKeyMessage(ListKeyFile listKey, string from, string to, X509Certificate2 memberCertificate)
