@@ -100,10 +100,24 @@ public sealed class DoubleWrapPostfixTests
         Assert.Throws<CmsRewrapException>(() => CmsDoubleWrap.Decrypt(cms1, sCert, sKey, _ => null));
         byte[] blob1 = ServerView.InnerBlob(cms1, (RSA)sKey);
         Assert.Equal(40, blob1.Length); // RFC 5649 wrap of the 32-byte AES-256-GCM key
+        using (var control = Aes.Create())
+        {
+            // Positive control: the blob the server gets is the real one (the list key opens it), so the search below
+            // is not vacuous.
+            control.Key = listKey1;
+            Assert.Equal(32, control.DecryptKeyWrapPadded(blob1).Length);
+            Assert.Throws<InvalidOperationException>(() => ServerView.TryEveryWindow(blob1, [0, .. listKey1, 0], "control"));
+        }
+
         await daemon.StopAsync(); // flushes the log
         long windows = 0;
-        foreach (string file in world.ServerFiles())
+        // The server's whole state: database, key directory, log, configuration, and the daemon's own directory.
+        IEnumerable<string> serverState = world.ServerFiles()
+            .Concat(System.IO.Directory.EnumerateFiles(daemon.Directory).Where(f => !f.EndsWith(".sock", StringComparison.Ordinal)));
+        int files = 0;
+        foreach (string file in serverState)
         {
+            files++;
             byte[] data = await File.ReadAllBytesAsync(file);
             windows += ServerView.TryEveryWindow(blob1, data, file);
             foreach (byte[] form in ServerView.Encodings(listKey1))
@@ -115,7 +129,8 @@ public sealed class DoubleWrapPostfixTests
         byte[] daemonOutput = Encoding.UTF8.GetBytes(daemon.Output);
         windows += ServerView.TryEveryWindow(blob1, daemonOutput, "daemon output");
         Assert.All(ServerView.Encodings(listKey1), form => Assert.True(daemonOutput.AsSpan().IndexOf(form) < 0, "the list key appears in the daemon output"));
-        Assert.True(windows > 10_000, $"only {windows} candidate keys tried: is the server state there?");
+        Assert.True(windows > 10_000 && files >= 4, $"only {windows} candidate keys in {files} files tried: is the server state there?");
+        Assert.True(File.Exists(world.DatabasePath) && File.Exists(world.LogPath), "the database and the daemon log must be among the searched files");
 
         // The documented price of not rotating: the server colluding with dave (old key) reads epoch-1 posts.
         using var serverListKey = new ListKey(sCert, sKey);
