@@ -168,6 +168,19 @@ public sealed class DoubleWrapCommandTests(BackendFixture fixture)
             Assert.False(File.Exists(cli.Temp.File("nokey.eml")));
         }
 
+        // A bare text file (no header block) becomes a text/plain entity.
+        string bare = cli.Temp.File("bare.txt");
+        File.WriteAllText(bare, "just text: no headers here\n");
+        string barePost = cli.Temp.File("bare.eml");
+        cli.Run("encrypt", "--to", List, "--list-key", k1, "--server-cert", server, "--in", bare, "--out", barePost).AssertOk();
+        string bareReceived = cli.Temp.File("bare-received.eml");
+        File.WriteAllBytes(bareReceived, ServerRewrap(cli, File.ReadAllText(barePost), "alice"));
+        File.Copy(k1, cli.Temp.File("alicekeys.key"));
+        File.SetUnixFileMode(cli.Temp.File("alicekeys.key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        cli.Run("decrypt", "--cert", cli.Temp.File("alice.pem"), "--key", cli.Temp.File("alice.key"), "--list-keys", cli.Temp.Path,
+            "--in", bareReceived, "--out", cli.Temp.File("bare-plain.eml")).AssertOk();
+        Assert.Equal("Content-Type: text/plain; charset=utf-8\r\n\r\njust text: no headers here\r\n", File.ReadAllText(cli.Temp.File("bare-plain.eml")));
+
         cli.Run("encrypt", "--to", "other@lists.example.org", "--list-key", k1, "--server-cert", server, "--in", msg, "--out", cli.Temp.File("x.eml"))
             .AssertUserError("is the key of");
         cli.Run("encrypt", "--to", List, "--list-key", k1, "--server-cert", server, "--in", msg, "--out", cli.Temp.File("x.eml"),

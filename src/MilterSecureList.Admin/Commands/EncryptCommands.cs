@@ -138,14 +138,28 @@ public static class EncryptCommands
                     cms = SmimeEntities.ReadEncryptedCms(stream);
                 }
 
+                var handedOut = new List<byte[]>();
                 try
                 {
-                    plain = CmsDoubleWrap.Decrypt(cms, certificate, privateKey, id => keys?.Find(id.ListId, id.Epoch));
+                    plain = CmsDoubleWrap.Decrypt(cms, certificate, privateKey, id =>
+                    {
+                        byte[]? found = keys?.Find(id.ListId, id.Epoch);
+                        if (found is not null)
+                        {
+                            handedOut.Add(found);
+                        }
+
+                        return found;
+                    });
                 }
                 catch (CmsRewrapException e)
                 {
                     context.Error.WriteLine($"securelist: cannot decrypt: {e.Message}");
                     return e.Reason is CmsRewrapFailure.NotForThisList ? AdminContext.ExitUsage : AdminContext.ExitFailure;
+                }
+                finally
+                {
+                    handedOut.ForEach(k => CryptographicOperations.ZeroMemory(k));
                 }
             }
 

@@ -42,6 +42,11 @@ public static class SmimeEntities
     public static (List<string> Fields, byte[] Body) SplitCanonical(ReadOnlySpan<byte> message)
     {
         byte[] canonical = ToCrlf(message);
+        if (!StartsWithHeaderField(canonical))
+        {
+            return ([], canonical); // plain text without a header block: all body
+        }
+
         int end = IndexOfBlankLine(canonical, out int bodyStart);
         string headerText = Encoding.UTF8.GetString(canonical, 0, end);
         var fields = new List<string>();
@@ -245,7 +250,20 @@ public static class SmimeEntities
         return Convert.FromBase64String(text);
     }
 
+    /// <summary>RFC 5322 §3.6.8: a field name is printable US-ASCII except colon, followed by a colon.</summary>
+    private static bool StartsWithHeaderField(ReadOnlySpan<byte> data)
+    {
+        int i = 0;
+        while (i < data.Length && data[i] is >= 33 and <= 126 and not (byte)':')
+        {
+            i++;
+        }
+
+        return i > 0 && i < data.Length && data[i] == (byte)':';
+    }
+
     private static byte[] ToCrlf(ReadOnlySpan<byte> data)
+
     {
         using var output = new MemoryStream(data.Length + data.Length / 32 + 2);
         for (int i = 0; i < data.Length; i++)
