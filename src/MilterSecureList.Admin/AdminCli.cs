@@ -22,6 +22,8 @@ public static class AdminCli
         root.Subcommands.Add(SmimeCommands.Build(context));
         root.Subcommands.Add(CheckCommand.Build(context));
         root.Subcommands.Add(FilterCommand.Build(context));
+        root.Subcommands.Add(ListKeyCommands.Build(context));
+        foreach (Command verb in EncryptCommands.Build(context)) { root.Subcommands.Add(verb); }
         return root;
     }
 

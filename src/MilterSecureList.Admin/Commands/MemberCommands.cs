@@ -49,14 +49,32 @@ public static class MemberCommands
     {
         Argument<string> list = ListArgument();
         Argument<string> address = AddressArgument();
-        var command = new Command("remove", "Remove a member") { list, address };
+        // Double-wrap lists with rotate-on-remove=yes (issue 6): the owner's current list key (never on the server).
+        var listKey = new Option<string?>("--list-key") { Description = "Double-wrap list with rotate-on-remove=yes: the current list key file (owner's)" };
+        var rotateOut = new Option<string?>("--rotate-out") { Description = "Where the new epoch's key and its messages go (default: the --list-key file's directory)" };
+        var command = new Command("remove", "Remove a member") { list, address, listKey, rotateOut };
         command.SetAction(parse => context.Run(() =>
         {
             using AdminSession session = context.OpenSession(parse);
             string listAddress = parse.GetValue(list)!;
+            bool rotate = session.Store.TryGetList(listAddress, out MailingList target) && target.Mode == ListMode.Double
+                && string.Equals(target.GetOption(ListOptionKeys.RotateOnRemove), "yes", StringComparison.OrdinalIgnoreCase);
+            string? keyFile = parse.GetValue(listKey);
+            if (rotate && keyFile is null)
+            {
+                // Checked before removing: a removal without the rotation the list asks for would leave the member able to read.
+                throw new UsageException($"{listAddress} has rotate-on-remove=yes: give --list-key CURRENT.key (and optionally --rotate-out DIR)");
+            }
+
             session.Administration.RemoveMember(listAddress, parse.GetValue(address)!);
             context.Output.WriteLine($"removed {parse.GetValue(address)} from {listAddress}");
-            if (session.Store.TryGetList(listAddress, out MailingList removedFrom) && removedFrom.Mode == ListMode.Double)
+            if (rotate)
+            {
+                (string newKey, string messages, int count) = ListKeyCommands.Rotate(context, session, keyFile!,
+                    parse.GetValue(rotateOut) ?? Path.GetDirectoryName(Path.GetFullPath(keyFile!))!);
+                context.Output.WriteLine($"rotated the list key: new key {newKey}; {count} key message(s) in {messages} to send");
+            }
+            else if (session.Store.TryGetList(listAddress, out MailingList removedFrom) && removedFrom.Mode == ListMode.Double)
             {
                 // Double-wrap (issue 6): the removed member still holds the list key.
                 context.Error.WriteLine($"securelist: {listAddress} is a double-wrap list: rotate its list key so {parse.GetValue(address)} cannot read later posts");
