@@ -19,7 +19,7 @@ public sealed class GpgsmNssFixture : IDisposable
         if (OperatingSystem.IsLinux())
         {
             // gpg refuses a home directory others can read.
-            Directory.CreateDirectory(GnupgHome, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            System.IO.Directory.CreateDirectory(GnupgHome, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         File.WriteAllText(Path.Combine(GnupgHome, "gpg-agent.conf"), "allow-loopback-pinentry\n");
         File.WriteAllText(Path.Combine(GnupgHome, "gpgsm.conf"), "disable-crl-checks\n");
@@ -32,7 +32,7 @@ public sealed class GpgsmNssFixture : IDisposable
         File.WriteAllText(Path.Combine(GnupgHome, "trustlist.txt"), string.Join(':', Enumerable.Range(0, 20).Select(i => fpr.Substring(2 * i, 2))) + " S relax\n");
 
         NssDb = "sql:" + Path.Combine(_dir.Path, "nss");
-        Directory.CreateDirectory(Path.Combine(_dir.Path, "nss"));
+        System.IO.Directory.CreateDirectory(Path.Combine(_dir.Path, "nss"));
         Tool.MustRun("certutil", "-N", "-d", NssDb, "--empty-password");
         Tool.MustRun("certutil", "-A", "-d", NssDb, "-n", "ca", "-t", "C,C,C", "-i", pki.Ca.CertPath);
         Tool.MustRun("certutil", "-A", "-d", NssDb, "-n", "list", "-t", ",,", "-i", List.CertPath);

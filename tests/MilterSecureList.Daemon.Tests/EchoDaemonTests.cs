@@ -80,7 +80,7 @@ public class EchoDaemonTests
 
             Assert.True(File.Exists(path));
             await using DaemonProcess daemon = await DaemonProcess.StartAsync($"[Listener]\nSocket = unix:{path}\nSocketMode = 0640\nSocketGroup = postfix\n[Milter]\nHandler = echo\n");
-            // The mode is applied once Kestrel reports started, a moment after the socket accepts connections.
+            // Mode and group are applied right after Kestrel binds; the start-up probe may connect a moment earlier.
             for (int i = 0; i < 50 && File.GetUnixFileMode(path) != (UnixFileMode)0x1A0; i++)
             {
                 await Task.Delay(100);

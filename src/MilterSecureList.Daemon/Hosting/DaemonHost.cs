@@ -109,10 +109,14 @@ public static class DaemonHost
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
+            // Runs before Kestrel binds (hosted services start in registration order): the umask makes the socket
+            // file appear with at most SocketMode, so there is no moment with a wider mode. chmod/chown follow.
+            uint? previousUmask = listener.Socket.UnixPath is null ? null : UnixSocketPermissions.SetUmask(~(uint)listener.SocketMode & 0x1FF);
             lifetime.ApplicationStarted.Register(() =>
             {
                 if (listener.Socket.UnixPath is { } path)
                 {
+                    UnixSocketPermissions.SetUmask(previousUmask!.Value);
                     UnixSocketPermissions.Apply(path, listener.SocketMode, listener.SocketGroup);
                 }
 

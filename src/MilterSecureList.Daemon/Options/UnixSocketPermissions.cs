@@ -79,6 +79,12 @@ internal static partial class UnixSocketPermissions
         File.Delete(path);
     }
 
+    /// <summary>Sets the process umask (umask(2)) and returns the previous one.</summary>
+    public static uint SetUmask(uint mask) => Umask(mask);
+
+    [LibraryImport("libc", EntryPoint = "umask")]
+    private static partial uint Umask(uint mask);
+
     // chown(2); uid -1 keeps the owner.
     [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Chown(string path, uint owner, uint group);

@@ -84,7 +84,7 @@ public sealed class TempDir : IDisposable
     public TempDir()
     {
         Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "msl-cms-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
+        System.IO.Directory.CreateDirectory(Path);
     }
 
     public string Path { get; }
@@ -95,7 +95,7 @@ public sealed class TempDir : IDisposable
     {
         try
         {
-            Directory.Delete(Path, recursive: true);
+            System.IO.Directory.Delete(Path, recursive: true);
         }
         catch (IOException)
         {

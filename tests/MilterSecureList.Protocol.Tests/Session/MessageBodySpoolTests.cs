@@ -13,7 +13,7 @@ public class MessageBodySpoolTests
     [InlineData(0, 1000)]
     public void StoresBytesInMemoryUpToTheThresholdThenInATempFile(int threshold, int size)
     {
-        string dir = Directory.CreateTempSubdirectory("msl-spool-").FullName;
+        string dir = System.IO.Directory.CreateTempSubdirectory("msl-spool-").FullName;
         try
         {
             byte[] data = Enumerable.Range(0, size).Select(i => (byte)(i * 31)).ToArray();
@@ -32,7 +32,7 @@ public class MessageBodySpoolTests
 
                 Assert.Equal(size, spool.Length);
                 Assert.Equal(size > threshold, spool.IsSpilledToFile);
-                Assert.Empty(Directory.GetFiles(dir)); // the spill file is unlinked at once
+                Assert.Empty(System.IO.Directory.GetFiles(dir)); // the spill file is unlinked at once
                 using Stream a = spool.OpenRead();
                 using Stream b = spool.OpenRead();
                 using var ms = new MemoryStream();
@@ -41,11 +41,11 @@ public class MessageBodySpoolTests
                 Assert.Equal(size, b.Length);
             }
 
-            Assert.Empty(Directory.GetFiles(dir));
+            Assert.Empty(System.IO.Directory.GetFiles(dir));
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            System.IO.Directory.Delete(dir, recursive: true);
         }
     }
 
@@ -66,7 +66,7 @@ public class SpoolFileTests
     [Fact]
     public void ConnectionSpoolFileIsReusedAcrossMessagesAndNeverVisible()
     {
-        string dir = Directory.CreateTempSubdirectory("msl-spoolfile-").FullName;
+        string dir = System.IO.Directory.CreateTempSubdirectory("msl-spoolfile-").FullName;
         try
         {
             using var file = new SpoolFile(dir);
@@ -83,12 +83,12 @@ public class SpoolFileTests
                     Assert.Throws<InvalidOperationException>(() => new MessageBodySpool(0, file).Append(new byte[1]));
                 }
 
-                Assert.Empty(Directory.GetFiles(dir));
+                Assert.Empty(System.IO.Directory.GetFiles(dir));
             }
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            System.IO.Directory.Delete(dir, recursive: true);
         }
     }
 }

@@ -416,23 +416,23 @@ public class MilterSessionTests
     [Fact]
     public async Task SpilledBodyReachesTheHandlerIntactAndTheTempFileIsGoneAfterTheMessage()
     {
-        string dir = Directory.CreateTempSubdirectory("msl-spool-").FullName;
+        string dir = System.IO.Directory.CreateTempSubdirectory("msl-spool-").FullName;
         try
         {
             byte[] body = Enumerable.Range(0, 250_000).Select(i => (byte)(i * 7)).ToArray();
             int filesDuringEom = -1;
             await using SessionHarness h = SessionHarness.Start(
-                () => new RecordingHandler { OnEom = ctx => { filesDuringEom = Directory.GetFiles(dir).Length; Assert.True(ctx.Body.IsSpilledToFile); return new(MilterVerdict.Continue); } },
+                () => new RecordingHandler { OnEom = ctx => { filesDuringEom = System.IO.Directory.GetFiles(dir).Length; Assert.True(ctx.Body.IsSpilledToFile); return new(MilterVerdict.Continue); } },
                 new MilterSessionOptions { SpoolThreshold = 10_000, TempDirectory = dir });
             await h.OpenAsync();
             await h.MessageAsync("Q", "<a@x>", ["<b@x>"], body);
             Assert.Equal(body, h.Handler.Messages[0].Body);
             Assert.Equal(0, filesDuringEom); // spilled into the connection's unlinked temp file
-            Assert.Empty(Directory.GetFiles(dir));
+            Assert.Empty(System.IO.Directory.GetFiles(dir));
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            System.IO.Directory.Delete(dir, recursive: true);
         }
     }
 
