@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(postfix miltertest swaks openssl gpgsm libnss3-tools libmilter-dev postgresql
-          lintian rpm build-essential dpkg-dev fakeroot python3)
+          lintian rpm build-essential dpkg-dev fakeroot python3 gpg-agent gpgconf
+          python3-cryptography bc iproute2 passwd systemd)
 
 missing=()
 for p in "${packages[@]}"; do
