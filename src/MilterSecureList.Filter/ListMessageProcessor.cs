@@ -19,6 +19,9 @@ public readonly record struct RecipientCheck(bool IsList, SmtpReply? Refusal, bo
 /// </summary>
 public sealed class ListMessageProcessor
 {
+    /// <summary>From this many members on, a PROGRESS goes out before the work starts, not only every interval.</summary>
+    internal const int LargeList = 500;
+
     private readonly IListDirectory _directory;
     private readonly PolicyOptions _policy;
     private readonly IOwnerNotifier _notifier;
@@ -292,6 +295,12 @@ public sealed class ListMessageProcessor
             }
 
             listKeys.AddRange(keys);
+        }
+
+        // Importing member keys can take seconds on a cold cache of a large list: tell Postfix we are alive first.
+        if (progress is not null && members.Count >= LargeList)
+        {
+            await progress().ConfigureAwait(false);
         }
 
         IReadOnlyList<CmsRecipient> recipients = members.Select(m => _keys.GetRecipient(m)).ToList();
