@@ -8,7 +8,7 @@
 # Prints msgs/s and p99 latency per point and the ratio ours/libmilter, then our peak RSS.
 # Targets (issue 2): unix >= 1.0x, TCP >= 5x, p99 not worse, peak RSS <= 150 MB.
 #
-# usage: bench/run.sh protocol [-d SECS_PER_POINT] [-w WARMUP_SECS]
+# usage: bench/run.sh protocol [-d SECS_PER_POINT] [-w WARMUP_SECS]   (env SPOOL=2M: another [Milter] SpoolThreshold)
 # Needs: build-essential, libmilter-dev (apt-get install -y build-essential libmilter-dev), dotnet SDK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +62,7 @@ MaxConnections = 1000
 [Milter]
 Handler = echo
 EchoRecipients = 10
+${SPOOL:+SpoolThreshold = $SPOOL}
 [Logging]
 ; per-message info lines at tens of thousands of messages/s would measure the log sink
 Level = warn
