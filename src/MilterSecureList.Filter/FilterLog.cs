@@ -6,17 +6,17 @@ namespace MilterSecureList.Filter;
 /// Never logs content, session keys or key material.</summary>
 internal static partial class FilterLog
 {
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "{QueueId}: lists={Lists} members={Members} re-keyed in {Milliseconds:F1} ms")]
-    public static partial void Rekeyed(ILogger logger, string queueId, string lists, int members, double milliseconds);
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "{QueueId}: conn={ConnectionId} lists={Lists} members={Members} re-keyed in {Milliseconds:F1} ms")]
+    public static partial void Rekeyed(ILogger logger, string queueId, string connectionId, string lists, int members, double milliseconds);
 
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "{QueueId}: {Verdict} {Reply} ({Reason})")]
-    public static partial void Verdict(ILogger logger, string queueId, string verdict, string reply, string reason);
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "{QueueId}: conn={ConnectionId} {Verdict} {Reply} ({Reason})")]
+    public static partial void Verdict(ILogger logger, string queueId, string connectionId, string verdict, string reply, string reason);
 
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "{QueueId}: list directory failure, tempfail: {Error}: {Detail}")]
-    public static partial void DirectoryFailed(ILogger logger, string queueId, string error, string detail);
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "{QueueId}: conn={ConnectionId} list directory failure, tempfail: {Error}: {Detail}")]
+    public static partial void DirectoryFailed(ILogger logger, string queueId, string connectionId, string error, string detail);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "{QueueId}: local failure, tempfail: {Error}: {Detail}")]
-    public static partial void LocalFailure(ILogger logger, string queueId, string error, string detail);
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "{QueueId}: conn={ConnectionId} local failure, tempfail: {Error}: {Detail}")]
+    public static partial void LocalFailure(ILogger logger, string queueId, string connectionId, string error, string detail);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "list {List}: member {Member} skipped: {Problem}")]
     public static partial void MemberSkipped(ILogger logger, string list, string member, string problem);

@@ -19,7 +19,7 @@ public sealed class ListFilterHandlerFactory : IMilterHandlerFactory
         _metrics = metrics;
     }
 
-    public IMilterHandler Create(MilterConnectionInfo info) => new ListFilterHandler(_processor, _logger, _metrics);
+    public IMilterHandler Create(MilterConnectionInfo info) => new ListFilterHandler(_processor, _logger, _metrics, info.ConnectionId);
 }
 
 /// <summary>
@@ -41,11 +41,13 @@ internal sealed class ListFilterHandler : IMilterHandler
     private readonly ListMessageProcessor _processor;
     private readonly ILogger _logger;
     private readonly FilterMetrics _metrics;
+    private readonly string _connectionId;
     private string _sender = "<>";
     private bool _hasList;
 
-    public ListFilterHandler(ListMessageProcessor processor, ILogger logger, FilterMetrics metrics)
+    public ListFilterHandler(ListMessageProcessor processor, ILogger logger, FilterMetrics metrics, string connectionId)
     {
+        _connectionId = connectionId;
         _processor = processor;
         _logger = logger;
         _metrics = metrics;
@@ -62,14 +64,14 @@ internal sealed class ListFilterHandler : IMilterHandler
 
     public ValueTask<MilterVerdict> OnRecipientAsync(string recipient, IReadOnlyList<string> esmtpArgs, IMacroLookup macros, CancellationToken cancellationToken)
     {
-        RecipientCheck check = _processor.CheckRecipient(_sender, recipient);
+        RecipientCheck check = _processor.CheckRecipient(_sender, recipient, macros.QueueId ?? "NOQUEUE", _connectionId);
         if (check.Refusal is SmtpReply reply)
         {
             _metrics.Verdict(check.IsTempfail ? "tempfail" : "reject");
             if (_logger.IsEnabled(LogLevel.Information))
             {
                 string text = reply.ToString();
-                FilterLog.Verdict(_logger, macros.QueueId ?? "NOQUEUE", "rcpt-refused", text, recipient);
+                FilterLog.Verdict(_logger, macros.QueueId ?? "NOQUEUE", _connectionId, "rcpt-refused", text, recipient);
             }
             return new(MilterVerdict.Reply(reply.Code, reply.EnhancedCode, reply.Text));
         }
@@ -97,7 +99,7 @@ internal sealed class ListFilterHandler : IMilterHandler
         long started = TimeProvider.System.GetTimestamp();
         await using Stream body = message.Body.OpenRead();
         var headers = message.Headers.Select(h => new HeaderField(h.Name, h.Value)).ToList();
-        var input = new ListMessage(message.Sender, message.Recipients.Select(r => r.Address).ToList(), headers, body, queueId);
+        var input = new ListMessage(message.Sender, message.Recipients.Select(r => r.Address).ToList(), headers, body, queueId, ConnectionId: _connectionId);
 
         using FilterDecision decision = await _processor
             .ProcessAsync(input, () => message.SendProgressAsync(cancellationToken), cancellationToken)
@@ -112,7 +114,7 @@ internal sealed class ListFilterHandler : IMilterHandler
                 if (_logger.IsEnabled(LogLevel.Information))
                 {
                     string text = reply.ToString();
-                    FilterLog.Verdict(_logger, queueId, decision.Kind == FilterVerdictKind.Reject ? "reject" : "tempfail", text, decision.Reason);
+                    FilterLog.Verdict(_logger, queueId, _connectionId, decision.Kind == FilterVerdictKind.Reject ? "reject" : "tempfail", text, decision.Reason);
                 }
 
                 return MilterVerdict.Reply(reply.Code, reply.EnhancedCode, reply.Text);
@@ -155,7 +157,7 @@ internal sealed class ListFilterHandler : IMilterHandler
         if (_logger.IsEnabled(LogLevel.Information))
         {
             string text = $"lists={string.Join(",", decision.Lists)} members={decision.AddRecipients.Count}";
-            FilterLog.Verdict(_logger, queueId, "continue", text, decision.Reason);
+            FilterLog.Verdict(_logger, queueId, _connectionId, "continue", text, decision.Reason);
         }
 
         return MilterVerdict.Continue;

@@ -41,7 +41,7 @@ public sealed class ListMessageProcessor
 
     /// <summary>RCPT stage: is this a list, and may this sender post to it? Directory failures tempfail the
     /// recipient (4.3.0), so the client retries rather than the post being refused.</summary>
-    public RecipientCheck CheckRecipient(string sender, string recipient)
+    public RecipientCheck CheckRecipient(string sender, string recipient, string queueId = "NOQUEUE", string connectionId = "-")
     {
         try
         {
@@ -61,7 +61,7 @@ public sealed class ListMessageProcessor
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            FilterLog.DirectoryFailed(_logger, "", e.GetType().Name, OneLine(e));
+            FilterLog.DirectoryFailed(_logger, queueId, connectionId, e.GetType().Name, OneLine(e));
             return new RecipientCheck(true, ReplyTexts.DirectoryUnavailable, IsTempfail: true);
         }
     }
@@ -80,7 +80,7 @@ public sealed class ListMessageProcessor
         catch (Exception e)
         {
             // The exception text names the failing step (key file, database); it never holds key material.
-            FilterLog.LocalFailure(_logger, message.QueueId, e.GetType().Name, OneLine(e));
+            FilterLog.LocalFailure(_logger, message.QueueId, message.ConnectionId, e.GetType().Name, OneLine(e));
             return FilterDecision.Tempfail(ReplyTexts.LocalFailure, $"local failure: {e.GetType().Name}");
         }
     }
@@ -108,7 +108,7 @@ public sealed class ListMessageProcessor
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            FilterLog.DirectoryFailed(_logger, message.QueueId, e.GetType().Name, OneLine(e));
+            FilterLog.DirectoryFailed(_logger, message.QueueId, message.ConnectionId, e.GetType().Name, OneLine(e));
             return FilterDecision.Tempfail(ReplyTexts.DirectoryUnavailable, "directory unavailable");
         }
 
@@ -135,7 +135,7 @@ public sealed class ListMessageProcessor
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            FilterLog.DirectoryFailed(_logger, message.QueueId, e.GetType().Name, OneLine(e));
+            FilterLog.DirectoryFailed(_logger, message.QueueId, message.ConnectionId, e.GetType().Name, OneLine(e));
             return FilterDecision.Tempfail(ReplyTexts.DirectoryUnavailable, "directory unavailable");
         }
 
@@ -219,7 +219,7 @@ public sealed class ListMessageProcessor
         // 6. Re-key: recover the session key once, wrap it per member; the encrypted content is copied verbatim.
         if (smime is not null)
         {
-            FilterDecision? refusal = await RekeyAsync(smime, expanded, members, mode, decision, progress, message.QueueId, ct).ConfigureAwait(false);
+            FilterDecision? refusal = await RekeyAsync(smime, expanded, members, mode, decision, progress, message, ct).ConfigureAwait(false);
             if (refusal is not null)
             {
                 decision.Dispose();
@@ -261,7 +261,7 @@ public sealed class ListMessageProcessor
         ListMode mode,
         FilterDecision decision,
         Func<ValueTask>? progress,
-        string queueId,
+        ListMessage message,
         CancellationToken ct)
     {
         CmsEnvelopeInfo info;
@@ -331,7 +331,7 @@ public sealed class ListMessageProcessor
         if (_logger.IsEnabled(LogLevel.Information))
         {
             string lists = string.Join(",", decision.Lists);
-            FilterLog.Rekeyed(_logger, queueId, lists, result.MembersWrapped, stopwatch.Elapsed.TotalMilliseconds);
+            FilterLog.Rekeyed(_logger, message.QueueId, message.ConnectionId, lists, result.MembersWrapped, stopwatch.Elapsed.TotalMilliseconds);
         }
         return null;
     }
