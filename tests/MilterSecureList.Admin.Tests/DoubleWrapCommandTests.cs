@@ -289,21 +289,7 @@ public sealed class DoubleWrapCommandTests(BackendFixture fixture)
         File.SetUnixFileMode(cli.Temp.File(name + ".key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
-    private static string Openssl(params string[] args)
-    {
-        var info = new ProcessStartInfo("openssl") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(info) ?? throw new InvalidOperationException("openssl is missing (apt-get install openssl)");
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(60_000), "openssl did not finish");
-        Assert.True(process.ExitCode == 0, $"openssl {string.Join(' ', args)} failed: {error.Result}");
-        return output;
-    }
+    private static string Openssl(params string[] args) => OpensslTool.Run(args);
 }
 
 internal static class EncryptCommandsExit

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MilterSecureList.Directory.Tests.Fixtures;
 
 namespace MilterSecureList.Admin.Tests;
@@ -115,30 +114,9 @@ public sealed class SmimeAndCheckCliTests(BackendFixture fixture)
 
     private static string? TryDecrypt(string message, string cert, string key)
     {
-        (int code, string output) = Run("openssl", "cms", "-decrypt", "-binary", "-recip", cert, "-inkey", key, "-in", message);
+        (int code, string output, _) = OpensslTool.TryRun("cms", "-decrypt", "-binary", "-recip", cert, "-inkey", key, "-in", message);
         return code == 0 ? output : null;
     }
 
-    private static string Openssl(params string[] args)
-    {
-        (int code, string output) = Run("openssl", args);
-        Assert.True(code == 0, $"openssl {string.Join(' ', args)} failed");
-        return output;
-    }
-
-    private static (int Code, string Output) Run(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(info) ?? throw new InvalidOperationException($"{file} is missing");
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(60_000), $"{file} did not finish");
-        _ = error.Result;
-        return (process.ExitCode, output);
-    }
+    private static string Openssl(params string[] args) => OpensslTool.Run(args);
 }
