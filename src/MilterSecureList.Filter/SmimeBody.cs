@@ -23,12 +23,8 @@ internal sealed class SmimeBody
         return content is null ? null : new SmimeBody(content);
     }
 
-    /// <summary>The new body: base64 at 76 columns with CRLF (RFC 2045 §6.8), or the DER as it is for binary.</summary>
-    public Stream EncodeBody(ReadOnlySpan<byte> contentInfo)
-    {
-        var output = new MemoryStream(contentInfo.Length * 4 / 3 + contentInfo.Length / 38 + 16);
-        SmimeBodyCodec.Write(contentInfo, Content.IsBase64, output);
-        output.Position = 0;
-        return output;
-    }
+    /// <summary>The new body: base64 at 76 columns with CRLF (RFC 2045 §6.8), encoded while it is sent, or the
+    /// DER as it is for binary bodies. Neither copies <paramref name="contentInfo"/>.</summary>
+    public Stream EncodeBody(byte[] contentInfo) =>
+        Content.IsBase64 ? new Base64LineReadStream(contentInfo) : new MemoryStream(contentInfo, writable: false);
 }
