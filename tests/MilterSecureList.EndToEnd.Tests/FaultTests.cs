@@ -142,6 +142,12 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
             Swaks s = await world.SendAsync(world["dave"].Address, [FaultWorld.Keyless], post);
             Assert.NotEqual(0, s.ExitCode);
             Assert.Equal("451 4.3.0 temporary failure in list processing, try again later", FinalReply(s));
+            // The daemon logs asynchronously (NLog): give the line a moment to reach the file.
+            for (int i = 0; i < 50 && !world.MilterLog().Contains("keyless@lists.e2e.test", StringComparison.Ordinal); i++)
+            {
+                await Task.Delay(100);
+            }
+
             Assert.Contains("keyless@lists.e2e.test", world.MilterLog(), StringComparison.Ordinal);
         }
         finally
