@@ -23,7 +23,7 @@ public sealed class ListMessageProcessor
     internal const int LargeList = 500;
 
     private readonly IListDirectory _directory;
-    private readonly PolicyOptions _policy;
+    private PolicyOptions _policy;
     private readonly IOwnerNotifier _notifier;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -39,20 +39,31 @@ public sealed class ListMessageProcessor
         _keys = new RecipientKeyCache(directory);
     }
 
+    /// <summary>
+    /// The [Policy] defaults in force. Replaced whole on reload (SIGHUP), so a message in progress, which reads
+    /// it once, never sees half an old and half a new policy.
+    /// </summary>
+    public PolicyOptions Policy
+    {
+        get => Volatile.Read(ref _policy);
+        set => Volatile.Write(ref _policy, value ?? throw new ArgumentNullException(nameof(value)));
+    }
+
     /// <summary>RCPT stage: is this a list, and may this sender post to it? Directory failures tempfail the
     /// recipient (4.3.0), so the client retries rather than the post being refused.</summary>
     public RecipientCheck CheckRecipient(string sender, string recipient, string queueId = "NOQUEUE", string connectionId = "-")
     {
         try
         {
-            string canonical = EnvelopeAddress.Canonical(recipient, _policy.RecipientDelimiter);
+            PolicyOptions defaults = Policy;
+            string canonical = EnvelopeAddress.Canonical(recipient, defaults.RecipientDelimiter);
             if (!_directory.TryGetList(canonical, out MailingList list))
             {
                 return RecipientCheck.NotAList;
             }
 
-            ListPolicy policy = ListPolicy.For(list, _policy);
-            if (_policy.RejectNonMemberAtRcpt && policy.NonMember == NonMemberAction.Reject && !IsMember(sender, list))
+            ListPolicy policy = ListPolicy.For(list, defaults);
+            if (defaults.RejectNonMemberAtRcpt && policy.NonMember == NonMemberAction.Reject && !IsMember(sender, list))
             {
                 return new RecipientCheck(true, ReplyTexts.NonMember(list.Address));
             }
@@ -87,6 +98,8 @@ public sealed class ListMessageProcessor
 
     private async Task<FilterDecision> ProcessCoreAsync(ListMessage message, Func<ValueTask>? progress, CancellationToken ct)
     {
+        PolicyOptions defaults = Policy;
+
         // 1. Which recipients are lists? Keep the RCPT form of each for DELRCPT.
         var lists = new List<(MailingList List, ListPolicy Policy)>();
         var listRcpts = new List<string>();
@@ -95,13 +108,13 @@ public sealed class ListMessageProcessor
         {
             foreach (string rcpt in message.Recipients)
             {
-                string canonical = EnvelopeAddress.Canonical(rcpt, _policy.RecipientDelimiter);
+                string canonical = EnvelopeAddress.Canonical(rcpt, defaults.RecipientDelimiter);
                 if (_directory.TryGetList(canonical, out MailingList list))
                 {
                     listRcpts.Add(rcpt);
                     if (seen.Add(list.Address.ToLowerInvariant()))
                     {
-                        lists.Add((list, ListPolicy.For(list, _policy)));
+                        lists.Add((list, ListPolicy.For(list, defaults)));
                     }
                 }
             }
@@ -152,7 +165,7 @@ public sealed class ListMessageProcessor
         SmimeBody? smime;
         try
         {
-            smime = SmimeBody.TryRead(message.Headers, message.Body, _policy.MaxCmsBytes);
+            smime = SmimeBody.TryRead(message.Headers, message.Body, defaults.MaxCmsBytes);
         }
         catch (MimeFormatException e)
         {
@@ -219,7 +232,7 @@ public sealed class ListMessageProcessor
         // 6. Re-key: recover the session key once, wrap it per member; the encrypted content is copied verbatim.
         if (smime is not null)
         {
-            FilterDecision? refusal = await RekeyAsync(smime, expanded, members, mode, decision, progress, message, ct).ConfigureAwait(false);
+            FilterDecision? refusal = await RekeyAsync(smime, expanded, members, mode, decision, progress, message, defaults, ct).ConfigureAwait(false);
             if (refusal is not null)
             {
                 decision.Dispose();
@@ -262,6 +275,7 @@ public sealed class ListMessageProcessor
         FilterDecision decision,
         Func<ValueTask>? progress,
         ListMessage message,
+        PolicyOptions defaults,
         CancellationToken ct)
     {
         CmsEnvelopeInfo info;
@@ -310,7 +324,7 @@ public sealed class ListMessageProcessor
         Task<RewrapResult> work = Task.Run(() => mode == ListMode.Double
             ? DoubleWrap.Rewrap(smime.ContentInfo, listKeys, recipients)
             : SessionKeyRewrapper.Rewrap(smime.ContentInfo, listKeys, recipients), ct);
-        TimeSpan interval = TimeSpan.FromSeconds(_policy.ProgressInterval);
+        TimeSpan interval = TimeSpan.FromSeconds(defaults.ProgressInterval);
         while (progress is not null && await Task.WhenAny(work, Task.Delay(interval, _time, ct)).ConfigureAwait(false) != work)
         {
             await progress().ConfigureAwait(false);

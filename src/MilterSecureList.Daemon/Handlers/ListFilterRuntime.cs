@@ -17,14 +17,14 @@ public sealed class ListFilterRuntime : IAsyncDisposable
     private readonly SqlDirectoryStore _store;
     private readonly CachingListDirectory _directory;
     private readonly SmtpOwnerNotifier _notifier;
-    private readonly PolicyOptions _policy;
+    private readonly ListMessageProcessor _processor;
+    private readonly long _maxCmsBytes;
 
     private ListFilterRuntime(DaemonConfiguration configuration, ILoggerFactory loggers, FilterMetrics metrics)
     {
         DirectoryOptions directoryOptions = configuration.Get<DirectorySection>().Options;
         KeysOptions keysOptions = configuration.Get<KeysSection>().Options;
-        _policy = Copy(configuration.Get<PolicySection>().Options, new PolicyOptions());
-        _policy.MaxCmsBytes = configuration.Get<MilterOptions>().MaxMessageSize;
+        _maxCmsBytes = configuration.Get<MilterOptions>().MaxMessageSize;
 
         // Refuse a key directory that others can read before serving a single message (issue 4 item 3).
         var keys = new ListKeyStore(keysOptions);
@@ -32,8 +32,8 @@ public sealed class ListFilterRuntime : IAsyncDisposable
         _store = SqlDirectoryStore.Open(directoryOptions, TimeProvider.System);
         _directory = new CachingListDirectory(new ListDirectory(_store, keys, TimeProvider.System), directoryOptions, TimeProvider.System);
         _notifier = new SmtpOwnerNotifier(configuration.Get<NoticesSection>().Options, loggers.CreateLogger("MilterSecureList.Notices"));
-        var processor = new ListMessageProcessor(_directory, _policy, _notifier, loggers.CreateLogger("MilterSecureList.Filter"));
-        Factory = new ListFilterHandlerFactory(processor, loggers.CreateLogger("MilterSecureList.Filter"), metrics);
+        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"));
+        Factory = new ListFilterHandlerFactory(_processor, loggers.CreateLogger("MilterSecureList.Filter"), metrics);
     }
 
     public IMilterHandlerFactory Factory { get; }
@@ -41,12 +41,11 @@ public sealed class ListFilterRuntime : IAsyncDisposable
     public static ListFilterRuntime Open(DaemonConfiguration configuration, ILoggerFactory loggers, FilterMetrics metrics) =>
         new(configuration, loggers, metrics);
 
-    /// <summary>SIGHUP: new policy values take effect for the next message; the directory is re-read now.</summary>
+    /// <summary>SIGHUP: new policy values take effect for the next message; the directory is re-read now.
+    /// [Milter] MaxMessageSize, like the listener, needs a restart.</summary>
     public void Reload(DaemonConfiguration configuration)
     {
-        long max = _policy.MaxCmsBytes;
-        Copy(configuration.Get<PolicySection>().Options, _policy);
-        _policy.MaxCmsBytes = max;
+        _processor.Policy = WithLimits(configuration);
         _directory.Refresh();
     }
 
@@ -57,17 +56,10 @@ public sealed class ListFilterRuntime : IAsyncDisposable
         _store.Dispose();
     }
 
-    private static PolicyOptions Copy(PolicyOptions from, PolicyOptions to)
+    private PolicyOptions WithLimits(DaemonConfiguration configuration)
     {
-        to.Plaintext = from.Plaintext;
-        to.MissingCertificate = from.MissingCertificate;
-        to.NonMember = from.NonMember;
-        to.RejectNonMemberAtRcpt = from.RejectNonMemberAtRcpt;
-        to.SenderCopy = from.SenderCopy;
-        to.ListHeaders = from.ListHeaders;
-        to.RecipientDelimiter = from.RecipientDelimiter;
-        to.CertificateUrl = from.CertificateUrl;
-        to.ProgressInterval = from.ProgressInterval;
-        return to;
+        PolicyOptions policy = configuration.Get<PolicySection>().Options;
+        policy.MaxCmsBytes = _maxCmsBytes;
+        return policy;
     }
 }
