@@ -17,8 +17,9 @@ public sealed class ListKey : IDisposable
     {
     }
 
-    /// <summary>Used by the member-side decryptor, which borrows the caller's key.</summary>
-    internal ListKey(X509Certificate2 certificate, AsymmetricAlgorithm privateKey, bool ownsKey)
+    /// <summary>With <paramref name="ownsKey"/> false the key is borrowed: the caller (the member-side decryptor, the
+    /// milter's key cache over the directory's cached key pairs) keeps disposing it.</summary>
+    public ListKey(X509Certificate2 certificate, AsymmetricAlgorithm privateKey, bool ownsKey)
     {
         _ownsKey = ownsKey || privateKey is ECDsa;
         ArgumentNullException.ThrowIfNull(certificate);

@@ -40,7 +40,7 @@ internal sealed class RecipientKeyCache
         Refresh();
         return _listKeys.GetOrAdd(listAddress, address => _directory.GetListKeys(address)
             .OrderByDescending(k => k.IsCurrent)
-            .Select(k => new ListKey(k.Certificate, k.PrivateKey))
+            .Select(k => new ListKey(k.Certificate, k.PrivateKey, ownsKey: false))
             .ToList());
     }
 
@@ -56,8 +56,8 @@ internal sealed class RecipientKeyCache
         {
             if (generation != _generation)
             {
-                // Old objects are not disposed here: a message being re-keyed right now may still hold them;
-                // the key pairs themselves belong to the directory, which disposes them on its own refresh.
+                // Old objects are not disposed here: a message being re-keyed right now may still hold them.
+                // The ListKeys only borrow the private keys; the directory disposes its key pairs after a grace period.
                 _recipients = new(StringComparer.Ordinal);
                 _listKeys = new(StringComparer.OrdinalIgnoreCase);
                 Volatile.Write(ref _generation, generation);
