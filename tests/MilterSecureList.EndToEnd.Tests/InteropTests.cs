@@ -17,6 +17,24 @@ public sealed class InteropTests(ListWorld world)
 
     private static string Addr(string raw) => raw.Replace("TO:", "", StringComparison.OrdinalIgnoreCase).Trim('<', '>');
 
+    /// <summary>Sends POST to the list, then: delivered to the members only, and openssl (alice, bob, carol),
+    /// gpgsm (gina) and cmsutil (nina) each get ENTITY back, while mallory (not a member) cannot decrypt.</summary>
+    private async Task AssertEveryMemberReadsAsync(string sender, string post, string subject, byte[] entity)
+    {
+        Swaks s = await world.SendAsync(sender, [ListWorld.Crypto], post);
+        Assert.True(s.Accepted, s.ToString());
+        await AssertDeliveredToAsync(subject, CryptoMembers, ListWorld.Crypto);
+        SinkMessage m = (await world.ReceivedAsync(subject))[0];
+        foreach (string name in new[] { "alice", "bob", "carol" })
+        {
+            Assert.Equal(entity, await world.OpensslDecryptAsync(m, world[name]));
+        }
+
+        Assert.Equal(entity, await world.GpgsmDecryptAsync(m));
+        Assert.Equal(entity, await world.CmsutilDecryptAsync(m));
+        Assert.Null(await world.OpensslDecryptAsync(m, world["mallory"]));
+    }
+
     private async Task AssertDeliveredToAsync(string subject, IEnumerable<string> expectedMembers, string list)
     {
         IReadOnlyList<SinkMessage> got = await world.ReceivedAsync(subject);
@@ -117,18 +135,7 @@ public sealed class InteropTests(ListWorld world)
         const string subject = "interop gpgsm";
         byte[] entity = Smime.Entity("Sent with gpgsm.");
         string post = await world.GpgsmPostAsync(world["gina"].Address, ListWorld.Crypto, subject, entity);
-        Swaks s = await world.SendAsync(world["gina"].Address, [ListWorld.Crypto], post);
-        Assert.True(s.Accepted, s.ToString());
-        await AssertDeliveredToAsync(subject, CryptoMembers, ListWorld.Crypto);
-        SinkMessage m = (await world.ReceivedAsync(subject))[0];
-        foreach (string name in new[] { "alice", "bob", "carol" })
-        {
-            Assert.Equal(entity, await world.OpensslDecryptAsync(m, world[name]));
-        }
-
-        Assert.Equal(entity, await world.GpgsmDecryptAsync(m));
-        Assert.Equal(entity, await world.CmsutilDecryptAsync(m));
-        Assert.Null(await world.OpensslDecryptAsync(m, world["mallory"]));
+        await AssertEveryMemberReadsAsync(world["gina"].Address, post, subject, entity);
     }
 
     [Fact]
@@ -137,17 +144,6 @@ public sealed class InteropTests(ListWorld world)
         const string subject = "interop cmsutil";
         byte[] entity = Smime.Entity("Sent with NSS cmsutil.");
         string post = await world.CmsutilPostAsync(world["nina"].Address, ListWorld.Crypto, subject, entity);
-        Swaks s = await world.SendAsync(world["nina"].Address, [ListWorld.Crypto], post);
-        Assert.True(s.Accepted, s.ToString());
-        await AssertDeliveredToAsync(subject, CryptoMembers, ListWorld.Crypto);
-        SinkMessage m = (await world.ReceivedAsync(subject))[0];
-        foreach (string name in new[] { "alice", "bob", "carol" })
-        {
-            Assert.Equal(entity, await world.OpensslDecryptAsync(m, world[name]));
-        }
-
-        Assert.Equal(entity, await world.GpgsmDecryptAsync(m));
-        Assert.Equal(entity, await world.CmsutilDecryptAsync(m));
-        Assert.Null(await world.OpensslDecryptAsync(m, world["mallory"]));
+        await AssertEveryMemberReadsAsync(world["nina"].Address, post, subject, entity);
     }
 }
