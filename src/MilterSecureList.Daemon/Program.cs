@@ -15,6 +15,7 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        SocketEventThreads.PreferInlineCompletions();
         string configPath = DaemonConfiguration.DefaultPath;
         bool checkOnly = false;
         for (int i = 0; i < args.Length; i++)

@@ -36,6 +36,9 @@ internal sealed class ListFilterHandler : IMilterHandler
         OptionalActions = MilterActions.ChangeFrom,
         NeedsHeaders = true,
         NeedsBody = true,
+
+        // RCPT may query the directory and EOM does the crypto: keep both off the socket event threads.
+        RunOnThreadPool = true,
     };
 
     private readonly ListMessageProcessor _processor;

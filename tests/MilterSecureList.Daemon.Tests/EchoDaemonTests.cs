@@ -111,6 +111,35 @@ public class EchoDaemonTests
     }
 
     [Fact]
+    public async Task SocketCompletionsRunOnOneEventThreadPerCore()
+    {
+        // Inline socket completions (SocketEventThreads) give one ".NET Sockets" thread per core; without them
+        // the runtime starts one for up to 30 cores. On a one-core machine both are 1 and this cannot tell.
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(EchoIni);
+        await using (TestMta mta = await TestMta.ConnectAsync(daemon.Socket))
+        {
+            await mta.NegotiateAsync();
+            EndOfMessageResult r = await MessageAsync(mta, "QT", ["<a@x>"], "hi\r\n"u8.ToArray());
+            Assert.Equal((byte)'c', r.Final.Code);
+        }
+
+        int eventThreads = System.IO.Directory.GetDirectories($"/proc/{daemon.ProcessId}/task").Count(t => ThreadName(t) == ".NET Sockets");
+        Assert.Equal(Environment.ProcessorCount, eventThreads);
+    }
+
+    private static string? ThreadName(string taskDirectory)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(taskDirectory, "comm")).Trim();
+        }
+        catch (IOException)
+        {
+            return null; // a pool thread that exited while we listed them
+        }
+    }
+
+    [Fact]
     public async Task ProtocolViolationClosesOnlyThatConnection()
     {
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(EchoIni);

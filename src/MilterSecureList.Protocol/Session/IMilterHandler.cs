@@ -57,6 +57,15 @@ public sealed class MilterHandlerCapabilities
 
     /// <summary>Extra macros per stage (space-separated names). The session always asks for <c>i</c> at EOM.</summary>
     public IReadOnlyDictionary<MacroStage, string>? MacroRequests { get; init; }
+
+    /// <summary>
+    /// Run every call of this handler on the thread pool instead of the thread that read the frame. The daemon
+    /// reads and writes sockets on a few event threads (one per core) that serve all connections; a handler that
+    /// can block or spend milliseconds (directory lookups, RSA for a thousand members) must set this so it never
+    /// holds up other connections' I/O. Handlers that answer in microseconds leave it false: a thread hop per
+    /// event would cost more than the work.
+    /// </summary>
+    public bool RunOnThreadPool { get; init; }
 }
 
 /// <summary>

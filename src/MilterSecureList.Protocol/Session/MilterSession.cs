@@ -297,6 +297,11 @@ internal sealed class MilterSession : IDisposable
     {
         try
         {
+            if (_handler.Capabilities.RunOnThreadPool)
+            {
+                return await Task.Run(() => call(cancellationToken).AsTask(), cancellationToken).ConfigureAwait(false);
+            }
+
             return await call(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -402,7 +407,11 @@ internal sealed class MilterSession : IDisposable
         EndMessage(SessionState.Idle);
     }
 
+    /// <summary>A REPLBODY frame read from a stream carries at least this much, unless the body ends first.</summary>
+    private const int MinReplaceBodyFrame = 32 * 1024;
+
     /// <summary>Header/envelope edits in call order, then consecutive REPLBODY chunks (docs §3, §7.5).</summary>
+
     private async ValueTask<int> WriteModificationsAsync(MilterMessageContext context, CancellationToken cancellationToken)
     {
         foreach (MilterModification m in context.Modifications)
@@ -437,30 +446,36 @@ internal sealed class MilterSession : IDisposable
         return count;
     }
 
+    /// <summary>
+    /// Streams the replacement body as consecutive REPLBODY frames, each read straight into the output pipe's
+    /// current block and sized to fit it. A full 65535-byte frame (plus its 5-byte header) would be a little
+    /// larger than a pipe block (64 KiB): asking for it in one piece makes the pipe fall back to ArrayPool.Shared
+    /// (128 KiB arrays on the large-object heap, one per chunk under load). The header is written after the read,
+    /// so a read that fails leaves no half-written frame and the caller can still answer TEMPFAIL.
+    /// </summary>
     private async ValueTask WriteReplaceBodyAsync(Stream stream, CancellationToken cancellationToken)
     {
         const int header = 5;
         long sinceFlush = 0;
-        bool wroteAny = false;
-        while (true)
+        for (bool first = true; ; first = false)
         {
-            Memory<byte> memory = _output.GetMemory(header + MilterLimits.ChunkSize);
-            int n = await stream.ReadAtLeastAsync(memory.Slice(header, MilterLimits.ChunkSize), MilterLimits.ChunkSize, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-            if (n == 0 && wroteAny)
+            Memory<byte> memory = _output.GetMemory(header + MinReplaceBodyFrame);
+            Memory<byte> payload = memory.Slice(header, Math.Min(memory.Length - header, MilterLimits.ChunkSize));
+            int n = await stream.ReadAtLeastAsync(payload, payload.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            if (n == 0 && !first)
             {
-                return;
+                return; // no empty trailing frame; an empty body is the one empty frame written below
             }
 
             System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(memory.Span, (uint)n + 1);
             memory.Span[4] = (byte)MilterResponseCode.ReplaceBody;
             _output.Advance(header + n);
-            wroteAny = true;
-            sinceFlush += n;
-            if (n < MilterLimits.ChunkSize)
+            if (n < payload.Length)
             {
-                return;
+                return; // the stream ended inside this frame
             }
 
+            sinceFlush += n;
             if (sinceFlush >= MilterSessionOptions.BodyFlushBytes)
             {
                 sinceFlush = 0;

@@ -133,39 +133,47 @@ public class MilterSessionTests
     {
         await using SessionHarness h = SessionHarness.Start();
         TestMta m = h.Mta;
-        if (scenario == "connect-before-optneg")
+        try
         {
-            await m.SendRawFrameAsync((byte)'C', TestMta.Strings(["h"]).Concat(new byte[] { (byte)'U' }).ToArray());
-        }
-        else
-        {
-            await h.OpenAsync();
-            switch (scenario)
+            if (scenario == "connect-before-optneg")
             {
-                case "optneg-twice":
-                    await m.SendRawFrameAsync((byte)'O', new byte[12]);
-                    break;
-                case "rcpt-before-mail":
-                    await m.SendRawFrameAsync((byte)'R', TestMta.CString("<a@b>"));
-                    break;
-                case "eom-without-message":
-                    await m.SendRawFrameAsync((byte)'E', ReadOnlyMemory<byte>.Empty);
-                    break;
-                case "mail-inside-message":
-                    await m.MailAsync("<a@b>");
-                    await m.SendRawFrameAsync((byte)'M', TestMta.CString("<c@d>"));
-                    break;
-                case "header-after-body":
-                    await m.MailAsync("<a@b>");
-                    await m.RcptAsync("<c@d>");
-                    await m.BodyAsync("x"u8.ToArray());
-                    await m.SendRawFrameAsync((byte)'L', TestMta.Strings(["A", "b"]));
-                    break;
-                case "connect-inside-message":
-                    await m.MailAsync("<a@b>");
-                    await m.SendRawFrameAsync((byte)'C', TestMta.Strings(["h"]).Concat(new byte[] { (byte)'U' }).ToArray());
-                    break;
+                await m.SendRawFrameAsync((byte)'C', TestMta.Strings(["h"]).Concat(new byte[] { (byte)'U' }).ToArray());
             }
+            else
+            {
+                await h.OpenAsync();
+                switch (scenario)
+                {
+                    case "optneg-twice":
+                        await m.SendRawFrameAsync((byte)'O', new byte[12]);
+                        break;
+                    case "rcpt-before-mail":
+                        await m.SendRawFrameAsync((byte)'R', TestMta.CString("<a@b>"));
+                        break;
+                    case "eom-without-message":
+                        await m.SendRawFrameAsync((byte)'E', ReadOnlyMemory<byte>.Empty);
+                        break;
+                    case "mail-inside-message":
+                        await m.MailAsync("<a@b>");
+                        await m.SendRawFrameAsync((byte)'M', TestMta.CString("<c@d>"));
+                        break;
+                    case "header-after-body":
+                        await m.MailAsync("<a@b>");
+                        await m.RcptAsync("<c@d>");
+                        await m.BodyAsync("x"u8.ToArray());
+                        await m.SendRawFrameAsync((byte)'L', TestMta.Strings(["A", "b"]));
+                        break;
+                    case "connect-inside-message":
+                        await m.MailAsync("<a@b>");
+                        await m.SendRawFrameAsync((byte)'C', TestMta.Strings(["h"]).Concat(new byte[] { (byte)'U' }).ToArray());
+                        break;
+                }
+            }
+        }
+        catch (MilterProtocolException)
+        {
+            // The milter may close the connection (completing our pipe with its reason) before our own
+            // flush of the offending frame returns: that is the behaviour under test, not a failure.
         }
 
         Assert.Equal(MilterConnectionEndReason.ProtocolViolation, await h.EndAsync());

@@ -31,14 +31,15 @@ internal sealed class SessionHarness : IAsyncDisposable
 
     public RecordingHandler Handler => Factory.Created[^1];
 
-    public static SessionHarness Start(Func<RecordingHandler>? create = null, MilterSessionOptions? options = null)
+    /// <summary>Starts a session; <paramref name="wrapServer"/> may wrap the milter's side of the pipe (to observe it).</summary>
+    public static SessionHarness Start(Func<RecordingHandler>? create = null, MilterSessionOptions? options = null, Func<System.IO.Pipelines.IDuplexPipe, System.IO.Pipelines.IDuplexPipe>? wrapServer = null)
     {
         var factory = new Factory(create ?? (() => new RecordingHandler()));
         var observer = new RecordingObserver();
         var connection = new InMemoryConnection();
         var drain = new CancellationTokenSource();
         var handler = new MilterConnectionHandler(factory, options, observer);
-        Task<MilterConnectionEndReason> run = Task.Run(() => handler.RunAsync(connection.Server, new MilterConnectionInfo("c1"), drain.Token));
+        Task<MilterConnectionEndReason> run = Task.Run(() => handler.RunAsync(wrapServer is null ? connection.Server : wrapServer(connection.Server), new MilterConnectionInfo("c1"), drain.Token));
         return new SessionHarness(factory, observer, connection, run, drain);
     }
 

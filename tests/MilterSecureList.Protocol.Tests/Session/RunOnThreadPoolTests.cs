@@ -1,0 +1,60 @@
+using System.Buffers.Binary;
+using MilterSecureList.Protocol.Responses;
+using MilterSecureList.Protocol.Session;
+using MilterSecureList.Testing;
+
+namespace MilterSecureList.Protocol.Tests.Session;
+
+/// <summary>
+/// A handler that declares <see cref="MilterHandlerCapabilities.RunOnThreadPool"/> never runs on the thread that
+/// reads the connection: in the daemon that thread is a socket event thread serving every other connection too.
+/// </summary>
+public class RunOnThreadPoolTests
+{
+    [Fact]
+    public async Task ABlockingEndOfMessageDoesNotHoldTheReadingThread()
+    {
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        bool? released = null;
+        var factory = new Factory(() => new RecordingHandler
+        {
+            Capabilities = new MilterHandlerCapabilities { RunOnThreadPool = true, NeedsHeaders = false },
+            OnEom = _ =>
+            {
+                entered.Set();
+                released = release.Wait(TimeSpan.FromSeconds(20)); // false if the test thread were the one blocked here
+                return new(MilterVerdict.Continue);
+            },
+        });
+        var connection = new InMemoryConnection();
+
+        // Everything up to EOM is already waiting, so the whole message is processed inside the RunAsync call
+        // below unless the handler's call goes elsewhere.
+        Stream mta = connection.Client.Output.AsStream();
+        byte[] optneg = new byte[12];
+        BinaryPrimitives.WriteUInt32BigEndian(optneg, 6);
+        BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(4), 0x1FF);
+        BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(8), 0x1FFFFF);
+        foreach ((char code, byte[] payload) in new[] { ('O', optneg), ('M', TestMta.CString("<a@x>")), ('R', TestMta.CString("<b@x>")), ('B', "hi\r\n"u8.ToArray()), ('E', Array.Empty<byte>()) })
+        {
+            byte[] header = new byte[5];
+            BinaryPrimitives.WriteUInt32BigEndian(header, (uint)payload.Length + 1);
+            header[4] = (byte)code;
+            await mta.WriteAsync(header);
+            await mta.WriteAsync(payload);
+        }
+
+        await mta.FlushAsync();
+
+        Task<MilterConnectionEndReason> run = new MilterConnectionHandler(factory).RunAsync(connection.Server, new MilterConnectionInfo("c1"));
+
+        // RunAsync came back while the handler is still blocked: the reading thread was not the handler's.
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(20)), "the handler was never called");
+        Assert.False(run.IsCompleted);
+        release.Set();
+        await connection.Client.Output.CompleteAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(released, "the handler was released by the test, not by its own timeout");
+    }
+}
