@@ -8,16 +8,17 @@
 # Prints msgs/s and p99 latency per point and the ratio ours/libmilter, then our peak RSS.
 # Targets (issue 2): unix >= 1.0x, TCP >= 5x, p99 not worse, peak RSS <= 150 MB.
 #
-# usage: bench/run.sh protocol [-d SECS_PER_POINT] [-w WARMUP_SECS]   (env SPOOL=2M: another [Milter] SpoolThreshold)
+# usage: bench/run.sh protocol [-d SECS_PER_POINT] [-w WARMUP_SECS]
+#        env SPOOL=512K, SPOOL_MEMORY=64M: other [Milter] SpoolThreshold / SpoolMemory than the defaults
 # Needs: build-essential, libmilter-dev (apt-get install -y build-essential libmilter-dev), dotnet SDK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "${1:-}" = protocol ] || { sed -n '2,12p' "$0"; exit 2; }
+[ "${1:-}" = protocol ] || { sed -n '2,13p' "$0"; exit 2; }
 shift
 DUR=3 WARM=0.5
 while getopts "d:w:" o; do
-    case $o in d) DUR=$OPTARG ;; w) WARM=$OPTARG ;; *) sed -n '2,12p' "$0"; exit 2 ;; esac
+    case $o in d) DUR=$OPTARG ;; w) WARM=$OPTARG ;; *) sed -n '2,13p' "$0"; exit 2 ;; esac
 done
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -63,6 +64,7 @@ MaxConnections = 1000
 Handler = echo
 EchoRecipients = 10
 ${SPOOL:+SpoolThreshold = $SPOOL}
+${SPOOL_MEMORY:+SpoolMemory = $SPOOL_MEMORY}
 [Logging]
 ; per-message info lines at tens of thousands of messages/s would measure the log sink
 Level = warn

@@ -35,11 +35,12 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(30), c.Get<ListenerOptions>().DrainTimeout);
         Assert.Equal((UnixFileMode)0x1B0, c.Get<ListenerOptions>().SocketMode);
         Assert.Equal(10, c.Get<MilterOptions>().EchoRecipients);
-        Assert.Equal(256 * 1024, c.Get<MilterOptions>().SpoolThreshold);
+        Assert.Equal(2 * 1024 * 1024, c.Get<MilterOptions>().SpoolThreshold);
+        Assert.Equal(16 * 1024 * 1024, c.Get<MilterOptions>().SpoolMemory);
         Assert.Equal(50L * 1024 * 1024, c.Get<MilterOptions>().MaxMessageSize);
         Assert.Equal(256 * 1024, c.Get<MilterOptions>().MaxPacketSize);
         Assert.Equal("info", c.Get<LoggingOptions>().Level);
-        foreach (string key in new[] { "Socket", "SocketMode", "SocketGroup", "MaxConnections", "DrainTimeout", "Handler", "EchoRecipients", "SpoolThreshold", "MaxMessageSize", "MaxPacketSize", "TempDirectory", "Level", "File" })
+        foreach (string key in new[] { "Socket", "SocketMode", "SocketGroup", "MaxConnections", "DrainTimeout", "Handler", "EchoRecipients", "SpoolThreshold", "SpoolMemory", "MaxMessageSize", "MaxPacketSize", "TempDirectory", "Level", "File" })
         {
             Assert.Contains($";{key} =", example, StringComparison.Ordinal);
         }

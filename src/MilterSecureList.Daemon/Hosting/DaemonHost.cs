@@ -37,6 +37,7 @@ public static class DaemonHost
         {
             MaxPayload = milter.MaxPacketSize,
             SpoolThreshold = milter.SpoolThreshold,
+            SpoolMemory = milter.SpoolMemory,
             MaxMessageSize = milter.MaxMessageSize,
             TempDirectory = milter.TempDirectory.Length > 0 ? milter.TempDirectory : null,
         };

@@ -14,7 +14,10 @@ public sealed class MilterOptions : OptionsSection
     public int EchoRecipients { get; private set; } = 10;
 
     /// <summary>Body bytes kept in memory per message before spilling to a temp file.</summary>
-    public long SpoolThreshold { get; private set; } = 256 * 1024;
+    public long SpoolThreshold { get; private set; } = 2 * 1024 * 1024;
+
+    /// <summary>Body bytes kept in memory by all connections together; beyond it bodies spill to temp files.</summary>
+    public long SpoolMemory { get; private set; } = 16 * 1024 * 1024;
 
     /// <summary>Largest body accepted; larger messages are rejected 552 5.3.4.</summary>
     public long MaxMessageSize { get; private set; } = 50L * 1024 * 1024;
@@ -30,6 +33,7 @@ public sealed class MilterOptions : OptionsSection
         Handler = section.GetChoice("Handler", Handler, Handlers.HandlerRegistry.Names);
         EchoRecipients = section.GetInt("EchoRecipients", EchoRecipients, 0, 10_000);
         SpoolThreshold = section.GetSize("SpoolThreshold", SpoolThreshold, 0, 1L << 30);
+        SpoolMemory = section.GetSize("SpoolMemory", SpoolMemory, 0, 64L << 30);
         MaxMessageSize = section.GetSize("MaxMessageSize", MaxMessageSize, 1024, 4L << 30);
         MaxPacketSize = (int)section.GetSize("MaxPacketSize", MaxPacketSize, MilterLimits.MinMaxPayload, 64L * 1024 * 1024);
         TempDirectory = section.GetString("TempDirectory", string.Empty);

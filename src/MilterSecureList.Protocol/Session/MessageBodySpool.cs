@@ -5,7 +5,8 @@ namespace MilterSecureList.Protocol.Session;
 
 /// <summary>
 /// The message body as received: pooled memory up to a threshold, the rest in a temp file. Memory per message is
-/// bounded by the threshold (rounded up to one segment). Disposed by the session after the message; do not keep it.
+/// bounded by the threshold (rounded up to one segment), memory of all messages together by a
+/// <see cref="SpoolMemoryBudget"/>. Disposed by the session after the message; do not keep it.
 /// The temp file is either the spool's own (deleted when the spool is disposed) or a connection's reusable
 /// <see cref="SpoolFile"/> (an unlinked file: no per-message create/delete, nothing left behind after a crash).
 /// </summary>
@@ -22,21 +23,23 @@ public sealed class MessageBodySpool : IDisposable
     private readonly long _memoryThreshold;
     private readonly string _tempDirectory;
     private readonly SpoolFile? _shared;
+    private readonly SpoolMemoryBudget _budget;
     private long _memoryLength;
     private SafeFileHandle? _file;
     private long _fileLength;
     private bool _disposed;
 
-    public MessageBodySpool(long memoryThreshold, string? tempDirectory = null)
+    public MessageBodySpool(long memoryThreshold, string? tempDirectory = null, SpoolMemoryBudget? budget = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(memoryThreshold);
         _memoryThreshold = memoryThreshold;
         _tempDirectory = tempDirectory ?? Path.GetTempPath();
+        _budget = budget ?? SpoolMemoryBudget.Unlimited;
     }
 
     /// <summary>A spool that spills into <paramref name="file"/> (reused across the connection's messages).</summary>
-    public MessageBodySpool(long memoryThreshold, SpoolFile file)
-        : this(memoryThreshold, file.Directory)
+    public MessageBodySpool(long memoryThreshold, SpoolFile file, SpoolMemoryBudget? budget = null)
+        : this(memoryThreshold, file.Directory, budget)
     {
         _shared = file;
     }
@@ -72,6 +75,11 @@ public sealed class MessageBodySpool : IDisposable
             int offset = (int)(_memoryLength % SegmentSize);
             if (offset == 0)
             {
+                if (!_budget.TryReserve(SegmentSize))
+                {
+                    break; // the process-wide budget is spent: the rest of this body goes to the file
+                }
+
                 _segments.Add(s_pool.Rent(SegmentSize));
             }
 
@@ -113,6 +121,8 @@ public sealed class MessageBodySpool : IDisposable
         {
             s_pool.Return(s);
         }
+
+        _budget.Release((long)_segments.Count * SegmentSize);
 
         _segments.Clear();
         if (_shared is not null)

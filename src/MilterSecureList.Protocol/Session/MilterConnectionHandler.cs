@@ -13,17 +13,22 @@ public sealed class MilterConnectionHandler
     private readonly IMilterHandlerFactory _factory;
     private readonly MilterSessionOptions _options;
     private readonly IMilterSessionObserver _observer;
+    private readonly SpoolMemoryBudget _spoolBudget;
 
     public MilterConnectionHandler(IMilterHandlerFactory factory, MilterSessionOptions? options = null, IMilterSessionObserver? observer = null)
     {
         _factory = factory ?? throw new ArgumentNullException(nameof(factory));
         _options = options ?? new MilterSessionOptions();
         _observer = observer ?? NullMilterSessionObserver.Instance;
+        _spoolBudget = new SpoolMemoryBudget(_options.SpoolMemory); // shared by all connections of this server
         if (_options.MaxPayload < MilterLimits.MinMaxPayload)
         {
             throw new ArgumentOutOfRangeException(nameof(options), _options.MaxPayload, $"MaxPayload must be at least {MilterLimits.MinMaxPayload}");
         }
     }
+
+    /// <summary>Body memory of all connections served by this instance (a metrics gauge).</summary>
+    public SpoolMemoryBudget SpoolBudget => _spoolBudget;
 
     /// <summary>
     /// Serves one connection until QUIT, EOF, a protocol violation or a drain. Cancelling
@@ -43,7 +48,7 @@ public sealed class MilterConnectionHandler
         var draining = false;
         try
         {
-            session = new MilterSession(_factory, _options, _observer, info, output);
+            session = new MilterSession(_factory, _options, _observer, info, output, _spoolBudget);
             using CancellationTokenRegistration registration = drainToken.Register(() =>
             {
                 Volatile.Write(ref draining, true);

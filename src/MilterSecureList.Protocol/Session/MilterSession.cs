@@ -26,6 +26,7 @@ internal sealed class MilterSession : IDisposable
     private readonly MilterConnectionInfo _info;
     private readonly PipeWriter _output;
     private readonly MacroTable _macros = new();
+    private readonly SpoolMemoryBudget _spoolBudget;
     private IMilterHandler _handler;
     private MilterNegotiationResult? _negotiation;
     private SessionState _state = SessionState.AwaitingNegotiation;
@@ -40,8 +41,9 @@ internal sealed class MilterSession : IDisposable
     private SpoolFile? _spoolFile;
     private bool _overLimit;
 
-    public MilterSession(IMilterHandlerFactory factory, MilterSessionOptions options, IMilterSessionObserver observer, MilterConnectionInfo info, PipeWriter output)
+    public MilterSession(IMilterHandlerFactory factory, MilterSessionOptions options, IMilterSessionObserver observer, MilterConnectionInfo info, PipeWriter output, SpoolMemoryBudget? spoolBudget = null)
     {
+        _spoolBudget = spoolBudget ?? new SpoolMemoryBudget(options.SpoolMemory);
         _factory = factory;
         _options = options;
         _observer = observer;
@@ -338,7 +340,7 @@ internal sealed class MilterSession : IDisposable
     }
 
     private MessageBodySpool NewSpool() =>
-        new(_options.SpoolThreshold, _spoolFile ??= new SpoolFile(_options.TempDirectory));
+        new(_options.SpoolThreshold, _spoolFile ??= new SpoolFile(_options.TempDirectory), _spoolBudget);
 
     /// <summary>Runs the handler for the EOM just received and writes edits and the final reply.</summary>
     public async ValueTask EndOfMessageAsync(CancellationToken cancellationToken)

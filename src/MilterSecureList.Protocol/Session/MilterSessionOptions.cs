@@ -9,8 +9,14 @@ public sealed class MilterSessionOptions
     /// <summary>Largest frame payload accepted; larger length prefixes close the connection. Default 1 MiB, minimum 65535.</summary>
     public int MaxPayload { get; init; } = MilterLimits.DefaultMaxPayload;
 
-    /// <summary>Body bytes kept in pooled memory before the spool continues in the connection's temp file. Default 256 KiB.</summary>
-    public long SpoolThreshold { get; init; } = 256 * 1024;
+    /// <summary>Body bytes of one message kept in pooled memory before its spool continues in the connection's temp file. Default 2 MiB.</summary>
+    public long SpoolThreshold { get; init; } = 2 * 1024 * 1024;
+
+    /// <summary>
+    /// Body bytes all connections of one server keep in memory together; beyond it bodies continue in temp files
+    /// (<see cref="SpoolMemoryBudget"/>). Default 16 MiB.
+    /// </summary>
+    public long SpoolMemory { get; init; } = 16 * 1024 * 1024;
 
     /// <summary>Largest body accepted; beyond it the body is no longer stored and the message gets <see cref="OversizeVerdict"/>. Default 50 MiB.</summary>
     public long MaxMessageSize { get; init; } = 50L * 1024 * 1024;

@@ -92,3 +92,88 @@ public class SpoolFileTests
         }
     }
 }
+
+public class SpoolMemoryBudgetTests
+{
+    [Fact]
+    public void SpoolsShareTheBudgetAndSpillWhenItIsSpentAndGiveItBackOnDispose()
+    {
+        const int segment = 64 * 1024;
+        string dir = System.IO.Directory.CreateTempSubdirectory("msl-spool-").FullName;
+        try
+        {
+            var budget = new SpoolMemoryBudget(3 * segment);
+            byte[] a = Enumerable.Range(0, 200_000).Select(i => (byte)i).ToArray();
+            byte[] b = Enumerable.Range(0, 100_000).Select(i => (byte)(i * 7)).ToArray();
+            using var first = new MessageBodySpool(1 << 20, dir, budget);
+            first.Append(a);
+            Assert.Equal(3 * segment, budget.Used); // the budget, not the 1 MiB threshold, stopped it
+            Assert.True(first.IsSpilledToFile);
+
+            using (var second = new MessageBodySpool(1 << 20, dir, budget))
+            {
+                second.Append(b);
+                Assert.True(second.IsSpilledToFile); // nothing left: all of it in the file
+                Assert.Equal(3 * segment, budget.Used);
+                Assert.Equal(b, ReadAll(second));
+            }
+
+            Assert.Equal(a, ReadAll(first));
+            first.Dispose();
+            Assert.Equal(0, budget.Used);
+
+            using var third = new MessageBodySpool(1 << 20, dir, budget);
+            third.Append(b);
+            Assert.False(third.IsSpilledToFile); // the memory is back
+            Assert.Equal(2 * segment, budget.Used);
+        }
+        finally
+        {
+            System.IO.Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ConcurrentReservationsNeverExceedTheLimit()
+    {
+        var budget = new SpoolMemoryBudget(10 * 65536);
+        long peak = 0;
+        Parallel.For(0, 8, _ =>
+        {
+            for (int i = 0; i < 20_000; i++)
+            {
+                if (budget.TryReserve(65536))
+                {
+                    long used = budget.Used;
+                    InterlockedMax(ref peak, used);
+                    budget.Release(65536);
+                }
+            }
+        });
+        Assert.InRange(peak, 65536, 10 * 65536);
+        Assert.Equal(0, budget.Used);
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        long seen = Interlocked.Read(ref target);
+        while (value > seen)
+        {
+            long previous = Interlocked.CompareExchange(ref target, value, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
+
+    private static byte[] ReadAll(MessageBodySpool spool)
+    {
+        using Stream s = spool.OpenRead();
+        using var ms = new MemoryStream();
+        s.CopyTo(ms);
+        return ms.ToArray();
+    }
+}
