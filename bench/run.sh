@@ -7,18 +7,21 @@
 # recipient, add 10 recipients. Bodies of 4 KB and 1 MB; concurrency 1, 8 and 64.
 # Prints msgs/s and p99 latency per point and the ratio ours/libmilter, then our peak RSS.
 # Targets (issue 2): unix >= 1.0x, TCP >= 5x, p99 not worse, peak RSS <= 150 MB.
+# A third milter, bench/baremilter.c (no library, zero-copy, no checks), shows what the machine allows:
+# "bare x" is its throughput over libmilter's. Each point runs the three milters in turn, R rounds,
+# and prints the median of each figure (a shared 2-CPU VM varies by 2x between identical runs).
 #
-# usage: bench/run.sh protocol [-d SECS_PER_POINT] [-w WARMUP_SECS]
+# usage: bench/run.sh protocol [-d SECS_PER_POINT] [-w WARMUP_SECS] [-r ROUNDS]
 #        env SPOOL=512K, SPOOL_MEMORY=64M: other [Milter] SpoolThreshold / SpoolMemory than the defaults
 # Needs: build-essential, libmilter-dev (apt-get install -y build-essential libmilter-dev), dotnet SDK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "${1:-}" = protocol ] || { sed -n '2,13p' "$0"; exit 2; }
+[ "${1:-}" = protocol ] || { sed -n '2,16p' "$0"; exit 2; }
 shift
-DUR=3 WARM=0.5
-while getopts "d:w:" o; do
-    case $o in d) DUR=$OPTARG ;; w) WARM=$OPTARG ;; *) sed -n '2,13p' "$0"; exit 2 ;; esac
+DUR=2 WARM=0.5 ROUNDS=3
+while getopts "d:w:r:" o; do
+    case $o in d) DUR=$OPTARG ;; w) WARM=$OPTARG ;; r) ROUNDS=$OPTARG ;; *) sed -n '2,16p' "$0"; exit 2 ;; esac
 done
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -30,6 +33,7 @@ OUT=bench/out
 mkdir -p "$OUT"
 cc -O2 -Wall -o "$OUT/milterload" bench/milterload.c -pthread
 cc -O2 -Wall -Wno-unused-parameter -o "$OUT/refmilter" bench/refmilter.c -lmilter -pthread
+cc -O2 -Wall -o "$OUT/baremilter" bench/baremilter.c -pthread
 dotnet build -c Release -nologo -v q src/MilterSecureList.Daemon -o "$OUT/daemon" >"$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; die "dotnet build failed"; }
 
 TMP=$(mktemp -d /tmp/msl-bench.XXXXXX)
@@ -82,41 +86,61 @@ start_ref() { # $1 = libmilter address; $2 = address to probe; sets REF_PID
     wait_listen "$2"
 }
 
+start_bare() { # $1 = baremilter address; $2 = address to probe
+    "$OUT/baremilter" -k 10 "$1" >"$TMP/bare.log" 2>&1 &
+    PIDS+=($!)
+    wait_listen "$2"
+}
+
+median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+
 load() { # $1 target, $2 body, $3 concurrency -> "msgs_per_s p99_ms errors"
     local line
     line=$("$OUT/milterload" -t "$1" -b "$2" -c "$3" -d "$DUR" -w "$WARM" -k 10 || true)
     echo "$line" | awk '{for(i=1;i<=NF;i++){split($i,a,"="); v[a[1]]=a[2]} print v["msgs_per_s"], v["p99_ms"], v["errors"]}'
 }
 
-printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target
+printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s | %7s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target "bare x"
 PEAK_KB=0
 for transport in unix tcp; do
     if [ $transport = unix ]; then
         OURS_ADDR="unix:$TMP/ours.sock"; REF_ADDR="unix:$TMP/ref.sock"; REF_PROBE=$REF_ADDR; REF_LOAD=$REF_ADDR
+        BARE_ADDR="unix:$TMP/bare.sock"; BARE_LOAD=$BARE_ADDR
         target=1.0
     else
-        p1=$(free_port); p2=$(free_port)
+        p1=$(free_port); p2=$(free_port); p3=$(free_port)
         OURS_ADDR="inet:127.0.0.1:$p1"; REF_ADDR="inet:$p2@127.0.0.1"; REF_PROBE="inet:127.0.0.1:$p2"; REF_LOAD=$REF_PROBE
+        BARE_ADDR="inet:$p3@127.0.0.1"; BARE_LOAD="inet:127.0.0.1:$p3"
         target=5.0
     fi
     start_ours "$OURS_ADDR"
     start_ref "$REF_ADDR" "$REF_PROBE"
+    start_bare "$BARE_ADDR" "$BARE_LOAD"
     for body in 4096 1048576; do
         for conc in 1 8 64; do
-            read -r ref_rate ref_p99 ref_err <<<"$(load "$REF_LOAD" $body $conc)"
-            read -r our_rate our_p99 our_err <<<"$(load "$OURS_ADDR" $body $conc)"
+            : >"$TMP/ref.runs"; : >"$TMP/ours.runs"; : >"$TMP/bare.runs"
+            for _ in $(seq "$ROUNDS"); do
+                load "$REF_LOAD" $body $conc >>"$TMP/ref.runs"
+                load "$OURS_ADDR" $body $conc >>"$TMP/ours.runs"
+                load "$BARE_LOAD" $body $conc >>"$TMP/bare.runs"
+            done
+            ref_rate=$(awk '{print $1}' "$TMP/ref.runs" | median); ref_p99=$(awk '{print $2}' "$TMP/ref.runs" | median)
+            our_rate=$(awk '{print $1}' "$TMP/ours.runs" | median); our_p99=$(awk '{print $2}' "$TMP/ours.runs" | median)
+            bare_rate=$(awk '{print $1}' "$TMP/bare.runs" | median)
+            ref_err=$(awk '{s+=$3} END{print s+0}' "$TMP/ref.runs"); our_err=$(awk '{s+=$3} END{print s+0}' "$TMP/ours.runs")
             ratio=$(awk -v a="$our_rate" -v b="$ref_rate" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
+            bare=$(awk -v a="$bare_rate" -v b="$ref_rate" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
             label=$([ $body = 4096 ] && echo 4KB || echo 1MB)
             note=""
-            [ "${ref_err:-0}" != 0 ] && note="$note ref_errors=$ref_err"
-            [ "${our_err:-0}" != 0 ] && note="$note our_errors=$our_err"
-            printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %6sx %7sx%s\n' $transport $label $conc "$ref_rate" "$ref_p99" "$our_rate" "$our_p99" "$ratio" "$target" "$note"
+            [ "$ref_err" != 0 ] && note="$note ref_errors=$ref_err"
+            [ "$our_err" != 0 ] && note="$note our_errors=$our_err"
+            printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %6sx %7sx | %6sx%s\n' $transport $label $conc "$ref_rate" "$ref_p99" "$our_rate" "$our_p99" "$ratio" "$target" "$bare" "$note"
         done
     done
     kb=$(awk '/VmHWM/{print $2}' "/proc/$OURS_PID/status")
     [ "$kb" -gt "$PEAK_KB" ] && PEAK_KB=$kb
-    kill "$OURS_PID" "$REF_PID"
-    wait "$OURS_PID" "$REF_PID" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     PIDS=()
 done
 printf 'peak RSS of securelist-milter (VmHWM, includes concurrency 64 with 1 MB bodies): %d MB (target <= 150 MB)\n' $((PEAK_KB / 1024))
