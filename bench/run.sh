@@ -79,17 +79,10 @@ INI
     wait_listen "$1"
 }
 
-start_ref() { # $1 = libmilter address; $2 = address to probe; sets REF_PID
-    "$OUT/refmilter" -k 10 "$1" >"$TMP/ref.log" 2>&1 &
-    REF_PID=$!
-    PIDS+=("$REF_PID")
-    wait_listen "$2"
-}
-
-start_bare() { # $1 = baremilter address; $2 = address to probe
-    "$OUT/baremilter" -k 10 "$1" >"$TMP/bare.log" 2>&1 &
+start_c() { # $1 = refmilter | baremilter; $2 = its address (libmilter syntax); $3 = address to probe
+    "$OUT/$1" -k 10 "$2" >"$TMP/$1.log" 2>&1 &
     PIDS+=($!)
-    wait_listen "$2"
+    wait_listen "$3"
 }
 
 median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
@@ -114,8 +107,8 @@ for transport in unix tcp; do
         target=5.0
     fi
     start_ours "$OURS_ADDR"
-    start_ref "$REF_ADDR" "$REF_PROBE"
-    start_bare "$BARE_ADDR" "$BARE_LOAD"
+    start_c refmilter "$REF_ADDR" "$REF_PROBE"
+    start_c baremilter "$BARE_ADDR" "$BARE_LOAD"
     for body in 4096 1048576; do
         for conc in 1 8 64; do
             : >"$TMP/ref.runs"; : >"$TMP/ours.runs"; : >"$TMP/bare.runs"

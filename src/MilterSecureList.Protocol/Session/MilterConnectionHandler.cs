@@ -27,9 +27,6 @@ public sealed class MilterConnectionHandler
         }
     }
 
-    /// <summary>Body memory of all connections served by this instance (a metrics gauge).</summary>
-    public SpoolMemoryBudget SpoolBudget => _spoolBudget;
-
     /// <summary>
     /// Serves one connection until QUIT, EOF, a protocol violation or a drain. Cancelling
     /// <paramref name="drainToken"/> asks for a graceful end: the connection closes as soon as no message is

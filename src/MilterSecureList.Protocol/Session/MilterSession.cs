@@ -41,9 +41,9 @@ internal sealed class MilterSession : IDisposable
     private SpoolFile? _spoolFile;
     private bool _overLimit;
 
-    public MilterSession(IMilterHandlerFactory factory, MilterSessionOptions options, IMilterSessionObserver observer, MilterConnectionInfo info, PipeWriter output, SpoolMemoryBudget? spoolBudget = null)
+    public MilterSession(IMilterHandlerFactory factory, MilterSessionOptions options, IMilterSessionObserver observer, MilterConnectionInfo info, PipeWriter output, SpoolMemoryBudget spoolBudget)
     {
-        _spoolBudget = spoolBudget ?? new SpoolMemoryBudget(options.SpoolMemory);
+        _spoolBudget = spoolBudget; // the server's, shared by all its connections
         _factory = factory;
         _options = options;
         _observer = observer;
@@ -413,7 +413,6 @@ internal sealed class MilterSession : IDisposable
     private const int MinReplaceBodyFrame = 32 * 1024;
 
     /// <summary>Header/envelope edits in call order, then consecutive REPLBODY chunks (docs §3, §7.5).</summary>
-
     private async ValueTask<int> WriteModificationsAsync(MilterMessageContext context, CancellationToken cancellationToken)
     {
         foreach (MilterModification m in context.Modifications)

@@ -31,21 +31,16 @@ public class RunOnThreadPoolTests
 
         // Everything up to EOM is already waiting, so the whole message is processed inside the RunAsync call
         // below unless the handler's call goes elsewhere.
-        Stream mta = connection.Client.Output.AsStream();
+        TestMta mta = TestMta.Over(connection.Client);
         byte[] optneg = new byte[12];
         BinaryPrimitives.WriteUInt32BigEndian(optneg, 6);
         BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(4), 0x1FF);
         BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(8), 0x1FFFFF);
-        foreach ((char code, byte[] payload) in new[] { ('O', optneg), ('M', TestMta.CString("<a@x>")), ('R', TestMta.CString("<b@x>")), ('B', "hi\r\n"u8.ToArray()), ('E', Array.Empty<byte>()) })
-        {
-            byte[] header = new byte[5];
-            BinaryPrimitives.WriteUInt32BigEndian(header, (uint)payload.Length + 1);
-            header[4] = (byte)code;
-            await mta.WriteAsync(header);
-            await mta.WriteAsync(payload);
-        }
-
-        await mta.FlushAsync();
+        await mta.SendRawFrameAsync((byte)'O', optneg);
+        await mta.SendRawFrameAsync((byte)'M', TestMta.CString("<a@x>"));
+        await mta.SendRawFrameAsync((byte)'R', TestMta.CString("<b@x>"));
+        await mta.SendRawFrameAsync((byte)'B', "hi\r\n"u8.ToArray());
+        await mta.SendRawFrameAsync((byte)'E', ReadOnlyMemory<byte>.Empty);
 
         Task<MilterConnectionEndReason> run = new MilterConnectionHandler(factory).RunAsync(connection.Server, new MilterConnectionInfo("c1"));
 
