@@ -6,7 +6,7 @@
 # Shape of work (both milters): at end-of-message replace the body with itself, delete the first
 # recipient, add 10 recipients. Bodies of 4 KB and 1 MB; concurrency 1, 8 and 64.
 # Prints msgs/s and p99 latency per point and the ratio ours/libmilter, then our peak RSS.
-# Targets (issue 2): unix >= 1.0x, TCP >= 5x, p99 not worse, peak RSS <= 150 MB.
+# Targets: unix >= 1.0x, TCP >= 5x, p99 not worse, peak RSS <= 150 MB.
 # A third milter, bench/baremilter.c (no library, zero-copy, no checks), shows what the machine allows:
 # "bare x" is its throughput over libmilter's. Each point runs the three milters in turn, R rounds,
 # and prints the median of each figure (a shared 2-CPU VM varies by 2x between identical runs).

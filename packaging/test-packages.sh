@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Package tests for securelist (issue 7 item 2). Builds the .deb and .rpm, checks them with lintian and
+# Package tests for securelist. Builds the .deb and .rpm, checks them with lintian and
 # rpm, installs the .deb on this Debian 12 machine (root; meant for a throwaway CI machine), checks files,
 # user and modes, upgrades, removes and purges it, and puts the machine back as it was.
 # Exit status 0 only if every check passed; the last line is a summary.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of the list filter (issue 5 item 7). Prints figures and ratios measured in this one run.
+# Benchmark of the list filter. Prints figures and ratios measured in this one run.
 #
 # 1. Through Postfix: smtp-source -> Postfix (contrib/postfix snippet, via scripts/postfix-sandbox.sh) ->
 #    securelist-milter -> smtp-sink, posts S/MIME-encrypted (openssl cms, AES-256-CBC) to a 100-member list,

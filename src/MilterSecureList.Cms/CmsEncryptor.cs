@@ -9,7 +9,7 @@ namespace MilterSecureList.Cms;
 public static class CmsEncryptor
 {
     /// <summary>Encrypt <paramref name="content"/> (normally a canonical MIME entity) for <paramref name="recipients"/>.</summary>
-    /// <param name="useGcm">false (default): AES-256-CBC EnvelopedData, readable by every client in cms-notes §3.3;
+    /// <param name="useGcm">false (default): AES-256-CBC EnvelopedData, readable by every client in docs/cms.md §10;
     /// true: AES-256-GCM AuthEnvelopedData (openssl reads it; Thunderbird/Outlook/gpgsm 2.2 do not).</param>
     /// <returns>The DER ContentInfo.</returns>
     public static byte[] Encrypt(ReadOnlySpan<byte> content, IReadOnlyList<CmsRecipient> recipients, bool useGcm = false)

@@ -17,7 +17,7 @@ public enum CmsKeyTransport
 }
 
 /// <summary>One member: certificate, its public key imported once (importing costs more than the wrap;
-/// cms-notes §3.6), the chosen key transport and the pre-encoded issuerAndSerialNumber. Keep these objects
+/// docs/cms.md §11), the chosen key transport and the pre-encoded issuerAndSerialNumber. Keep these objects
 /// across messages. Public-key operations on one instance are safe from several threads.</summary>
 public sealed class CmsRecipient
 {

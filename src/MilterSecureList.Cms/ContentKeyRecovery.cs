@@ -8,7 +8,7 @@ namespace MilterSecureList.Cms;
 /// <summary>Recovers the content-encryption key from the list's RecipientInfo without a padding oracle.</summary>
 /// <remarks>
 /// The milter decrypts PKCS#1 v1.5 ciphertexts from anyone, so it is a Bleichenbacher oracle unless a failed
-/// unwrap is indistinguishable from a successful one (cms-notes §3.6, CVE-2026-63573 in BouncyCastle).
+/// unwrap is indistinguishable from a successful one (docs/cms.md §8, CVE-2026-63573 in BouncyCastle).
 /// Every private-key step below therefore ends in <see cref="Select"/>: a random key of the expected length is
 /// drawn up front, the real result is used only if the unwrap worked and has the right length, and the
 /// caller cannot tell which happened. Structure and algorithm checks happen before any private-key work,

@@ -5,7 +5,7 @@ using MilterSecureList.Cms.Asn1;
 
 namespace MilterSecureList.Cms;
 
-/// <summary>Double-wrap mode (issue 6; docs/double-wrap.md): the content key is wrapped under the list key
+/// <summary>Double-wrap mode (docs/double-wrap.md): the content key is wrapped under the list key
 /// (RFC 5649, inner layer) and that blob under the server's or a member's certificate (outer layer), carried in an
 /// OtherRecipientInfo. The server swaps outer layers and never holds the content key.</summary>
 public static class DoubleWrap

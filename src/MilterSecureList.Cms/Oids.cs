@@ -1,6 +1,6 @@
 namespace MilterSecureList.Cms;
 
-/// <summary>Every object identifier the engine understands (allow-list; style practice 13).</summary>
+/// <summary>Every object identifier the engine understands (an allow-list: anything else is refused).</summary>
 /// <remarks>Sources: RFC 5652 (CMS), RFC 5083/5084 (AuthEnvelopedData, AES-GCM), RFC 3565 (AES in CMS),
 /// RFC 3394/5649 (AES key wrap), RFC 4055 / RFC 8017 (RSAES-OAEP), RFC 5753 / SEC 1 (ECDH in CMS).</remarks>
 public static class Oids

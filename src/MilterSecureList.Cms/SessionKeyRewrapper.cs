@@ -5,7 +5,7 @@ using MilterSecureList.Cms.Asn1;
 namespace MilterSecureList.Cms;
 
 /// <summary>Re-key mode: recover the content key from the list's RecipientInfo and write one RecipientInfo per
-/// member; everything else is copied as the exact input bytes (issue 3; style practice 12).</summary>
+/// member; everything else is copied as the exact input bytes (docs/cms.md §1).</summary>
 public static class SessionKeyRewrapper
 {
     /// <summary>Re-wrap <paramref name="contentInfo"/> (DER or BER ContentInfo) for <paramref name="members"/>.</summary>

@@ -60,7 +60,7 @@ public static class Program
         }
         catch (ConfigurationException ex)
         {
-            // One line naming section, key and problem; no stack trace (issue 2 item 3).
+            // One line naming section, key and problem; no stack trace.
             Console.Error.WriteLine(ex.Message);
             return 1;
         }

@@ -3,7 +3,7 @@ using MilterSecureList.Directory.Storage;
 namespace MilterSecureList.Directory;
 
 /// <summary>
-/// The daemon's wiring in one place: opens the database (migrating it), refuses an insecure key
+/// The directory and key store opened together: opens the database (migrating it), refuses an insecure key
 /// directory up front, and serves lookups through <see cref="CachingListDirectory"/>.
 /// </summary>
 public sealed class DirectoryServices : IDisposable

@@ -2,7 +2,7 @@ using System.Collections.ObjectModel;
 
 namespace MilterSecureList.Directory;
 
-/// <summary>How the list server handles posts (background.md section A vs B).</summary>
+/// <summary>How the list server handles posts (re-key, or double-wrap as in docs/double-wrap.md §1).</summary>
 public enum ListMode
 {
     /// <summary>The server unwraps the CEK with the list key and re-wraps it per member.</summary>

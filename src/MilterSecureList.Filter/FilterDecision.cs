@@ -75,7 +75,7 @@ public sealed class FilterDecision : IDisposable
     public void Dispose() => NewBody?.Dispose();
 }
 
-/// <summary>Reply codes and texts, in one place (style.md practice 15). Texts tell the sender what to do.</summary>
+/// <summary>Reply codes and texts, in one place. Texts tell the sender what to do.</summary>
 public static class ReplyTexts
 {
     public static SmtpReply Plaintext(string list, string where) =>

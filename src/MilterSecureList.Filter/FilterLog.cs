@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace MilterSecureList.Filter;
 
-/// <summary>The list filter's log catalog (style.md practice 16). Every line starts with the Postfix queue id.
+/// <summary>The list filter's log catalog. Every line starts with the Postfix queue id.
 /// Never logs content, session keys or key material.</summary>
 internal static partial class FilterLog
 {

@@ -6,7 +6,7 @@ namespace MilterSecureList.Filter;
 
 /// <summary>
 /// Keeps the parsed key objects the CMS layer needs across messages: importing a public key costs more than
-/// wrapping a session key with it (cms-notes §3.6), so each member certificate is imported once. Everything is
+/// wrapping a session key with it (docs/cms.md §11), so each member certificate is imported once. Everything is
 /// dropped when the directory's generation changes (a CLI edit, a key rollover).
 /// </summary>
 internal sealed class RecipientKeyCache

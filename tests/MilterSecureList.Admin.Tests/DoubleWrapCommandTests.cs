@@ -10,7 +10,7 @@ using CmsDoubleWrap = MilterSecureList.Cms.DoubleWrap;
 
 namespace MilterSecureList.Admin.Tests;
 
-/// <summary>securelist listkey new|distribute|import, encrypt, decrypt and rotate-on-remove (issue 6), with openssl
+/// <summary>securelist listkey new|distribute|import, encrypt, decrypt and rotate-on-remove, with openssl
 /// as the independent S/MIME peer. SQLite only: the verbs use the directory through the same API on both back ends.</summary>
 [Collection(BackendCollection.Name)]
 public sealed class DoubleWrapCommandTests(BackendFixture fixture)

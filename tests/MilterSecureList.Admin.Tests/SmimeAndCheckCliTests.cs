@@ -3,7 +3,7 @@ using MilterSecureList.Directory.Tests.Fixtures;
 namespace MilterSecureList.Admin.Tests;
 
 /// <summary>
-/// <c>securelist smime rewrap</c> (issue 3 item 6) and <c>securelist check</c> (issue 5 item 5) on messages that
+/// <c>securelist smime rewrap</c> and <c>securelist check</c> on messages that
 /// openssl encrypted; openssl decrypts what they write. Exit codes and one-line refusals are part of the contract.
 /// </summary>
 [Collection(BackendCollection.Name)]

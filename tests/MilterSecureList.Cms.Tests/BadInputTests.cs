@@ -5,7 +5,7 @@ using MilterSecureList.Cms.Tests.Infrastructure;
 
 namespace MilterSecureList.Cms.Tests;
 
-/// <summary>Issue 3 item 8: bad input gives a typed <see cref="CmsRewrapException"/> with a one-line message,
+/// <summary>Bad input gives a typed <see cref="CmsRewrapException"/> with a one-line message,
 /// never another exception, a crash or a hang.</summary>
 public class BadInputTests
 {

@@ -5,7 +5,7 @@ using MilterSecureList.Cms.Tests.Infrastructure;
 
 namespace MilterSecureList.Cms.Tests;
 
-/// <summary>Issue 6 (CMS side): sender → server → members, and the properties the scheme promises.</summary>
+/// <summary>Double-wrap, CMS side: sender → server → members, and the properties the scheme promises.</summary>
 public class DoubleWrapTests
 {
     private const string ListId = "crypto@lists.example.test";

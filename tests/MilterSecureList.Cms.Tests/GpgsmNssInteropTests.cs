@@ -3,7 +3,7 @@ using MilterSecureList.Cms.Tests.Infrastructure;
 namespace MilterSecureList.Cms.Tests;
 
 /// <summary>Throwaway gpgsm home and NSS database holding the CA, the list certificate and member1's key.
-/// gpgsm 2.2 needs a legacy-PBE PKCS#12 (cms-notes §3.3) and a trustlist entry for the test CA.</summary>
+/// gpgsm 2.2 needs a legacy-PBE PKCS#12 (docs/cms.md §10) and a trustlist entry for the test CA.</summary>
 public sealed class GpgsmNssFixture : IDisposable
 {
     private const string Password = "test-pass";
@@ -95,7 +95,7 @@ public sealed class GpgsmNssFixture : IDisposable
     }
 }
 
-/// <summary>gpgsm 2.2 and NSS cmsutil (the engine inside Thunderbird) as senders and readers (issue 3 item 7).</summary>
+/// <summary>gpgsm 2.2 and NSS cmsutil (the engine inside Thunderbird) as senders and readers.</summary>
 public class GpgsmNssInteropTests : IClassFixture<GpgsmNssFixture>
 {
     private readonly GpgsmNssFixture _f;
@@ -136,7 +136,7 @@ public class GpgsmNssInteropTests : IClassFixture<GpgsmNssFixture>
         Assert.Equal(plain, Peers.EnvelopedCmsDecrypt(result.ContentInfo, pki.Get("member2")));
 
         // With an EC member (kari) in the same message: NSS 3.87 rejects the whole message (SEC_ERROR_BAD_DER,
-        // cms-notes §3.3), so only gpgsm, openssl and EnvelopedCms are asked.
+        // docs/cms.md §10), so only gpgsm, openssl and EnvelopedCms are asked.
         RewrapResult mixed = RewrapForMembers(input, withEcMember: true);
         Assert.True(plain.AsSpan().SequenceEqual(_f.GpgsmDecrypt(mixed.ContentInfo)), _f.LastError);
         Assert.Equal(plain, Peers.OpensslDecrypt(mixed.ContentInfo, _f.Member1));

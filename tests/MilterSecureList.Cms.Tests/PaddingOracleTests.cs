@@ -6,7 +6,7 @@ using MilterSecureList.Cms.Tests.Infrastructure;
 
 namespace MilterSecureList.Cms.Tests;
 
-/// <summary>Issue 3 item 3: a failed PKCS#1 v1.5 unwrap (bad padding), a validly padded key of the wrong length and a
+/// <summary>The padding oracle (docs/cms.md §8): a failed PKCS#1 v1.5 unwrap (bad padding), a validly padded key of the wrong length and a
 /// ciphertext made for another key must be indistinguishable from a good message to whoever sends them: same return
 /// path (no exception), same output shape, no message text; members simply cannot decrypt the result.</summary>
 public class PaddingOracleTests

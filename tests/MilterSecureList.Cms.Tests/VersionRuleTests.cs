@@ -6,7 +6,7 @@ using MilterSecureList.Cms.Tests.Infrastructure;
 namespace MilterSecureList.Cms.Tests;
 
 /// <summary>RFC 5652 §6.1 version rule and verbatim originatorInfo / unprotectedAttrs (messages from .NET EnvelopedCms,
-/// which writes both when asked; it also writes OAEP parameters with explicit NULLs, cms-notes §1.5).</summary>
+/// which writes both when asked; it also writes OAEP parameters with explicit NULLs, docs/cms.md §6.1).</summary>
 public class VersionRuleTests
 {
     private static readonly TestPki s_pki = TestPki.Shared;

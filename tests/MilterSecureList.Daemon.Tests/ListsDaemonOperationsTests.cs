@@ -10,7 +10,7 @@ using MilterSecureList.Testing;
 namespace MilterSecureList.Daemon.Tests;
 
 /// <summary>
-/// The real daemon with the lists handler (issue 7 items 3 and 6): the Prometheus endpoint is scraped after real
+/// The real daemon with the lists handler: the Prometheus endpoint is scraped after real
 /// messages, and SIGHUP applies a changed [Policy] to the next message on a connection that stays open.
 /// </summary>
 public sealed class ListsDaemonOperationsTests : IAsyncLifetime

@@ -39,7 +39,7 @@ public sealed class FaultWorld : ListWorld
 }
 
 /// <summary>
-/// Issue 5 items 3 and 4, faults: the milter killed in the middle of a message, the directory or a key file gone,
+/// Faults: the milter killed in the middle of a message, the directory or a key file gone,
 /// and list mail that bypasses the milter. Postfix must defer, never deliver a list message unexpanded.
 /// </summary>
 [Trait("Category", "EndToEnd")]

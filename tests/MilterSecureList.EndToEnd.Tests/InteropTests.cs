@@ -5,7 +5,7 @@ using MilterSecureList.Testing;
 namespace MilterSecureList.EndToEnd.Tests;
 
 /// <summary>
-/// Issue 5 item 4: real senders (openssl, gpgsm, NSS) encrypt to the certificate from `securelist list export-cert`,
+/// Real senders (openssl, gpgsm, NSS) encrypt to the certificate from `securelist list export-cert`,
 /// swaks sends to Postfix, the milter expands and re-keys, smtp-sink receives the message addressed to the members
 /// only, and each member's own client decrypts the sender's exact MIME entity. A non-member key cannot.
 /// </summary>
@@ -102,7 +102,7 @@ public sealed class InteropTests(ListWorld world)
         await AssertDeliveredToAsync(subject, CryptoMembers, ListWorld.Crypto); // dave is not a member: no copy
         SinkMessage m = (await world.ReceivedAsync(subject))[0];
         Assert.Contains("authEnveloped-data", m.Headers, StringComparison.Ordinal);
-        // Only openssl reads AuthEnvelopedData (cms-notes §3.3): gpgsm and NSS members cannot, by their own limits.
+        // Only openssl reads AuthEnvelopedData (docs/cms.md §10): gpgsm and NSS members cannot, by their own limits.
         foreach (string name in new[] { "alice", "bob", "carol" })
         {
             Assert.Equal(entity, await world.OpensslDecryptAsync(m, world[name]));

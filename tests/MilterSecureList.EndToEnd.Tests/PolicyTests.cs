@@ -4,7 +4,7 @@ using MilterSecureList.Testing;
 namespace MilterSecureList.EndToEnd.Tests;
 
 /// <summary>
-/// Issue 5 item 3 through a real Postfix: each policy case, with the reply text the sender's client sees
+/// The failure policy through a real Postfix: each policy case, with the reply text the sender's client sees
 /// (from the swaks transcript), and what reaches smtp-sink (or that nothing does).
 /// </summary>
 [Collection(ListWorldCollection.Name)]
@@ -188,7 +188,7 @@ public sealed class PolicyTests(ListWorld world)
     }
 }
 
-/// <summary>Issue 5 item 5 (task item 4): <c>securelist check</c> run as an operator runs it, against the same directory.</summary>
+/// <summary><c>securelist check</c> run as an operator runs it, against the same directory.</summary>
 [Collection(ListWorldCollection.Name)]
 [Trait("Category", "EndToEnd")]
 public sealed class CheckCommandTests(ListWorld world)

@@ -8,7 +8,7 @@ public class ContentTypeTests
     [Fact]
     public void ParsesTypeSubtypeAndParameters()
     {
-        // The exact header openssl cms 3.0 writes (see cms-notes.md §1.6).
+        // The exact header openssl cms 3.0 writes (see docs/cms.md §9).
         Assert.True(ContentType.TryParse("application/pkcs7-mime; smime-type=enveloped-data; name=\"smime.p7m\"", out var ct));
         Assert.Equal("application", ct.MediaType);
         Assert.Equal("pkcs7-mime", ct.MediaSubtype);

@@ -12,7 +12,7 @@ public class SmimeBodyCodecTests : IClassFixture<SmimeInteropFixture>
     }
 
     // What a milter gets from Postfix: the value after "Name:" minus one leading space, fold breaks as bare LF,
-    // and the body with CRLF line ends (milter-protocol.md §2 HEADER and BODY).
+    // and the body with CRLF line ends (docs/protocol.md §3 HEADER and BODY).
     private static (List<MimeHeader> Headers, byte[] Body) AsMilterSees(byte[] message)
     {
         using RawMessage raw = MessageReader.Read(new MemoryStream(message));

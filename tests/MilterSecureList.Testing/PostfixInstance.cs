@@ -45,7 +45,7 @@ public sealed record SinkMessage(string File, string MailFrom, IReadOnlyList<str
 public sealed record SmtpResult(int Code, string Text);
 
 /// <summary>
-/// A throwaway Postfix 3.7 on loopback (milter-protocol.md §11.2, modelled on bench/postfix-e2e.sh): its own
+/// A throwaway Postfix 3.7 on loopback (docs/protocol.md §10.2): its own
 /// config, queue, data directory and maillog under a temp directory; smtpd on a free 127.0.0.1 port; every
 /// message relayed to an smtp-sink that dumps each transaction into <see cref="SinkDirectory"/>.
 /// Needs root (Postfix's master drops privileges itself) and the Debian package postfix.

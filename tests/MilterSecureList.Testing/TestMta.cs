@@ -38,7 +38,7 @@ public sealed class EndOfMessageResult
 }
 
 /// <summary>
-/// A small MTA-side milter client for tests and the benchmark (style.md practice 19). It speaks like Postfix:
+/// A small MTA-side milter client for tests and the benchmark. It speaks like Postfix:
 /// each command with its macro packet in one write, commands negotiated as no-reply are pipelined, and it
 /// checks that the milter replies exactly when a reply is due.
 /// </summary>

@@ -1,4 +1,4 @@
-// Re-key benchmark (issue 3 item 9). Run: dotnet run -c Release --project bench/cms/MilterSecureList.Cms.Bench
+// Re-key benchmark. Run: dotnet run -c Release --project bench/cms/MilterSecureList.Cms.Bench
 // Prints time per message, members/s, the ratio to the raw RSA-2048 public-key rate measured in the same run,
 // the ratio against the naive "encrypt the content once per member" approach, and the memory used for a 50 MB message.
 using System.Diagnostics;
@@ -80,7 +80,7 @@ foreach (int n in new[] { 10, 100, 1_000, 10_000 })
 }
 
 Console.WriteLine();
-// Double-wrap mode (issue 6 item 6): the server swaps the outer layer of a 40-byte blob instead of a 32-byte CEK.
+// Double-wrap mode: the server swaps the outer layer of a 40-byte blob instead of a 32-byte CEK.
 byte[] listKek = RandomNumberGenerator.GetBytes(32);
 byte[] doubleWrapped = DoubleWrap.Encrypt(new byte[1 << 20], "bench@lists.example", 1, listKek, listCert, useGcm: true);
 Console.WriteLine("members  double-wrap time/message   members/s   cost per member vs re-key mode");
@@ -130,7 +130,7 @@ Console.WriteLine($"100 members, 1 MiB: naive per-member encryption (AES-256-CBC
 Console.WriteLine($"100 members, 1 MiB: naive EnvelopedCms message per member {100 / cmsRate * 1000:F1} ms, re-wrap {oursMs2:F2} ms, re-wrap is {100 / cmsRate * 1000 / oursMs2:F0}x faster");
 
 Console.WriteLine();
-// Padding-oracle timing class (issue 3 item 3): list-key unwrap of a good ktri vs one whose PKCS#1 v1.5 padding is bad
+// Padding-oracle timing class (docs/cms.md §8): list-key unwrap of a good ktri vs one whose PKCS#1 v1.5 padding is bad
 // (the bad one takes the exception path and continues with a random key). Printed, not asserted.
 {
     var (_, goodEd) = SessionKeyRewrapper.Parse(message1Mb, CmsRewrapOptions.Default);

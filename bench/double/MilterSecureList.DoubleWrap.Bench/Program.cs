@@ -1,4 +1,4 @@
-// Double-wrap vs re-key benchmark (issue 6 item 6). Run:
+// Double-wrap vs re-key benchmark. Run:
 //   dotnet run -c Release --project bench/double/MilterSecureList.DoubleWrap.Bench [-- --quick]
 // Same shapes as bench/cms: a 1 MiB post, 10 / 100 / 1,000 RSA-2048 members (PKCS#1 v1.5 ktri each). For each size
 // SessionKeyRewrapper.Rewrap (re-key mode: the server unwraps the CEK) and DoubleWrap.Rewrap (double-wrap: the server

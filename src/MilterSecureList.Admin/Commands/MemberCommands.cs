@@ -49,7 +49,7 @@ public static class MemberCommands
     {
         Argument<string> list = ListArgument();
         Argument<string> address = AddressArgument();
-        // Double-wrap lists with rotate-on-remove=yes (issue 6): the owner's current list key (never on the server).
+        // Double-wrap lists with rotate-on-remove=yes (docs/double-wrap.md §4): the owner's current list key (never on the server).
         var listKey = new Option<string?>("--list-key") { Description = "Double-wrap list with rotate-on-remove=yes: the current list key file (owner's)" };
         var rotateOut = new Option<string?>("--rotate-out") { Description = "Where the new epoch's key and its messages go (default: the --list-key file's directory)" };
         var command = new Command("remove", "Remove a member") { list, address, listKey, rotateOut };
@@ -76,7 +76,7 @@ public static class MemberCommands
             }
             else if (session.Store.TryGetList(listAddress, out MailingList removedFrom) && removedFrom.Mode == ListMode.Double)
             {
-                // Double-wrap (issue 6): the removed member still holds the list key.
+                // Double-wrap (docs/double-wrap.md §4): the removed member still holds the list key.
                 context.Error.WriteLine($"securelist: {listAddress} is a double-wrap list: rotate its list key so {parse.GetValue(address)} cannot read later posts");
             }
 

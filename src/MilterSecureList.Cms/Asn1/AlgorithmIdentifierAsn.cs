@@ -23,7 +23,7 @@ internal readonly struct AlgorithmIdentifierAsn
     /// <summary>The exact input bytes of the whole AlgorithmIdentifier (needed verbatim for the ECDH SharedInfo).</summary>
     public ReadOnlyMemory<byte> Encoded { get; }
 
-    /// <summary>Parameters absent or an ASN.1 NULL (both encodings are seen in the wild; cms-notes §1.5).</summary>
+    /// <summary>Parameters absent or an ASN.1 NULL (both encodings are seen in the wild; docs/cms.md §6).</summary>
     public bool HasNullOrAbsentParameters =>
         Parameters is null || Parameters.Value.Span.SequenceEqual(s_null);
 

@@ -71,7 +71,7 @@ internal readonly struct DoubleWrapRecipientInfoAsn
 
     // OtherRecipientInfo ::= SEQUENCE { oriType, oriValue }  as RecipientInfo alternative [4] IMPLICIT:
     //   A4 L { 06 oriType | 30 L { 02 01 00 | listKeyId | 30 0B 06 09 <id-aes256-wrap-pad> | outer RecipientInfo } }
-    // Written by hand into one exact array: this runs once per member per message (issue 6 item 6: ≤ 1.2x re-key cost).
+    // Written by hand into one exact array: this runs once per member per message (target: ≤ 1.2x the re-key cost, bench/double).
     private static readonly byte[] s_oriTypeTlv = EncodeOid(Oids.DoubleWrapOri);
     private static readonly byte[] s_innerWrapAlgorithm = Convert.FromHexString("300B0609608648016503040130");
 

@@ -37,7 +37,7 @@ internal readonly struct IssuerAndSerialNumberAsn
     }
 
     /// <summary>Compare with a certificate: issuer as exact DER bytes (or, failing that, the same RFC 4514 text),
-    /// serial as an integer (cms-notes §3.6: leading 0x00 octets differ between encoders).</summary>
+    /// serial as an integer (docs/cms.md §5: leading 0x00 octets differ between encoders).</summary>
     public bool Matches(X509Certificate2 certificate)
     {
         BigInteger mine = new(SerialNumber.Span, isUnsigned: false, isBigEndian: true);

@@ -29,7 +29,7 @@ internal readonly struct RecipientInfoAsn
     /// <summary>The RecipientInfo's own version (ori has none: -1).</summary>
     public int Version { get; }
 
-    /// <summary>Exact input bytes; RecipientInfos we keep are copied from here (style practice 12).</summary>
+    /// <summary>Exact input bytes; RecipientInfos we keep are copied from here (docs/cms.md §1).</summary>
     public ReadOnlyMemory<byte> Encoded { get; }
 
     public KeyTransRecipientInfoAsn? KeyTrans { get; }

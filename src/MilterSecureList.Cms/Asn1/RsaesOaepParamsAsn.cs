@@ -83,7 +83,7 @@ internal static class RsaesOaepParamsAsn
         return alg.Algorithm;
     }
 
-    /// <summary>RSAES-OAEP-params for SHA-256 / MGF1-SHA-256 as openssl writes them (hash parameters absent; cms-notes §1.5).</summary>
+    /// <summary>RSAES-OAEP-params for SHA-256 / MGF1-SHA-256 as openssl writes them (hash parameters absent; docs/cms.md §6.1).</summary>
     public static readonly byte[] Sha256Encoded = Convert.FromHexString(
         "302B" + "A00D300B0609608648016503040201" + "A11A3018" + "06092A864886F70D010108" + "300B0609608648016503040201");
 }

@@ -26,7 +26,7 @@ public sealed class ListFilterRuntime : IAsyncDisposable
         KeysOptions keysOptions = configuration.Get<KeysSection>().Options;
         _maxCmsBytes = configuration.Get<MilterOptions>().MaxMessageSize;
 
-        // Refuse a key directory that others can read before serving a single message (issue 4 item 3).
+        // Refuse a key directory that others can read before serving a single message.
         var keys = new ListKeyStore(keysOptions);
         keys.CheckDirectory();
         _store = SqlDirectoryStore.Open(directoryOptions, TimeProvider.System);

@@ -5,7 +5,7 @@ using MilterSecureList.Protocol.Wire;
 namespace MilterSecureList.Daemon.Logging;
 
 /// <summary>
-/// Log catalog of the milter sessions (style.md practice 16). Per-message lines start with the Postfix queue id
+/// Log catalog of the milter sessions: every line has one EventId and a fixed template. Per-message lines start with the Postfix queue id
 /// (NOQUEUE when unknown) and carry the connection id. No message content is ever logged.
 /// </summary>
 internal static partial class MilterLog

@@ -1,7 +1,7 @@
 namespace MilterSecureList.Daemon.Options;
 
 /// <summary>
-/// One INI section bound to one options class (style.md practice 17). To add a section:
+/// One INI section bound to one options class. To add a section:
 /// derive from this class, read every key in <see cref="Load"/> through the <see cref="IniSection"/> getters
 /// (they validate and name the key in errors), add cross-key checks there too, then add one line to
 /// <see cref="DaemonConfiguration.Sections"/> and document the keys in milter.ini.example.

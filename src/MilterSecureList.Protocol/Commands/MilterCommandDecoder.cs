@@ -43,7 +43,7 @@ public static class MilterCommandDecoder
         };
     }
 
-    /// <summary>u32 version, u32 actions, u32 protocol; a longer payload is tolerated (docs §2).</summary>
+    /// <summary>u32 version, u32 actions, u32 protocol; a longer payload is tolerated (docs/protocol.md §3).</summary>
     public static OptionNegotiationCommand DecodeOptionNegotiation(ReadOnlySequence<byte> payload)
     {
         if (payload.Length < 12)
@@ -61,7 +61,7 @@ public static class MilterCommandDecoder
 
     /// <summary>
     /// u8 command code, then name\0 value\0 pairs. Parsed loosely on purpose: Postfix sends packets with
-    /// no pairs, and an odd trailing name (or an unterminated tail) is ignored (docs §10 pitfall 12).
+    /// no pairs, and an odd trailing name (or an unterminated tail) is ignored (docs/protocol.md §6).
     /// </summary>
     public static MacroCommand DecodeMacro(ReadOnlySequence<byte> payload)
     {

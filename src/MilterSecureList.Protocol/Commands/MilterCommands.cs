@@ -3,7 +3,7 @@ using MilterSecureList.Protocol.Wire;
 
 namespace MilterSecureList.Protocol.Commands;
 
-/// <summary>A decoded MTA command. Layouts: docs milter-protocol.md §2.</summary>
+/// <summary>A decoded MTA command. Layouts: docs/protocol.md §3.</summary>
 public abstract record MilterCommand(MilterCommandCode Code);
 
 /// <summary>'O' SMFIC_OPTNEG: u32 version, u32 actions, u32 protocol.</summary>

@@ -4,7 +4,7 @@ using MilterSecureList.Protocol.Wire;
 namespace MilterSecureList.Protocol.Responses;
 
 /// <summary>
-/// An end-of-message edit (docs milter-protocol.md §3). Not final: a verdict must follow.
+/// An end-of-message edit (docs/protocol.md §4). Not final: a verdict must follow.
 /// Each modification names the SMFIF_* action that must have been negotiated for it.
 /// </summary>
 public abstract record MilterModification

@@ -34,7 +34,7 @@ public static class MilterResponseWriter
 
     /// <summary>
     /// The OPTNEG reply: 'O', u32 version, u32 actions, u32 protocol, then optional macro lists
-    /// { u32 stage, "name name ...\0" } (docs milter-protocol.md §4).
+    /// { u32 stage, "name name ...\0" } (docs/protocol.md §5).
     /// </summary>
     public static void WriteOptionNegotiation(IBufferWriter<byte> writer, uint version, MilterActions actions, MilterProtocolOptions protocol, IReadOnlyDictionary<MacroStage, string>? macroRequests)
     {

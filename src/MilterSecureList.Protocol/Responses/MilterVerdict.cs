@@ -17,7 +17,7 @@ public enum MilterVerdictKind
 }
 
 /// <summary>
-/// A final reply (docs milter-protocol.md §3): continue, accept, reject, tempfail, discard, or a custom
+/// A final reply (docs/protocol.md §4): continue, accept, reject, tempfail, discard, or a custom
 /// SMTP reply. Custom replies are validated here so a malformed one fails in our code, not in the MTA
 /// (Postfix answers a class mismatch such as "550 4.7.1" with 451 4.3.5).
 /// </summary>

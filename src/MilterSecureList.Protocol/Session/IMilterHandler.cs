@@ -30,7 +30,7 @@ public enum MilterEvents
 }
 
 /// <summary>
-/// What a handler needs from the session. Negotiation is derived from it (docs milter-protocol.md §4):
+/// What a handler needs from the session. Negotiation is derived from it (docs/protocol.md §5):
 /// events outside <see cref="Events"/> are switched off with SMFIP_NO* or, when the session still needs the
 /// data for the end-of-message context (envelope, headers, body), asked for with SMFIP_NR_* so the MTA
 /// pipelines them.

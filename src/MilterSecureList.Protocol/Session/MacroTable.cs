@@ -13,7 +13,7 @@ public interface IMacroLookup
 }
 
 /// <summary>
-/// One dictionary per stage (docs milter-protocol.md §5). A MAIL-stage macro packet drops the values of all
+/// One dictionary per stage (docs/protocol.md §6). A MAIL-stage macro packet drops the values of all
 /// later stages, as libmilter does (mi_clr_macros); ABORT drops all message stages; QUIT_NC drops all.
 /// </summary>
 public sealed class MacroTable : IMacroLookup

@@ -5,7 +5,7 @@ using MilterSecureList.Protocol.Wire;
 namespace MilterSecureList.Protocol.Session;
 
 /// <summary>
-/// Runs the milter protocol over one duplex pipe. Transport-agnostic (style.md practice 4): Kestrel's
+/// Runs the milter protocol over one duplex pipe. Transport-agnostic: Kestrel's
 /// ConnectionHandler, a raw socket and the tests' in-memory pipes are thin adapters around <see cref="RunAsync"/>.
 /// </summary>
 public sealed class MilterConnectionHandler

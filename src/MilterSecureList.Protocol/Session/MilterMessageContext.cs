@@ -6,7 +6,7 @@ namespace MilterSecureList.Protocol.Session;
 /// <summary>A recipient as RCPT carried it (angle brackets included) with its ESMTP parameters.</summary>
 public sealed record MilterRecipient(string Address, IReadOnlyList<string> EsmtpArgs);
 
-/// <summary>A header as received: value after the colon, folded with LF only (docs milter-protocol.md §2).</summary>
+/// <summary>A header as received: value after the colon, folded with LF only (docs/protocol.md §3).</summary>
 public sealed record MilterHeader(string Name, string Value, byte[] RawValue);
 
 /// <summary>
@@ -171,7 +171,7 @@ public sealed class MilterMessageContext
         Checked(value, nameof(value));
         if (value.Contains('\r', StringComparison.Ordinal))
         {
-            // docs milter-protocol.md §10 pitfall 9: the MTA adds CR itself; fold with LF + whitespace.
+            // docs/protocol.md §4.3: the MTA adds CR itself; fold with LF + whitespace.
             throw new ArgumentException("header values must not contain CR; fold with LF followed by whitespace", nameof(value));
         }
 

@@ -24,12 +24,12 @@ public sealed record MilterNegotiationResult(
         MilterCommandCode.Body => (Protocol & MilterProtocolOptions.NoReplyBody) == 0,
         MilterCommandCode.Unknown => (Protocol & MilterProtocolOptions.NoReplyUnknown) == 0,
         MilterCommandCode.EndOfMessage => true,
-        _ => false, // MACRO, ABORT, QUIT, QUIT_NC are never answered (docs §0 rule 2)
+        _ => false, // MACRO, ABORT, QUIT, QUIT_NC are never answered (docs/protocol.md §1 rule 2)
     };
 }
 
 /// <summary>
-/// Option negotiation (docs milter-protocol.md §4, style.md practice 7): version min(6, MTA), never an action or
+/// Option negotiation (docs/protocol.md §5): version min(6, MTA), never an action or
 /// protocol bit the MTA did not offer, NO* for events nobody needs, NR_* for events we only record, and the
 /// macro lists in the OPTNEG reply (always <c>i</c> at end-of-message, for logging).
 /// </summary>

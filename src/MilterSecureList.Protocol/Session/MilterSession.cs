@@ -5,12 +5,7 @@ using MilterSecureList.Protocol.Wire;
 
 namespace MilterSecureList.Protocol.Session;
 
-/// <summary>
-/// Per-connection state machine (docs milter-protocol.md §6). Connection state (negotiation, CONNECT/HELO
-/// macros, the handler) lives for the connection; message state (envelope, headers, body spool, message
-/// macros) is reset by ABORT, which may come with no message open or twice in a row. Replies are written to
-/// the output pipe; the caller flushes after each batch of frames.
-/// </summary>
+/// <summary>What the read loop does after one frame: read on, run end-of-message, or close.</summary>
 internal enum FrameResult
 {
     Continue,
@@ -18,6 +13,12 @@ internal enum FrameResult
     Quit,
 }
 
+/// <summary>
+/// Per-connection state machine (docs/protocol.md §7). Connection state (negotiation, CONNECT/HELO
+/// macros, the handler) lives for the connection; message state (envelope, headers, body spool, message
+/// macros) is reset by ABORT, which may come with no message open or twice in a row. Replies are written to
+/// the output pipe; the caller flushes after each batch of frames.
+/// </summary>
 internal sealed class MilterSession : IDisposable
 {
     private readonly IMilterHandlerFactory _factory;
@@ -191,7 +192,7 @@ internal sealed class MilterSession : IDisposable
                 _phase = MessagePhase.Recipient;
                 MilterVerdict? rv = await EventAsync(code, "rcpt", MilterEvents.Recipient, ct => _handler.OnRecipientAsync(r.Recipient, r.EsmtpArgs, _macros, ct), cancellationToken).ConfigureAwait(false);
 
-                // A non-continue verdict at RCPT rejects only that recipient (docs §6).
+                // A non-continue verdict at RCPT rejects only that recipient (docs/protocol.md §7.2).
                 if (_state == SessionState.InMessage && rv is null or { EndsMessage: false })
                 {
                     if (_recipients.Count >= _options.MaxRecipients)
@@ -269,7 +270,7 @@ internal sealed class MilterSession : IDisposable
         }
     }
 
-    /// <summary>An event inside an open message: a final verdict ends the message (docs §6 table).</summary>
+    /// <summary>An event inside an open message: a final verdict ends the message (docs/protocol.md §7.2).</summary>
     private async ValueTask MessageEventAsync(MilterCommandCode code, string stage, MilterEvents ev, Func<CancellationToken, ValueTask<MilterVerdict>> call, CancellationToken cancellationToken)
     {
         if (await EventAsync(code, stage, ev, call, cancellationToken).ConfigureAwait(false) is { EndsMessage: true })
@@ -412,7 +413,7 @@ internal sealed class MilterSession : IDisposable
     /// <summary>A REPLBODY frame read from a stream carries at least this much, unless the body ends first.</summary>
     private const int MinReplaceBodyFrame = 32 * 1024;
 
-    /// <summary>Header/envelope edits in call order, then consecutive REPLBODY chunks (docs §3, §7.5).</summary>
+    /// <summary>Header/envelope edits in call order, then consecutive REPLBODY chunks (docs/protocol.md §4.1, §4.5).</summary>
     private async ValueTask<int> WriteModificationsAsync(MilterMessageContext context, CancellationToken cancellationToken)
     {
         foreach (MilterModification m in context.Modifications)

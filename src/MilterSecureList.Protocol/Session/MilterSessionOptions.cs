@@ -3,7 +3,7 @@ using MilterSecureList.Protocol.Wire;
 
 namespace MilterSecureList.Protocol.Session;
 
-/// <summary>Limits of one milter connection. Every limit has its default here (style.md practice 9).</summary>
+/// <summary>Limits of one milter connection. Every limit has its default here.</summary>
 public sealed class MilterSessionOptions
 {
     /// <summary>Largest frame payload accepted; larger length prefixes close the connection. Default 1 MiB, minimum 65535.</summary>

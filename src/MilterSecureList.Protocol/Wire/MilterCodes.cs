@@ -1,6 +1,6 @@
 namespace MilterSecureList.Protocol.Wire;
 
-/// <summary>Command codes the MTA sends (SMFIC_*, sendmail mfdef.h). See docs milter-protocol.md §2.</summary>
+/// <summary>Command codes the MTA sends (SMFIC_*, sendmail mfdef.h). See docs/protocol.md §3.</summary>
 public enum MilterCommandCode : byte
 {
     OptionNegotiation = (byte)'O', // SMFIC_OPTNEG
@@ -20,7 +20,7 @@ public enum MilterCommandCode : byte
     Unknown = (byte)'U',           // SMFIC_UNKNOWN
 }
 
-/// <summary>Response codes the milter sends (SMFIR_*). See docs milter-protocol.md §3.</summary>
+/// <summary>Response codes the milter sends (SMFIR_*). See docs/protocol.md §4.</summary>
 public enum MilterResponseCode : byte
 {
     OptionNegotiation = (byte)'O', // SMFIC_OPTNEG reply

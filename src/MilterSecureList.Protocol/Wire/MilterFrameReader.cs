@@ -4,7 +4,7 @@ using System.Buffers.Binary;
 namespace MilterSecureList.Protocol.Wire;
 
 /// <summary>
-/// The pure framer. Layout (docs milter-protocol.md §1):
+/// The pure framer. Layout (docs/protocol.md §2):
 /// <code>
 /// +--------+--------+--------+--------+--------+-------------------------+
 /// |        length (uint32, big-endian) |  code  | payload (length-1 bytes)|

@@ -1,6 +1,6 @@
 namespace MilterSecureList.Protocol.Wire;
 
-/// <summary>Protocol size constants. See docs milter-protocol.md §1 (size limits).</summary>
+/// <summary>Protocol size constants. See docs/protocol.md §2 (size limits).</summary>
 public static class MilterLimits
 {
     /// <summary>Largest data chunk libmilter peers accept (MILTER_CHUNK_SIZE); used for REPLBODY.</summary>

@@ -4,7 +4,7 @@ namespace MilterSecureList.Cms.Tests.Infrastructure;
 
 public static class EnvelopeAssert
 {
-    /// <summary>The EncryptedContentInfo and everything after it are the exact input bytes (issue 3 item 1).</summary>
+    /// <summary>The EncryptedContentInfo and everything after it are the exact input bytes (docs/cms.md §1).</summary>
     public static void EncryptedContentUnchanged(byte[] input, byte[] output)
     {
         (_, EnvelopedDataAsn a) = SessionKeyRewrapper.Parse(input, CmsRewrapOptions.Default);

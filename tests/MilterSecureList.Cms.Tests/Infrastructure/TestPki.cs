@@ -141,7 +141,7 @@ public sealed class TestPki : IDisposable
         return new TestIdentity { Name = name, Email = email, Certificate = cert, Key = key, CertPath = certPath, KeyPath = keyPath };
     }
 
-    /// <summary>PKCS#12 with legacy PBE (3DES + SHA-1): gpgsm 2.2 cannot read OpenSSL 3's AES/PBKDF2 PKCS#12 (cms-notes §3.3).</summary>
+    /// <summary>PKCS#12 with legacy PBE (3DES + SHA-1): gpgsm 2.2 cannot read OpenSSL 3's AES/PBKDF2 PKCS#12 (docs/cms.md §10).</summary>
     public string ExportLegacyPkcs12(TestIdentity id, string password)
     {
         string path = Path.Combine(Directory, id.Name + ".p12");

@@ -51,7 +51,7 @@ public sealed record Identity(string Name, string Address, string CertPath, stri
 
     public X509Certificate2 Certificate() => X509CertificateLoader.LoadCertificateFromFile(CertPath);
 
-    /// <summary>A PKCS#12 with legacy PBE (3DES, SHA-1): gpgsm 2.2 cannot read OpenSSL 3's AES/PBKDF2 ones (cms-notes §3.3).</summary>
+    /// <summary>A PKCS#12 with legacy PBE (3DES, SHA-1): gpgsm 2.2 cannot read OpenSSL 3's AES/PBKDF2 ones (docs/cms.md §10).</summary>
     public string ExportLegacyPkcs12(string dir, string password)
     {
         using X509Certificate2 withKey = X509Certificate2.CreateFromPemFile(CertPath, KeyPath);

@@ -8,7 +8,7 @@ public class MilterNegotiationTests
 {
     private const MilterProtocolOptions AllV6 = (MilterProtocolOptions)0x1FFFFF;
 
-    /// <summary>What MTAs offer (docs milter-protocol.md §4): Postfix 3.7 at each milter_protocol, sendmail, a stingy MTA.</summary>
+    /// <summary>What MTAs offer (docs/protocol.md §5): Postfix 3.7 at each milter_protocol, sendmail, a stingy MTA.</summary>
     public static TheoryData<string, uint, uint, uint> Offers => new()
     {
         { "postfix-v6", 6, 0x1FF, 0x1FFFFF },

@@ -6,7 +6,7 @@ namespace MilterSecureList.Protocol.Tests.Wire;
 
 public class MilterFrameReaderTests
 {
-    /// <summary>Raw frames for every MTA command, as Postfix 3.7 writes them (docs milter-protocol.md §2).</summary>
+    /// <summary>Raw frames for every MTA command, as Postfix 3.7 writes them (docs/protocol.md §3).</summary>
     public static TheoryData<string, byte[]> Frames => new()
     {
         { "optneg", Hex("0000000D 4F 00000006 000001FF 001FFFFF") },
