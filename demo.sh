@@ -26,9 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-smtp_port=$(free_port)
-sink_port=$(free_port)
+. scripts/lib.sh
+read -r smtp_port sink_port <<<"$(free_port 2)"
 list=crypto@lists.demo.test
 
 cat >"$work/milter.ini" <<EOT
@@ -65,8 +64,7 @@ done
 echo "== starting securelist-milter and Postfix on 127.0.0.1:$smtp_port"
 "$milter" --config "$work/milter.ini" >"$work/milter.out" 2>&1 &
 milter_pid=$!
-for _ in $(seq 100); do [ -S "$work/milter.sock" ] && break; sleep 0.1; done
-[ -S "$work/milter.sock" ] || { cat "$work/milter.out"; echo "securelist-milter did not start" >&2; exit 1; }
+wait_socket "$work/milter.sock" || { cat "$work/milter.out"; echo "securelist-milter did not start" >&2; exit 1; }
 scripts/postfix-sandbox.sh start "$work/postfix" "$smtp_port" "$sink_port" "unix:$work/milter.sock" lists.demo.test
 
 echo "== alice signs a post and encrypts it to the list certificate (openssl cms), then sends it"

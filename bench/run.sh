@@ -46,17 +46,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_listen() { # $1 = unix:/path | inet:127.0.0.1:PORT
-    for _ in $(seq 100); do
-        case $1 in
-        unix:*) [ -S "${1#unix:}" ] && return 0 ;;
-        inet:*) (exec 3<>"/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null && return 0 ;;
-        esac
-        sleep 0.1
-    done
-    die "nothing listens on $1"
-}
+. scripts/lib.sh
 
 start_ours() { # $1 = listen address; sets OURS_PID
     cat >"$TMP/milter.ini" <<INI
@@ -76,13 +66,13 @@ INI
     dotnet "$OUT/daemon/securelist-milter.dll" --config "$TMP/milter.ini" >"$TMP/ours.log" 2>&1 &
     OURS_PID=$!
     PIDS+=("$OURS_PID")
-    wait_listen "$1"
+    wait_listen "$1" || die "nothing listens on $1"
 }
 
 start_c() { # $1 = refmilter | baremilter; $2 = its address (libmilter syntax); $3 = address to probe
     "$OUT/$1" -k 10 "$2" >"$TMP/$1.log" 2>&1 &
     PIDS+=($!)
-    wait_listen "$3"
+    wait_listen "$3" || die "nothing listens on $3"
 }
 
 median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
@@ -101,7 +91,7 @@ for transport in unix tcp; do
         BARE_ADDR="unix:$TMP/bare.sock"; BARE_LOAD=$BARE_ADDR
         target=1.0
     else
-        p1=$(free_port); p2=$(free_port); p3=$(free_port)
+        read -r p1 p2 p3 <<<"$(free_port 3)"
         OURS_ADDR="inet:127.0.0.1:$p1"; REF_ADDR="inet:$p2@127.0.0.1"; REF_PROBE="inet:127.0.0.1:$p2"; REF_LOAD=$REF_PROBE
         BARE_ADDR="inet:$p3@127.0.0.1"; BARE_LOAD="inet:127.0.0.1:$p3"
         target=5.0

@@ -6,7 +6,7 @@
 #    16 KB and 1 MB. Reference: the same Postfix without a milter, each message sent to 100 recipients
 #    (smtp-source -r 100). Prints msgs/s, member deliveries/s and the time ratio milter/reference.
 #    Target: the milter adds at most 25% to Postfix's own cost (ratio <= 1.25).
-# 2. Directly: milterload (bench/lists/milterload.c, the shared protocol harness) replays an encrypted post
+# 2. Directly: milterload (bench/milterload.c, the load generator bench/run.sh uses too) replays an encrypted post
 #    to a 1,000-member list over the milter socket, one message at a time. Prints ms per message.
 #    Target: a 1 MB post to 1,000 members takes at most 100 ms in the milter.
 #
@@ -42,9 +42,9 @@ cleanup() {
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-cc -O2 -Wall -o "$work/milterload" bench/lists/milterload.c -pthread
+cc -O2 -Wall -o "$work/milterload" bench/milterload.c -pthread
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. scripts/lib.sh
 list100=bench@lists.bench.test
 # milterload always sends RCPT <rcpt1@example.com>: that is the 1,000-member list's address.
 list1000=rcpt1@example.com
@@ -117,8 +117,7 @@ mkpost 1048576 "$work/list1000.pem" "$list1000" "$work/p1m-1000.eml"
 
 "$milter" --config "$work/milter.ini" >"$work/milter.out" 2>&1 &
 milter_pid=$!
-for _ in $(seq 100); do [ -S "$work/milter.sock" ] && break; sleep 0.1; done
-[ -S "$work/milter.sock" ] || { cat "$work/milter.out"; echo "securelist-milter did not start" >&2; exit 1; }
+wait_socket "$work/milter.sock" || { cat "$work/milter.out"; echo "securelist-milter did not start" >&2; exit 1; }
 
 # ---- 1. through Postfix ------------------------------------------------------------------------------
 # Three Postfix instances side by side (with the milter; reference a: no milter, a 100-address virtual alias,
@@ -130,7 +129,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 declare -A smtp_port target extra
 start_postfix() { # name milter(unix:..|none) alias(yes|no)
     local dir=$work/pf-$1 sink
-    smtp_port[$1]=$(free_port); sink=$(free_port)
+    read -r "smtp_port[$1]" sink <<<"$(free_port 2)"
     scripts/postfix-sandbox.sh start "$dir" "${smtp_port[$1]}" "$sink" "$2" lists.bench.test >/dev/null
     if [ "$3" = yes ]; then
         # Postfix's own list expansion: one RCPT on the wire, 100 deliveries (cleanup's virtual alias expansion).
@@ -186,7 +185,7 @@ for name in m a b; do scripts/postfix-sandbox.sh stop "$work/pf-$name" >/dev/nul
 echo "== directly: milterload -f POST, one connection, list of 1,000 (RCPT rcpt1@example.com)"
 direct() { # label file
     local out
-    out=$("$work/milterload" -t "unix:$work/milter.sock" -c 1 -n "$NDIRECT" -w 5 -r 1 -f "$2" -T 60000 2>&1 | tail -1)
+    out=$("$work/milterload" -t "unix:$work/milter.sock" -c 1 -n "$NDIRECT" -W 5 -r 1 -f "$2" -T 60000 2>&1 | tail -1)
     echo "$1: $out"
     local errors p50
     errors=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$out")

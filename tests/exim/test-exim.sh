@@ -33,6 +33,7 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/lib.sh"
 snippet=$(cd "$here/../../contrib/exim" && pwd)/exim4.conf.snippet
 list_domain=lists.exim.test
 list=list@$list_domain
@@ -117,7 +118,6 @@ version=$(sed -n 's/^Exim version \([^ ]*\).*/\1/p' "$T/bV.txt")
     || die "exim -bV: $(head -n 3 "$T/bV.txt")"
 
 # ---------------------------------------------------------------------------------------- stand-ins
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mkdir -p "$T/spool" "$T/log" "$T/sink" "$T/state"
 chown Debian-exim:Debian-exim "$T/spool" "$T/log" "$T/state"
 chown postfix "$T/sink"
@@ -221,9 +221,7 @@ fi
 members=${LIST_MEMBERS:-alice@members.exim.test bob@members.exim.test carol@members.exim.test}
 
 # ---------------------------------------------------------------------------------------- configuration
-port=$(free_port)
-sink_port=$(free_port)
-while [ "$sink_port" = "$port" ]; do sink_port=$(free_port); done
+read -r port sink_port <<<"$(free_port 2)"
 
 # make_conf FILE BIN INI DATA_CHECK(yes|no) [MEMBERS_CMD FILTER_CMD]: the test's own main/ACL/router
 # lines around the snippet's parts, which are copied verbatim. Empty commands: the snippet's defaults.
@@ -324,16 +322,8 @@ smtp-sink -u postfix -d "$T/sink/msg-" "127.0.0.1:$sink_port" 64 >"$T/sink.log" 
 sink_pid=$!
 "$EXIM" -C "$T/exim.conf" -bdf -oX "$port" >"$T/daemon.log" 2>&1 &
 exim_pid=$!
-wait_port() {
-    local i
-    for i in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-wait_port "$sink_port" || die "smtp-sink did not listen on $sink_port: $(cat "$T/sink.log")"
-wait_port "$port" || die "exim daemon did not listen on $port: $(cat "$T/daemon.log" "$T/log/paniclog" 2>/dev/null)"
+wait_tcp "$sink_port" || die "smtp-sink did not listen on $sink_port: $(cat "$T/sink.log")"
+wait_tcp "$port" || die "exim daemon did not listen on $port: $(cat "$T/daemon.log" "$T/log/paniclog" 2>/dev/null)"
 ok "exim daemon on 127.0.0.1:$port, smtp-sink on 127.0.0.1:$sink_port"
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -528,7 +518,7 @@ chmod 644 "$T/exim-auto.conf"
 port2=$(free_port)
 "$EXIM" -C "$T/exim-auto.conf" -bdf -oX "$port2" >"$T/daemon2.log" 2>&1 &
 exim2_pid=$!
-wait_port "$port2" || die "second exim daemon did not listen on $port2: $(cat "$T/daemon2.log")"
+wait_tcp "$port2" || die "second exim daemon did not listen on $port2: $(cat "$T/daemon2.log")"
 synthetic_post "phase F" >"$T/postF.eml"
 sink_snapshot F
 port=$port2 send "$T/swaksF.log" "$sender" "$list" "$T/postF.eml"   # bash: port is set for this call only
