@@ -15,18 +15,20 @@ public sealed class DeliveryOffTests
     private const string List = "crypto@lists.example.org";
     private const string Other = "board@lists.example.org";
 
-    private static ListMessageProcessor Processor(FakeDirectory directory) =>
-        new(directory, new PolicyOptions(), new RecordingOwnerNotifier(), NullLogger.Instance);
-
-    private static ListMessage Post(string[] rcpts, byte[]? der = null, IReadOnlyList<HeaderField>? headers = null) =>
-        new("<dave@example.com>", rcpts, headers ?? SmimeHeaders, der is null ? new MemoryStream("hello\r\n"u8.ToArray()) : Base64Body(der), "Q1");
+    /// <summary>Dave (not a member) posts to <paramref name="rcpts"/>: encrypted when <paramref name="der"/> is given, else plain.</summary>
+    private static Task<FilterDecision> PostAsync(FakeDirectory directory, string[] rcpts, byte[]? der = null)
+    {
+        var message = new ListMessage("<dave@example.com>", rcpts, der is null ? PlainHeaders : SmimeHeaders,
+            der is null ? new MemoryStream("hello\r\n"u8.ToArray()) : Base64Body(der), "Q1");
+        return new ListMessageProcessor(directory, new PolicyOptions(), new RecordingOwnerNotifier(), NullLogger.Instance).ProcessAsync(message);
+    }
 
     [Fact]
     public async Task AnEncryptedPostSkipsTheMemberWithDeliveryOffAndCarriesNoKeyForIt()
     {
         FakeDirectory dir = NewDirectory(List, members: [Member("alice@example.org"), Member("bob@example.org", delivery: false), Member("carol@example.net")]);
 
-        using FilterDecision d = await Processor(dir).ProcessAsync(Post([$"<{List}>"], Encrypt(List)));
+        using FilterDecision d = await PostAsync(dir, [$"<{List}>"], Encrypt(List));
 
         Assert.Equal(FilterVerdictKind.Continue, d.Kind);
         Assert.Equal(["alice@example.org", "carol@example.net"], d.AddRecipients);
@@ -42,7 +44,7 @@ public sealed class DeliveryOffTests
         var options = new Dictionary<string, string> { [ListOptionKeys.Plaintext] = "pass" };
         FakeDirectory dir = NewDirectory(List, options: options, members: [Member("alice@example.org", delivery: false), Member("bob@example.org")]);
 
-        using FilterDecision d = await Processor(dir).ProcessAsync(Post([$"<{List}>"], headers: PlainHeaders));
+        using FilterDecision d = await PostAsync(dir, [$"<{List}>"]);
 
         Assert.Equal(FilterVerdictKind.Continue, d.Kind);
         Assert.Equal(["bob@example.org"], d.AddRecipients);
@@ -54,7 +56,7 @@ public sealed class DeliveryOffTests
     {
         FakeDirectory dir = NewDirectory(List, members: [Member("alice@example.org", delivery: false), Member("bob@example.org", delivery: false)]);
 
-        using FilterDecision d = await Processor(dir).ProcessAsync(Post([$"<{List}>"], Encrypt(List)));
+        using FilterDecision d = await PostAsync(dir, [$"<{List}>"], Encrypt(List));
 
         Assert.Equal(FilterVerdictKind.Tempfail, d.Kind);
         Assert.Empty(d.AddRecipients);
@@ -67,7 +69,7 @@ public sealed class DeliveryOffTests
         FakeDirectory dir = NewDirectory(List, members: [Member("alice@example.org"), Member("bob@example.org", delivery: false)]);
         Add(dir, Other, members: [Member("bob@example.org")]);
 
-        using FilterDecision d = await Processor(dir).ProcessAsync(Post([$"<{List}>", $"<{Other}>"], Encrypt(List, Other)));
+        using FilterDecision d = await PostAsync(dir, [$"<{List}>", $"<{Other}>"], Encrypt(List, Other));
 
         Assert.Equal(FilterVerdictKind.Continue, d.Kind);
         Assert.Equal(["alice@example.org", "bob@example.org"], d.AddRecipients);
