@@ -185,7 +185,7 @@ for name in m a b; do scripts/postfix-sandbox.sh stop "$work/pf-$name" >/dev/nul
 echo "== directly: milterload -f POST, one connection, list of 1,000 (RCPT rcpt1@example.com)"
 direct() { # label file
     local out
-    out=$("$work/milterload" -t "unix:$work/milter.sock" -c 1 -n "$NDIRECT" -W 5 -r 1 -f "$2" -T 60000 2>&1 | tail -1)
+    out=$("$work/milterload" -t "unix:$work/milter.sock" -c 1 -n "$NDIRECT" -W 5 -r 1 -f "$2" -k 1000 -T 60000 2>&1 | tail -1)
     echo "$1: $out"
     local errors p50
     errors=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$out")
