@@ -126,7 +126,8 @@ public sealed class DoubleWrapCommandTests(BackendFixture fixture)
         // Bob cannot import Alice's message.
         CliResult wrong = cli.Run("listkey", "import", "--cert", cli.Temp.File("bob.pem"), "--key", cli.Temp.File("bob.key"),
             "--in", Path.Combine(outDir, "alice@example.org.eml"), "--out", cli.Temp.File("stolen"));
-        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Equal(2, wrong.ExitCode);
+        wrong.AssertOneLine("cannot decrypt the key message");
         Assert.False(System.IO.Directory.Exists(cli.Temp.File("stolen")) && System.IO.Directory.GetFiles(cli.Temp.File("stolen")).Length > 0);
 
         // The server's state never holds the list key.

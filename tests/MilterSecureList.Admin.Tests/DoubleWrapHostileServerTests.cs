@@ -18,13 +18,7 @@ public sealed class DoubleWrapHostileServerTests(BackendFixture fixture)
     public void AnInjectedCertificateIsShownAndRefusedAndItsHolderOpensNoKeyMessage()
     {
         using CliHarness cli = new(fixture, "sqlite");
-        cli.Run("list", "create", List, "--mode", "double", "--owner", "owner@example.org").AssertOk();
-        var owner = new OwnerDesk(cli);
-        foreach (string name in new[] { "alice", "bob" })
-        {
-            People.Make(cli, name, ec: name == "bob");
-            cli.Run("member", "add", List, $"{name}@example.org", "--cert", cli.Temp.File(name + ".pem")).AssertOk();
-        }
+        OwnerDesk owner = NewList(cli, pin: false, "alice", "bob");
 
         // The owner pins Alice by the fingerprint she read out (from the server's export) and Bob from his own file.
         owner.Export();
@@ -107,14 +101,7 @@ public sealed class DoubleWrapHostileServerTests(BackendFixture fixture)
     public void APlantedEpochIsRefusedTheMemberIsToldAndTheHeldKeyStaysUntouched()
     {
         using CliHarness cli = new(fixture, "sqlite");
-        cli.Run("list", "create", List, "--mode", "double", "--owner", "owner@example.org").AssertOk();
-        var owner = new OwnerDesk(cli);
-        foreach (string name in new[] { "alice", "carol" })
-        {
-            People.Make(cli, name, ec: false);
-            cli.Run("member", "add", List, $"{name}@example.org", "--cert", cli.Temp.File(name + ".pem")).AssertOk();
-            owner.Accept(name);
-        }
+        OwnerDesk owner = NewList(cli, pin: true, "alice", "carol");
 
         owner.Export();
         string k1 = Path.Combine(owner.Dir, "k1.key");
@@ -202,6 +189,25 @@ public sealed class DoubleWrapHostileServerTests(BackendFixture fixture)
         string carolFresh = cli.Temp.File("carol-keys-2");
         Import("carol", Path.Combine(dist2, "carol@example.org.eml"), carolFresh, "--owner-cert", owner.Cert).AssertOk();
         AssertRefused(Import("carol", Path.Combine(dist1, "carol@example.org.eml"), carolFresh), "older than epoch 2");
+    }
+
+    /// <summary>A double-wrap list with these members (bob with an EC key), the owner's desk, and, with
+    /// <paramref name="pin"/>, each member's own certificate file pinned in the roster.</summary>
+    private static OwnerDesk NewList(CliHarness cli, bool pin, params string[] names)
+    {
+        cli.Run("list", "create", List, "--mode", "double", "--owner", "owner@example.org").AssertOk();
+        var owner = new OwnerDesk(cli);
+        foreach (string name in names)
+        {
+            People.Make(cli, name, ec: name == "bob");
+            cli.Run("member", "add", List, $"{name}@example.org", "--cert", cli.Temp.File(name + ".pem")).AssertOk();
+            if (pin)
+            {
+                owner.Accept(name);
+            }
+        }
+
+        return owner;
     }
 
     private static CliResult Import(string member, string message, string keys, params string[] extra) =>

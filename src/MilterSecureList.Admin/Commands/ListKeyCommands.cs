@@ -233,7 +233,16 @@ public static class ListKeyCommands
                 cms = SmimeEntities.ReadEncryptedCms(stream);
             }
 
-            entity = CmsDecryptor.Decrypt(cms, certificate, privateKey);
+            try
+            {
+                entity = CmsDecryptor.Decrypt(cms, certificate, privateKey);
+            }
+            catch (CmsRewrapException e)
+            {
+                // Not for this certificate, or damaged: as decrypt reports it (exit 2 resp. 1), nothing stored.
+                context.Error.WriteLine($"securelist: cannot decrypt the key message: {e.Message}");
+                return e.Reason is CmsRewrapFailure.NotForThisList ? AdminContext.ExitUsage : AdminContext.ExitFailure;
+            }
         }
 
         bool hadPin = false;
