@@ -191,6 +191,45 @@ public sealed class DoubleWrapHostileServerTests(BackendFixture fixture)
         AssertRefused(Import("carol", Path.Combine(dist1, "carol@example.org.eml"), carolFresh), "older than epoch 2");
     }
 
+    [Fact]
+    public void AHostileMemberExportOrAnExposedRosterIsRefusedWithOneLine()
+    {
+        using CliHarness cli = new(fixture, "sqlite");
+        OwnerDesk owner = NewList(cli, pin: true, "alice");
+        owner.Export();
+        string k1 = Path.Combine(owner.Dir, "k1.key");
+        owner.Run("listkey", "new", List, "--out", k1, "--epoch", "1").AssertOk();
+        string genuine = File.ReadAllText(owner.Members);
+        string Distribute(string export)
+        {
+            File.WriteAllText(owner.Members, export);
+            string dir = Path.Combine(owner.Dir, "out-" + Guid.NewGuid().ToString("N"));
+            CliResult run = owner.Run(["listkey", "distribute", List, "--list-key", k1, "--out", dir, .. owner.Signing]);
+            return run.ExitCode == 0 ? File.ReadAllText(Path.Combine(dir, "alice@example.org.eml")) : run.Error;
+        }
+
+        Assert.Contains("not a securelist member export", Distribute("{ not json"), StringComparison.Ordinal);
+        Assert.Contains("not a securelist member export", Distribute(genuine.Replace("securelist-members/1", "securelist-members/9", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains("is not a mail address", Distribute(genuine.Replace("\"alice@example.org\"", "\"alice@example.org\\r\\nBcc: mallory@example.org\"", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains("not a securelist member export", Distribute(genuine.Replace(@"-----BEGIN CERTIFICATE-----\n", @"-----BEGIN CERTIFICATE-----\nAAAA", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains("the roster for crypto@lists.example.org", Distribute(genuine.Replace(List, "other@lists.example.org", StringComparison.Ordinal)), StringComparison.Ordinal);
+
+        // A header smuggled into the owner field never reaches the key message: From falls back to the list address.
+        string smuggled = Distribute(genuine.Replace("\"owner@example.org\"", "\"owner@example.org\\r\\nBcc: mallory@example.org\"", StringComparison.Ordinal));
+        Assert.Contains($"From: {List}\r\n", smuggled, StringComparison.Ordinal);
+        Assert.DoesNotContain("Bcc", smuggled, StringComparison.Ordinal);
+        Assert.Contains("From: owner@example.org\r\n", Distribute(genuine), StringComparison.Ordinal);
+
+        // Each refusal is one line and exit 2.
+        File.WriteAllText(owner.Members, "[]");
+        owner.Run(["listkey", "distribute", List, "--list-key", k1, "--out", owner.Dir, .. owner.Signing]).AssertUserError("not a securelist member export");
+
+        // The roster decides who gets keys: one that others could rewrite is refused.
+        File.WriteAllText(owner.Members, genuine);
+        File.SetUnixFileMode(owner.Roster, (UnixFileMode)0x1B6); // 0666
+        owner.Run("listkey", "roster", "check", List, "--roster", owner.Roster, "--members", owner.Members).AssertUserError("chmod 600");
+    }
+
     /// <summary>A double-wrap list with these members (bob with an EC key), the owner's desk, and, with
     /// <paramref name="pin"/>, each member's own certificate file pinned in the roster.</summary>
     private static OwnerDesk NewList(CliHarness cli, bool pin, params string[] names)

@@ -176,7 +176,7 @@ public static class ListKeyCommands
         }
 
         System.IO.Directory.CreateDirectory(outDir);
-        string from = side.Export.Owner is { } o && EmailAddress.IsValid(o) ? o : listKey.List;
+        string from = side.Export.Owner is { } o && KeyMessage.IsHeaderSafe(o) ? o : listKey.List;
         written = 0;
         foreach (KeyRecipient recipient in plan.Recipients)
         {

@@ -186,10 +186,12 @@ public static class KeyMessage
         return value is not null && ContentType.TryParse(value, out ContentType? type) ? type : null;
     }
 
-    /// <summary>Addresses come from the server's member export: no line breaks or controls may reach the header.</summary>
+    /// <summary>A plain ASCII address: nothing the server's export supplies may add a header field or a line.</summary>
+    public static bool IsHeaderSafe(string address) => EmailAddress.IsValid(address) && address.All(c => c is >= '!' and <= '~');
+
     private static void RequireHeaderSafe(string address)
     {
-        if (!EmailAddress.IsValid(address) || address.Any(c => c < 0x21 || c > 0x7E))
+        if (!IsHeaderSafe(address))
         {
             throw new UsageException($"'{address.ReplaceLineEndings(" ")}' is not a plain mail address");
         }
