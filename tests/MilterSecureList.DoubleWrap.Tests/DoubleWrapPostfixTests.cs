@@ -7,7 +7,7 @@ using CmsDoubleWrap = MilterSecureList.Cms.DoubleWrap;
 
 namespace MilterSecureList.DoubleWrap.Tests;
 
-/// <summary>Issue 6 item 5: the double-wrap properties (docs/double-wrap.md §3), each checked on what went through a
+/// <summary>The double-wrap properties (docs/double-wrap.md §3), each checked on what went through a
 /// real Postfix and securelist-milter in <see cref="DoubleWrapScenario"/>; members use the securelist CLI.</summary>
 public sealed class DoubleWrapPostfixTests(DoubleWrapScenario scenario) : IClassFixture<DoubleWrapScenario>
 {

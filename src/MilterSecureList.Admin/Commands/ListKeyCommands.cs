@@ -1,12 +1,9 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using MilterSecureList.Admin.DoubleWrap;
 using MilterSecureList.Cms;
 using MilterSecureList.Directory;
-using MilterSecureList.Mime;
 
 namespace MilterSecureList.Admin.Commands;
 
