@@ -10,7 +10,7 @@ using CmsDoubleWrap = MilterSecureList.Cms.DoubleWrap;
 
 namespace MilterSecureList.Admin.Tests;
 
-/// <summary>securelist listkey new|distribute|import, encrypt, decrypt and rotate-on-remove, with openssl
+/// <summary>securelist listkey new|distribute|rotate|import, encrypt, decrypt and member remove on double-wrap lists, with openssl
 /// as the independent S/MIME peer. SQLite only: the verbs use the directory through the same API on both back ends.</summary>
 [Collection(BackendCollection.Name)]
 public sealed class DoubleWrapCommandTests(BackendFixture fixture)
@@ -64,24 +64,28 @@ public sealed class DoubleWrapCommandTests(BackendFixture fixture)
     }
 
     [Fact]
-    public void DistributeWritesOneOpensslReadableMessagePerMemberAndImportStoresTheKey()
+    public void DistributeWritesOneSignedOpensslReadableMessagePerPinnedMemberAndImportStoresTheKey()
     {
         using CliHarness cli = new(fixture, "sqlite");
         cli.Run("list", "create", List, "--mode", "double", "--owner", "owner@example.org").AssertOk();
+        var owner = new OwnerDesk(cli);
         var members = new[] { ("alice", false), ("bob", true) };
         foreach ((string name, bool ec) in members)
         {
             MakeMember(cli, name, ec);
             cli.Run("member", "add", List, $"{name}@example.org", "--cert", cli.Temp.File(name + ".pem")).AssertOk();
+            owner.Accept(name);
         }
 
+        owner.Export();
         string k1 = cli.Temp.File("k1.key");
-        cli.Run("listkey", "new", List, "--out", k1, "--epoch", "1").AssertOk();
+        owner.Run("listkey", "new", List, "--out", k1, "--epoch", "1").AssertOk();
         string outDir = cli.Temp.File("dist");
-        Assert.Contains("2 message(s)", cli.Run("listkey", "distribute", List, "--list-key", k1, "--out", outDir).AssertOk().Output, StringComparison.Ordinal);
+        Assert.Contains("2 message(s)", owner.Run(["listkey", "distribute", List, "--list-key", k1, "--out", outDir, .. owner.Signing]).AssertOk().Output, StringComparison.Ordinal);
         Assert.Equal(["alice@example.org.eml", "bob@example.org.eml"], System.IO.Directory.GetFiles(outDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
 
         using ListKeyFile original = ListKeyFile.Load(k1);
+        string ownerFingerprint = People.Fingerprint(owner.Cert);
         foreach ((string name, _) in members)
         {
             string message = Path.Combine(outDir, $"{name}@example.org.eml");
@@ -92,34 +96,53 @@ public sealed class DoubleWrapCommandTests(BackendFixture fixture)
             Assert.Contains("application/pkcs7-mime; smime-type=enveloped-data", text, StringComparison.Ordinal);
             Assert.DoesNotContain(Convert.ToBase64String(original.Key), text, StringComparison.Ordinal);
 
-            // openssl alone opens it.
-            string plain = Openssl("cms", "-decrypt", "-recip", cli.Temp.File(name + ".pem"), "-inkey", cli.Temp.File(name + ".key"), "-in", message);
-            Assert.Contains("Key: " + Convert.ToBase64String(original.Key), plain, StringComparison.Ordinal);
+            // openssl alone opens it and checks the owner's signature over the key file.
+            string signedEntity = cli.Temp.File(name + "-signed.eml");
+            string plain = Openssl("cms", "-decrypt", "-recip", cli.Temp.File(name + ".pem"), "-inkey", cli.Temp.File(name + ".key"), "-in", message, "-out", signedEntity);
+            Assert.Contains("multipart/signed", File.ReadAllText(signedEntity), StringComparison.Ordinal);
+            Assert.Contains("Key: " + Convert.ToBase64String(original.Key), File.ReadAllText(signedEntity), StringComparison.Ordinal);
+            (int verified, string verifiedText, string verifyError) = OpensslTool.TryRun("cms", "-verify", "-noverify", "-in", signedEntity,
+                "-certfile", owner.Cert);
+            Assert.True(verified == 0, "openssl cms -verify: " + verifyError + plain);
+            Assert.Contains("Epoch: 1", verifiedText, StringComparison.Ordinal);
 
+            // The first import pins the owner's certificate and says so with its fingerprint.
             string keys = cli.Temp.File(name + "-keys");
-            Assert.Contains("epoch 1", cli.Run("listkey", "import", "--cert", cli.Temp.File(name + ".pem"), "--key", cli.Temp.File(name + ".key"),
-                "--in", message, "--out", keys).AssertOk().Output, StringComparison.Ordinal);
+            CliResult imported = cli.Run("listkey", "import", "--cert", cli.Temp.File(name + ".pem"), "--key", cli.Temp.File(name + ".key"),
+                "--in", message, "--out", keys).AssertOk();
+            Assert.Contains("epoch 1", imported.Output, StringComparison.Ordinal);
+            Assert.Contains("pinned the owner certificate", imported.Output, StringComparison.Ordinal);
+            Assert.Contains(ownerFingerprint, imported.Output, StringComparison.Ordinal);
             string stored = Path.Combine(keys, "crypto@lists.example.org.1.key");
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(stored));
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(keys));
-            using ListKeyFile imported = ListKeyFile.Load(stored);
-            Assert.Equal(original.Key, imported.Key);
+            using ListKeyFile importedKey = ListKeyFile.Load(stored);
+            Assert.Equal(original.Key, importedKey.Key);
             // Importing the same message again is harmless.
-            cli.Run("listkey", "import", "--cert", cli.Temp.File(name + ".pem"), "--key", cli.Temp.File(name + ".key"), "--in", message, "--out", keys).AssertOk();
+            Assert.Contains("already", cli.Run("listkey", "import", "--cert", cli.Temp.File(name + ".pem"), "--key", cli.Temp.File(name + ".key"),
+                "--in", message, "--out", keys).AssertOk().Output, StringComparison.Ordinal);
         }
 
         // Bob cannot import Alice's message.
         CliResult wrong = cli.Run("listkey", "import", "--cert", cli.Temp.File("bob.pem"), "--key", cli.Temp.File("bob.key"),
             "--in", Path.Combine(outDir, "alice@example.org.eml"), "--out", cli.Temp.File("stolen"));
-        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Equal(2, wrong.ExitCode);
+        wrong.AssertOneLine("cannot decrypt the key message");
         Assert.False(System.IO.Directory.Exists(cli.Temp.File("stolen")) && System.IO.Directory.GetFiles(cli.Temp.File("stolen")).Length > 0);
 
         // The server's state never holds the list key.
-        foreach (string file in System.IO.Directory.EnumerateFiles(cli.KeysDirectory).Append(cli.Options.Path!))
+        AssertServerHoldsNoKey(cli, original.Key);
+    }
+
+    /// <summary>Neither the server's key directory nor its database file holds the key, raw or in base64.</summary>
+    internal static void AssertServerHoldsNoKey(CliHarness cli, byte[] key)
+    {
+        IEnumerable<string> keyFiles = System.IO.Directory.Exists(cli.KeysDirectory) ? System.IO.Directory.EnumerateFiles(cli.KeysDirectory) : [];
+        foreach (string file in keyFiles.Append(cli.Options.Path!))
         {
             byte[] data = File.ReadAllBytes(file);
-            Assert.True(data.AsSpan().IndexOf(original.Key) < 0, file);
-            Assert.True(data.AsSpan().IndexOf(Encoding.ASCII.GetBytes(Convert.ToBase64String(original.Key))) < 0, file);
+            Assert.True(data.AsSpan().IndexOf(key) < 0, file);
+            Assert.True(data.AsSpan().IndexOf(Encoding.ASCII.GetBytes(Convert.ToBase64String(key))) < 0, file);
         }
     }
 
@@ -230,45 +253,55 @@ public sealed class DoubleWrapCommandTests(BackendFixture fixture)
     }
 
     [Fact]
-    public void RotateOnRemoveMakesTheNextEpochForTheRemainingMembersOnly()
+    public void RotationRunsOnTheOwnersMachineForThePinnedRemainingMembersOnly()
     {
         using CliHarness cli = new(fixture, "sqlite");
-        cli.Run("list", "create", List, "--mode", "double").AssertOk();
+        cli.Run("list", "create", List, "--mode", "double", "--owner", "owner@example.org").AssertOk();
+        var owner = new OwnerDesk(cli);
         foreach (string name in new[] { "alice", "bob", "dave" })
         {
             MakeMember(cli, name, ec: false);
             cli.Run("member", "add", List, $"{name}@example.org", "--cert", cli.Temp.File(name + ".pem")).AssertOk();
+            owner.Accept(name);
         }
 
-        string ownerDir = cli.Temp.File("owner");
-        System.IO.Directory.CreateDirectory(ownerDir);
-        string k1 = Path.Combine(ownerDir, "current.key");
-        cli.Run("listkey", "new", List, "--out", k1, "--epoch", "4").AssertOk();
+        string k1 = Path.Combine(owner.Dir, "current.key");
+        owner.Run("listkey", "new", List, "--out", k1, "--epoch", "4").AssertOk();
 
-        // Without the option: removal works and reminds the owner.
-        Assert.Contains("rotate its list key", cli.Run("member", "remove", List, "dave@example.org").AssertOk().Error, StringComparison.Ordinal);
-        cli.Run("member", "add", List, "dave@example.org", "--cert", cli.Temp.File("dave.pem")).AssertOk();
-
+        // The server cannot rotate: the old way is refused with the new one, and nothing is removed.
         cli.Run("list", "set", List, "--option", "rotate-on-remove=yes").AssertOk();
-        cli.Run("member", "remove", List, "dave@example.org").AssertUserError("--list-key");
+        cli.Run("member", "remove", List, "dave@example.org", "--list-key", k1).AssertUserError("listkey rotate");
         Assert.Contains("dave@example.org", cli.Run("member", "ls", List, "--plain").AssertOk().Output, StringComparison.Ordinal);
 
-        CliResult rotated = cli.Run("member", "remove", List, "dave@example.org", "--list-key", k1).AssertOk();
-        Assert.Contains("rotated the list key", rotated.Output, StringComparison.Ordinal);
-        string k2 = Path.Combine(ownerDir, "crypto@lists.example.org.5.key");
+        // The server removes; it tells the operator what the owner has to do.
+        CliResult removed = cli.Run("member", "remove", List, "dave@example.org").AssertOk();
+        Assert.Contains("rotation required", removed.Error, StringComparison.Ordinal);
+        Assert.Contains("listkey rotate", removed.Error, StringComparison.Ordinal);
+        owner.Export();
+
+        // The owner rotates without the directory (owner.Run has no usable --config).
+        CliResult rotated = owner.Run(["listkey", "rotate", List, "--list-key", k1, "--remove", "dave@example.org", .. owner.Signing]).AssertOk();
+        Assert.Contains("rotated crypto@lists.example.org to epoch 5", rotated.Output, StringComparison.Ordinal);
+        string k2 = Path.Combine(owner.Dir, "crypto@lists.example.org.5.key");
         using ListKeyFile next = ListKeyFile.Load(k2);
         using ListKeyFile previous = ListKeyFile.Load(k1);
         Assert.Equal(5, next.Epoch);
         Assert.NotEqual(previous.Key, next.Key);
-        string messages = Path.Combine(ownerDir, "crypto@lists.example.org.5.messages");
+        string messages = Path.Combine(owner.Dir, "crypto@lists.example.org.5.messages");
         Assert.Equal(["alice@example.org.eml", "bob@example.org.eml"], System.IO.Directory.GetFiles(messages).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Contains("Key: " + Convert.ToBase64String(next.Key),
             Openssl("cms", "-decrypt", "-recip", cli.Temp.File("bob.pem"), "-inkey", cli.Temp.File("bob.key"), "-in", Path.Combine(messages, "bob@example.org.eml")),
             StringComparison.Ordinal);
+
+        // Dave is no longer pinned: were the server to add him back, he would be refused.
+        CliResult check = owner.Run("listkey", "roster", "check", List, "--roster", owner.Roster).AssertOk();
+        Assert.DoesNotContain("dave", check.Output, StringComparison.Ordinal);
+        AssertServerHoldsNoKey(cli, next.Key);
+        AssertServerHoldsNoKey(cli, previous.Key);
     }
 
     /// <summary>The filter's step for a double-wrap list: the server's key from the key directory, one member.</summary>
-    private static byte[] ServerRewrap(CliHarness cli, string postText, string member)
+    internal static byte[] ServerRewrap(CliHarness cli, string postText, string member)
     {
         using X509Certificate2 serverCert = X509Certificate2.CreateFromPem(cli.Run("list", "export-cert", List).AssertOk().Output);
         string keyFile = Assert.Single(System.IO.Directory.GetFiles(cli.KeysDirectory, "*.key.pem"));
@@ -280,14 +313,7 @@ public sealed class DoubleWrapCommandTests(BackendFixture fixture)
         return SmimeEntities.WriteEncrypted($"To: {member}@example.org\r\n", result.ContentInfo, result.IsAuthEnveloped);
     }
 
-    private static void MakeMember(CliHarness cli, string name, bool ec)
-    {
-        string[] key = ec ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"] : ["-newkey", "rsa:2048"];
-        Openssl(["req", "-x509", "-nodes", "-days", "30", .. key, "-keyout", cli.Temp.File(name + ".key"), "-out", cli.Temp.File(name + ".pem"),
-            "-subj", $"/CN={name}", "-addext", $"subjectAltName=email:{name}@example.org",
-            "-addext", "keyUsage=critical,digitalSignature,keyEncipherment" + (ec ? ",keyAgreement" : string.Empty)]);
-        File.SetUnixFileMode(cli.Temp.File(name + ".key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
-    }
+    private static void MakeMember(CliHarness cli, string name, bool ec) => People.Make(cli, name, ec);
 
     private static string Openssl(params string[] args) => OpensslTool.Run(args);
 }

@@ -11,12 +11,14 @@ namespace MilterSecureList.DoubleWrap.Tests;
 /// real Postfix and securelist-milter in <see cref="DoubleWrapScenario"/>; members use the securelist CLI.</summary>
 public sealed class DoubleWrapPostfixTests(DoubleWrapScenario scenario) : IClassFixture<DoubleWrapScenario>
 {
+    private const string List = DoubleWrapWorld.List;
+
     private DoubleWrapWorld World => scenario.World;
 
     [Fact]
     public void EveryMemberDecryptsBothPostsWithAVerifiedSignature()
     {
-        Assert.Equal(DoubleWrapScenario.Members.Select(m => $"<{DoubleWrapWorld.Address(m)}>").Order(StringComparer.Ordinal),
+        Assert.Equal(DoubleWrapScenario.Recipients.Select(m => $"<{DoubleWrapWorld.Address(m)}>").Order(StringComparer.Ordinal),
             scenario.Copy1.Recipients.Order(StringComparer.Ordinal));
         foreach (string m in DoubleWrapScenario.Members)
         {
@@ -99,7 +101,7 @@ public sealed class DoubleWrapPostfixTests(DoubleWrapScenario scenario) : IClass
     public void AfterARotationTheOldListKeyPlusTheServersKeyCannotOpenNewPosts()
     {
         // Dave got no epoch-2 key message.
-        Assert.Equal(DoubleWrapScenario.Members.Select(m => DoubleWrapWorld.Address(m) + ".eml").Order(StringComparer.Ordinal),
+        Assert.Equal(DoubleWrapScenario.Recipients.Select(m => DoubleWrapWorld.Address(m) + ".eml").Order(StringComparer.Ordinal),
             System.IO.Directory.GetFiles(scenario.Dist2).Select(Path.GetFileName).Order(StringComparer.Ordinal));
 
         (X509Certificate2 sCert, AsymmetricAlgorithm sKey) = scenario.ServerKey();
@@ -120,6 +122,39 @@ public sealed class DoubleWrapPostfixTests(DoubleWrapScenario scenario) : IClass
         CmsRewrapException missing = Assert.Throws<CmsRewrapException>(() => CmsDoubleWrap.Decrypt(forDave2.ContentInfo, daveCert, daveKey,
             id => id.Epoch == 1 ? scenario.ListKey1 : null));
         Assert.Contains("epoch 2", missing.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ACertificateInjectedOnTheServerIsRefusedByTheOwnersRotationAndItsHolderReadsNothing()
+    {
+        // The owner was told: rotate exits 3 and names the injected certificate by its fingerprint.
+        Assert.True(scenario.RotateExitCode == 3, $"listkey rotate: exit {scenario.RotateExitCode} {scenario.RotateError}");
+        Assert.Contains($"REFUSED {DoubleWrapWorld.Address(DoubleWrapScenario.Victim)}: certificate not accepted", scenario.RotateError, StringComparison.Ordinal);
+        Assert.Contains(scenario.InjectedFingerprint, scenario.RotateError, StringComparison.Ordinal);
+
+        using X509Certificate2 injected = X509Certificate2.CreateFromPem(File.ReadAllText(World.Cert("mallory")));
+        using AsymmetricAlgorithm injectedKey = Directory.ListKeyStore.LoadPrivateKey(World.Key("mallory"), injected, () => null);
+
+        // The attacker's certificate opens none of the epoch-2 key messages; erin's own opens hers (she imported epoch 2).
+        foreach (string message in System.IO.Directory.GetFiles(scenario.Dist2))
+        {
+            byte[] cms = ReadCms(File.ReadAllBytes(message));
+            Assert.Throws<CmsRewrapException>(() => CmsDecryptor.Decrypt(cms, injected, injectedKey));
+        }
+
+        Assert.True(File.Exists(Path.Combine(World.ListKeys(DoubleWrapScenario.Victim), ListKeyDirectory.FileName(List, 2))), "erin holds epoch 2");
+
+        // The milter did wrap erin's copy of the second post for the injected certificate (the server decides where
+        // copies go), so the attacker removes that outer layer, and still lacks the list key of epoch 2.
+        byte[] copy2 = ReadCms(Encoding.UTF8.GetBytes(scenario.Copy2.Headers + "\n" + scenario.Copy2.Body));
+        CmsRewrapException locked = Assert.Throws<CmsRewrapException>(() => CmsDoubleWrap.Decrypt(copy2, injected, injectedKey, _ => null));
+        Assert.Contains("epoch 2", locked.Message, StringComparison.Ordinal);
+        CmsRewrapException stale = Assert.Throws<CmsRewrapException>(() => CmsDoubleWrap.Decrypt(copy2, injected, injectedKey, _ => scenario.ListKey1));
+        Assert.Equal(CmsRewrapFailure.DecryptionFailed, stale.Reason);
+
+        // What the server can do is deny erin her copy (documented): it is not for her certificate.
+        CliRun erin = DecryptAs(DoubleWrapScenario.Victim, scenario.Received2);
+        Assert.True(erin.ExitCode == 2, $"erin: exit {erin.ExitCode} {erin.Error}");
     }
 
     [Fact]

@@ -7,13 +7,20 @@ namespace MilterSecureList.DoubleWrap.Tests;
 
 /// <summary>One run of the double-wrap list life cycle through a real Postfix 3.7 and securelist-milter (run once,
 /// then each property is checked by its own test in <see cref="DoubleWrapPostfixTests"/>):
-/// owner creates the list (alice, carol RSA; bob EC; dave RSA), makes epoch 1 and distributes it (opened by openssl,
-/// imported by every member); dave is removed without rotation; alice posts (signed, epoch 1) through Postfix;
-/// the owner rotates to epoch 2 for the remaining members; alice posts again (epoch 2). Everything the server had is
+/// owner creates the list (alice, carol, erin RSA; bob EC; dave RSA), pins every member's certificate in its roster,
+/// makes epoch 1 and distributes it signed (opened by openssl, imported by every member); dave is removed without
+/// rotation; alice posts (signed, epoch 1) through Postfix; an attacker with write access to the directory adds its own
+/// certificate for erin; the owner rotates to epoch 2 on its own machine from the member export; alice posts again. Everything the server had is
 /// kept for the checks: its database, key directory, log and the daemon's output.</summary>
 public sealed class DoubleWrapScenario : IAsyncLifetime
 {
     public static readonly string[] Members = ["alice", "bob", "carol"];
+
+    /// <summary>A member whose certificate the attacker duplicates on the server before the rotation.</summary>
+    public const string Victim = "erin";
+
+    /// <summary>Everyone who gets a copy of a post: the readers and the attacked member.</summary>
+    public static IEnumerable<string> Recipients => Members.Append(Victim);
 
     private static readonly TimeSpan s_deliveryTimeout = TimeSpan.FromSeconds(120);
 
@@ -32,6 +39,14 @@ public sealed class DoubleWrapScenario : IAsyncLifetime
     public string Dist2 { get; private set; } = string.Empty;
 
     public string RemoveError { get; private set; } = string.Empty;
+
+    /// <summary>The owner's <c>listkey rotate</c> after the attack: exit code and stderr.</summary>
+    public int RotateExitCode { get; private set; } = -1;
+
+    public string RotateError { get; private set; } = string.Empty;
+
+    /// <summary>SHA-256 of the certificate the attacker added for <see cref="Victim"/>.</summary>
+    public string InjectedFingerprint { get; private set; } = string.Empty;
 
     /// <summary>The posts as alice sent them to the list (what the server received).</summary>
     public byte[] Sent1 { get; private set; } = [];
@@ -66,21 +81,26 @@ public sealed class DoubleWrapScenario : IAsyncLifetime
         DoubleWrapWorld world = World;
 
         world.CliOk("list", "create", List, "--mode", "double", "--owner", "owner@dw.test");
-        foreach (string m in Members.Append("dave"))
+        await world.MakeMemberAsync("owner", ec: false);
+        foreach (string m in Members.Append("dave").Append(Victim))
         {
             await world.MakeMemberAsync(m, ec: m == "bob");
             world.CliOk("member", "add", List, DoubleWrapWorld.Address(m), "--cert", world.Cert(m));
+            // The owner pins the certificate each member handed over (docs/double-wrap.md §3.1).
+            world.OwnerCliOk("listkey", "roster", "accept", List, DoubleWrapWorld.Address(m), "--roster", world.Roster, "--cert", world.Cert(m));
         }
 
         ServerCert = Path.Combine(world.OwnerDir, "server.pem");
         await File.WriteAllTextAsync(ServerCert, world.CliOk("list", "export-cert", List).Output);
 
-        // Epoch 1: ordinary S/MIME key messages, opened by openssl alone, then imported by each member.
+        // Epoch 1: owner-signed S/MIME key messages, opened by openssl alone, then imported by each member, whose
+        // first import pins the owner's certificate.
+        world.CliOk("member", "export", List, "--out", world.Members);
         Key1 = Path.Combine(world.OwnerDir, "epoch1.key");
-        world.CliOk("listkey", "new", List, "--out", Key1, "--epoch", "1");
+        world.OwnerCliOk("listkey", "new", List, "--out", Key1, "--epoch", "1");
         string dist1 = Path.Combine(world.OwnerDir, "dist1");
-        world.CliOk("listkey", "distribute", List, "--list-key", Key1, "--out", dist1);
-        foreach (string m in Members.Append("dave"))
+        world.OwnerCliOk(["listkey", "distribute", List, "--list-key", Key1, "--out", dist1, .. world.OwnerSigning]);
+        foreach (string m in Members.Append("dave").Append(Victim))
         {
             string message = Path.Combine(dist1, DoubleWrapWorld.Address(m) + ".eml");
             Assert.True(File.Exists(message), $"no key message for {m}");
@@ -88,7 +108,8 @@ public sealed class DoubleWrapScenario : IAsyncLifetime
                 ["cms", "-decrypt", "-recip", world.Cert(m), "-inkey", world.Key(m), "-in", message]);
             Assert.True(code == 0, $"openssl cannot open {m}'s key message: {err}");
             Assert.Contains($"List: {List}", plain, StringComparison.Ordinal);
-            world.CliOk("listkey", "import", "--cert", world.Cert(m), "--key", world.Key(m), "--in", message, "--out", world.ListKeys(m));
+            Assert.Contains("pinned the owner certificate", world.CliOk("listkey", "import", "--cert", world.Cert(m), "--key", world.Key(m),
+                "--in", message, "--out", world.ListKeys(m)).Output, StringComparison.Ordinal);
         }
 
         using (ListKeyFile k = ListKeyFile.Load(Key1))
@@ -114,12 +135,23 @@ public sealed class DoubleWrapScenario : IAsyncLifetime
         Received1 = Path.Combine(world.Root, "received1.eml");
         await File.WriteAllTextAsync(Received1, Copy1.Headers + "\n" + Copy1.Body);
 
-        // Rotation: epoch 2 for the remaining members only.
-        Key2 = Path.Combine(world.OwnerDir, "epoch2.key");
-        Assert.Contains("epoch 2", world.CliOk("listkey", "new", List, "--out", Key2, "--previous", Key1).Output, StringComparison.Ordinal);
-        Dist2 = Path.Combine(world.OwnerDir, "dist2");
-        world.CliOk("listkey", "distribute", List, "--list-key", Key2, "--out", Dist2);
-        foreach (string m in Members)
+        // The attack (docs/double-wrap.md §3.1): whoever can write the directory adds a certificate of its own for
+        // erin that expires later than hers, so the server now prefers it, and waits for the owner's next rotation.
+        await world.MakeMemberAsync("mallory", ec: false, address: DoubleWrapWorld.Address(Victim), days: 90);
+        world.CliOk("member", "set", List, DoubleWrapWorld.Address(Victim), "--add-cert", world.Cert("mallory"));
+        (_, string fingerprint, _) = await ExternalTool.RunAsync(openssl, ["x509", "-in", world.Cert("mallory"), "-noout", "-fingerprint", "-sha256"]);
+        InjectedFingerprint = fingerprint.Trim().Split('=')[1];
+
+        // Rotation, the documented owner flow: the server exports the members, the owner rotates on its own machine
+        // (dave unpinned) and signs epoch 2 for the pinned members only.
+        world.CliOk("member", "export", List, "--out", world.Members);
+        CliRun rotate = world.OwnerCli(["listkey", "rotate", List, "--list-key", Key1, "--remove", DoubleWrapWorld.Address("dave"), .. world.OwnerSigning]);
+        RotateExitCode = rotate.ExitCode;
+        RotateError = rotate.Error;
+        Assert.Contains("epoch 2", rotate.Output, StringComparison.Ordinal);
+        Key2 = Path.Combine(world.OwnerDir, ListKeyDirectory.FileName(List, 2));
+        Dist2 = Path.Combine(world.OwnerDir, Path.GetFileNameWithoutExtension(Key2) + ".messages");
+        foreach (string m in Members.Append(Victim))
         {
             world.CliOk("listkey", "import", "--cert", world.Cert(m), "--key", world.Key(m),
                 "--in", Path.Combine(Dist2, DoubleWrapWorld.Address(m) + ".eml"), "--out", world.ListKeys(m));

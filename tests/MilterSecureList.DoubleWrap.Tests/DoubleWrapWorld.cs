@@ -62,12 +62,13 @@ internal sealed class DoubleWrapWorld : IDisposable
 
     public static string Address(string name) => name + "@dw.test";
 
-    /// <summary>A member's self-signed S/MIME certificate made by openssl (rsa:2048 or ec).</summary>
-    public async Task MakeMemberAsync(string name, bool ec)
+    /// <summary>A self-signed S/MIME certificate made by openssl (rsa:2048 or ec), issued to <paramref name="address"/>
+    /// (default: NAME@dw.test).</summary>
+    public async Task MakeMemberAsync(string name, bool ec, string? address = null, int days = 30)
     {
         string openssl = ExternalTool.Require("openssl", "openssl");
         string dir = MemberDir(name);
-        var args = new List<string> { "req", "-x509", "-nodes", "-days", "30" };
+        var args = new List<string> { "req", "-x509", "-nodes", "-days", days.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         if (ec)
         {
             args.AddRange(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]);
@@ -77,8 +78,8 @@ internal sealed class DoubleWrapWorld : IDisposable
             args.AddRange(["-newkey", "rsa:2048"]);
         }
 
-        args.AddRange(["-keyout", Key(name), "-out", Cert(name), "-subj", $"/CN={name}/emailAddress={Address(name)}",
-            "-addext", $"subjectAltName=email:{Address(name)}",
+        args.AddRange(["-keyout", Key(name), "-out", Cert(name), "-subj", $"/CN={name}/emailAddress={address ?? Address(name)}",
+            "-addext", $"subjectAltName=email:{address ?? Address(name)}",
             "-addext", "keyUsage=critical,digitalSignature,keyEncipherment" + (ec ? ",keyAgreement" : string.Empty),
             "-addext", "extendedKeyUsage=emailProtection"]);
         (int code, _, string err) = await ExternalTool.RunAsync(openssl, args);
@@ -100,6 +101,31 @@ internal sealed class DoubleWrapWorld : IDisposable
     {
         CliRun run = Cli(args);
         Assert.True(run.ExitCode == 0, $"securelist {string.Join(' ', args)}: exit {run.ExitCode}\n{run.Error}\n{run.Output}");
+        return run;
+    }
+
+    /// <summary>The owner's roster (pinned member certificates), on the owner's machine.</summary>
+    public string Roster => Path.Combine(OwnerDir, "roster.json");
+
+    /// <summary>The server's member export as copied to the owner.</summary>
+    public string Members => Path.Combine(OwnerDir, "members.json");
+
+    /// <summary>--roster, --members and the owner's signing identity (made by <see cref="MakeMemberAsync"/>("owner")).</summary>
+    public string[] OwnerSigning => ["--roster", Roster, "--members", Members, "--sign-cert", Cert("owner"), "--sign-key", Key("owner")];
+
+    /// <summary>securelist on the owner's machine: no server configuration, so nothing it does can touch the directory.</summary>
+    public CliRun OwnerCli(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int code = AdminCli.Run([.. args, "--config", Path.Combine(OwnerDir, "no-server-config.ini")], output, error);
+        return new CliRun(code, output.ToString(), error.ToString());
+    }
+
+    public CliRun OwnerCliOk(params string[] args)
+    {
+        CliRun run = OwnerCli(args);
+        Assert.True(run.ExitCode == 0, $"securelist {string.Join(' ', args)} (owner): exit {run.ExitCode}\n{run.Error}\n{run.Output}");
         return run;
     }
 

@@ -90,7 +90,7 @@ public static class EncryptCommands
         return command;
     }
 
-    private static X509Certificate2 WithKey(X509Certificate2 certificate, AsymmetricAlgorithm key) => key switch
+    internal static X509Certificate2 WithKey(X509Certificate2 certificate, AsymmetricAlgorithm key) => key switch
     {
         RSA rsa => certificate.CopyWithPrivateKey(rsa),
         ECDsa ecdsa => certificate.CopyWithPrivateKey(ecdsa),

@@ -1,25 +1,30 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using MilterSecureList.Admin.DoubleWrap;
 using MilterSecureList.Cms;
 using MilterSecureList.Directory;
-using MilterSecureList.Mime;
 
 namespace MilterSecureList.Admin.Commands;
 
-/// <summary><c>securelist listkey new|distribute|import</c>: the double-wrap list keys (docs/double-wrap.md §4).
-/// They belong to the list owner and the members; the server's directory and key directory never see them.</summary>
+/// <summary><c>securelist listkey new|distribute|rotate|import|roster</c>: the double-wrap list keys (docs/double-wrap.md §4).
+/// They belong to the list owner and the members: none of these verbs opens the server's directory or key directory.
+/// The owner's verbs learn the membership from a member export and take certificates only from the owner's roster.</summary>
 public static class ListKeyCommands
 {
+    /// <summary>distribute, rotate, roster check: written for the accepted members, but something the member export
+    /// claims was refused (listed on stderr). import: the key message was refused (unsigned, not the pinned owner's,
+    /// altered, older epoch).</summary>
+    public const int ExitRefused = 3;
+
     public static Command Build(AdminContext context)
     {
         var listkey = new Command("listkey", "Make, distribute and import the list keys of double-wrap lists (never stored by the server)");
         listkey.Subcommands.Add(New(context));
         listkey.Subcommands.Add(Distribute(context));
+        listkey.Subcommands.Add(Rotate(context));
         listkey.Subcommands.Add(Import(context));
+        listkey.Subcommands.Add(RosterCommands.Build(context));
         return listkey;
     }
 
@@ -77,98 +82,107 @@ public static class ListKeyCommands
         var list = new Argument<string>("LIST") { Description = "List address" };
         var key = new Option<string>("--list-key") { Description = "The list key file to distribute", Required = true };
         var output = new Option<string>("--out") { Description = "Directory for the messages (one MEMBER.eml per member)", Required = true };
-        var command = new Command("distribute", "Write, for each current member, an S/MIME message carrying the list key, encrypted to that member's certificate")
+        OwnerOptions owner = new();
+        var command = new Command("distribute",
+            "Write, for each member pinned in your roster, the list key signed by you and encrypted to the pinned certificate (owner side; exit 3: something refused)")
         {
-            list, key, output,
+            list, key, output, owner.Roster, owner.Members, owner.SignCert, owner.SignKey,
         };
         command.SetAction(parse => context.Run(() =>
         {
             using ListKeyFile listKey = ListKeyFile.Load(parse.GetValue(key)!);
-            string address = parse.GetValue(list)!;
-            if (!string.Equals(listKey.List, address.Trim(), StringComparison.OrdinalIgnoreCase))
-            {
-                throw new UsageException($"{parse.GetValue(key)} is the key of {listKey.List}, not {address}");
-            }
-
-            using AdminSession session = context.OpenSession(parse);
-            IReadOnlyList<string> written = DistributeTo(context, session, listKey, parse.GetValue(output)!);
-            context.Output.WriteLine($"{written.Count} message(s) for {listKey.List} epoch {listKey.Epoch} in {parse.GetValue(output)}; send them, e.g. sendmail -t < FILE");
-            return AdminContext.ExitOk;
+            RequireKeyOf(listKey, parse.GetValue(list)!, parse.GetValue(key)!);
+            using OwnerSide side = owner.Open(parse, listKey.List);
+            int refused = WriteKeyMessages(context, side, listKey, parse.GetValue(output)!, out int written);
+            context.Output.WriteLine($"{written} message(s) for {listKey.List} epoch {listKey.Epoch} in {parse.GetValue(output)}; send them, e.g. sendmail -t < FILE");
+            return refused == 0 ? AdminContext.ExitOk : ExitRefused;
         }));
         return command;
     }
 
-    /// <summary>Writes one message per deliverable member of the expanded list; members without a usable certificate
-    /// are reported on stderr (they cannot get the key). Returns the files written.</summary>
-    internal static IReadOnlyList<string> DistributeTo(AdminContext context, AdminSession session, ListKeyFile listKey, string outDir)
+    /// <summary>Rotation (docs/double-wrap.md §4): epoch n+1 from the owner's current key file, written to
+    /// <c>OUTDIR/LIST.EPOCH.key</c> (0600), and its key messages for the pinned members the export still lists to
+    /// <c>OUTDIR/LIST.EPOCH.messages/</c>. Runs on the owner's machine from the member export: the directory, and so
+    /// the server host, never sees the new key.</summary>
+    private static Command Rotate(AdminContext context)
     {
-        if (!session.Directory.TryGetList(listKey.List, out MailingList? mailingList))
+        var list = new Argument<string>("LIST") { Description = "List address" };
+        var key = new Option<string>("--list-key") { Description = "The current list key file", Required = true };
+        var output = new Option<string?>("--out") { Description = "Where the new key and its messages go (default: the --list-key file's directory)" };
+        var remove = new Option<string[]>("--remove") { Description = "A member who left: unpinned from the roster first, so no key message goes to it (repeatable)" };
+        OwnerOptions owner = new();
+        var command = new Command("rotate", "Make the next epoch's list key and its signed key messages for the members pinned in your roster (owner side; exit 3: something refused)")
         {
-            throw new UsageException($"no list {listKey.List}");
-        }
-
-        if (mailingList.Mode != ListMode.Double)
+            list, key, output, remove, owner.Roster, owner.Members, owner.SignCert, owner.SignKey,
+        };
+        command.SetAction(parse => context.Run(() =>
         {
-            context.Error.WriteLine($"securelist: warning: {listKey.List} is a re-key list; its list key is not used by the server");
-        }
-
-        System.IO.Directory.CreateDirectory(outDir);
-        string from = mailingList.Owner ?? listKey.List;
-        var written = new List<string>();
-        foreach (ExpandedMember member in session.Directory.Expand(listKey.List).Members)
-        {
-            if (member.Certificate is null || member.Status != CertificateStatus.Usable)
+            using ListKeyFile current = ListKeyFile.Load(parse.GetValue(key)!);
+            RequireKeyOf(current, parse.GetValue(list)!, parse.GetValue(key)!);
+            using OwnerSide side = owner.Open(parse, current.List);
+            foreach (string leaver in parse.GetValue(remove) ?? [])
             {
-                context.Error.WriteLine($"securelist: {member.Address} has no usable certificate ({member.Problem ?? member.Status.ToString()}): no key message written");
-                continue;
+                int unpinned = side.Roster.Remove(leaver, fingerprint: null);
+                context.Output.WriteLine($"{leaver}: {unpinned} certificate(s) unpinned from {side.RosterPath}");
+                if (side.Export.Members.Any(m => EmailAddress.Comparer.Equals(m.Address, leaver)))
+                {
+                    context.Error.WriteLine($"securelist: {leaver} is still a member in the export: remove it on the server too (securelist member remove {current.List} {leaver})");
+                }
             }
 
-            byte[] message = BuildKeyMessage(listKey, from, member.Address, member.Certificate);
-            string file = Path.Combine(outDir, SafeFileName(member.Address) + ".eml");
-            File.WriteAllBytes(file, message);
-            written.Add(file);
-        }
-
-        return written;
+            side.Roster.Save(side.RosterPath);
+            string outDir = parse.GetValue(output) ?? Path.GetDirectoryName(Path.GetFullPath(parse.GetValue(key)!))!;
+            using ListKeyFile next = ListKeyFile.Create(current.List, checked(current.Epoch + 1));
+            System.IO.Directory.CreateDirectory(outDir);
+            string keyFile = Path.Combine(outDir, ListKeyDirectory.FileName(next.List, next.Epoch));
+            next.Save(keyFile);
+            string messageDir = Path.Combine(outDir, Path.GetFileNameWithoutExtension(keyFile) + ".messages");
+            int refused = WriteKeyMessages(context, side, next, messageDir, out int written);
+            context.Output.WriteLine($"rotated {next.List} to epoch {next.Epoch}: new key {keyFile}; {written} key message(s) in {messageDir} to send");
+            return refused == 0 ? AdminContext.ExitOk : ExitRefused;
+        }));
+        return command;
     }
 
-    /// <summary>Rotation on member removal (list option rotate-on-remove=yes): makes epoch n+1 from the owner's current
-    /// key file, writes it to <c>OUTDIR/LIST.EPOCH.key</c> (0600) and the key messages for the remaining members to
-    /// <c>OUTDIR/LIST.EPOCH.messages/MEMBER.eml</c>. Nothing goes to the server's directory or key directory.</summary>
-    internal static (string KeyFile, string MessageDir, int Messages) Rotate(AdminContext context, AdminSession session, string currentKeyFile, string outDir)
+    private static void RequireKeyOf(ListKeyFile listKey, string list, string file)
     {
-        using ListKeyFile current = ListKeyFile.Load(currentKeyFile);
-        using ListKeyFile next = ListKeyFile.Create(current.List, checked(current.Epoch + 1));
+        if (!string.Equals(listKey.List, list.Trim(), StringComparison.OrdinalIgnoreCase))
+        {
+            throw new UsageException($"{file} is the key of {listKey.List}, not {list}");
+        }
+    }
+
+    /// <summary>One signed, encrypted key message per member the roster pins and the export lists; every refusal of
+    /// the plan goes to stderr, one line each. Returns the number of refusals.</summary>
+    private static int WriteKeyMessages(AdminContext context, OwnerSide side, ListKeyFile listKey, string outDir, out int written)
+    {
+        if (side.Export.Mode != "double")
+        {
+            context.Error.WriteLine($"securelist: warning: {listKey.List} is a {side.Export.Mode} list; its list key is not used by the server");
+        }
+
+        DistributionPlan plan = side.Roster.Plan(side.Export, context.Time.GetUtcNow());
+        foreach (Refusal refusal in plan.Refused)
+        {
+            context.Error.WriteLine("securelist: REFUSED " + RosterCommands.Describe(refusal, side.Roster.List, side.RosterPath, side.MembersPath));
+        }
+
+        foreach (string absent in plan.PinnedNotMembers)
+        {
+            context.Error.WriteLine($"securelist: {absent} is pinned in your roster but not a member in the export: no key message");
+        }
+
         System.IO.Directory.CreateDirectory(outDir);
-        string keyFile = Path.Combine(outDir, ListKeyDirectory.FileName(next.List, next.Epoch));
-        next.Save(keyFile);
-        string messageDir = Path.Combine(outDir, Path.GetFileNameWithoutExtension(keyFile) + ".messages");
-        IReadOnlyList<string> written = DistributeTo(context, session, next, messageDir);
-        return (keyFile, messageDir, written.Count);
-    }
+        string from = side.Export.Owner is { } o && KeyMessage.IsHeaderSafe(o) ? o : listKey.List;
+        written = 0;
+        foreach (KeyRecipient recipient in plan.Recipients)
+        {
+            byte[] message = KeyMessage.Build(listKey, from, recipient.Address, recipient.Certificate, side.Signer, context.Time.GetUtcNow());
+            File.WriteAllBytes(Path.Combine(outDir, SafeFileName(recipient.Address) + ".eml"), message);
+            written++;
+        }
 
-    /// <summary>An ordinary S/MIME message (RFC 5322 + RFC 8551 enveloped-data) whose content is the key file as a
-    /// text/plain attachment: any S/MIME client, or openssl cms -decrypt, opens it.</summary>
-    public static byte[] BuildKeyMessage(ListKeyFile listKey, string from, string to, X509Certificate2 memberCertificate)
-    {
-        byte[] text = Encoding.ASCII.GetBytes(listKey.Format().ReplaceLineEndings("\r\n"));
-        byte[] entity = [.. Encoding.ASCII.GetBytes(
-            "Content-Type: text/plain; charset=us-ascii\r\n"
-            + $"Content-Disposition: attachment; filename=\"{ListKeyDirectory.FileName(listKey.List, listKey.Epoch)}\"\r\n\r\n"), .. text];
-        try
-        {
-            byte[] cms = SmimeEntities.EncryptTo(entity, memberCertificate);
-            string headers = $"From: {from}\r\nTo: {to}\r\n"
-                + $"Subject: List key for {listKey.List}, epoch {listKey.Epoch.ToString(CultureInfo.InvariantCulture)}\r\n"
-                + $"Date: {DateTimeOffset.UtcNow.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)}\r\n"
-                + $"X-SecureList-ListKey: {listKey.List}; epoch={listKey.Epoch.ToString(CultureInfo.InvariantCulture)}\r\n";
-            return SmimeEntities.WriteEncrypted(headers, cms, authEnveloped: false);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(text);
-            CryptographicOperations.ZeroMemory(entity);
-        }
+        return plan.Refused.Count;
     }
 
     private static Command Import(AdminContext context)
@@ -177,36 +191,92 @@ public static class ListKeyCommands
         var key = new Option<string>("--key") { Description = "Your private key (PEM, mode 0600)", Required = true };
         var input = new Option<string>("--in") { Description = "The key message you received; - for standard input", Required = true };
         var output = new Option<string>("--out") { Description = "Your list-key directory (LIST.EPOCH.key files, 0600)", Required = true };
-        var command = new Command("import", "Decrypt a list-key message and add the key to your key directory (member side)") { cert, key, input, output };
+        var ownerCert = new Option<string?>("--owner-cert") { Description = "The list owner's certificate, got from the owner (default: pinned at the first import)" };
+        var command = new Command("import",
+            "Check the owner's signature on a list-key message, decrypt it and add the key to your key directory (member side; exit 3: refused)")
+        {
+            cert, key, input, output, ownerCert,
+        };
         command.SetAction(parse => context.Run(() =>
         {
-            (X509Certificate2 certificate, AsymmetricAlgorithm privateKey) = LoadIdentity(parse.GetValue(cert)!, parse.GetValue(key)!);
-            using (privateKey)
+            try
             {
-                byte[] cms;
-                using (Stream stream = MessageFiles.OpenInput(parse.GetValue(input)!))
-                {
-                    cms = SmimeEntities.ReadEncryptedCms(stream);
-                }
-
-                byte[] entity = CmsDecryptor.Decrypt(cms, certificate, privateKey);
-                try
-                {
-                    (_, byte[] body) = SmimeEntities.SplitCanonical(entity);
-                    using ListKeyFile listKey = ListKeyFile.Parse(Encoding.ASCII.GetString(body), parse.GetValue(input)!);
-                    CryptographicOperations.ZeroMemory(body);
-                    string file = new ListKeyDirectory(parse.GetValue(output)!).Store(listKey);
-                    context.Output.WriteLine($"imported the list key of {listKey.List} epoch {listKey.Epoch} into {file}");
-                }
-                finally
-                {
-                    CryptographicOperations.ZeroMemory(entity);
-                }
+                return ImportKey(context, parse.GetValue(cert)!, parse.GetValue(key)!, parse.GetValue(input)!, new ListKeyDirectory(parse.GetValue(output)!), parse.GetValue(ownerCert));
             }
-
-            return AdminContext.ExitOk;
+            catch (KeyMessageRefusedException e)
+            {
+                context.Error.WriteLine($"securelist: refused: {e.Message} (nothing imported)");
+                return ExitRefused;
+            }
         }));
         return command;
+    }
+
+    private static int ImportKey(AdminContext context, string certPath, string keyPath, string input, ListKeyDirectory keys, string? ownerCertPath)
+    {
+        X509Certificate2? given = null;
+        if (ownerCertPath is not null)
+        {
+            given = File.Exists(ownerCertPath) ? CertificateInspector.LoadFile(ownerCertPath) : throw new UsageException($"{ownerCertPath}: no such certificate file");
+        }
+
+        (X509Certificate2 certificate, AsymmetricAlgorithm privateKey) = LoadIdentity(certPath, keyPath);
+        byte[] entity;
+        using (privateKey)
+        {
+            byte[] cms;
+            using (Stream stream = MessageFiles.OpenInput(input))
+            {
+                cms = SmimeEntities.ReadEncryptedCms(stream);
+            }
+
+            try
+            {
+                entity = CmsDecryptor.Decrypt(cms, certificate, privateKey);
+            }
+            catch (CmsRewrapException e)
+            {
+                // Not for this certificate, or damaged: as decrypt reports it (exit 2 resp. 1), nothing stored.
+                context.Error.WriteLine($"securelist: cannot decrypt the key message: {e.Message}");
+                return e.Reason is CmsRewrapFailure.NotForThisList ? AdminContext.ExitUsage : AdminContext.ExitFailure;
+            }
+        }
+
+        bool hadPin = false;
+        SignedListKey signed;
+        try
+        {
+            signed = KeyMessage.Open(entity, list =>
+            {
+                X509Certificate2? pin = keys.LoadOwnerPin(list);
+                hadPin = pin is not null;
+                if (pin is not null && given is not null && !pin.RawData.AsSpan().SequenceEqual(given.RawData))
+                {
+                    throw new KeyMessageRefusedException($"{keys.OwnerPinFile(list)} pins another owner certificate (SHA-256 {CertificateInspector.Sha256Fingerprint(pin)}) "
+                        + $"than {ownerCertPath} (SHA-256 {CertificateInspector.Sha256Fingerprint(given)}); if the owner really changed certificates, delete that file");
+                }
+
+                return pin ?? given;
+            }, input);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(entity);
+        }
+
+        using ListKeyFile listKey = signed.Key;
+        bool stored = keys.Store(listKey, out string file);
+        if (!hadPin)
+        {
+            string pinFile = keys.SaveOwnerPin(listKey.List, signed.Signer);
+            context.Output.WriteLine($"pinned the owner certificate of {listKey.List} in {pinFile}: {signed.Signer.Subject}, SHA-256 {CertificateInspector.Sha256Fingerprint(signed.Signer)}"
+                + (given is null ? " (first key of this list: compare the fingerprint with the owner's)" : " (as given with --owner-cert)"));
+        }
+
+        context.Output.WriteLine(stored
+            ? $"imported the list key of {listKey.List} epoch {listKey.Epoch} into {file} (signed by the owner)"
+            : $"the list key of {listKey.List} epoch {listKey.Epoch} is already in {file}");
+        return AdminContext.ExitOk;
     }
 
     /// <summary>A member's certificate and private key (PEM/DER certificate; PKCS#8 or traditional PEM key, 0600).</summary>

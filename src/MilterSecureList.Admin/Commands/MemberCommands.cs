@@ -5,7 +5,7 @@ using Spectre.Console;
 
 namespace MilterSecureList.Admin.Commands;
 
-/// <summary><c>securelist member add|remove|ls|set|import</c>.</summary>
+/// <summary><c>securelist member add|remove|ls|set|import|export</c>.</summary>
 public static class MemberCommands
 {
     public static Command Build(AdminContext context)
@@ -16,6 +16,7 @@ public static class MemberCommands
         member.Subcommands.Add(Ls(context));
         member.Subcommands.Add(Set(context));
         member.Subcommands.Add(Import(context));
+        member.Subcommands.Add(MemberExportCommand.Build(context));
         return member;
     }
 
@@ -49,35 +50,31 @@ public static class MemberCommands
     {
         Argument<string> list = ListArgument();
         Argument<string> address = AddressArgument();
-        // Double-wrap lists with rotate-on-remove=yes (docs/double-wrap.md §4): the owner's current list key (never on the server).
-        var listKey = new Option<string?>("--list-key") { Description = "Double-wrap list with rotate-on-remove=yes: the current list key file (owner's)" };
-        var rotateOut = new Option<string?>("--rotate-out") { Description = "Where the new epoch's key and its messages go (default: the --list-key file's directory)" };
-        var command = new Command("remove", "Remove a member") { list, address, listKey, rotateOut };
+        // Double-wrap lists: rotation runs on the owner's machine (listkey rotate). These options remain only to refuse,
+        // with the way to do it, what earlier versions did here: a list key must never reach the server host.
+        var listKey = new Option<string?>("--list-key") { Hidden = true };
+        var rotateOut = new Option<string?>("--rotate-out") { Hidden = true };
+        var command = new Command("remove", "Remove a member (double-wrap lists: then rotate the list key on the owner's machine)") { list, address, listKey, rotateOut };
         command.SetAction(parse => context.Run(() =>
         {
-            using AdminSession session = context.OpenSession(parse);
             string listAddress = parse.GetValue(list)!;
-            bool rotate = session.Store.TryGetList(listAddress, out MailingList target) && target.Mode == ListMode.Double
-                && string.Equals(target.GetOption(ListOptionKeys.RotateOnRemove), "yes", StringComparison.OrdinalIgnoreCase);
-            string? keyFile = parse.GetValue(listKey);
-            if (rotate && keyFile is null)
+            string removed = parse.GetValue(address)!;
+            if (parse.GetValue(listKey) is not null || parse.GetValue(rotateOut) is not null)
             {
-                // Checked before removing: a removal without the rotation the list asks for would leave the member able to read.
-                throw new UsageException($"{listAddress} has rotate-on-remove=yes: give --list-key CURRENT.key (and optionally --rotate-out DIR)");
+                throw new UsageException("member remove no longer rotates (the new list key would be made on the server host): remove here, "
+                    + $"then on the owner's machine run securelist listkey rotate {listAddress} --remove {removed} with the member export");
             }
 
-            session.Administration.RemoveMember(listAddress, parse.GetValue(address)!);
-            context.Output.WriteLine($"removed {parse.GetValue(address)} from {listAddress}");
-            if (rotate)
-            {
-                (string newKey, string messages, int count) = ListKeyCommands.Rotate(context, session, keyFile!,
-                    parse.GetValue(rotateOut) ?? Path.GetDirectoryName(Path.GetFullPath(keyFile!))!);
-                context.Output.WriteLine($"rotated the list key: new key {newKey}; {count} key message(s) in {messages} to send");
-            }
-            else if (session.Store.TryGetList(listAddress, out MailingList removedFrom) && removedFrom.Mode == ListMode.Double)
+            using AdminSession session = context.OpenSession(parse);
+            session.Administration.RemoveMember(listAddress, removed);
+            context.Output.WriteLine($"removed {removed} from {listAddress}");
+            if (session.Store.TryGetList(listAddress, out MailingList removedFrom) && removedFrom.Mode == ListMode.Double)
             {
                 // Double-wrap (docs/double-wrap.md §4): the removed member still holds the list key.
-                context.Error.WriteLine($"securelist: {listAddress} is a double-wrap list: rotate its list key so {parse.GetValue(address)} cannot read later posts");
+                bool required = string.Equals(removedFrom.GetOption(ListOptionKeys.RotateOnRemove), "yes", StringComparison.OrdinalIgnoreCase);
+                context.Error.WriteLine($"securelist: {listAddress} is a double-wrap list: {(required ? "rotation required (rotate-on-remove=yes)" : "rotate its list key")} "
+                    + $"so {removed} cannot read later posts: securelist member export {listAddress} --out members.json here, then on the owner's machine "
+                    + $"securelist listkey rotate {listAddress} --remove {removed} --list-key CURRENT.key --roster ROSTER --members members.json --sign-cert OWNER.pem --sign-key OWNER.key");
             }
 
             return AdminContext.ExitOk;

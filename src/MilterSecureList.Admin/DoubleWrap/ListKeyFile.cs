@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using MilterSecureList.Directory;
 
@@ -167,35 +168,109 @@ public sealed class ListKeyDirectory(string path)
     public static string FileName(string list, long epoch) =>
         $"{list.Trim().ToLowerInvariant().Replace('/', '_')}.{epoch.ToString(CultureInfo.InvariantCulture)}.key";
 
-    /// <summary>Stores the key; an identical existing file is fine, a different one for the same epoch is an error.</summary>
-    public string Store(ListKeyFile key)
+    /// <summary>Stores the key; an identical existing file is fine (returns false), a different one for the same epoch is
+    /// refused, and so is an epoch older than the newest one held for the list (a replayed key message would otherwise
+    /// bring back a key the owner has rotated away from).</summary>
+    /// <exception cref="KeyMessageRefusedException">A different key for a held epoch, or an older epoch.</exception>
+    public bool Store(ListKeyFile key, out string file)
     {
-        if (!System.IO.Directory.Exists(Path))
-        {
-            if (OperatingSystem.IsWindows())
-            {
-                System.IO.Directory.CreateDirectory(Path);
-            }
-            else
-            {
-                System.IO.Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
-        }
-
-        string file = System.IO.Path.Combine(Path, FileName(key.List, key.Epoch));
+        CreateDirectory();
+        file = System.IO.Path.Combine(Path, FileName(key.List, key.Epoch));
         if (File.Exists(file))
         {
             using ListKeyFile existing = ListKeyFile.Load(file);
             if (!CryptographicOperations.FixedTimeEquals(existing.Key, key.Key))
             {
-                throw new UsageException($"{file} already holds a different key for {key.List} epoch {key.Epoch}");
+                throw new KeyMessageRefusedException($"{file} already holds a different key for {key.List} epoch {key.Epoch}: refused (the key you hold is kept)");
             }
 
-            return file;
+            return false;
+        }
+
+        if (NewestEpoch(key.List) is { } newest && newest > key.Epoch)
+        {
+            throw new KeyMessageRefusedException($"epoch {key.Epoch} of {key.List} is older than epoch {newest} you hold: refused (a replayed key message?)");
         }
 
         key.Save(file);
+        return true;
+    }
+
+    /// <summary>The newest epoch held for LIST, or null.</summary>
+    public long? NewestEpoch(string list)
+    {
+        long? newest = null;
+        foreach (ListKeyFile key in AllKeys())
+        {
+            using (key)
+            {
+                if (string.Equals(key.List, list.Trim(), StringComparison.OrdinalIgnoreCase) && (newest is null || key.Epoch > newest))
+                {
+                    newest = key.Epoch;
+                }
+            }
+        }
+
+        return newest;
+    }
+
+    /// <summary>Where the list owner's certificate is pinned (first import, or <c>--owner-cert</c>): <c>LIST.owner.pem</c>.</summary>
+    public string OwnerPinFile(string list) =>
+        System.IO.Path.Combine(Path, list.Trim().ToLowerInvariant().Replace('/', '_') + ".owner.pem");
+
+    public X509Certificate2? LoadOwnerPin(string list)
+    {
+        string file = OwnerPinFile(list);
+        return File.Exists(file) ? X509Certificate2.CreateFromPem(File.ReadAllText(file)) : null;
+    }
+
+    public string SaveOwnerPin(string list, X509Certificate2 owner)
+    {
+        CreateDirectory();
+        string file = OwnerPinFile(list);
+        using (var stream = new FileStream(file, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        }))
+        {
+            stream.Write(Encoding.ASCII.GetBytes(CertificateInspector.ToPem(owner)));
+        }
+
         return file;
+    }
+
+    private void CreateDirectory()
+    {
+        if (!System.IO.Directory.Exists(Path))
+        {
+            System.IO.Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    /// <summary>Every readable key file of the directory; the caller disposes each.</summary>
+    private IEnumerable<ListKeyFile> AllKeys()
+    {
+        if (!System.IO.Directory.Exists(Path))
+        {
+            yield break;
+        }
+
+        foreach (string other in System.IO.Directory.EnumerateFiles(Path, "*.key"))
+        {
+            ListKeyFile key;
+            try
+            {
+                key = ListKeyFile.Load(other);
+            }
+            catch (UsageException)
+            {
+                continue;
+            }
+
+            yield return key;
+        }
     }
 
     /// <summary>The key of (list, epoch), or null. A copy the caller zeroes.</summary>
@@ -212,23 +287,8 @@ public sealed class ListKeyDirectory(string path)
         }
 
         // Keys saved under another name (e.g. the owner's --out file copied in): look at every *.key file.
-        if (!System.IO.Directory.Exists(Path))
+        foreach (ListKeyFile key in AllKeys())
         {
-            return null;
-        }
-
-        foreach (string other in System.IO.Directory.EnumerateFiles(Path, "*.key"))
-        {
-            ListKeyFile key;
-            try
-            {
-                key = ListKeyFile.Load(other);
-            }
-            catch (UsageException)
-            {
-                continue;
-            }
-
             using (key)
             {
                 if (string.Equals(key.List, list.Trim(), StringComparison.OrdinalIgnoreCase) && key.Epoch == epoch)

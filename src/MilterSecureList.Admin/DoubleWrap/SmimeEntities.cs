@@ -203,7 +203,7 @@ public static class SmimeEntities
 
     /// <summary>RFC 1847 §2.1: the first part is the bytes between the first delimiter line's CRLF and the CRLF that
     /// precedes the next delimiter; the second part's body is the detached SignedData.</summary>
-    private static (byte[] SignedPart, byte[] Signature) SplitMultipartSigned(byte[] body, string boundary)
+    internal static (byte[] SignedPart, byte[] Signature) SplitMultipartSigned(byte[] body, string boundary)
     {
         byte[] delimiter = Encoding.ASCII.GetBytes("--" + boundary);
         int first = IndexOfLineStart(body, delimiter, 0);
