@@ -331,7 +331,7 @@ public sealed class SqlDirectoryStore : IDisposable
         var pending = new List<ListMember>(batchSize);
         int written = 0;
         for (int start = 0; start < members.Count; start += batchSize)
-            {
+        {
             pending.Clear();
             for (int i = start; i < Math.Min(members.Count, start + batchSize); i++)
             {
@@ -339,7 +339,7 @@ public sealed class SqlDirectoryStore : IDisposable
             }
 
             ids.Clear();
-            using (var insert = new RowBatch(c, tx, MemberInsertSql, MemberInsertSuffix, MemberColumns, pending.Count))
+            using (var insert = new RowBatch(c, tx, MemberInsertPrefix, MemberInsertSuffix, MemberColumns, pending.Count))
             {
                 for (int i = 0; i < pending.Count; i++)
                 {
@@ -474,7 +474,7 @@ public sealed class SqlDirectoryStore : IDisposable
 
     private const string InsertCertificateSql = InsertCertificatePrefix + "(@m, @der, @nb, @na, @kp)";
 
-    private const string MemberInsertSql = "INSERT INTO members (list_id, address, address_norm, use_oaep, delivery_enabled, self_copy) VALUES ";
+    private const string MemberInsertPrefix = "INSERT INTO members (list_id, address, address_norm, use_oaep, delivery_enabled, self_copy) VALUES ";
 
     private const string MemberInsertSuffix = " ON CONFLICT (list_id, address_norm) DO NOTHING RETURNING id, address_norm";
 
