@@ -64,6 +64,10 @@ public sealed class ListKeyFileCommandTests(BackendFixture fixture)
         CliHarness.RunRaw("list", "import-key", "--in", escaping, "--config", configB).AssertUserError("is not a plain key file name");
         string notABundle = Write(cli, "not.keys", ["-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----"]);
         CliHarness.RunRaw("list", "import-key", "--in", notABundle, "--config", configB).AssertUserError("not a key bundle");
+        string huge = Write(cli, "huge.keys", [.. newsLines.Take(3), new string('A', 5 << 20)]);
+        CliHarness.RunRaw("list", "import-key", "--in", huge, "--config", configB).AssertUserError("bytes, not a key bundle");
+        string empty = Write(cli, "empty.keys", [.. newsLines.Take(2)]);
+        CliHarness.RunRaw("list", "import-key", "--in", empty, "--config", configB).AssertUserError("holds no key file");
 
         // A bundle others can read is refused before it is read.
         File.SetUnixFileMode(news, OwnerReadWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
