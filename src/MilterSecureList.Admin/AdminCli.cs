@@ -17,7 +17,9 @@ public static class AdminCli
     {
         var root = new RootCommand("securelist: manage encrypted mailing lists, members and list keys");
         root.Options.Add(context.ConfigOption);
-        root.Subcommands.Add(ListCommands.Build(context));
+        Command list = ListCommands.Build(context);
+        foreach (Command verb in ListKeyFileCommands.Build(context)) { list.Subcommands.Add(verb); }
+        root.Subcommands.Add(list);
         root.Subcommands.Add(MemberCommands.Build(context));
         root.Subcommands.Add(SmimeCommands.Build(context));
         root.Subcommands.Add(CheckCommand.Build(context));

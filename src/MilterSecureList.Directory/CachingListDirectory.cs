@@ -11,7 +11,9 @@ namespace MilterSecureList.Directory;
 /// <remarks>
 /// If the database is unreachable, cached answers keep being served (the message was already
 /// expandable a moment ago) and <see cref="LastRefreshError"/> says why; lookups that miss the
-/// cache throw <see cref="DirectoryException"/> so the filter tempfails.
+/// cache throw <see cref="DirectoryException"/> so the filter tempfails. Only for a while: past
+/// <see cref="StaleLimitFor"/> since the last good poll every lookup throws, so a host cut off from a
+/// directory other hosts still change stops delivering to members removed meanwhile (docs/operations.md).
 /// </remarks>
 public sealed class CachingListDirectory : IListDirectory, IDisposable
 {
@@ -23,13 +25,17 @@ public sealed class CachingListDirectory : IListDirectory, IDisposable
     private readonly ITimer _timer;
     private readonly object _refreshLock = new();
     private readonly List<(DateTimeOffset SupersededAt, IReadOnlyList<ListKeyPair> Keys)> _retiredKeys = [];
+    private readonly TimeSpan _staleLimit;
     private volatile Snapshot _snapshot;
+    private volatile string? _lastRefreshError;
+    private long _lastGoodPollTicks;
     private bool _disposed;
 
     public CachingListDirectory(ListDirectory inner, TimeSpan refreshInterval, TimeProvider time)
     {
         _inner = inner;
         _time = time;
+        _staleLimit = StaleLimitFor(refreshInterval);
         _snapshot = Load();
         _timer = time.CreateTimer(_ => Refresh(), null, refreshInterval, refreshInterval);
     }
@@ -43,14 +49,26 @@ public sealed class CachingListDirectory : IListDirectory, IDisposable
     public long Generation => _snapshot.Generation;
 
     /// <summary>Why the last poll failed; null after a successful one.</summary>
-    public string? LastRefreshError { get; private set; }
+    public string? LastRefreshError
+    {
+        get => _lastRefreshError;
+        private set => _lastRefreshError = value;
+    }
+
+    /// <summary>
+    /// How long cached answers outlive the last good poll while the database is unreachable: ten refresh
+    /// periods, at least a minute. Long enough to ride out a database restart, short enough that a host
+    /// cut off from the shared directory stops serving a membership others may have changed.
+    /// </summary>
+    public static TimeSpan StaleLimitFor(TimeSpan refreshInterval) =>
+        refreshInterval * 10 > TimeSpan.FromMinutes(1) ? refreshInterval * 10 : TimeSpan.FromMinutes(1);
 
     public bool TryGetList(string address, out MailingList list) =>
-        _snapshot.Lists.TryGetValue(EmailAddress.Normalize(address), out list!);
+        Current().Lists.TryGetValue(EmailAddress.Normalize(address), out list!);
 
     public ExpandedList Expand(string listAddress)
     {
-        Snapshot snapshot = _snapshot;
+        Snapshot snapshot = Current();
         string norm = EmailAddress.Normalize(listAddress);
         if (!snapshot.Lists.ContainsKey(norm))
         {
@@ -72,7 +90,7 @@ public sealed class CachingListDirectory : IListDirectory, IDisposable
 
     public IReadOnlyList<ListKeyPair> GetListKeys(string listAddress)
     {
-        Snapshot snapshot = _snapshot;
+        Snapshot snapshot = Current();
         string norm = EmailAddress.Normalize(listAddress);
         Lazy<IReadOnlyList<ListKeyPair>> entry = snapshot.Keys.GetOrAdd(norm, _ => new Lazy<IReadOnlyList<ListKeyPair>>(() => _inner.GetListKeys(listAddress)));
         try
@@ -100,6 +118,7 @@ public sealed class CachingListDirectory : IListDirectory, IDisposable
             {
                 long generation = _inner.Generation;
                 LastRefreshError = null;
+                MarkGoodPoll();
                 if (generation == _snapshot.Generation)
                 {
                     DisposeExpiredKeys();
@@ -121,10 +140,31 @@ public sealed class CachingListDirectory : IListDirectory, IDisposable
         }
     }
 
+    /// <summary>The snapshot to answer from, unless the database has been unreachable for longer than the stale limit.</summary>
+    private Snapshot Current()
+    {
+        Snapshot snapshot = _snapshot;
+        if (_lastRefreshError is { } error)
+        {
+            var lastGood = new DateTimeOffset(Interlocked.Read(ref _lastGoodPollTicks), TimeSpan.Zero);
+            if (_time.GetUtcNow() - lastGood > _staleLimit)
+            {
+                throw new DirectoryException(
+                    DirectoryError.Unavailable,
+                    $"directory unreachable since {lastGood:yyyy-MM-dd HH:mm:ss}Z, longer than the {_staleLimit.TotalSeconds:F0} s cached lists are served for ({error})");
+            }
+        }
+
+        return snapshot;
+    }
+
+    private void MarkGoodPoll() => Interlocked.Exchange(ref _lastGoodPollTicks, _time.GetUtcNow().UtcTicks);
+
     private Snapshot Load()
     {
         // Read the counter first: a write landing during the load bumps it again and the next poll reloads.
         long generation = _inner.Generation;
+        MarkGoodPoll();
         var lists = new Dictionary<string, MailingList>(StringComparer.Ordinal);
         foreach (MailingList list in _inner.GetLists())
         {

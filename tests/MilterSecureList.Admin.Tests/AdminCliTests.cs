@@ -130,6 +130,7 @@ public sealed class AdminCliTests(BackendFixture fixture)
         CliResult fromDir = cli.Run("member", "import", "news@example.org", "--dir", dir).AssertOk();
 
         Assert.Contains("5 accepted, 2 refused", fromDir.Output, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, fromDir.Error); // not a terminal: no progress bar
         Assert.Contains("broken.pem", fromDir.Output, StringComparison.Ordinal);
         Assert.Contains("issued to someone@example.org, not m9@example.org", fromDir.Output, StringComparison.Ordinal);
 

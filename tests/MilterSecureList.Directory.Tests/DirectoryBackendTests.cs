@@ -494,7 +494,7 @@ public sealed class DirectoryBackendTests(BackendFixture fixture)
             new("6", "e@example.org", garbage, false),
             new("7", "f@example.org", env.MemberCert("f@example.org", bits: 1024), false),
         ];
-        var progress = new List<int>();
+        var progress = new List<ImportProgress>();
 
         ImportSummary summary = env.Admin.ImportMembers("news@example.org", entries, allowMismatch: false, progress.Add);
 
@@ -505,9 +505,77 @@ public sealed class DirectoryBackendTests(BackendFixture fixture)
         Assert.Contains("issued to d@example.org", summary.Refused[2].Reason, StringComparison.Ordinal);
         Assert.Contains("not a PEM, DER or PKCS#12", summary.Refused[3].Reason, StringComparison.Ordinal);
         Assert.Contains("too small", summary.Refused[4].Reason, StringComparison.Ordinal);
-        Assert.Equal(Enumerable.Range(1, 7), progress);
+        Assert.Equal(Enumerable.Range(1, 7).Select(i => new ImportProgress(ImportPhase.Checking, i, 7)), progress.Take(7));
+        Assert.Equal([new ImportProgress(ImportPhase.Storing, 2, 2)], progress.Skip(7));
         Assert.Equal(3, env.Admin.GetMembers("news@example.org").Count);
         Assert.True(env.Admin.GetMembers("news@example.org").Single(m => m.Address == "b@example.org").UseOaep);
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void BulkImportAcrossSeveralBatchesRefusesTheBadRowsInTheMiddleAndStoresTheRest(string backend)
+    {
+        using DirectoryEnvironment env = Open(backend);
+        env.Admin.CreateList("big@example.org", ListMode.Rekey, null, ListKeyType.P256);
+        env.Admin.CreateList("nested@example.org", ListMode.Rekey, null, ListKeyType.P256);
+        // One certificate for every row (with --allow-mismatch): the batches, not key generation, are under test.
+        string certificate = env.MemberCert("shared@example.org");
+        string garbage = env.Temp.File("garbage.pem");
+        File.WriteAllText(garbage, "garbage");
+        int batch = env.Store.InsertBatchSize;
+        int count = (2 * batch) + 10;
+        var entries = new List<MemberImportEntry>();
+        for (int i = 0; i < count; i++)
+        {
+            entries.Add(new MemberImportEntry($"members.csv:{i + 2}", $"m{i:D4}@example.org", certificate, UseOaep: i % 2 == 0));
+        }
+
+        entries[batch - 1] = entries[batch - 1] with { CertificateFile = garbage };
+        entries[batch + 1] = entries[batch + 1] with { Address = "M0003@example.org" };
+        entries[batch + 2] = entries[batch + 2] with { Address = "nested@example.org" };
+        var progress = new List<ImportProgress>();
+
+        ImportSummary summary = env.Admin.ImportMembers("big@example.org", entries, allowMismatch: true, progress.Add);
+
+        Assert.Equal(
+            [$"members.csv:{batch + 1}", $"members.csv:{batch + 3}", $"members.csv:{batch + 4}"],
+            summary.Refused.Select(r => r.Source));
+        Assert.Contains("not a PEM, DER or PKCS#12", summary.Refused[0].Reason, StringComparison.Ordinal);
+        Assert.Contains("M0003@example.org is already a member", summary.Refused[1].Reason, StringComparison.Ordinal);
+        Assert.Contains("is a list", summary.Refused[2].Reason, StringComparison.Ordinal);
+        Assert.Equal(count - 3, summary.Accepted.Count);
+        IReadOnlyList<ListMember> stored = env.Admin.GetMembers("big@example.org");
+        Assert.Equal(summary.Accepted, stored.Select(m => m.Address));
+        Assert.All(stored, m => Assert.Single(m.Certificates));
+        Assert.True(stored.Single(m => m.Address == "m0000@example.org").UseOaep);
+        Assert.False(stored.Single(m => m.Address == "m0001@example.org").UseOaep);
+        Assert.Equal(count, progress.Count(p => p.Phase == ImportPhase.Checking));
+        Assert.Equal(
+            [batch, 2 * batch, count - 3],
+            progress.Where(p => p.Phase == ImportPhase.Storing).Select(p => p.Done));
+        Assert.All(progress.Where(p => p.Phase == ImportPhase.Storing), p => Assert.Equal(count - 3, p.Total));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ADuplicateInALaterBatchRollsBackTheBatchesAlreadyWritten(string backend)
+    {
+        using DirectoryEnvironment env = Open(backend);
+        env.Admin.CreateList("big@example.org", ListMode.Rekey, null, ListKeyType.P256);
+        env.Admin.AddMember("big@example.org", "old@example.org", [env.MemberCert("old@example.org")], false, false);
+        using X509Certificate2 certificate = X509CertificateLoader.LoadCertificateFromFile(env.MemberCert("shared@example.org"));
+        var members = Enumerable.Range(0, env.Store.InsertBatchSize + 10)
+            .Select(i => new ListMember($"m{i}@example.org", [new MemberCertificate(certificate.RawData, certificate.NotBefore, certificate.NotAfter, null)]))
+            .Append(new ListMember("OLD@example.org", []))
+            .ToList();
+        long generation = env.Store.GetGeneration();
+
+        DirectoryException error = Assert.Throws<DirectoryException>(() => env.Store.AddMembers("big@example.org", members));
+
+        Assert.Equal(DirectoryError.DuplicateMember, error.Reason);
+        Assert.Contains("OLD@example.org is already a member", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["old@example.org"], env.Admin.GetMembers("big@example.org").Select(m => m.Address));
+        Assert.Equal(generation, env.Store.GetGeneration());
     }
 
     internal static bool WaitUntil(Func<bool> condition, TimeSpan limit)

@@ -60,4 +60,34 @@ public sealed class DirectoryServicesTests(BackendFixture fixture)
         cache.Refresh();
         Assert.Null(cache.LastRefreshError);
     }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void CachedAnswersStopOnceTheDatabaseHasBeenUnreachableLongerThanTheStaleLimit(string backend)
+    {
+        using var env = new DirectoryEnvironment(fixture, backend);
+        env.Admin.CreateList("cached@example.org", ListMode.Rekey, null, ListKeyType.P256);
+        using var cache = new CachingListDirectory(env.Directory, TimeSpan.FromSeconds(2), env.Time);
+        ExpandedList cached = cache.Expand("cached@example.org");
+        IReadOnlyList<ListKeyPair> keys = cache.GetListKeys("cached@example.org");
+        Assert.Equal(TimeSpan.FromMinutes(1), CachingListDirectory.StaleLimitFor(TimeSpan.FromSeconds(2)));
+        Assert.Equal(TimeSpan.FromMinutes(10), CachingListDirectory.StaleLimitFor(TimeSpan.FromMinutes(1)));
+
+        env.Dialect.Down = true;
+        Assert.False(cache.Refresh());
+        env.Time.Advance(TimeSpan.FromSeconds(59));
+
+        Assert.Same(cached, cache.Expand("cached@example.org")); // a database restart is ridden out
+        env.Time.Advance(TimeSpan.FromSeconds(2));
+        DirectoryException stale = Assert.Throws<DirectoryException>(() => cache.Expand("cached@example.org"));
+        Assert.Equal(DirectoryError.Unavailable, stale.Reason);
+        Assert.Contains("longer than the 60 s cached lists are served for (", stale.Message, StringComparison.Ordinal);
+        Assert.Throws<DirectoryException>(() => cache.TryGetList("cached@example.org", out _));
+        Assert.Throws<DirectoryException>(() => cache.GetListKeys("cached@example.org"));
+
+        env.Dialect.Down = false;
+        Assert.False(cache.Refresh()); // nothing changed meanwhile: the same snapshot, served again
+        Assert.Same(cached, cache.Expand("cached@example.org"));
+        Assert.Same(keys, cache.GetListKeys("cached@example.org"));
+    }
 }

@@ -212,16 +212,39 @@ public static class MemberCommands
                 ? ListAdministration.ReadImportDirectory(directory)
                 : ListAdministration.ReadImportCsv(csvFile!);
             using AdminSession session = context.OpenSession(parse);
-            ImportSummary summary = null!;
-            context.ErrorConsole.Progress()
-                .AutoClear(false)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                .Start(progress =>
-                {
-                    ProgressTask task = progress.AddTask("importing certificates", maxValue: Math.Max(1, entries.Count));
-                    summary = session.Administration.ImportMembers(parse.GetValue(list)!, entries, parse.GetValue(allowMismatch), done => task.Value = done);
-                    task.Value = task.MaxValue;
-                });
+            string listAddress = parse.GetValue(list)!;
+            bool mismatch = parse.GetValue(allowMismatch);
+            ImportSummary summary;
+            if (context.ErrorConsole.Profile.Capabilities.Interactive && !System.Console.IsErrorRedirected)
+            {
+                // A bar only on a terminal: piped or captured output gets the summary and nothing else.
+                summary = null!;
+                context.ErrorConsole.Progress()
+                    .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(progress =>
+                    {
+                        ProgressTask checking = progress.AddTask("checking certificates", maxValue: Math.Max(1, entries.Count));
+                        ProgressTask storing = progress.AddTask("storing members", autoStart: false, maxValue: 1);
+                        summary = session.Administration.ImportMembers(listAddress, entries, mismatch, step =>
+                        {
+                            ProgressTask task = step.Phase == ImportPhase.Checking ? checking : storing;
+                            if (!task.IsStarted)
+                            {
+                                task.StartTask();
+                            }
+
+                            task.MaxValue = Math.Max(1, step.Total);
+                            task.Value = step.Done;
+                        });
+                        checking.Value = checking.MaxValue;
+                        storing.Value = storing.MaxValue;
+                    });
+            }
+            else
+            {
+                summary = session.Administration.ImportMembers(listAddress, entries, mismatch);
+            }
 
             if (summary.Refused.Count > 0)
             {
@@ -234,7 +257,7 @@ public static class MemberCommands
                 context.Console.Write(table);
             }
 
-            context.Output.WriteLine($"imported into {parse.GetValue(list)}: {summary.Accepted.Count} accepted, {summary.Refused.Count} refused");
+            context.Output.WriteLine($"imported into {listAddress}: {summary.Accepted.Count} accepted, {summary.Refused.Count} refused");
             return summary.Accepted.Count == 0 && summary.Refused.Count > 0 ? AdminContext.ExitUsage : AdminContext.ExitOk;
         }));
         return command;

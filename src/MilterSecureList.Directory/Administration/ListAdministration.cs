@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Directory.Storage;
@@ -21,6 +22,16 @@ public sealed record MemberImportEntry(string Source, string? Address, string Ce
 
 /// <summary>An entry <c>member import</c> refused, and why.</summary>
 public sealed record ImportRefusal(string Source, string? Address, string Reason);
+
+/// <summary>Where a bulk import is: checking certificates, then storing the accepted members.</summary>
+public enum ImportPhase
+{
+    Checking,
+    Storing,
+}
+
+/// <summary>DONE of TOTAL entries checked (or accepted members stored).</summary>
+public readonly record struct ImportProgress(ImportPhase Phase, int Done, int Total);
 
 public sealed record ImportSummary(IReadOnlyList<string> Accepted, IReadOnlyList<ImportRefusal> Refused);
 
@@ -384,56 +395,83 @@ public sealed class ListAdministration
 
     /// <summary>
     /// Bulk import: every entry is checked on its own (certificate, address, duplicates within the
-    /// batch and against the list); the acceptable ones are stored in one transaction.
+    /// batch and against the list); the acceptable ones are stored in one transaction, in
+    /// multi-row batches. PROGRESS hears about both phases (checking, then storing).
     /// </summary>
-    public ImportSummary ImportMembers(string listAddress, IReadOnlyList<MemberImportEntry> entries, bool allowMismatch, Action<int>? progress = null)
+    public ImportSummary ImportMembers(string listAddress, IReadOnlyList<MemberImportEntry> entries, bool allowMismatch, Action<ImportProgress>? progress = null)
     {
         MailingList list = _store.GetList(listAddress);
-        var present = new HashSet<string>(_store.GetMembers(list.Address).Select(m => EmailAddress.Normalize(m.Address)), StringComparer.Ordinal);
+        // Two reads up front instead of a list lookup per entry (a round trip each on PostgreSQL).
+        var present = new HashSet<string>(_store.GetMemberAddresses(list.Address), StringComparer.Ordinal);
+        IReadOnlySet<string> lists = _store.GetListAddresses();
         DateTimeOffset now = _time.GetUtcNow();
         var accepted = new List<ListMember>();
         var refused = new List<ImportRefusal>();
         int done = 0;
         foreach (MemberImportEntry entry in entries)
         {
-            string? address = entry.Address;
-            try
+            if (!TryCheckImportEntry(entry, allowMismatch, now, out ListMember? member, out ImportRefusal? refusal))
             {
-                using X509Certificate2 certificate = CertificateInspector.LoadFile(entry.CertificateFile);
-                if (address is null)
-                {
-                    IReadOnlyList<string> names = CertificateInspector.GetEmailAddresses(certificate);
-                    address = names.Count > 0 ? names[0] : throw new DirectoryException(DirectoryError.BadCertificate, "certificate names no mail address and the entry gives none");
-                }
-
-                address = EmailAddress.Require(address, "member address");
-                if (_store.TryGetList(address, out _))
-                {
-                    throw new DirectoryException(DirectoryError.InvalidArgument, $"{address} is a list; nest it with member add");
-                }
-
-                CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, Path.GetFileName(entry.CertificateFile));
-                if (!present.Add(EmailAddress.Normalize(address)))
-                {
-                    throw new DirectoryException(DirectoryError.DuplicateMember, $"{address} is already a member of {list.Address}");
-                }
-
-                accepted.Add(new ListMember(address, [MemberCertificate.FromAccepted(certificate)], entry.UseOaep));
+                refused.Add(refusal);
             }
-            catch (DirectoryException e)
+            else if (lists.Contains(EmailAddress.Normalize(member.Address)))
             {
-                refused.Add(new ImportRefusal(entry.Source, address, e.Message));
+                refused.Add(new ImportRefusal(entry.Source, member.Address, $"{member.Address} is a list; nest it with member add"));
+            }
+            else if (!present.Add(EmailAddress.Normalize(member.Address)))
+            {
+                refused.Add(new ImportRefusal(entry.Source, member.Address, $"{member.Address} is already a member of {list.Address}"));
+            }
+            else
+            {
+                accepted.Add(member);
             }
 
-            progress?.Invoke(++done);
+            progress?.Invoke(new ImportProgress(ImportPhase.Checking, ++done, entries.Count));
         }
 
         if (accepted.Count > 0)
         {
-            _store.AddMembers(list.Address, accepted);
+            _store.AddMembers(list.Address, accepted, stored => progress?.Invoke(new ImportProgress(ImportPhase.Storing, stored, accepted.Count)));
         }
 
         return new ImportSummary(accepted.Select(m => m.Address).ToList(), refused);
+    }
+
+    /// <summary>
+    /// The per-entry half of an import, without the directory: read and parse the certificate,
+    /// take the address from it when the entry gives none, check key, validity and address.
+    /// Whether the address is already a member or a list is the caller's part.
+    /// </summary>
+    public static bool TryCheckImportEntry(
+        MemberImportEntry entry,
+        bool allowMismatch,
+        DateTimeOffset now,
+        [NotNullWhen(true)] out ListMember? member,
+        [NotNullWhen(false)] out ImportRefusal? refusal)
+    {
+        string? address = entry.Address;
+        try
+        {
+            using X509Certificate2 certificate = CertificateInspector.LoadFile(entry.CertificateFile);
+            if (address is null)
+            {
+                IReadOnlyList<string> names = CertificateInspector.GetEmailAddresses(certificate);
+                address = names.Count > 0 ? names[0] : throw new DirectoryException(DirectoryError.BadCertificate, "certificate names no mail address and the entry gives none");
+            }
+
+            address = EmailAddress.Require(address, "member address");
+            CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, now, Path.GetFileName(entry.CertificateFile));
+            member = new ListMember(address, [MemberCertificate.FromAccepted(certificate)], entry.UseOaep);
+            refusal = null;
+            return true;
+        }
+        catch (DirectoryException e)
+        {
+            member = null;
+            refusal = new ImportRefusal(entry.Source, address, e.Message);
+            return false;
+        }
     }
 
     /// <summary>Certificate files of a directory; the address is the file name's stem when it is one (alice@example.org.pem).</summary>

@@ -169,6 +169,21 @@ public sealed class SqlDirectoryStore : IDisposable
         return (IReadOnlyList<ListMember>)members;
     });
 
+    /// <summary>The normalized addresses of the list's members (no certificates): what a bulk import checks duplicates against.</summary>
+    public IReadOnlySet<string> GetMemberAddresses(string listAddress) => Run(c =>
+    {
+        long listId = RequireListId(c, null, listAddress);
+        using DbCommand cmd = Command(c, null, "SELECT address_norm FROM members WHERE list_id = @list", ("list", listId));
+        return (IReadOnlySet<string>)new HashSet<string>(ReadStrings(cmd), StringComparer.Ordinal);
+    });
+
+    /// <summary>The normalized addresses of every list, in one read.</summary>
+    public IReadOnlySet<string> GetListAddresses() => Run(c =>
+    {
+        using DbCommand cmd = Command(c, null, "SELECT address_norm FROM lists");
+        return (IReadOnlySet<string>)new HashSet<string>(ReadStrings(cmd), StringComparer.Ordinal);
+    });
+
     /// <summary>Lists that have ADDRESS as a member (normalized addresses).</summary>
     public IReadOnlyList<string> GetListsContaining(string address) => Run(c =>
     {
@@ -299,60 +314,88 @@ public sealed class SqlDirectoryStore : IDisposable
         return files;
     }
 
-    /// <summary>Adds members in one transaction; a duplicate (case-insensitive) aborts all of them.</summary>
-    public void AddMembers(string listAddress, IReadOnlyList<ListMember> members) => Write((c, tx) =>
+    /// <summary>Members per multi-row INSERT (and per progress step of <see cref="AddMembers"/>); the dialect's choice.</summary>
+    public int InsertBatchSize => _dialect.InsertBatchRows;
+
+    /// <summary>
+    /// Adds members in one transaction; a duplicate (case-insensitive) aborts all of them.
+    /// Rows go in multi-row INSERTs of <see cref="InsertBatchSize"/>: one round trip per batch
+    /// instead of one per row (PostgreSQL paid ~3 ms per member row by row).
+    /// STORED, when given, is called after each batch with the number of members written so far.
+    /// </summary>
+    public void AddMembers(string listAddress, IReadOnlyList<ListMember> members, Action<int>? stored = null) => Write((c, tx) =>
     {
         long listId = RequireListId(c, tx, listAddress);
-        using DbCommand insertMember = Command(
-            c,
-            tx,
-            """
-            INSERT INTO members (list_id, address, address_norm, use_oaep, delivery_enabled, self_copy)
-            VALUES (@list, @a, @n, @oaep, @delivery, @self)
-            ON CONFLICT (list_id, address_norm) DO NOTHING RETURNING id
-            """,
-            ("list", listId),
-            ("a", string.Empty),
-            ("n", string.Empty),
-            ("oaep", 0L),
-            ("delivery", 1L),
-            ("self", null));
-        using DbCommand insertCertificate = Command(
-            c,
-            tx,
-            InsertCertificateSql,
-            ("m", 0L),
-            ("der", Array.Empty<byte>()),
-            ("nb", 0L),
-            ("na", 0L),
-            ("kp", null));
-        // Typed and prepared: a bulk import reuses one server-side statement per table (PostgreSQL).
-        Type(insertMember, ("list", DbType.Int64), ("a", DbType.String), ("n", DbType.String), ("oaep", DbType.Int64), ("delivery", DbType.Int64), ("self", DbType.Int64));
-        Type(insertCertificate, ("m", DbType.Int64), ("der", DbType.Binary), ("nb", DbType.Int64), ("na", DbType.Int64), ("kp", DbType.String));
-        insertMember.Prepare();
-        insertCertificate.Prepare();
-        foreach (ListMember member in members)
+        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
+        int batchSize = InsertBatchSize;
+        var pending = new List<ListMember>(batchSize);
+        int written = 0;
+        for (int start = 0; start < members.Count; start += batchSize)
         {
-            insertMember.Parameters["a"].Value = member.Address;
-            insertMember.Parameters["n"].Value = EmailAddress.Normalize(member.Address);
-            insertMember.Parameters["oaep"].Value = member.UseOaep ? 1L : 0L;
-            insertMember.Parameters["delivery"].Value = member.DeliveryEnabled ? 1L : 0L;
-            insertMember.Parameters["self"].Value = member.SelfCopy is { } s ? (s ? 1L : 0L) : DBNull.Value;
-            object? id = insertMember.ExecuteScalar();
-            if (id is null or DBNull)
+            pending.Clear();
+            for (int i = start; i < Math.Min(members.Count, start + batchSize); i++)
             {
-                throw new DirectoryException(DirectoryError.DuplicateMember, $"{member.Address} is already a member of {listAddress}");
+                pending.Add(members[i]);
             }
 
-            foreach (MemberCertificate certificate in member.Certificates)
+            ids.Clear();
+            using (var insert = new RowBatch(c, tx, MemberInsertPrefix, MemberInsertSuffix, MemberColumns, pending.Count))
             {
-                insertCertificate.Parameters["m"].Value = Convert.ToInt64(id);
-                insertCertificate.Parameters["der"].Value = certificate.Der;
-                insertCertificate.Parameters["nb"].Value = certificate.NotBefore.ToUnixTimeMilliseconds();
-                insertCertificate.Parameters["na"].Value = certificate.NotAfter.ToUnixTimeMilliseconds();
-                insertCertificate.Parameters["kp"].Value = (object?)certificate.KeyProblem ?? DBNull.Value;
-                insertCertificate.ExecuteNonQuery();
+                for (int i = 0; i < pending.Count; i++)
+                {
+                    ListMember member = pending[i];
+                    insert.Set(i, 0, listId);
+                    insert.Set(i, 1, member.Address);
+                    insert.Set(i, 2, EmailAddress.Normalize(member.Address));
+                    insert.Set(i, 3, member.UseOaep ? 1L : 0L);
+                    insert.Set(i, 4, member.DeliveryEnabled ? 1L : 0L);
+                    insert.Set(i, 5, member.SelfCopy is { } s ? (s ? 1L : 0L) : null);
+                }
+
+                using DbDataReader r = insert.Command.ExecuteReader();
+                while (r.Read())
+                {
+                    ids[r.GetString(1)] = Convert.ToInt64(r.GetValue(0));
+                }
             }
+
+            // ON CONFLICT DO NOTHING returns no row for an address already on the list (or
+            // twice in this batch): the first such member names the refusal.
+            var certificates = new List<(long MemberId, MemberCertificate Certificate)>();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (ListMember member in pending)
+            {
+                string norm = EmailAddress.Normalize(member.Address);
+                if (!seen.Add(norm) || !ids.TryGetValue(norm, out long id))
+                {
+                    throw new DirectoryException(DirectoryError.DuplicateMember, $"{member.Address} is already a member of {listAddress}");
+                }
+
+                foreach (MemberCertificate certificate in member.Certificates)
+                {
+                    certificates.Add((id, certificate));
+                }
+            }
+
+            for (int first = 0; first < certificates.Count; first += batchSize)
+            {
+                int count = Math.Min(batchSize, certificates.Count - first);
+                using var insert = new RowBatch(c, tx, InsertCertificatePrefix, string.Empty, CertificateColumns, count);
+                for (int i = 0; i < count; i++)
+                {
+                    (long memberId, MemberCertificate certificate) = certificates[first + i];
+                    insert.Set(i, 0, memberId);
+                    insert.Set(i, 1, certificate.Der);
+                    insert.Set(i, 2, certificate.NotBefore.ToUnixTimeMilliseconds());
+                    insert.Set(i, 3, certificate.NotAfter.ToUnixTimeMilliseconds());
+                    insert.Set(i, 4, certificate.KeyProblem);
+                }
+
+                insert.Command.ExecuteNonQuery();
+            }
+
+            written += pending.Count;
+            stored?.Invoke(written);
         }
     });
 
@@ -427,8 +470,17 @@ public sealed class SqlDirectoryStore : IDisposable
 
     // ---- helpers ------------------------------------------------------------------------
 
-    private const string InsertCertificateSql =
-        "INSERT INTO member_certificates (member_id, der, not_before, not_after, key_problem) VALUES (@m, @der, @nb, @na, @kp)";
+    private const string InsertCertificatePrefix = "INSERT INTO member_certificates (member_id, der, not_before, not_after, key_problem) VALUES ";
+
+    private const string InsertCertificateSql = InsertCertificatePrefix + "(@m, @der, @nb, @na, @kp)";
+
+    private const string MemberInsertPrefix = "INSERT INTO members (list_id, address, address_norm, use_oaep, delivery_enabled, self_copy) VALUES ";
+
+    private const string MemberInsertSuffix = " ON CONFLICT (list_id, address_norm) DO NOTHING RETURNING id, address_norm";
+
+    private static readonly DbType[] MemberColumns = [DbType.Int64, DbType.String, DbType.String, DbType.Int64, DbType.Int64, DbType.Int64];
+
+    private static readonly DbType[] CertificateColumns = [DbType.Int64, DbType.Binary, DbType.Int64, DbType.Int64, DbType.String];
 
     private void InsertKey(DbConnection c, DbTransaction tx, long listId, ListKeyRecord key, bool isCurrent) =>
         Exec(
@@ -551,14 +603,6 @@ public sealed class SqlDirectoryStore : IDisposable
         }
 
         return cmd;
-    }
-
-    private static void Type(DbCommand cmd, params (string Name, DbType Type)[] types)
-    {
-        foreach ((string name, DbType type) in types)
-        {
-            cmd.Parameters[name].DbType = type;
-        }
     }
 
     private static void Exec(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)

@@ -70,6 +70,8 @@ public sealed class CountingDialect(SqlDialect inner) : SqlDialect
 
     public override string? MigrationLockSql => inner.MigrationLockSql;
 
+    public override int InsertBatchRows => inner.InsertBatchRows;
+
     public override void Prepare(DbConnection connection) => inner.Prepare(connection);
 
     public override DbConnection OpenConnection()

@@ -105,6 +105,7 @@ public class ListWorld : IAsyncLifetime
         {
             await CreateMoreAsync();
             Daemon = await DaemonProcess.StartAsync(await File.ReadAllTextAsync(Config));
+            await StartedAsync();
             return;
         }
 
@@ -129,6 +130,7 @@ public class ListWorld : IAsyncLifetime
         }
 
         Daemon = await DaemonProcess.StartAsync(await File.ReadAllTextAsync(Config));
+        await StartedAsync();
     }
 
     /// <summary>False: only the crypto list, no expired member, no gpgsm/NSS (for the fault tests).</summary>
@@ -142,6 +144,9 @@ public class ListWorld : IAsyncLifetime
 
     /// <summary>Hook for subclasses: more lists before the daemon starts.</summary>
     protected virtual Task CreateMoreAsync() => Task.CompletedTask;
+
+    /// <summary>Hook for subclasses: runs last, with Postfix and the daemon up (e.g. start a second node).</summary>
+    protected virtual Task StartedAsync() => Task.CompletedTask;
 
     public async Task CreateListAsync(string list, params string[] members)
     {
@@ -157,25 +162,31 @@ public class ListWorld : IAsyncLifetime
         _listCerts[list] = path;
     }
 
-    private Task WriteConfigAsync(int smtpPort) => File.WriteAllTextAsync(Config, $"""
+    private Task WriteConfigAsync(int smtpPort) => File.WriteAllTextAsync(Config, MilterIni(Dir, Socket, smtpPort));
+
+    /// <summary>The milter.ini of a node whose socket, key directory and log live in DIR (the directory section is shared).</summary>
+    protected string MilterIni(string dir, string socket, int smtpPort) => $"""
         [Listener]
-        Socket = {Socket}
+        Socket = {socket}
         SocketMode = 0666
         [Milter]
         Handler = lists
         [Directory]
         {DirectorySection}
-        CacheRefreshSeconds = 1
+        CacheRefreshSeconds = {CacheRefreshSeconds}
         [Keys]
-        Directory = {Dir}/keys
+        Directory = {dir}/keys
         [Notices]
         SmtpServer = 127.0.0.1:{smtpPort}
         From = securelist@e2e.test
         [Logging]
-        File = {Dir}/milter.log
+        File = {dir}/milter.log
         Level = info
 
-        """);
+        """;
+
+    /// <summary>[Directory] CacheRefreshSeconds of every node.</summary>
+    public const int CacheRefreshSeconds = 1;
 
     private async Task SetUpGpgsmAsync()
     {
