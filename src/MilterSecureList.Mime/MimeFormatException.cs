@@ -11,6 +11,9 @@ public enum MimeErrorReason
     /// <summary>A character outside the base64 alphabet (RFC 4648 §4) that is not line whitespace.</summary>
     InvalidBase64Character,
 
+    /// <summary>The base64 text ends inside a 4-character group, or its '=' padding is wrong.</summary>
+    InvalidBase64End,
+
     /// <summary>The input does not start with a header field, so it is not a message.</summary>
     MalformedHeader,
 

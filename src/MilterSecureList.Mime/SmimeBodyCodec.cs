@@ -1,5 +1,4 @@
 using MimeKit;
-using MimeKit.IO.Filters;
 
 namespace MilterSecureList.Mime;
 
@@ -15,8 +14,9 @@ public sealed record SmimeBodyContent(SmimeClassification Classification, ReadOn
 }
 
 /// <summary>
-/// Reads the CMS out of an S/MIME body and writes a new CMS back in the same transfer encoding, with MimeKit's
-/// base64 decoder and encoder (RFC 2045 §6.8, 76 columns) and CRLF line ends. The milter
+/// Reads the CMS out of an S/MIME body and writes a new CMS back in the same transfer encoding (base64: RFC 2045 §6.8,
+/// 76 columns, CRLF), streaming through MimeKit filters (<see cref="MimeFilterReadStream"/>); the base64 step itself is
+/// <see cref="Base64DecoderFilter"/> and <see cref="Base64LineEncoderFilter"/>, see there why. The milter
 /// uses it with the header fields from HEADER events and the spooled BODY; <see cref="SmimeBodyRewriter"/> uses it
 /// for whole message files.
 /// </summary>
@@ -75,7 +75,7 @@ public static class SmimeBodyCodec
         var source = new MemoryStream(cms, writable: false);
         return encoding switch
         {
-            ContentEncoding.Base64 => new MimeFilterReadStream(source, EncoderFilter.Create(encoding), new Unix2DosFilter()),
+            ContentEncoding.Base64 => new MimeFilterReadStream(source, new Base64LineEncoderFilter()),
             ContentEncoding.Binary => source,
             _ => throw new ArgumentOutOfRangeException(nameof(encoding), encoding, "base64 or binary"),
         };
@@ -94,7 +94,8 @@ public static class SmimeBodyCodec
 
     private static ReadOnlyMemory<byte> ReadBase64(Stream body, ReadOnlyMemory<byte> head, long maxCmsBytes, long remaining)
     {
-        using var decoded = new MimeFilterReadStream(body, head, new Base64AlphabetFilter(), DecoderFilter.Create(ContentEncoding.Base64));
+        // Not disposed: that would close the caller's body, and the filter stream holds nothing else.
+        var decoded = new MimeFilterReadStream(body, head, new Base64DecoderFilter());
         return ReadAll(decoded, maxCmsBytes, remaining < 0 ? -1 : (remaining / 4 * 3) + 3);
     }
 

@@ -155,6 +155,39 @@ public class SmimeBodyCodecTests : IClassFixture<SmimeInteropFixture>
         Assert.EndsWith(messagePart, ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("QUJD", "ABC")]
+    [InlineData("QUI=", "AB")]
+    [InlineData("QQ==", "A")]
+    [InlineData(" Q U\tJ D \r\n", "ABC")]
+    [InlineData("QQ=\r\n=\r\n\r\n", "A")]
+    [InlineData("QUJD\nREVG\n", "ABCDEF")]
+    [InlineData("\r\n\r\n", "")]
+    public void Base64ToleratesLineWhiteSpaceAndPaddingWhateverTheReadSize(string body, string expected)
+    {
+        foreach (int readSize in new[] { 1, 2, 3, int.MaxValue })
+        {
+            Assert.Equal(expected, Encoding.ASCII.GetString(Read(Encoding.ASCII.GetBytes(body), "base64", readSize).Cms.Span));
+        }
+    }
+
+    [Theory]
+    [InlineData("=QUJ", "data after base64 padding at body offset 1")]
+    [InlineData("QUJD=", "misplaced padding")]
+    [InlineData("QQ===", "misplaced padding")]
+    [InlineData("QQ==QUJD", "data after base64 padding at body offset 4")]
+    [InlineData("QQ=", "misplaced padding")]
+    [InlineData("QUJDR", "4-character group")]
+    [InlineData("QQ", "4-character group")]
+    public void Base64WithBadPaddingOrATruncatedGroupIsRefused(string body, string messagePart)
+    {
+        foreach (int readSize in new[] { 1, int.MaxValue })
+        {
+            var ex = Assert.Throws<MimeFormatException>(() => Read(Encoding.ASCII.GetBytes(body), "base64", readSize));
+            Assert.Contains(messagePart, ex.Message, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void TheOffsetOfABadCharacterDeepInALargeBodyIsExact()
     {
