@@ -1,8 +1,13 @@
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
+using MailKit;
+using MailKit.Net.Smtp;
+using MailKit.Security;
 using Microsoft.Extensions.Logging;
 using MilterSecureList.Directory;
+using MimeKit;
+using MimeKit.Text;
 
 namespace MilterSecureList.Filter;
 
@@ -27,7 +32,7 @@ public sealed class RecordingOwnerNotifier : IOwnerNotifier
 }
 
 /// <summary>
-/// Submits notices over SMTP to the local MTA, off the message path: the end-of-message reply never waits for
+/// Submits notices over SMTP (MailKit's <see cref="SmtpClient"/>) to the local MTA, off the message path: the end-of-message reply never waits for
 /// a notice. Notices for one list are gathered for a moment so one post gives one notice, and each
 /// (list, member) pair is reported at most once per <see cref="NoticeOptions.RepeatHours"/>. The envelope
 /// sender is &lt;&gt;, so a notice cannot bounce back or loop into a list.
@@ -99,7 +104,8 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
                     await SendAsync(list, items).ConfigureAwait(false);
                     FilterLog.NoticeSent(_logger, list.Owner!, list.Address, items.Count);
                 }
-                catch (Exception e) when (e is IOException or SocketException or InvalidOperationException or TimeoutException)
+                catch (Exception e) when (e is IOException or SocketException or InvalidOperationException or TimeoutException
+                    or OperationCanceledException or ProtocolException or CommandException or ParseException)
                 {
                     FilterLog.NoticeFailed(_logger, list.Owner!, list.Address, e.Message);
                 }
@@ -114,61 +120,38 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
             throw new InvalidOperationException($"[Notices] SmtpServer '{_options.SmtpServer}' is not HOST:PORT");
         }
 
-        var body = new StringBuilder();
-        body.Append("The following members of ").Append(list.Address)
-            .Append(" did not receive a post because they have no usable S/MIME certificate:\r\n\r\n");
-        foreach ((string member, string problem) in items)
-        {
-            body.Append("  ").Append(member).Append(": ").Append(problem).Append("\r\n");
-        }
-
-        body.Append("\r\nUpdate their certificates with: securelist member add ").Append(list.Address)
-            .Append(" ADDRESS --cert FILE\r\n");
-        string message =
-            $"From: {_options.From}\r\nTo: {list.Owner}\r\nSubject: [{list.Address}] members skipped: no usable certificate\r\n" +
-            $"Date: {_time.GetUtcNow():R}\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n" +
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body;
-
+        MimeMessage notice = Compose(list, items);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var client = new TcpClient();
-        await client.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
-        await using NetworkStream stream = client.GetStream();
-        using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
-        await using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { NewLine = "\r\n", AutoFlush = true };
-
-        await ExpectAsync(reader, 220, cts.Token).ConfigureAwait(false);
-        foreach ((string command, int expect) in new[]
-        {
-            ("EHLO securelist", 250), ("MAIL FROM:<>", 250), ($"RCPT TO:<{list.Owner}>", 250), ("DATA", 354),
-        })
-        {
-            await writer.WriteLineAsync(command.AsMemory(), cts.Token).ConfigureAwait(false);
-            await ExpectAsync(reader, expect, cts.Token).ConfigureAwait(false);
-        }
-
-        // Dot-stuffing (RFC 5321 §4.5.2): no line of ours starts with a dot except by member addresses, so stuff all.
-        string stuffed = message.Replace("\r\n.", "\r\n..", StringComparison.Ordinal);
-        await writer.WriteAsync((stuffed + "\r\n.\r\n").AsMemory(), cts.Token).ConfigureAwait(false);
-        await ExpectAsync(reader, 250, cts.Token).ConfigureAwait(false);
-        await writer.WriteLineAsync("QUIT".AsMemory(), cts.Token).ConfigureAwait(false);
+        using var client = new SmtpClient { Timeout = 30_000 };
+        // Plain SMTP to the local MTA: loopback, where a self-signed STARTTLS certificate would only make it fail.
+        await client.ConnectAsync(host, port, SecureSocketOptions.None, cts.Token).ConfigureAwait(false);
+        // Envelope sender <> (MailKit writes MAIL FROM:<> for an empty address): a notice never bounces or loops.
+        await client.SendAsync(notice, new MailboxAddress(string.Empty, string.Empty), [MailboxAddress.Parse(list.Owner!)], cts.Token)
+            .ConfigureAwait(false);
+        await client.DisconnectAsync(quit: true, cts.Token).ConfigureAwait(false);
     }
 
-    private static async Task ExpectAsync(StreamReader reader, int code, CancellationToken ct)
+    private MimeMessage Compose(MailingList list, List<(string Member, string Problem)> items)
     {
-        while (true)
+        var body = new StringBuilder();
+        body.Append("The following members of ").Append(list.Address)
+            .Append(" did not receive a post because they have no usable S/MIME certificate:\n\n");
+        foreach ((string member, string problem) in items)
         {
-            string line = await reader.ReadLineAsync(ct).ConfigureAwait(false) ?? throw new IOException("SMTP server closed the connection");
-            if (line.Length >= 4 && line[3] == '-')
-            {
-                continue;
-            }
-
-            if (!line.StartsWith(code.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal))
-            {
-                throw new InvalidOperationException($"SMTP server answered '{line}' (expected {code})");
-            }
-
-            return;
+            body.Append("  ").Append(member).Append(": ").Append(problem).Append('\n');
         }
+
+        body.Append("\nUpdate their certificates with: securelist member add ").Append(list.Address)
+            .Append(" ADDRESS --cert FILE\n");
+        var message = new MimeMessage
+        {
+            Subject = $"[{list.Address}] members skipped: no usable certificate",
+            Date = _time.GetUtcNow(),
+            Body = new TextPart(TextFormat.Plain) { Text = body.ToString() },
+        };
+        message.From.Add(MailboxAddress.Parse(_options.From));
+        message.To.Add(MailboxAddress.Parse(list.Owner!));
+        message.Headers.Add("Auto-Submitted", "auto-generated"); // RFC 3834 §5
+        return message;
     }
 }

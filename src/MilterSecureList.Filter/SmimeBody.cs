@@ -23,8 +23,7 @@ internal sealed class SmimeBody
         return content is null ? null : new SmimeBody(content);
     }
 
-    /// <summary>The new body: base64 at 76 columns with CRLF (RFC 2045 §6.8), encoded while it is sent, or the
-    /// DER as it is for binary bodies. Neither copies <paramref name="contentInfo"/>.</summary>
-    public Stream EncodeBody(byte[] contentInfo) =>
-        Content.IsBase64 ? new Base64LineReadStream(contentInfo) : new MemoryStream(contentInfo, writable: false);
+    /// <summary>The new body in the transfer encoding the headers announce (base64 at 76 columns with CRLF, RFC 2045
+    /// §6.8, for nearly every client), encoded while it is sent; <paramref name="contentInfo"/> is not copied.</summary>
+    public Stream EncodeBody(byte[] contentInfo) => SmimeBodyCodec.Encode(contentInfo, Content.BodyEncoding);
 }

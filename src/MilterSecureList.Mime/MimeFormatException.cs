@@ -11,22 +11,13 @@ public enum MimeErrorReason
     /// <summary>A character outside the base64 alphabet (RFC 4648 §4) that is not line whitespace.</summary>
     InvalidBase64Character,
 
-    /// <summary>'=' padding in the wrong place, too much of it, or data after it.</summary>
-    InvalidBase64Padding,
+    /// <summary>The base64 text ends inside a 4-character group, or its '=' padding is wrong.</summary>
+    InvalidBase64End,
 
-    /// <summary>The base64 text ended in the middle of a 4-character quantum.</summary>
-    TruncatedBase64,
-
-    /// <summary>The header block is larger than the configured limit.</summary>
-    HeaderTooLarge,
-
-    /// <summary>A header line is neither a field ("name: value") nor a continuation line.</summary>
+    /// <summary>The input does not start with a header field, so it is not a message.</summary>
     MalformedHeader,
 
-    /// <summary>A Content-Type value that does not follow RFC 2045 §5.1.</summary>
-    InvalidContentType,
-
-    /// <summary>A Content-Transfer-Encoding we cannot undo for a CMS body (quoted-printable, x-token).</summary>
+    /// <summary>A Content-Transfer-Encoding we cannot undo for a CMS body (quoted-printable, x-uuencode, an unknown token).</summary>
     UnsupportedTransferEncoding,
 
     /// <summary>The decoded CMS body is larger than the configured limit.</summary>

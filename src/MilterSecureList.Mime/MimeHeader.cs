@@ -2,8 +2,8 @@ namespace MilterSecureList.Mime;
 
 /// <summary>
 /// One header field as the milter sees it: the name and the value after the colon. The value may
-/// still be folded; Postfix turns fold breaks into LF (docs/protocol.md §3 HEADER), and the
-/// parsers here accept LF, CRLF or no folding at all.
+/// still be folded; Postfix passes fold breaks in a HEADER event as bare LF, and MimeKit, which
+/// parses the values, accepts LF, CRLF or no folding at all.
 /// </summary>
 public readonly record struct MimeHeader(string Name, string Value)
 {

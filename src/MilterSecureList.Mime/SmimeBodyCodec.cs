@@ -1,17 +1,24 @@
-using System.Buffers;
+using MimeKit;
 
 namespace MilterSecureList.Mime;
 
 /// <summary>The CMS carried by an S/MIME body, decoded, and how the body was encoded.</summary>
 /// <param name="Classification">What the headers said.</param>
 /// <param name="Cms">The ContentInfo bytes (DER or BER, exactly as the sender wrote them).</param>
-/// <param name="IsBase64">True when the body was base64; write the new CMS back the same way.</param>
-public sealed record SmimeBodyContent(SmimeClassification Classification, ReadOnlyMemory<byte> Cms, bool IsBase64);
+/// <param name="BodyEncoding">How to write a new CMS back so that the unchanged headers still describe it:
+/// <see cref="ContentEncoding.Base64"/> or <see cref="ContentEncoding.Binary"/> (raw).</param>
+public sealed record SmimeBodyContent(SmimeClassification Classification, ReadOnlyMemory<byte> Cms, ContentEncoding BodyEncoding)
+{
+    /// <summary>True when the body was base64.</summary>
+    public bool IsBase64 => BodyEncoding == ContentEncoding.Base64;
+}
 
 /// <summary>
-/// Reads the CMS out of an S/MIME body and writes a new CMS back in the same transfer encoding. The milter
-/// uses this with the header fields from HEADER events and the spooled BODY; <see cref="SmimeBodyRewriter"/>
-/// uses it for whole message files.
+/// Reads the CMS out of an S/MIME body and writes a new CMS back in the same transfer encoding (base64: RFC 2045 §6.8,
+/// 76 columns, CRLF), streaming through MimeKit filters (<see cref="MimeFilterReadStream"/>); the base64 step itself is
+/// <see cref="Base64DecoderFilter"/> and <see cref="Base64LineEncoderFilter"/>, see there why. The milter
+/// uses it with the header fields from HEADER events and the spooled BODY; <see cref="SmimeBodyRewriter"/> uses it
+/// for whole message files.
 /// </summary>
 public static class SmimeBodyCodec
 {
@@ -29,176 +36,161 @@ public static class SmimeBodyCodec
         return classification.IsEncrypted ? Read(classification, body, maxCmsBytes) : null;
     }
 
-    /// <inheritdoc cref="Read(SmimeClassification, Stream, long, long)"/>
-    public static SmimeBodyContent Read(SmimeClassification classification, Stream body, long maxCmsBytes = DefaultMaxCmsBytes) =>
-        Read(classification, body, maxCmsBytes, body.CanSeek ? body.Length - body.Position : -1);
-
     /// <summary>Decodes the body according to the classification's transfer encoding.</summary>
-    /// <exception cref="MimeFormatException">Bad base64, an unsupported transfer encoding, or more than <paramref name="maxCmsBytes"/>.</exception>
+    /// <exception cref="MimeFormatException">A byte outside the base64 alphabet, an unsupported transfer encoding,
+    /// or more than <paramref name="maxCmsBytes"/>.</exception>
     /// <param name="classification">From <see cref="SmimeClassifier"/>.</param>
-    /// <param name="body">The body, read once from its current position.</param>
+    /// <param name="body">The body, read once from its current position (a seekable body lets the CMS buffer be
+    /// allocated once instead of growing by doubling, which would briefly need up to 3 times the CMS size).</param>
     /// <param name="maxCmsBytes">Limit of the decoded CMS.</param>
-    /// <param name="bodyLengthHint">Body bytes still to read, or -1 if unknown. With it the CMS buffer is allocated once
-    /// (about 3/4 of the body for base64) instead of growing by doubling, which would briefly need up to 3 times the CMS size.</param>
-    public static SmimeBodyContent Read(SmimeClassification classification, Stream body, long maxCmsBytes, long bodyLengthHint)
+    public static SmimeBodyContent Read(SmimeClassification classification, Stream body, long maxCmsBytes = DefaultMaxCmsBytes)
     {
-        long expected = bodyLengthHint < 0 ? -1
-            : classification.TransferEncoding is ContentTransferEncoding.Binary or ContentTransferEncoding.EightBit ? bodyLengthHint
-            : (bodyLengthHint / 4 * 3) + 3;
-        var cms = new LimitedBufferWriter(maxCmsBytes, expected);
-        bool base64 = ReadBody(body, classification.TransferEncoding, cms);
-        return new SmimeBodyContent(classification, cms.WrittenMemory, base64);
-    }
-
-    /// <summary>Writes a CMS as a body: base64 at 76 columns with CRLF (RFC 2045 §6.8), or the bytes as they are.</summary>
-    public static void Write(ReadOnlySpan<byte> cms, bool base64, Stream output)
-    {
-        if (base64)
+        long remaining = body.CanSeek ? body.Length - body.Position : -1;
+        switch (classification.TransferEncoding)
         {
-            Base64LineWriter.Encode(cms, output);
-        }
-        else
-        {
-            output.Write(cms);
-        }
-    }
-
-    // Returns true when the body was base64.
-    private static bool ReadBody(Stream body, ContentTransferEncoding encoding, LimitedBufferWriter cms)
-    {
-        switch (encoding)
-        {
-            case ContentTransferEncoding.Base64:
-                Base64BodyDecoder.Decode(body, cms);
-                return true;
-            case ContentTransferEncoding.Binary or ContentTransferEncoding.EightBit:
-                CopyRaw(body, cms, ReadOnlySpan<byte>.Empty);
-                return false;
-            case ContentTransferEncoding.None or ContentTransferEncoding.SevenBit:
-                return ReadSniffed(body, cms);
+            case ContentEncoding.Base64:
+                return new(classification, ReadBase64(body, ReadOnlyMemory<byte>.Empty, maxCmsBytes, remaining), ContentEncoding.Base64);
+            case ContentEncoding.QuotedPrintable:
+                // The new CMS would have to go back as quoted-printable (the headers stay as they are), and MimeKit's
+                // encoder is for text: it turns every LF byte of binary data into a line break, which decodes as CRLF.
+                // No client sends CMS this way (RFC 8551 §3.1.3 asks for base64), so the sender is told to resend.
+                throw MimeFormatException.Create(
+                    MimeErrorReason.UnsupportedTransferEncoding,
+                    "a quoted-printable S/MIME body cannot be re-keyed; send it with Content-Transfer-Encoding base64 (as S/MIME clients do)");
+            case ContentEncoding.Binary or ContentEncoding.EightBit:
+                return new(classification, ReadAll(body, maxCmsBytes, remaining), ContentEncoding.Binary);
+            case ContentEncoding.Default or ContentEncoding.SevenBit:
+                return ReadSniffed(classification, body, maxCmsBytes, remaining);
             default:
                 throw MimeFormatException.Create(
                     MimeErrorReason.UnsupportedTransferEncoding,
-                    $"Content-Transfer-Encoding {encoding} is not supported for an S/MIME body (base64, binary or 8bit expected)");
+                    $"Content-Transfer-Encoding {classification.TransferEncoding?.ToString() ?? "(unknown token)"} is not supported for an S/MIME body (base64, binary, 8bit or 7bit expected)");
         }
+    }
+
+    /// <summary>The body for <paramref name="cms"/> in <paramref name="encoding"/>, encoded while it is read; the
+    /// array is kept by reference, not copied. Base64 lines end in CRLF.</summary>
+    public static Stream Encode(byte[] cms, ContentEncoding encoding)
+    {
+        var source = new MemoryStream(cms, writable: false);
+        return encoding switch
+        {
+            ContentEncoding.Base64 => new MimeFilterReadStream(source, new Base64LineEncoderFilter()),
+            ContentEncoding.Binary => source,
+            _ => throw new ArgumentOutOfRangeException(nameof(encoding), encoding, "base64 or binary"),
+        };
+    }
+
+    /// <summary>Writes a CMS as a body in <paramref name="encoding"/> (see <see cref="Encode"/>).</summary>
+    public static void Write(ReadOnlySpan<byte> cms, ContentEncoding encoding, Stream output)
+    {
+        using Stream body = Encode(cms.ToArray(), encoding);
+        body.CopyTo(output);
+    }
+
+    /// <summary>Writes a CMS as a body: base64 at 76 columns with CRLF (RFC 2045 §6.8), or the bytes as they are.</summary>
+    public static void Write(ReadOnlySpan<byte> cms, bool base64, Stream output) =>
+        Write(cms, base64 ? ContentEncoding.Base64 : ContentEncoding.Binary, output);
+
+    private static ReadOnlyMemory<byte> ReadBase64(Stream body, ReadOnlyMemory<byte> head, long maxCmsBytes, long remaining)
+    {
+        // Not disposed: that would close the caller's body, and the filter stream holds nothing else.
+        var decoded = new MimeFilterReadStream(body, head, new Base64DecoderFilter());
+        return ReadAll(decoded, maxCmsBytes, remaining < 0 ? -1 : (remaining / 4 * 3) + 3);
     }
 
     // Without a usable Content-Transfer-Encoding the body may be base64 or raw DER. A ContentInfo
     // SEQUENCE starts with 0x30 and a length octet >= 0x80 (indefinite or long form) for any real
     // message, which is never base64 text ("MI..." in base64).
-    private static bool ReadSniffed(Stream body, LimitedBufferWriter cms)
+    private static SmimeBodyContent ReadSniffed(SmimeClassification classification, Stream body, long maxCmsBytes, long remaining)
     {
-        Span<byte> head = stackalloc byte[2];
+        byte[] head = new byte[2];
         int n = body.ReadAtLeast(head, 2, throwOnEndOfStream: false);
-        head = head[..n];
-        bool raw = n == 2 && head[0] == 0x30 && head[1] >= 0x80;
-        if (raw)
+        if (n == 2 && head[0] == 0x30 && head[1] >= 0x80)
         {
-            CopyRaw(body, cms, head);
-            return false;
+            var raw = new LimitedBuffer(maxCmsBytes, remaining);
+            raw.Write(head);
+            raw.ReadFrom(body);
+            return new(classification, raw.Written, ContentEncoding.Binary);
         }
 
-        var decoder = new Base64BodyDecoder();
-        decoder.Decode(head, cms);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
-        {
-            int read;
-            while ((read = body.Read(buffer, 0, buffer.Length)) > 0)
-            {
-                decoder.Decode(buffer.AsSpan(0, read), cms);
-            }
-
-            decoder.Complete(cms);
-            return true;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        return new(classification, ReadBase64(body, head.AsMemory(0, n), maxCmsBytes, remaining), ContentEncoding.Base64);
     }
 
-    private static void CopyRaw(Stream body, LimitedBufferWriter cms, ReadOnlySpan<byte> head)
+    private static ReadOnlyMemory<byte> ReadAll(Stream source, long maxCmsBytes, long expectedLength)
     {
-        cms.Write(head);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
-        {
-            int read;
-            while ((read = body.Read(buffer, 0, buffer.Length)) > 0)
-            {
-                cms.Write(buffer.AsSpan(0, read));
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        var buffer = new LimitedBuffer(maxCmsBytes, expectedLength);
+        buffer.ReadFrom(source);
+        return buffer.Written;
     }
 
     /// <summary>A growable buffer that refuses to grow past a limit (bounded memory on hostile input).</summary>
-    private sealed class LimitedBufferWriter : IBufferWriter<byte>
+    private sealed class LimitedBuffer
     {
+        private const int InitialSize = 64 * 1024;
         private readonly long _limit;
+        private readonly byte[] _probe = new byte[1];
         private byte[] _buffer;
+        private int _count;
 
-        public LimitedBufferWriter(long limit, long expectedLength)
+        public LimitedBuffer(long limit, long expectedLength)
         {
             _limit = limit;
             // Trust the hint only up to the limit: a lying length must not allocate more than we would accept.
-            long initial = expectedLength > 0 ? Math.Min(Math.Min(expectedLength, limit), Array.MaxLength) : 64 * 1024;
-            _buffer = new byte[Math.Max(initial, 16)];
+            long initial = expectedLength > 0 ? expectedLength : InitialSize;
+            _buffer = new byte[Math.Max(1, Math.Min(Math.Min(initial, limit), Array.MaxLength))];
         }
 
-        public int WrittenCount { get; private set; }
-
-        public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, WrittenCount);
-
-        public void Advance(int count)
-        {
-            if (WrittenCount + (long)count > _limit)
-            {
-                throw MimeFormatException.Create(MimeErrorReason.BodyTooLarge, $"S/MIME body is larger than {_limit} bytes");
-            }
-
-            WrittenCount += count;
-        }
-
-        public Memory<byte> GetMemory(int sizeHint = 0)
-        {
-            Ensure(sizeHint);
-            return _buffer.AsMemory(WrittenCount);
-        }
-
-        public Span<byte> GetSpan(int sizeHint = 0)
-        {
-            Ensure(sizeHint);
-            return _buffer.AsSpan(WrittenCount);
-        }
+        public ReadOnlyMemory<byte> Written => _buffer.AsMemory(0, _count);
 
         public void Write(ReadOnlySpan<byte> data)
         {
-            data.CopyTo(GetSpan(data.Length));
-            Advance(data.Length);
+            if (_count + (long)data.Length > _limit)
+            {
+                throw TooLarge();
+            }
+
+            if (_buffer.Length - _count < data.Length)
+            {
+                long size = Math.Min(Math.Max((long)_count + data.Length, (long)_buffer.Length * 2), Math.Min(_limit, Array.MaxLength));
+                Array.Resize(ref _buffer, (int)size);
+            }
+
+            data.CopyTo(_buffer.AsSpan(_count));
+            _count += data.Length;
         }
 
-        private void Ensure(int sizeHint)
+        public void ReadFrom(Stream source)
         {
-            sizeHint = Math.Max(sizeHint, 1);
-            if (_buffer.Length - WrittenCount >= sizeHint)
+            while (true)
             {
-                return;
-            }
+                if (_count == _buffer.Length)
+                {
+                    // Full, often exactly (a length hint): one byte tells end of input from a longer body before growing.
+                    if (source.Read(_probe) == 0)
+                    {
+                        return;
+                    }
 
-            long needed = (long)WrittenCount + sizeHint;
-            long size = Math.Max(needed, Math.Min((long)_buffer.Length * 2, Array.MaxLength));
-            if (needed > Array.MaxLength)
-            {
-                throw MimeFormatException.Create(MimeErrorReason.BodyTooLarge, $"S/MIME body is larger than {Array.MaxLength} bytes");
-            }
+                    Write(_probe);
+                    continue;
+                }
 
-            Array.Resize(ref _buffer, (int)size);
+                int read = source.Read(_buffer, _count, _buffer.Length - _count);
+                if (read == 0)
+                {
+                    return;
+                }
+
+                _count += read;
+                if (_count > _limit)
+                {
+                    throw TooLarge();
+                }
+            }
         }
-    }
 
+        private MimeFormatException TooLarge() =>
+            MimeFormatException.Create(MimeErrorReason.BodyTooLarge, $"S/MIME body is larger than {_limit} bytes");
+    }
 }

@@ -1,3 +1,6 @@
+using MimeKit;
+using MimeKit.Utils;
+
 namespace MilterSecureList.Mime;
 
 /// <summary>What an S/MIME message carries, judged from its top-level headers only (RFC 8551 §3.2).</summary>
@@ -28,33 +31,23 @@ public enum SmimeKind
     Unknown,
 }
 
-/// <summary>The Content-Transfer-Encoding of the body (RFC 2045 §6.1).</summary>
-public enum ContentTransferEncoding
-{
-    /// <summary>No header: RFC 2045 §6.1 says 7bit, but raw CMS is sometimes sent this way, so callers may sniff.</summary>
-    None,
-    SevenBit,
-    EightBit,
-    Binary,
-    Base64,
-    QuotedPrintable,
-
-    /// <summary>An x-token or garbage.</summary>
-    Other,
-}
-
 /// <summary>The verdict of <see cref="SmimeClassifier"/>.</summary>
 /// <param name="Kind">What the headers say the body is.</param>
-/// <param name="TransferEncoding">How the body is encoded.</param>
-/// <param name="ContentType">The parsed top-level Content-Type, if there was a valid one.</param>
+/// <param name="TransferEncoding">The body's Content-Transfer-Encoding as MimeKit names it:
+/// <see cref="ContentEncoding.Default"/> when the field is absent, null when it holds a token MimeKit does not know.</param>
+/// <param name="ContentType">The top-level Content-Type as MimeKit parsed it, if there was a usable one.</param>
 /// <param name="Reason">One line for logs saying why this kind was chosen.</param>
-public sealed record SmimeClassification(SmimeKind Kind, ContentTransferEncoding TransferEncoding, ContentType? ContentType, string Reason)
+public sealed record SmimeClassification(SmimeKind Kind, ContentEncoding? TransferEncoding, ContentType? ContentType, string Reason)
 {
     /// <summary>True when the body is (probably) enveloped or authEnveloped CMS, i.e. something the list can re-key.</summary>
     public bool IsEncrypted => Kind is SmimeKind.EnvelopedData or SmimeKind.AuthEnvelopedData or SmimeKind.EnvelopedOrAuthEnveloped;
 }
 
-/// <summary>Recognises S/MIME messages from their top-level header fields.</summary>
+/// <summary>
+/// Recognises S/MIME messages from their top-level header fields. MimeKit parses the values (RFC 2045 §5.1 with
+/// comments and quoted strings, RFC 2231 continuations and charsets, folding with CRLF or the bare LF a milter
+/// gets); this type only applies RFC 8551's rules to what it parsed.
+/// </summary>
 public static class SmimeClassifier
 {
     /// <summary>Classifies a message from its header fields (any order; names case-insensitive; first occurrence wins).</summary>
@@ -82,33 +75,44 @@ public static class SmimeClassifier
         return Classify(contentType, transferEncoding, disposition);
     }
 
+    /// <summary>Classifies a header block read by <see cref="MessageReader"/>.</summary>
+    public static SmimeClassification Classify(HeaderList headers) => Classify(headers.ToMimeHeaders());
+
     /// <summary>Classifies from the three header values that matter; null means the field is absent.</summary>
     public static SmimeClassification Classify(string? contentType, string? contentTransferEncoding, string? contentDisposition)
     {
-        ContentTransferEncoding encoding = ParseTransferEncoding(contentTransferEncoding);
+        ContentEncoding? encoding = ParseTransferEncoding(contentTransferEncoding);
         if (contentType is null)
         {
             return new(SmimeKind.NotSmime, encoding, null, "no Content-Type header (text/plain by RFC 2045 §5.2)");
         }
 
-        if (!ContentType.TryParse(contentType, out ContentType? type))
+        if (!ContentType.TryParse(ParserOptions.Default, contentType, out ContentType? type))
         {
-            return new(SmimeKind.NotSmime, encoding, null, $"unparsable Content-Type '{ContentType.Abbreviate(contentType)}'");
+            return new(SmimeKind.NotSmime, encoding, null, $"unparsable Content-Type '{Abbreviate(contentType)}'");
         }
 
-        _ = ContentDisposition.TryParse(contentDisposition, out ContentDisposition? parsedDisposition);
-        string? fileName = type.GetParameter("name") ?? parsedDisposition?.FileName;
-        string mimeType = type.MimeType;
+        ContentDisposition? parsedDisposition = null;
+        if (contentDisposition is not null)
+        {
+            _ = ContentDisposition.TryParse(ParserOptions.Default, contentDisposition, out parsedDisposition);
+        }
+
+        string? fileName = type.Name ?? parsedDisposition?.FileName;
+        string mimeType = type.MimeType.ToLowerInvariant();
 
         if (type.IsMimeType("application", "pkcs7-mime") || type.IsMimeType("application", "x-pkcs7-mime"))
         {
-            string? smimeType = type.GetParameter("smime-type");
-            if (smimeType is null)
+            if (!type.Parameters.TryGetValue("smime-type", out string? smimeType))
             {
                 return ClassifyByFileName(type, encoding, fileName, $"{mimeType} without smime-type");
             }
 
-            SmimeKind kind = smimeType.Trim().ToLowerInvariant() switch
+            // smime-type is a token (RFC 8551 §3.2.2). MimeKit reads unquoted values leniently, up to the ';', so a
+            // comment after the token ("enveloped-data (from Outlook)") arrives as part of the value: cut it off.
+            string token = smimeType.Trim();
+            int end = token.AsSpan().IndexOfAny(" \t(");
+            SmimeKind kind = (end < 0 ? token : token[..end]).ToLowerInvariant() switch
             {
                 "enveloped-data" => SmimeKind.EnvelopedData,
                 "authenveloped-data" => SmimeKind.AuthEnvelopedData,
@@ -133,37 +137,25 @@ public static class SmimeClassifier
         return new(SmimeKind.NotSmime, encoding, type, $"Content-Type is {mimeType}");
     }
 
-    public static ContentTransferEncoding ParseTransferEncoding(string? value)
+    /// <summary>The Content-Transfer-Encoding (RFC 2045 §6.1) as MimeKit names it: <see cref="ContentEncoding.Default"/>
+    /// for an absent field, null for a token that is not one of RFC 2045's (or MimeKit's uuencode).</summary>
+    public static ContentEncoding? ParseTransferEncoding(string? value)
     {
         if (value is null)
         {
-            return ContentTransferEncoding.None;
+            return ContentEncoding.Default;
         }
 
-        var parser = new MimeParameterParser(MimeParameterParser.Unfold(value));
-        if (!parser.SkipCfws())
-        {
-            return ContentTransferEncoding.Other;
-        }
-
-        string token = parser.ReadToken();
-        if (!parser.SkipCfws() || !parser.AtEnd)
-        {
-            return ContentTransferEncoding.Other;
-        }
-
-        return token.ToLowerInvariant() switch
-        {
-            "base64" => ContentTransferEncoding.Base64,
-            "binary" => ContentTransferEncoding.Binary,
-            "8bit" => ContentTransferEncoding.EightBit,
-            "7bit" => ContentTransferEncoding.SevenBit,
-            "quoted-printable" => ContentTransferEncoding.QuotedPrintable,
-            _ => ContentTransferEncoding.Other,
-        };
+        return MimeUtils.TryParse(value, out ContentEncoding encoding) ? encoding : null;
     }
 
-    private static SmimeClassification ClassifyByFileName(ContentType type, ContentTransferEncoding encoding, string? fileName, string what)
+    internal static string Abbreviate(string value)
+    {
+        string oneLine = value.Replace('\r', ' ').Replace('\n', ' ');
+        return oneLine.Length <= 80 ? oneLine : oneLine[..77] + "...";
+    }
+
+    private static SmimeClassification ClassifyByFileName(ContentType type, ContentEncoding? encoding, string? fileName, string what)
     {
         // RFC 8551 §3.2.1 file extensions: .p7m enveloped/signed-data, .p7c certs-only, .p7z compressed-data.
         if (HasExtension(fileName, ".p7m"))

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
@@ -124,15 +125,29 @@ internal static class FilterTestKit
         new("Content-Type", "text/plain"),
     ];
 
+    // The replacement body is encoded while it is read, once, as the protocol layer reads it; tests look at it many times.
+    private static readonly ConditionalWeakTable<Stream, byte[]> s_bodies = new();
+
+    /// <summary>The bytes of a replacement body (read once, then remembered).</summary>
+    public static byte[] BodyBytes(Stream body) => s_bodies.GetValue(body, b =>
+    {
+        using var copy = new MemoryStream();
+        if (b.CanSeek)
+        {
+            b.Position = 0;
+        }
+
+        b.CopyTo(copy);
+        return copy.ToArray();
+    });
+
     public static MemoryStream Base64Body(byte[] der) => new(Encoding.ASCII.GetBytes(Convert.ToBase64String(der, Base64FormattingOptions.InsertLineBreaks) + "\r\n"));
 
     /// <summary>Decrypts a re-keyed body with a member's private key (EnvelopedCms: an independent oracle).</summary>
     public static byte[] DecryptAs(Stream body, string member)
     {
-        body.Position = 0;
-        string text = new StreamReader(body).ReadToEnd();
         var cms = new EnvelopedCms();
-        cms.Decode(Convert.FromBase64String(text));
+        cms.Decode(Convert.FromBase64String(Encoding.ASCII.GetString(BodyBytes(body))));
         cms.Decrypt(new X509Certificate2Collection(Certificate(member)));
         return cms.ContentInfo.Content;
     }

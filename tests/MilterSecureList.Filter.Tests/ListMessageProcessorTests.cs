@@ -209,6 +209,94 @@ public sealed class ListMessageProcessorTests
         Assert.Equal(554, d.Reply!.Code);
     }
 
+    private static IReadOnlyList<HeaderField> WithContent(string contentType, string? transferEncoding) =>
+    [
+        new("From", "alice@example.org"),
+        new("Content-Type", contentType),
+        .. transferEncoding is null ? Array.Empty<HeaderField>() : [new HeaderField("Content-Transfer-Encoding", transferEncoding)],
+    ];
+
+    private static byte[] DecryptRaw(byte[] der, string member)
+    {
+        var cms = new System.Security.Cryptography.Pkcs.EnvelopedCms();
+        cms.Decode(der);
+        cms.Decrypt(new X509Certificate2Collection(Certificate(member)));
+        return cms.ContentInfo.Content;
+    }
+
+    [Theory]
+    [InlineData("application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m")]
+    [InlineData("application/x-pkcs7-mime; smime-type=enveloped-data; name=smime.p7m")]
+    [InlineData("APPLICATION/X-PKCS7-MIME; SMIME-TYPE=\"Enveloped-Data\"")]
+    [InlineData("application/pkcs7-mime; name=smime.p7m")] // no smime-type: the ContentInfo decides
+    [InlineData("application/x-pkcs7-mime; name*0=\"smi\"; name*1=\"me.p7m\"")] // RFC 2231 continuation
+    [InlineData("application/pkcs7-mime; name*=utf-8''%C3%A9t%C3%A9.p7m")] // RFC 2231 charset
+    [InlineData("application/octet-stream; name=\"smime.p7m\"")]
+    [InlineData("application/pkcs7-mime;\n\tsmime-type=enveloped-data (comment);\n\tname=smime.p7m")] // folded as a milter sees it
+    public async Task EverySpellingOfAnEncryptedPostIsReKeyed(string contentType)
+    {
+        var post = new ListMessage("<dave@example.com>", [$"<{List}>"], WithContent(contentType, "base64"), Base64Body(Encrypt(List)), "Q1");
+        using FilterDecision d = await Processor(ThreeMembers()).ProcessAsync(post);
+        Assert.Equal(FilterVerdictKind.Continue, d.Kind);
+        Assert.Equal(3, d.MembersRekeyed);
+        Assert.Equal(Entity, DecryptAs(d.NewBody!, "bob@example.org"));
+    }
+
+    [Theory]
+    [InlineData("binary")]
+    [InlineData("8bit")]
+    [InlineData("7bit")] // wrong, but raw DER is recognised whatever the header says
+    [InlineData(null)]
+    public async Task RawDerBodiesAreReKeyedAndStayRaw(string? transferEncoding)
+    {
+        var post = new ListMessage("<dave@example.com>", [$"<{List}>"],
+            WithContent("application/pkcs7-mime; smime-type=enveloped-data", transferEncoding), new MemoryStream(Encrypt(List)), "Q1");
+        using FilterDecision d = await Processor(ThreeMembers()).ProcessAsync(post);
+        Assert.Equal(FilterVerdictKind.Continue, d.Kind);
+        Assert.Equal(Entity, DecryptRaw(BodyBytes(d.NewBody!), "carol@example.net"));
+    }
+
+    [Theory]
+    [InlineData("7bit")]
+    [InlineData(null)]
+    public async Task Base64BodiesWithoutABase64HeaderAreReKeyedAsBase64(string? transferEncoding)
+    {
+        var post = new ListMessage("<dave@example.com>", [$"<{List}>"],
+            WithContent("application/pkcs7-mime; smime-type=enveloped-data", transferEncoding), Base64Body(Encrypt(List)), "Q1");
+        using FilterDecision d = await Processor(ThreeMembers()).ProcessAsync(post);
+        Assert.Equal(FilterVerdictKind.Continue, d.Kind);
+        Assert.Equal(Entity, DecryptAs(d.NewBody!, "alice@example.org"));
+    }
+
+    public static TheoryData<string, string?, byte[], string> MalformedBodies()
+    {
+        byte[] der = Encrypt(List);
+        byte[] base64 = Base64Body(der).ToArray();
+        return new()
+        {
+            { "base64", "base64", "MIIB!!!notbase64\r\n"u8.ToArray(), "invalid base64 character '!'" },
+            { "truncated base64", "base64", base64[..(base64.Length / 2)], "cannot be processed" },
+            { "truncated DER", "binary", der[..(der.Length - 40)], "cannot be processed" },
+            { "empty body", "base64", [], "cannot be processed" },
+            { "quoted-printable", "quoted-printable", "=30=82\r\n"u8.ToArray(), "Content-Transfer-Encoding base64" },
+            { "uuencode", "x-uuencode", "begin 644 smime.p7m\r\n"u8.ToArray(), "not supported" },
+            { "unknown encoding", "x-gzip64", base64, "not supported" },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(MalformedBodies))]
+    public async Task MalformedBodiesGetTheUnprocessableReplyNotAnException(string what, string? transferEncoding, byte[] body, string replyPart)
+    {
+        var post = new ListMessage("<dave@example.com>", [$"<{List}>"],
+            WithContent("application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m", transferEncoding), new MemoryStream(body), "Q1");
+        using FilterDecision d = await Processor(ThreeMembers()).ProcessAsync(post);
+        Assert.True(d.Kind == FilterVerdictKind.Reject, what);
+        Assert.Equal(554, d.Reply!.Code);
+        Assert.Contains(replyPart, d.Reply.Text, StringComparison.Ordinal);
+        Assert.Null(d.NewBody);
+    }
+
     [Fact]
     public async Task AListWithNoDeliverableMemberTempfails()
     {

@@ -1,4 +1,5 @@
 using System.Text;
+using MimeKit;
 
 namespace MilterSecureList.Mime.Tests;
 
@@ -78,7 +79,7 @@ public class SmimeBodyRewriterTests : IClassFixture<SmimeInteropFixture>
         string[] lines = body.Split("\r\n");
         Assert.Equal(string.Empty, lines[^1]);
         Assert.All(lines[..^1], l => Assert.InRange(l.Length, 1, 76));
-        Assert.Equal(seen, Base64BodyDecoder.Decode(Encoding.ASCII.GetBytes(body)));
+        Assert.Equal(seen, SmimeBodyCodecTests.DecodeBase64Lines(Encoding.ASCII.GetBytes(body)));
 
         // openssl's own S/MIME reader still decrypts the rewritten message.
         Assert.Equal(_fixture.Plaintext, _fixture.DecryptMessage(output));
@@ -98,7 +99,7 @@ public class SmimeBodyRewriterTests : IClassFixture<SmimeInteropFixture>
             return produced;
         });
         Assert.Equal(produced!.Length, result.OutputCmsLength);
-        Assert.Equal(produced, Base64BodyDecoder.Decode(Encoding.ASCII.GetBytes(Split(output).Body)));
+        Assert.Equal(produced, SmimeBodyCodecTests.DecodeBase64Lines(Encoding.ASCII.GetBytes(Split(output).Body)));
     }
 
     [Fact]
@@ -134,7 +135,7 @@ public class SmimeBodyRewriterTests : IClassFixture<SmimeInteropFixture>
         var (result, output) = Rewrite(input, c => c);
         Assert.Equal(kind, result.Classification.Kind);
         Assert.Contains(contentTypeField.Replace("\n", "\r\n", StringComparison.Ordinal), Split(output).Header, StringComparison.Ordinal);
-        Assert.Equal(_fixture.Plaintext, _fixture.DecryptCms(Base64BodyDecoder.Decode(Encoding.ASCII.GetBytes(Split(output).Body))));
+        Assert.Equal(_fixture.Plaintext, _fixture.DecryptCms(SmimeBodyCodecTests.DecodeBase64Lines(Encoding.ASCII.GetBytes(Split(output).Body))));
     }
 
     [Theory]
@@ -166,7 +167,7 @@ public class SmimeBodyRewriterTests : IClassFixture<SmimeInteropFixture>
         string original = Encoding.Latin1.GetString(ToCrlf(_fixture.Message("cms-default-3des")));
         byte[] input = Encoding.Latin1.GetBytes(original.Replace("Content-Transfer-Encoding: base64\r\n", string.Empty, StringComparison.Ordinal));
         var (result, output) = Rewrite(input, c => c);
-        Assert.Equal(ContentTransferEncoding.None, result.Classification.TransferEncoding);
+        Assert.Equal(ContentEncoding.Default, result.Classification.TransferEncoding);
         Assert.True(result.BodyWasBase64);
         Assert.Equal(_fixture.Plaintext, _fixture.DecryptMessage(output));
     }
@@ -207,28 +208,13 @@ public class SmimeBodyRewriterTests : IClassFixture<SmimeInteropFixture>
     }
 
     [Fact]
-    public void TruncatedRealMessageIsAClearError()
-    {
-        byte[] input = ToCrlf(_fixture.Message("cms-default-3des"));
-        var (header, body) = Split(input);
-        string truncated = body[..(body.Length / 2)].TrimEnd('\r', '\n');
-        int characters = truncated.Replace("\r\n", string.Empty, StringComparison.Ordinal).Length;
-        if (characters % 4 == 0)
-        {
-            truncated = truncated[..^1];
-        }
-
-        var ex = Assert.Throws<MimeFormatException>(() => Rewrite(Encoding.Latin1.GetBytes(header + truncated), c => c));
-        Assert.Equal(MimeErrorReason.TruncatedBase64, ex.Reason);
-    }
-
-    [Fact]
-    public void QuotedPrintableBodiesAreRefused()
+    public void QuotedPrintableBodiesAreRefusedWithWhatToDo()
     {
         byte[] input = Encoding.ASCII.GetBytes(
             "Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=30=80\r\n");
         var ex = Assert.Throws<MimeFormatException>(() => Rewrite(input, c => c));
         Assert.Equal(MimeErrorReason.UnsupportedTransferEncoding, ex.Reason);
+        Assert.Contains("Content-Transfer-Encoding base64", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,3 +1,7 @@
+using FsCheck;
+using FsCheck.Fluent;
+using MimeKit;
+
 namespace MilterSecureList.Mime.Tests;
 
 public class SmimeClassifierTests
@@ -21,6 +25,13 @@ public class SmimeClassifierTests
     [InlineData("multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=x", SmimeKind.SignedData)]
     [InlineData("text/plain; charset=us-ascii", SmimeKind.NotSmime)]
     [InlineData("garbage", SmimeKind.NotSmime)]
+    [InlineData("application/pkcs7-mime;\r\n smime-type=enveloped-data;\r\n\tname=\"smime.p7m\"", SmimeKind.EnvelopedData)]
+    [InlineData("application/pkcs7-mime; smime-type*0=envel; smime-type*1=oped-data", SmimeKind.EnvelopedData)]
+    [InlineData("application/pkcs7-mime; smime-type=enveloped-data; name*=utf-8''%C3%A9t%C3%A9.p7m", SmimeKind.EnvelopedData)]
+    [InlineData("application/pkcs7-mime (S/MIME) ; smime-type=\"enveloped-data\" (comment)", SmimeKind.EnvelopedData)]
+    [InlineData("application/pkcs7-mime; smime-type=enveloped-data (comment); name=smime.p7m", SmimeKind.EnvelopedData)]
+    [InlineData("application/pkcs7-mime; smime-type=authEnveloped-data\t; name=smime.p7m", SmimeKind.AuthEnvelopedData)]
+    [InlineData("application/x-pkcs7-mime; name*=iso-8859-1'en'r%E9sum%E9.p7m", SmimeKind.EnvelopedOrAuthEnveloped)]
     public void ClassifiesByContentType(string contentType, SmimeKind expected)
     {
         SmimeClassification result = SmimeClassifier.Classify([new MimeHeader("Content-Type", contentType)]);
@@ -38,6 +49,14 @@ public class SmimeClassifierTests
             new MimeHeader("CONTENT-DISPOSITION", "attachment; filename=\"smime.p7m\""),
         ]);
         Assert.Equal(SmimeKind.EnvelopedOrAuthEnveloped, result.Kind);
+    }
+
+    [Fact]
+    public void Rfc2231NamesAreDecodedBeforeTheExtensionIsLookedAt()
+    {
+        SmimeClassification result = SmimeClassifier.Classify("application/pkcs7-mime; name*0*=utf-8''%C3%A9t; name*1=\"\u00e9.p7m\"", null, null);
+        Assert.Equal(SmimeKind.EnvelopedOrAuthEnveloped, result.Kind);
+        Assert.Equal("\u00e9t\u00e9.p7m", result.ContentType!.Name);
     }
 
     [Fact]
@@ -59,19 +78,25 @@ public class SmimeClassifierTests
         Assert.Equal(SmimeKind.NotSmime, result.Kind);
     }
 
+    public static TheoryData<string?, ContentEncoding?> TransferEncodings() => new()
+    {
+        { null, ContentEncoding.Default },
+        { "base64", ContentEncoding.Base64 },
+        { " BASE64 ", ContentEncoding.Base64 },
+        { "Base64 (the usual)", ContentEncoding.Base64 },
+        { "\n\tbase64", ContentEncoding.Base64 },
+        { "binary", ContentEncoding.Binary },
+        { "8BIT", ContentEncoding.EightBit },
+        { "7bit", ContentEncoding.SevenBit },
+        { "quoted-printable", ContentEncoding.QuotedPrintable },
+        { "x-uuencode", ContentEncoding.UUEncode },
+        { "x-private-token", null },
+        { "", null },
+    };
+
     [Theory]
-    [InlineData(null, ContentTransferEncoding.None)]
-    [InlineData("base64", ContentTransferEncoding.Base64)]
-    [InlineData(" BASE64 ", ContentTransferEncoding.Base64)]
-    [InlineData("Base64 (the usual)", ContentTransferEncoding.Base64)]
-    [InlineData("\n\tbase64", ContentTransferEncoding.Base64)]
-    [InlineData("binary", ContentTransferEncoding.Binary)]
-    [InlineData("8BIT", ContentTransferEncoding.EightBit)]
-    [InlineData("7bit", ContentTransferEncoding.SevenBit)]
-    [InlineData("quoted-printable", ContentTransferEncoding.QuotedPrintable)]
-    [InlineData("x-uuencode", ContentTransferEncoding.Other)]
-    [InlineData("base64 base64", ContentTransferEncoding.Other)]
-    public void ReportsTheTransferEncoding(string? value, ContentTransferEncoding expected)
+    [MemberData(nameof(TransferEncodings))]
+    public void ReportsTheTransferEncoding(string? value, ContentEncoding? expected)
     {
         var headers = new List<MimeHeader> { new("Content-Type", "application/pkcs7-mime; smime-type=enveloped-data") };
         if (value is not null)
@@ -80,5 +105,19 @@ public class SmimeClassifierTests
         }
 
         Assert.Equal(expected, SmimeClassifier.Classify(headers).TransferEncoding);
+    }
+
+    [Fact]
+    public void ClassifyNeverThrows_Property()
+    {
+        Gen<string> value = Gen.Elements("application/pkcs7-mime; smime-type=\"enveloped-data\"*0=''%;(\\)\r\n\t =\u00e9\u0000x".ToCharArray())
+            .ListOf().Select(l => new string(l.ToArray()));
+        Check.One(
+            Config.QuickThrowOnFailure.WithMaxTest(1000),
+            Prop.ForAll(Arb.From(Gen.Zip(value, value)), t =>
+            {
+                SmimeClassification c = SmimeClassifier.Classify(t.Item1, t.Item2, t.Item1);
+                return !string.IsNullOrEmpty(c.Reason);
+            }));
     }
 }

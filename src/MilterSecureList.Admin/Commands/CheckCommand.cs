@@ -62,7 +62,21 @@ public static class CheckCommand
             using Stream inStream = exim
                 ? EximDataMessage(parse.GetValue(eximData)!, parse.GetValue(contentType))
                 : MessageFiles.OpenInput(parse.GetValue(input) ?? throw new UsageException("--in FILE (or --exim-data-file) is required"));
-            using RawMessage message = MessageReader.Read(inStream);
+            RawMessage message;
+            try
+            {
+                message = MessageReader.Read(inStream);
+            }
+            catch (MimeFormatException e)
+            {
+                // Not a message at all: the milter never sees such input (Postfix would not pass it), so answer as it
+                // answers a message it cannot process.
+                var reply = new SmtpReply(554, "5.6.0", $"the message cannot be read: {e.Message}");
+                context.Output.WriteLine(exim ? reply.Text : reply.ToString());
+                return ExitRejected;
+            }
+
+            using RawMessage disposeMessage = message;
             if (accepted.Count == 0)
             {
                 context.Output.WriteLine(report.Count > 0 ? report[0][(report[0].IndexOf("refused ", StringComparison.Ordinal) + 8)..] : "554 5.5.1 no valid recipients");
@@ -70,7 +84,7 @@ public static class CheckCommand
                 return ExitRejected;
             }
 
-            var headers = message.Header.Select(h => new HeaderField(h.Name, h.Value)).ToList();
+            var headers = message.Header.ToMimeHeaders().Select(h => new HeaderField(h.Name, h.Value)).ToList();
             using FilterDecision decision = processor
                 .ProcessAsync(new ListMessage(sender, accepted, headers, message.Body, "offline"))
                 .GetAwaiter().GetResult();
@@ -98,9 +112,12 @@ public static class CheckCommand
                 context.Output.WriteLine($"CHGFROM <{newFrom}>");
             }
 
-            if (decision.NewBody is Stream body)
+            // The new body is encoded while it is read: read it once, for its size and for --out.
+            using var newBody = new MemoryStream();
+            decision.NewBody?.CopyTo(newBody);
+            if (decision.NewBody is not null)
             {
-                context.Output.WriteLine($"REPLBODY {body.Length} bytes ({decision.MembersRekeyed} members re-keyed)");
+                context.Output.WriteLine($"REPLBODY {newBody.Length} bytes ({decision.MembersRekeyed} members re-keyed)");
             }
 
             foreach ((string member, string problem) in decision.SkippedMembers)
@@ -112,7 +129,7 @@ public static class CheckCommand
             {
                 using var buffer = new MemoryStream();
                 MessageWriter.WriteHeader(message.Header, decision.AddHeaders.Select(h => new MimeHeader(h.Name, h.Value)), buffer);
-                Stream delivered = decision.NewBody ?? Rewind(message.Body);
+                Stream delivered = decision.NewBody is null ? message.Body : newBody;
                 delivered.Position = 0;
                 delivered.CopyTo(buffer);
                 MessageFiles.WriteOutput(outPath, buffer);
@@ -142,11 +159,5 @@ public static class CheckCommand
         message.Write(data, firstLine, data.Length - firstLine);
         message.Position = 0;
         return message;
-    }
-
-    private static Stream Rewind(Stream s)
-    {
-        s.Position = 0;
-        return s;
     }
 }

@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using MilterSecureList.Filter;
 using MilterSecureList.Mime;
+using MimeKit;
 
 namespace MilterSecureList.Admin.Commands;
 
@@ -55,12 +56,12 @@ public static class FilterCommand
         string sender = Single(message.Header, ReturnPath);
         string member = EnvelopeAddress.StripBrackets(Single(message.Header, EnvelopeTo));
         string list = EnvelopeAddress.StripBrackets(Single(message.Header, ListHeader));
-        var kept = message.Header.Where(h => !h.Is(ReturnPath) && !h.Is(EnvelopeTo) && !h.Is(ListHeader)).ToList();
+        var kept = message.Header.Where(h => !Is(h, ReturnPath) && !Is(h, EnvelopeTo) && !Is(h, ListHeader)).ToList();
 
         using AdminSession session = context.OpenSession(parse);
         PolicyOptions policy = FilterConfiguration.Policy(session.Configuration);
         var processor = new ListMessageProcessor(session.Directory, policy, new RecordingOwnerNotifier(), NullLogger.Instance, context.Time);
-        var headers = kept.Select(h => new HeaderField(h.Name, h.Value)).ToList();
+        var headers = kept.ToMimeHeaders().Select(h => new HeaderField(h.Name, h.Value)).ToList();
         using FilterDecision decision = processor
             .ProcessAsync(new ListMessage(sender, [$"<{list}>"], headers, message.Body, "exim", OnlyMember: member))
             .GetAwaiter().GetResult();
@@ -71,9 +72,15 @@ public static class FilterCommand
 
         using var output = new MemoryStream();
         MessageWriter.WriteHeader(kept, decision.AddHeaders.Select(h => new MimeHeader(h.Name, h.Value)), output);
-        Stream body = decision.NewBody ?? message.Body;
-        body.Position = 0;
-        body.CopyTo(output);
+        if (decision.NewBody is Stream body)
+        {
+            body.CopyTo(output); // encoded while it is read
+        }
+        else
+        {
+            message.Body.Position = 0;
+            message.Body.CopyTo(output);
+        }
 
         byte[] bytes = output.ToArray();
         if (lfOnly)
@@ -87,9 +94,11 @@ public static class FilterCommand
         return AdminContext.ExitOk;
     }
 
-    private static string Single(MessageHeader header, string name)
+    private static string Single(HeaderList header, string name)
     {
-        var all = header.GetAll(name).ToList();
-        return all.Count == 1 ? all[0].Value.Trim() : throw new InvalidDataException($"expected exactly one {name} header, found {all.Count}");
+        var all = header.Where(h => Is(h, name)).ToMimeHeaders().ToList();
+        return all.Count == 1 ? all[0].Value : throw new InvalidDataException($"expected exactly one {name} header, found {all.Count}");
     }
+
+    private static bool Is(Header field, string name) => string.Equals(field.Field, name, StringComparison.OrdinalIgnoreCase);
 }

@@ -162,14 +162,14 @@ public static class SmimeEntities
             return (SignatureStatus.None, "no signature", entity);
         }
 
-        if (!ContentType.TryParse(contentType, out ContentType? type))
+        if (!MimeKit.ContentType.TryParse(contentType, out MimeKit.ContentType? type))
         {
             return (SignatureStatus.None, "no signature", entity);
         }
 
         try
         {
-            if (type.IsMimeType("application", "pkcs7-mime") && string.Equals(type.GetParameter("smime-type"), "signed-data", StringComparison.OrdinalIgnoreCase))
+            if (type.IsMimeType("application", "pkcs7-mime") && string.Equals(type.Parameters["smime-type"], "signed-data", StringComparison.OrdinalIgnoreCase))
             {
                 byte[] der = DecodeBase64Body(body);
                 var signed = new SignedCms();
@@ -178,7 +178,7 @@ public static class SmimeEntities
                 return (SignatureStatus.Verified, Describe(signed), signed.ContentInfo.Content);
             }
 
-            if (type.IsMimeType("multipart", "signed") && type.GetParameter("boundary") is { Length: > 0 } boundary)
+            if (type.IsMimeType("multipart", "signed") && type.Boundary is { Length: > 0 } boundary)
             {
                 (byte[] signedPart, byte[] signature) = SplitMultipartSigned(body, boundary);
                 var signed = new SignedCms(new System.Security.Cryptography.Pkcs.ContentInfo(signedPart), detached: true);
