@@ -45,6 +45,9 @@ public static class Oids
     public const string Aes192WrapPad = "2.16.840.1.101.3.4.1.28";
     public const string Aes256WrapPad = "2.16.840.1.101.3.4.1.48";
 
+    // Triple-DES key wrap (RFC 3217; RFC 3370 §4.3.1)
+    public const string Cms3DesWrap = "1.2.840.113549.1.9.16.3.6";
+
     // ECDH key agreement schemes (RFC 5753 §7.1.4; SEC 1)
     public const string EcPublicKey = "1.2.840.10045.2.1";
     public const string DhSinglePassStdDhSha1Kdf = "1.3.133.16.840.63.0.2";

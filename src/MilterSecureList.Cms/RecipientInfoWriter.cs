@@ -94,8 +94,8 @@ internal static class RecipientInfoWriter
         byte[] encryptedKey;
         try
         {
-            X963Kdf.DeriveKey(HashAlgorithmName.SHA256, z, s_sharedInfoAes256, kek);
-            encryptedKey = AesKeyWrap.Wrap(kek, cek);
+            X963Kdf.DeriveKey(Oids.Sha256, z, s_sharedInfoAes256, kek);
+            encryptedKey = KeyWrap.WrapAes(kek, cek);
         }
         finally
         {

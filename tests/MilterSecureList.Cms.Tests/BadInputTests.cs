@@ -135,12 +135,12 @@ public class BadInputTests
     }
 
     [Fact]
-    public void OaepWithMgf1HashDifferentFromOaepHashIsUnsupported()
+    public void OaepWithAnMgf1HashOutsideTheAllowListIsUnsupported()
     {
         TestIdentity list = s_pki.Get("list-rsa", "rsa");
         byte[] msg = Peers.OpensslEncrypt(Plaintexts.MimeEntity(), [list], "-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256");
-        // MGF1 parameters: 06 09 2A864886F70D010108 30 0B 06 09 608648016503040201 → sha512 (…2.3)
-        byte[] msg2 = Patch(msg, Convert.FromHexString("06092A864886F70D010108300B06096086480165030402"), 0x03);
+        // MGF1 parameters: 06 09 2A864886F70D010108 30 0B 06 09 608648016503040201 → SHA3-256 (…2.8), not allowed
+        byte[] msg2 = Patch(msg, Convert.FromHexString("06092A864886F70D010108300B06096086480165030402"), 0x08);
         CmsRewrapException e = AssertRejected(msg2, CmsRewrapFailure.UnsupportedAlgorithm);
         Assert.Contains("MGF1", e.Message);
     }

@@ -12,6 +12,11 @@ if (args.Length == 2 && args[0] == "--memory-child")
     return MemoryChild(args[1]);
 }
 
+if (args.Length >= 1 && args[0] == "--oracle")
+{
+    return OracleBench.Run(args.Length > 1 ? int.Parse(args[1]) : 2_000);
+}
+
 Console.WriteLine($"MilterSecureList CMS re-key benchmark  ({Environment.ProcessorCount} cores, .NET {Environment.Version})");
 Console.WriteLine();
 
