@@ -10,6 +10,7 @@ public sealed class ListKey : IDisposable
 {
     private readonly byte[] _ski;
     private readonly byte[] _publicKeySha1;
+    private readonly byte[] _publicKeyInfoSha1;
     private readonly bool _ownsKey = true;
 
     public ListKey(X509Certificate2 certificate, AsymmetricAlgorithm privateKey)
@@ -69,6 +70,7 @@ public sealed class ListKey : IDisposable
 
         _ski = RecipientIdentifierAsn.GetSubjectKeyIdentifier(certificate);
         _publicKeySha1 = RecipientIdentifierAsn.GetPublicKeySha1(certificate);
+        _publicKeyInfoSha1 = RecipientIdentifierAsn.GetPublicKeyInfoSha1(certificate);
         Sha256Fingerprint = certificate.GetCertHashString(HashAlgorithmName.SHA256);
     }
 
@@ -85,7 +87,7 @@ public sealed class ListKey : IDisposable
 
     internal ECDiffieHellman? Ecdh { get; }
 
-    internal bool Matches(RecipientIdentifierAsn rid) => rid.Matches(Certificate, _ski, _publicKeySha1);
+    internal bool Matches(RecipientIdentifierAsn rid) => rid.Matches(Certificate, _ski, _publicKeySha1, _publicKeyInfoSha1);
 
     public void Dispose()
     {

@@ -88,6 +88,14 @@ internal static class RecipientInfoWriter
     // a fresh ephemeral key on the member's curve, dhSinglePass-stdDH-sha256kdf-scheme, id-aes256-wrap.
     private static byte[] WriteKeyAgree(CmsRecipient member, ReadOnlySpan<byte> cek)
     {
+        if (KeyWrap.WrappedLength(Oids.Aes256Wrap, cek.Length) == 0)
+        {
+            // RFC 3394 wraps keys of two or more 64-bit blocks: DES (8 bytes) and 40-bit RC2 (5) content keys cannot
+            // be carried in a key agreement that every reader understands.
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm,
+                $"a {cek.Length}-byte content key cannot be wrapped for the EC member {member.Certificate.Subject} (AES key wrap needs 16 bytes or more)");
+        }
+
         using ECDiffieHellman ephemeral = ECDiffieHellman.Create(member.Curve);
         byte[] z = ephemeral.DeriveRawSecretAgreement(member.Ec!.PublicKey);
         Span<byte> kek = stackalloc byte[32];

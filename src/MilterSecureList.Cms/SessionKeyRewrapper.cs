@@ -39,11 +39,7 @@ public static class SessionKeyRewrapper
         }
 
         string cipher = ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm;
-        int cekLength = Oids.ContentKeyLength(cipher, ed.IsAuthEnveloped);
-        if (cekLength == 0)
-        {
-            CmsRewrapException.Unsupported($"content encryption algorithm {cipher} is not supported");
-        }
+        int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
         var kept = new List<RecipientInfoAsn>();
         if (options.KeepOtherRecipientInfos)
@@ -295,6 +291,10 @@ public static class SessionKeyRewrapper
                     encoded[i] = RecipientInfoWriter.Write(members[i], cek);
                 }
             }
+        }
+        catch (AggregateException e) when (e.InnerException is CmsRewrapException inner)
+        {
+            throw new CmsRewrapException(inner.Reason, inner.Message, inner);
         }
         catch (AggregateException e) when (e.InnerException is CryptographicException ce)
         {

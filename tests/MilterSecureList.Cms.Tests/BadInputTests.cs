@@ -121,9 +121,10 @@ public class BadInputTests
     [Fact]
     public void UnknownContentCipherIsUnsupported()
     {
-        // aes256-CBC (…1.42) → aes256-OFB (…1.43): same length, not on the allow-list.
-        byte[] msg = Patch(s_samples.Value.Der, Convert.FromHexString("06096086480165030401"), 0x2B);
-        AssertRejected(msg, CmsRewrapFailure.UnsupportedAlgorithm);
+        // aes256-CBC (…1.42) → id-aes256-wrap (…1.45): same length, a key-wrap algorithm, no content cipher.
+        byte[] msg = Patch(s_samples.Value.Der, Convert.FromHexString("06096086480165030401"), 0x2D);
+        CmsRewrapException e = AssertRejected(msg, CmsRewrapFailure.UnsupportedAlgorithm);
+        Assert.Contains("key length is not known", e.Message);
     }
 
     [Fact]
