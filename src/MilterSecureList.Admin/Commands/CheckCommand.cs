@@ -42,6 +42,7 @@ public static class CheckCommand
             string sender = Bracket(parse.GetValue(from)!);
             bool exim = parse.GetValue(eximData) is not null;
             var accepted = new List<string>();
+            var listRcpts = new List<string>();
             var report = new List<string>();
             // Exim passes $recipients as one argument: "a@x, b@y".
             IEnumerable<string> all = parse.GetValue(rcpts)!.SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -55,6 +56,11 @@ public static class CheckCommand
                 else
                 {
                     accepted.Add(rcpt);
+                    if (check.IsList)
+                    {
+                        listRcpts.Add(rcpt);
+                    }
+
                     report.Add($"RCPT {rcpt}: {(check.IsList ? "list" : "not a list")}");
                 }
             }
@@ -62,7 +68,22 @@ public static class CheckCommand
             using Stream inStream = exim
                 ? EximDataMessage(parse.GetValue(eximData)!, parse.GetValue(contentType))
                 : MessageFiles.OpenInput(parse.GetValue(input) ?? throw new UsageException("--in FILE (or --exim-data-file) is required"));
-            using RawMessage message = MessageReader.Read(inStream);
+            RawMessage message;
+            try
+            {
+                message = MessageReader.Read(inStream);
+            }
+            catch (MimeFormatException e) when (listRcpts.Count > 0)
+            {
+                // List mail the filter cannot read is the sender's problem: the documented 554 path, never exit 1.
+                SmtpReply unreadable = ReplyTexts.UnsupportedCms(listRcpts[0].Trim('<', '>'), e.Message);
+                context.Output.WriteLine(exim ? unreadable.Text : unreadable.ToString());
+                report.ForEach(context.Output.WriteLine);
+                context.Output.WriteLine($"verdict: reject (mime: {e.Message})");
+                return ExitRejected;
+            }
+
+            using RawMessage disposeMessage = message;
             if (accepted.Count == 0)
             {
                 context.Output.WriteLine(report.Count > 0 ? report[0][(report[0].IndexOf("refused ", StringComparison.Ordinal) + 8)..] : "554 5.5.1 no valid recipients");
