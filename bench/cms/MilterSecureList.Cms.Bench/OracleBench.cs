@@ -181,10 +181,14 @@ internal static class OracleBench
         }
     }
 
-    /// <summary>EnvelopedData, AES-256-CBC content of <paramref name="size"/> bytes, the list's ktri carrying <paramref name="ek"/>.</summary>
-    private static byte[] BuildMessage(X509Certificate2 list, byte[] ek, int size)
+    /// <summary>EnvelopedData, random "AES-256-CBC" content of <paramref name="size"/> bytes, the list's ktri carrying <paramref name="ek"/>.</summary>
+    private static byte[] BuildMessage(X509Certificate2 list, byte[] ek, int size) =>
+        Envelope(list, ek, RandomNumberGenerator.GetBytes(16), RandomNumberGenerator.GetBytes(size + 16));
+
+    /// <summary>A sender's message, DER: the list's ktri (PKCS#1 v1.5) carrying <paramref name="ek"/>, AES-256-CBC
+    /// content. Written directly (EnvelopedCms would hold several copies of a 50 MB body).</summary>
+    internal static byte[] Envelope(X509Certificate2 list, byte[] ek, byte[] iv, byte[] ct)
     {
-        byte[] ct = RandomNumberGenerator.GetBytes(size + 16);
         var w = new AsnWriter(AsnEncodingRules.DER, ct.Length + 2048);
         using (w.PushSequence())
         {
@@ -218,7 +222,7 @@ internal static class OracleBench
                     using (w.PushSequence())
                     {
                         w.WriteObjectIdentifier(Oids.Aes256Cbc);
-                        w.WriteOctetString(RandomNumberGenerator.GetBytes(16));
+                        w.WriteOctetString(iv);
                     }
 
                     w.WriteOctetString(ct, new Asn1Tag(TagClass.ContextSpecific, 0));
