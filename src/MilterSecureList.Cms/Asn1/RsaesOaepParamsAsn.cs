@@ -28,33 +28,25 @@ internal sealed record RsaesOaepParamsAsn(string HashAlgorithm, string MaskGenHa
         var outer = new AsnReader(p, AsnEncodingRules.BER);
         AsnReader seq = outer.ReadSequence();
         outer.ThrowIfNotEmpty();
-        if (seq.HasData && seq.PeekTag().HasSameClassAndValue(AsnTags.Context0))
+        if (ReadExplicit(seq, AsnTags.Constructed0) is { } hashAlg)
         {
-            AsnReader e = seq.ReadSequence(AsnTags.Constructed0);
-            hash = ReadHash(e);
-            e.ThrowIfNotEmpty();
+            hash = HashOid(hashAlg);
         }
 
-        if (seq.HasData && seq.PeekTag().HasSameClassAndValue(AsnTags.Context1))
+        if (ReadExplicit(seq, AsnTags.Constructed1) is { } mgf)
         {
-            AsnReader e = seq.ReadSequence(AsnTags.Constructed1);
-            AlgorithmIdentifierAsn mgf = AlgorithmIdentifierAsn.Decode(e);
-            e.ThrowIfNotEmpty();
             if (mgf.Algorithm != Oids.Mgf1 || mgf.Parameters is null)
             {
                 throw new UnsupportedCmsException($"OAEP mask generation {mgf.Algorithm} is not MGF1");
             }
 
             var mgfReader = new AsnReader(mgf.Parameters.Value, AsnEncodingRules.BER);
-            mgfHash = ReadHash(mgfReader);
+            mgfHash = HashOid(AlgorithmIdentifierAsn.Decode(mgfReader));
             mgfReader.ThrowIfNotEmpty();
         }
 
-        if (seq.HasData && seq.PeekTag().HasSameClassAndValue(AsnTags.Context2))
+        if (ReadExplicit(seq, AsnTags.Constructed2) is { } ps)
         {
-            AsnReader e = seq.ReadSequence(AsnTags.Constructed2);
-            AlgorithmIdentifierAsn ps = AlgorithmIdentifierAsn.Decode(e);
-            e.ThrowIfNotEmpty();
             if (ps.Algorithm != Oids.PSpecified || ps.Parameters is not { } encodedLabel)
             {
                 throw new UnsupportedCmsException($"OAEP label source {ps.Algorithm} is not id-pSpecified");
@@ -79,9 +71,22 @@ internal sealed record RsaesOaepParamsAsn(string HashAlgorithm, string MaskGenHa
         }
     }
 
-    private static string ReadHash(AsnReader reader)
+    /// <summary>The AlgorithmIdentifier inside an optional [n] EXPLICIT field, or null when the field is absent.</summary>
+    private static AlgorithmIdentifierAsn? ReadExplicit(AsnReader seq, Asn1Tag tag)
     {
-        AlgorithmIdentifierAsn alg = AlgorithmIdentifierAsn.Decode(reader);
+        if (!seq.HasData || !seq.PeekTag().HasSameClassAndValue(tag))
+        {
+            return null;
+        }
+
+        AsnReader field = seq.ReadSequence(tag);
+        AlgorithmIdentifierAsn alg = AlgorithmIdentifierAsn.Decode(field);
+        field.ThrowIfNotEmpty();
+        return alg;
+    }
+
+    private static string HashOid(AlgorithmIdentifierAsn alg)
+    {
         if (!alg.HasNullOrAbsentParameters)
         {
             throw new AsnContentException("hash algorithm parameters must be absent or NULL");
