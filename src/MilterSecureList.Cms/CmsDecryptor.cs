@@ -26,12 +26,7 @@ public static class CmsDecryptor
         {
             if (Names(ri, me))
             {
-                int cekLength = Oids.ContentKeyLength(ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm, ed.IsAuthEnveloped);
-                if (cekLength == 0)
-                {
-                    CmsRewrapException.Unsupported(
-                        $"content encryption algorithm {ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm} is not supported");
-                }
+                int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
                 byte[] cek = RecoverOrThrow(ri, me, cekLength);
                 try

@@ -52,7 +52,7 @@ public sealed class CmsRecipientIdentifier
     /// <summary>True when this identifier names <paramref name="certificate"/>.</summary>
     public bool Names(X509Certificate2 certificate) =>
         Rid is { } r && r.Matches(certificate, RecipientIdentifierAsn.GetSubjectKeyIdentifier(certificate),
-            RecipientIdentifierAsn.GetPublicKeySha1(certificate));
+            RecipientIdentifierAsn.GetPublicKeySha1(certificate), RecipientIdentifierAsn.GetPublicKeyInfoSha1(certificate));
 
     public override string ToString() => Kind switch
     {

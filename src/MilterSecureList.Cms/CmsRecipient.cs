@@ -27,6 +27,7 @@ public sealed class CmsRecipient
         KeyTransport = transport;
         Rsa = rsa;
         Ec = ec;
+        EcPublicKey = ec?.PublicKey;
         EncodedIssuerAndSerialNumber = rid;
         KeySizeBytes = keySize;
         if (rsa is not null)
@@ -43,6 +44,10 @@ public sealed class CmsRecipient
 
     /// <summary>Public-only ECDH object on the member's curve.</summary>
     internal ECDiffieHellman? Ec { get; }
+
+    /// <summary>The member's EC public key as ECDH takes it, made once: <see cref="ECDiffieHellman.PublicKey"/> builds
+    /// a new object on every call.</summary>
+    internal ECDiffieHellmanPublicKey? EcPublicKey { get; }
 
     /// <summary>The member's named curve (EC members), kept so each wrap need not export parameters.</summary>
     internal ECCurve Curve { get; private init; }

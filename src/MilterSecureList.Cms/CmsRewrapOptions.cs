@@ -22,6 +22,11 @@ public sealed class CmsRewrapOptions
     /// order makes the output deterministic in layout and cheaper for 10,000-member lists.</summary>
     public bool SortRecipientInfos { get; init; }
 
+    /// <summary>EC members on the same curve share one ephemeral key and one KeyAgreeRecipientInfo with a
+    /// RecipientEncryptedKey each (RFC 5652 §6.2.2, RFC 5753 §3.1.1): one key generation per curve per message instead
+    /// of one per member. Default true; false writes one ephemeral key and KeyAgreeRecipientInfo per member.</summary>
+    public bool ShareKeyAgreement { get; init; } = true;
+
     /// <summary>Degree of parallelism for large lists; -1 = all cores.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;
 }

@@ -8,11 +8,12 @@ namespace MilterSecureList.Cms;
 /// <summary>Recovers the content-encryption key from the list's RecipientInfo without a padding oracle.</summary>
 /// <remarks>
 /// The milter decrypts PKCS#1 v1.5 ciphertexts from anyone, so it is a Bleichenbacher oracle unless a failed
-/// unwrap is indistinguishable from a successful one (docs/cms.md §8, CVE-2026-63573 in BouncyCastle).
-/// Every private-key step below therefore ends in <see cref="Select"/>: a random key of the expected length is
-/// drawn up front, the real result is used only if the unwrap worked and has the right length, and the
-/// caller cannot tell which happened. Structure and algorithm checks happen before any private-key work,
-/// so the exceptions they raise depend only on public data.
+/// unwrap is indistinguishable from a successful one (docs/design.md, "No padding oracle"). Key transport runs the
+/// bare RSA operation and decodes the padding in constant time with implicit rejection (<see cref="KeyTransportDecoder"/>):
+/// a bad ciphertext yields a synthetic key derived from the private key and the ciphertext, through the same code and
+/// in the same time as a good one. Key agreement ends in <see cref="Select"/> with fresh random bytes (the sender knows
+/// every secret of a key agreement anyway). Structure and algorithm checks happen before any private-key work, so
+/// the exceptions they raise depend only on public data.
 /// </remarks>
 internal static class ContentKeyRecovery
 {
@@ -34,38 +35,55 @@ internal static class ContentKeyRecovery
 
     private static byte[] RecoverKeyTrans(in KeyTransRecipientInfoAsn ktri, ListKey key, int cekLength)
     {
-        RSAEncryptionPadding padding = ktri.KeyEncryptionAlgorithm.Algorithm switch
+        AlgorithmIdentifierAsn alg = ktri.KeyEncryptionAlgorithm;
+        RsaesOaepParamsAsn? oaep = alg.Algorithm switch
         {
-            Oids.RsaEncryption when ktri.KeyEncryptionAlgorithm.HasNullOrAbsentParameters => RSAEncryptionPadding.Pkcs1,
+            Oids.RsaEncryption when alg.HasNullOrAbsentParameters => null,
             Oids.RsaEncryption => throw new AsnContentException("rsaEncryption parameters must be NULL or absent"),
-            Oids.RsaesOaep => RsaesOaepParamsAsn.Decode(ktri.KeyEncryptionAlgorithm.Parameters),
-            _ => throw new UnsupportedCmsException($"key transport algorithm {ktri.KeyEncryptionAlgorithm.Algorithm} is not supported"),
+            Oids.RsaesOaep => RsaesOaepParamsAsn.Decode(alg.Parameters),
+            _ => throw new UnsupportedCmsException($"key transport algorithm {alg.Algorithm} is not supported"),
         };
-        RSA rsa = key.Rsa ?? throw new UnsupportedCmsException("a key-transport RecipientInfo names an EC list certificate");
+        RsaDecryptionPrimitive rsa = key.RsaPrimitive
+            ?? throw new UnsupportedCmsException("a key-transport RecipientInfo names an EC list certificate");
 
+        // From here on every ciphertext takes the same path: RSADP, the rejection key, one constant-time decoding.
+        int k = rsa.ModulusLength;
+        ReadOnlySpan<byte> c = ktri.EncryptedKey.Span;
         byte[] cek = GC.AllocateArray<byte>(cekLength, pinned: true);
-        byte[] random = GC.AllocateArray<byte>(cekLength, pinned: true);
-        byte[] plain = GC.AllocateArray<byte>(Math.Max((rsa.KeySize + 7) / 8, cekLength), pinned: true);
-        RandomNumberGenerator.Fill(random);
+        byte[] em = GC.AllocateArray<byte>(k, pinned: true);
+        byte[] padded = GC.AllocateArray<byte>(k, pinned: true);
+        Span<byte> kdk = stackalloc byte[32];
         try
         {
-            int written;
-            try
+            // Some encoders drop leading zero octets of the ciphertext; RSADP takes it as the integer it is.
+            if (c.Length <= k)
             {
-                written = rsa.Decrypt(ktri.EncryptedKey.Span, plain, padding);
-            }
-            catch (CryptographicException)
-            {
-                written = -1;
+                c.CopyTo(padded.AsSpan(k - c.Length));
             }
 
-            Select(plain, written == cekLength, random, cek);
+            rsa.DeriveRejectionKey(c.Length <= k ? padded : c, kdk);
+            if (c.Length > k || !rsa.TryDecrypt(padded, em))
+            {
+                // Not an RSA input at all (too long, or not below the modulus): public facts, same outcome as bad padding.
+                Array.Clear(em);
+            }
+
+            if (oaep is null)
+            {
+                KeyTransportDecoder.DecodePkcs1(em, kdk, cek);
+            }
+            else
+            {
+                KeyTransportDecoder.DecodeOaep(em, kdk, oaep, cek);
+            }
+
             return cek;
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(plain);
-            CryptographicOperations.ZeroMemory(random);
+            CryptographicOperations.ZeroMemory(em);
+            CryptographicOperations.ZeroMemory(padded);
+            CryptographicOperations.ZeroMemory(kdk);
         }
     }
 
@@ -77,7 +95,7 @@ internal static class ContentKeyRecovery
             throw new AsnContentException("KeyAgreeRecipientInfo version is not 3");
         }
 
-        if (!X963Kdf.TryGetScheme(kari.KeyEncryptionAlgorithm.Algorithm, out HashAlgorithmName hash))
+        if (!X963Kdf.TryGetScheme(kari.KeyEncryptionAlgorithm.Algorithm, out string hash))
         {
             throw new UnsupportedCmsException($"key agreement scheme {kari.KeyEncryptionAlgorithm.Algorithm} is not supported");
         }
@@ -90,10 +108,15 @@ internal static class ContentKeyRecovery
         var wrapReader = new AsnReader(wrapEncoded, AsnEncodingRules.BER);
         AlgorithmIdentifierAsn wrap = AlgorithmIdentifierAsn.Decode(wrapReader);
         wrapReader.ThrowIfNotEmpty();
-        int kekLength = AesKeyWrap.KekLength(wrap.Algorithm);
+        int kekLength = KeyWrap.KekLength(wrap.Algorithm);
         if (kekLength == 0 || !wrap.HasNullOrAbsentParameters)
         {
             throw new UnsupportedCmsException($"key wrap algorithm {wrap.Algorithm} is not supported");
+        }
+
+        if (KeyWrap.WrappedLength(wrap.Algorithm, cekLength) == 0)
+        {
+            throw new UnsupportedCmsException($"key wrap algorithm {wrap.Algorithm} cannot carry a {cekLength}-byte content key");
         }
 
         if (kari.OriginatorPublicKey is not { } point)
@@ -126,7 +149,7 @@ internal static class ContentKeyRecovery
         byte[] sharedInfo = EncodeSharedInfo(wrap.Encoded.Span, kari.Ukm, kekLength);
         byte[] cek = GC.AllocateArray<byte>(cekLength, pinned: true);
         byte[] random = GC.AllocateArray<byte>(cekLength, pinned: true);
-        byte[] unwrapped = GC.AllocateArray<byte>(Math.Max(encryptedKey.Length - 8, cekLength), pinned: true);
+        byte[] unwrapped = GC.AllocateArray<byte>(cekLength, pinned: true);
         byte[] kek = GC.AllocateArray<byte>(kekLength, pinned: true);
         byte[]? z = null;
         RandomNumberGenerator.Fill(random);
@@ -143,8 +166,7 @@ internal static class ContentKeyRecovery
                 using ECDiffieHellman peer = ECDiffieHellman.Create(peerParams);
                 z = ecdh.DeriveRawSecretAgreement(peer.PublicKey);
                 X963Kdf.DeriveKey(hash, z, sharedInfo, kek);
-                ok = encryptedKey.Length == cekLength + 8
-                    && AesKeyWrap.TryUnwrap(kek, encryptedKey.Span, unwrapped.AsSpan(0, cekLength));
+                ok = KeyWrap.TryUnwrap(wrap.Algorithm, kek, encryptedKey.Span, unwrapped);
             }
             catch (CryptographicException)
             {

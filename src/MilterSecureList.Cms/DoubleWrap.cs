@@ -125,11 +125,7 @@ public static class DoubleWrap
         }
 
         string cipher = ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm;
-        int cekLength = Oids.ContentKeyLength(cipher, ed.IsAuthEnveloped);
-        if (cekLength == 0)
-        {
-            CmsRewrapException.Unsupported($"content encryption algorithm {cipher} is not supported");
-        }
+        int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
         // The blob is an RFC 5649 wrap of the CEK: its length follows from the content cipher. As in re-key mode a
         // failed outer unwrap silently continues with random bytes (no padding oracle on the server).
@@ -197,11 +193,7 @@ public static class DoubleWrap
                 continue;
             }
 
-            int cekLength = Oids.ContentKeyLength(ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm, ed.IsAuthEnveloped);
-            if (cekLength == 0)
-            {
-                CmsRewrapException.Unsupported("content encryption algorithm is not supported");
-            }
+            int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
             byte[] blob = CmsDecryptor.RecoverOrThrow(dw.Outer, me, Aes.GetKeyWrapPaddedLength(cekLength));
             byte[]? listKey = listKeyLookup((dw.ListId, dw.Epoch));

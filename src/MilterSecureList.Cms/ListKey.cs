@@ -10,6 +10,7 @@ public sealed class ListKey : IDisposable
 {
     private readonly byte[] _ski;
     private readonly byte[] _publicKeySha1;
+    private readonly byte[] _publicKeyInfoSha1;
     private readonly bool _ownsKey = true;
 
     public ListKey(X509Certificate2 certificate, AsymmetricAlgorithm privateKey)
@@ -25,6 +26,7 @@ public sealed class ListKey : IDisposable
         ArgumentNullException.ThrowIfNull(certificate);
         ArgumentNullException.ThrowIfNull(privateKey);
         Certificate = certificate;
+        RequireKeyUsage(certificate);
         switch (privateKey)
         {
             case RSA rsa:
@@ -37,6 +39,7 @@ public sealed class ListKey : IDisposable
                 }
 
                 Rsa = rsa;
+                RsaPrimitive = new RsaDecryptionPrimitive(rsa);
                 break;
             case ECDiffieHellman ecdh:
                 Ecdh = ecdh;
@@ -67,6 +70,7 @@ public sealed class ListKey : IDisposable
 
         _ski = RecipientIdentifierAsn.GetSubjectKeyIdentifier(certificate);
         _publicKeySha1 = RecipientIdentifierAsn.GetPublicKeySha1(certificate);
+        _publicKeyInfoSha1 = RecipientIdentifierAsn.GetPublicKeyInfoSha1(certificate);
         Sha256Fingerprint = certificate.GetCertHashString(HashAlgorithmName.SHA256);
     }
 
@@ -77,16 +81,38 @@ public sealed class ListKey : IDisposable
 
     internal RSA? Rsa { get; }
 
+    /// <summary>The bare RSA private operation on this process's own copy of the key (always owned, even when
+    /// <see cref="Rsa"/> is borrowed).</summary>
+    internal RsaDecryptionPrimitive? RsaPrimitive { get; }
+
     internal ECDiffieHellman? Ecdh { get; }
 
-    internal bool Matches(RecipientIdentifierAsn rid) => rid.Matches(Certificate, _ski, _publicKeySha1);
+    internal bool Matches(RecipientIdentifierAsn rid) => rid.Matches(Certificate, _ski, _publicKeySha1, _publicKeyInfoSha1);
 
     public void Dispose()
     {
+        RsaPrimitive?.Dispose();
         if (_ownsKey)
         {
             Rsa?.Dispose();
             Ecdh?.Dispose();
+        }
+    }
+
+    /// <summary>A keyUsage extension must allow what the list key does: keyEncipherment for RSA (key transport),
+    /// keyAgreement for EC (RFC 5280 §4.2.1.3; RFC 5753 §3). Said exactly, because .NET's key getters quietly return
+    /// nothing for such a certificate and the problem then looks like a key that does not match.</summary>
+    public static void RequireKeyUsage(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        X509KeyUsageFlags? usage = certificate.Extensions.OfType<X509KeyUsageExtension>().FirstOrDefault()?.KeyUsages;
+        (X509KeyUsageFlags needed, string name) = certificate.PublicKey.Oid.Value == Oids.EcPublicKey
+            ? (X509KeyUsageFlags.KeyAgreement, "keyAgreement")
+            : (X509KeyUsageFlags.KeyEncipherment, "keyEncipherment");
+        if (usage is { } u && (u & needed) == 0)
+        {
+            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument,
+                $"the list certificate {certificate.Subject} does not allow {name} (its keyUsage is {u}); issue it with keyUsage {name}");
         }
     }
 

@@ -24,8 +24,21 @@ public static class Oids
     public const string Sha384 = "2.16.840.1.101.3.4.2.2";
     public const string Sha512 = "2.16.840.1.101.3.4.2.3";
 
-    // Content encryption (RFC 3565, RFC 5084, RFC 8103, RFC 3370)
+    // Content encryption (RFC 3565, RFC 5084, RFC 8103, RFC 3370, RFC 3657, RFC 4010, RFC 2984, RFC 8018)
+    public const string DesCbc = "1.3.14.3.2.7";
     public const string DesEde3Cbc = "1.2.840.113549.3.7";
+    public const string Rc2Cbc = "1.2.840.113549.3.2";
+    public const string Cast5Cbc = "1.2.840.113533.7.66.10";
+    public const string SeedCbc = "1.2.410.200004.1.4";
+    public const string Camellia128Cbc = "1.2.392.200011.61.1.1.1.2";
+    public const string Camellia192Cbc = "1.2.392.200011.61.1.1.1.3";
+    public const string Camellia256Cbc = "1.2.392.200011.61.1.1.1.4";
+    public const string Aes128Ofb = "2.16.840.1.101.3.4.1.3";
+    public const string Aes128Cfb = "2.16.840.1.101.3.4.1.4";
+    public const string Aes192Ofb = "2.16.840.1.101.3.4.1.23";
+    public const string Aes192Cfb = "2.16.840.1.101.3.4.1.24";
+    public const string Aes256Ofb = "2.16.840.1.101.3.4.1.43";
+    public const string Aes256Cfb = "2.16.840.1.101.3.4.1.44";
     public const string Aes128Cbc = "2.16.840.1.101.3.4.1.2";
     public const string Aes192Cbc = "2.16.840.1.101.3.4.1.22";
     public const string Aes256Cbc = "2.16.840.1.101.3.4.1.42";
@@ -44,6 +57,9 @@ public static class Oids
     public const string Aes128WrapPad = "2.16.840.1.101.3.4.1.8";
     public const string Aes192WrapPad = "2.16.840.1.101.3.4.1.28";
     public const string Aes256WrapPad = "2.16.840.1.101.3.4.1.48";
+
+    // Triple-DES key wrap (RFC 3217; RFC 3370 §4.3.1)
+    public const string Cms3DesWrap = "1.2.840.113549.1.9.16.3.6";
 
     // ECDH key agreement schemes (RFC 5753 §7.1.4; SEC 1)
     public const string EcPublicKey = "1.2.840.10045.2.1";
@@ -69,17 +85,4 @@ public static class Oids
 
     /// <summary>oriType of the double-wrap OtherRecipientInfo (docs/double-wrap.md).</summary>
     public const string DoubleWrapOri = ProjectArc + ".1";
-
-    /// <summary>Content-encryption key length in bytes for an allowed content cipher, or 0 if not allowed.</summary>
-    internal static int ContentKeyLength(string oid, bool authenticated) => (oid, authenticated) switch
-    {
-        (DesEde3Cbc, false) => 24,
-        (Aes128Cbc, false) => 16,
-        (Aes192Cbc, false) => 24,
-        (Aes256Cbc, false) => 32,
-        (Aes128Gcm, true) or (Aes128Ccm, true) => 16,
-        (Aes192Gcm, true) or (Aes192Ccm, true) => 24,
-        (Aes256Gcm, true) or (Aes256Ccm, true) or (ChaCha20Poly1305, true) => 32,
-        _ => 0,
-    };
 }

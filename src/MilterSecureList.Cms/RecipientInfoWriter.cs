@@ -86,38 +86,69 @@ internal static class RecipientInfoWriter
 
     // KeyAgreeRecipientInfo (RFC 5652 §6.2.2; RFC 5753 §3.1.1 ephemeral-static ECDH):
     // a fresh ephemeral key on the member's curve, dhSinglePass-stdDH-sha256kdf-scheme, id-aes256-wrap.
-    private static byte[] WriteKeyAgree(CmsRecipient member, ReadOnlySpan<byte> cek)
+    private static byte[] WriteKeyAgree(CmsRecipient member, ReadOnlySpan<byte> cek) =>
+        WriteSharedKeyAgree([member], cek.ToArray(), maxDegreeOfParallelism: 1, parallelThreshold: int.MaxValue);
+
+    /// <summary>One KeyAgreeRecipientInfo for all <paramref name="members"/> (EC, one curve) under one ephemeral key:
+    /// RFC 5652 §6.2.2 lets a kari carry a RecipientEncryptedKey per recipient, and RFC 5753 §3.1.1 derives each
+    /// recipient's KEK from the shared secret with that recipient's static key, so one key generation serves them all.</summary>
+    public static byte[] WriteSharedKeyAgree(IReadOnlyList<CmsRecipient> members, byte[] cek, int maxDegreeOfParallelism, int parallelThreshold)
     {
-        using ECDiffieHellman ephemeral = ECDiffieHellman.Create(member.Curve);
-        byte[] z = ephemeral.DeriveRawSecretAgreement(member.Ec!.PublicKey);
-        Span<byte> kek = stackalloc byte[32];
-        byte[] encryptedKey;
-        try
+        if (KeyWrap.WrappedLength(Oids.Aes256Wrap, cek.Length) == 0)
         {
-            X963Kdf.DeriveKey(HashAlgorithmName.SHA256, z, s_sharedInfoAes256, kek);
-            encryptedKey = AesKeyWrap.Wrap(kek, cek);
+            // RFC 3394 wraps keys of two or more 64-bit blocks: DES (8 bytes) and 40-bit RC2 (5) content keys cannot
+            // be carried in a key agreement that every reader understands.
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm,
+                $"a {cek.Length}-byte content key cannot be wrapped for the EC member {members[0].Certificate.Subject} (AES key wrap needs 16 bytes or more)");
         }
-        finally
+
+        using ECDiffieHellman ephemeral = ECDiffieHellman.Create(members[0].Curve);
+        var encryptedKeys = new byte[members.Count][];
+        if (members.Count >= parallelThreshold)
         {
-            CryptographicOperations.ZeroMemory(z);
-            CryptographicOperations.ZeroMemory(kek);
+            // Each worker derives with its own copy of the ephemeral key: one key object is not promised to be
+            // safe for concurrent use.
+            ECParameters priv = ephemeral.ExportParameters(true);
+            try
+            {
+                Parallel.For(0, members.Count, new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism },
+                    () => ECDiffieHellman.Create(priv),
+                    (i, _, mine) =>
+                    {
+                        encryptedKeys[i] = WrapForMember(mine, members[i], cek);
+                        return mine;
+                    },
+                    mine => mine.Dispose());
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(priv.D);
+            }
+        }
+        else
+        {
+            for (int i = 0; i < members.Count; i++)
+            {
+                encryptedKeys[i] = WrapForMember(ephemeral, members[i], cek);
+            }
         }
 
         ECParameters eph = ephemeral.ExportParameters(false);
-        int coord = member.KeySizeBytes;
+        int coord = members[0].KeySizeBytes;
         byte[] point = new byte[1 + (2 * coord)];
         point[0] = 0x04;
         eph.Q.X.AsSpan().CopyTo(point.AsSpan(1 + coord - eph.Q.X!.Length));
         eph.Q.Y.AsSpan().CopyTo(point.AsSpan(1 + (2 * coord) - eph.Q.Y!.Length));
 
-        var w = new AsnWriter(AsnEncodingRules.DER, 128 + member.EncodedIssuerAndSerialNumber.Length + point.Length + encryptedKey.Length);
+        int estimate = 128 + point.Length + members.Sum(m => m.EncodedIssuerAndSerialNumber.Length + cek.Length + 16);
+        var w = new AsnWriter(AsnEncodingRules.DER, estimate);
         using (w.PushSequence(AsnTags.Constructed1))
         {
             w.WriteInteger(3);
             using (w.PushSequence(AsnTags.Constructed0))
             using (w.PushSequence(AsnTags.Constructed1))
             {
-                // OriginatorPublicKey: id-ecPublicKey with parameters absent (the curve is the recipient's; RFC 5753 §3.1.1).
+                // OriginatorPublicKey: id-ecPublicKey with parameters absent (the curve is the recipients'; RFC 5753 §3.1.1).
                 using (w.PushSequence())
                 {
                     w.WriteObjectIdentifier(Oids.EcPublicKey);
@@ -133,13 +164,34 @@ internal static class RecipientInfoWriter
             }
 
             using (w.PushSequence())
-            using (w.PushSequence())
             {
-                w.WriteEncodedValue(member.EncodedIssuerAndSerialNumber);
-                w.WriteOctetString(encryptedKey);
+                for (int i = 0; i < members.Count; i++)
+                {
+                    using (w.PushSequence())
+                    {
+                        w.WriteEncodedValue(members[i].EncodedIssuerAndSerialNumber);
+                        w.WriteOctetString(encryptedKeys[i]);
+                    }
+                }
             }
         }
 
         return w.Encode();
+    }
+
+    private static byte[] WrapForMember(ECDiffieHellman ephemeral, CmsRecipient member, byte[] cek)
+    {
+        byte[] z = ephemeral.DeriveRawSecretAgreement(member.EcPublicKey!);
+        Span<byte> kek = stackalloc byte[32];
+        try
+        {
+            X963Kdf.DeriveKey(Oids.Sha256, z, s_sharedInfoAes256, kek);
+            return KeyWrap.WrapAes(kek, cek);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(z);
+            CryptographicOperations.ZeroMemory(kek);
+        }
     }
 }

@@ -39,11 +39,7 @@ public static class SessionKeyRewrapper
         }
 
         string cipher = ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm;
-        int cekLength = Oids.ContentKeyLength(cipher, ed.IsAuthEnveloped);
-        if (cekLength == 0)
-        {
-            CmsRewrapException.Unsupported($"content encryption algorithm {cipher} is not supported");
-        }
+        int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
         var kept = new List<RecipientInfoAsn>();
         if (options.KeepOtherRecipientInfos)
@@ -279,22 +275,43 @@ public static class SessionKeyRewrapper
 
     private static byte[][] WrapForMembers(IReadOnlyList<CmsRecipient> members, byte[] cek, CmsRewrapOptions options)
     {
-        var encoded = new byte[members.Count][];
+        // With a shared key agreement, EC members leave the per-member list and get one RecipientInfo per curve,
+        // after the others' (in member order within each; the order of a SET OF carries no meaning).
+        IReadOnlyList<CmsRecipient> single = members;
+        List<List<CmsRecipient>> shared = [];
+        if (options.ShareKeyAgreement)
+        {
+            single = members.Where(m => m.KeyTransport != CmsKeyTransport.EcdhStdSha256Aes256Wrap).ToList();
+            shared = members.Where(m => m.KeyTransport == CmsKeyTransport.EcdhStdSha256Aes256Wrap)
+                .GroupBy(m => m.Curve.Oid.Value).Select(g => g.ToList()).ToList();
+        }
+
+        var encoded = new byte[single.Count + shared.Count][];
         try
         {
-            if (members.Count >= options.ParallelThreshold)
+            if (single.Count >= options.ParallelThreshold)
             {
                 // Results land in member order whatever the thread schedule (deterministic order).
-                Parallel.For(0, members.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
-                    i => encoded[i] = RecipientInfoWriter.Write(members[i], cek));
+                Parallel.For(0, single.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
+                    i => encoded[i] = RecipientInfoWriter.Write(single[i], cek));
             }
             else
             {
-                for (int i = 0; i < members.Count; i++)
+                for (int i = 0; i < single.Count; i++)
                 {
-                    encoded[i] = RecipientInfoWriter.Write(members[i], cek);
+                    encoded[i] = RecipientInfoWriter.Write(single[i], cek);
                 }
             }
+
+            for (int g = 0; g < shared.Count; g++)
+            {
+                encoded[single.Count + g] = RecipientInfoWriter.WriteSharedKeyAgree(shared[g], cek, options.MaxDegreeOfParallelism,
+                    options.ParallelThreshold);
+            }
+        }
+        catch (AggregateException e) when (e.InnerException is CmsRewrapException inner)
+        {
+            throw new CmsRewrapException(inner.Reason, inner.Message, inner);
         }
         catch (AggregateException e) when (e.InnerException is CryptographicException ce)
         {

@@ -85,6 +85,7 @@ public static class ListOptionKeys
     public const string RotateOnRemove = "rotate-on-remove";
     public const string CertUrl = "cert-url";
     public const string ListHeaders = "list-headers";
+    public const string EcSharedKey = "ec-shared-key";
 
     private static readonly Dictionary<string, string[]?> s_allowed = new(StringComparer.Ordinal)
     {
@@ -96,6 +97,7 @@ public static class ListOptionKeys
         [RotateOnRemove] = ["yes", "no"],
         [CertUrl] = [], // any text: where senders get the list certificate (named in the plaintext reject)
         [ListHeaders] = ["yes", "no"],
+        [EcSharedKey] = ["yes", "no"], // EC members share one ephemeral key per curve and message (default yes)
     };
 
     public static IEnumerable<string> Known => s_allowed.Keys;

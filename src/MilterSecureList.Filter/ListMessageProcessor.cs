@@ -323,7 +323,8 @@ public sealed class ListMessageProcessor
         // The CPU work runs off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.
         Task<RewrapResult> work = Task.Run(() => mode == ListMode.Double
             ? DoubleWrap.Rewrap(smime.ContentInfo, listKeys, recipients)
-            : SessionKeyRewrapper.Rewrap(smime.ContentInfo, listKeys, recipients), ct);
+            : SessionKeyRewrapper.Rewrap(smime.ContentInfo, listKeys, recipients,
+                new CmsRewrapOptions { ShareKeyAgreement = expanded.All(e => e.Policy.ShareKeyAgreement) }), ct);
         TimeSpan interval = TimeSpan.FromSeconds(defaults.ProgressInterval);
         while (progress is not null && await Task.WhenAny(work, Task.Delay(interval, _time, ct)).ConfigureAwait(false) != work)
         {

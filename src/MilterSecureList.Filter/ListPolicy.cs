@@ -15,6 +15,7 @@ public sealed class ListPolicy
     private const string BounceAddressOption = ListOptionKeys.BounceAddress;
     private const string CertUrlOption = ListOptionKeys.CertUrl;
     private const string ListHeadersOption = ListOptionKeys.ListHeaders;
+    private const string EcSharedKeyOption = ListOptionKeys.EcSharedKey;
 
     public required PlaintextAction Plaintext { get; init; }
 
@@ -28,6 +29,10 @@ public sealed class ListPolicy
     public required bool ListHeaders { get; init; }
 
     public string? BounceAddress { get; init; }
+
+    /// <summary>EC members share one ephemeral key and KeyAgreeRecipientInfo per curve (list option
+    /// <c>ec-shared-key</c>, default yes; no: one per member).</summary>
+    public bool ShareKeyAgreement { get; init; } = true;
 
     public required string CertificateWhere { get; init; }
 
@@ -64,6 +69,7 @@ public sealed class ListPolicy
             SenderCopy = Get(o, SelfCopyOption) is string s ? IsYes(s) : defaults.SenderCopy,
             ListHeaders = Get(o, ListHeadersOption) is string h ? IsYes(h) : defaults.ListHeaders,
             BounceAddress = Get(o, BounceAddressOption),
+            ShareKeyAgreement = Get(o, EcSharedKeyOption) is not string k || IsYes(k),
             CertificateWhere = where,
         };
     }

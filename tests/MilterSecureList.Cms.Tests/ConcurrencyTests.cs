@@ -22,21 +22,25 @@ public class ConcurrencyTests
             CmsRecipient.FromCertificate(m3.Certificate)];
         CmsRecipient[] members = Enumerable.Range(0, 100).Select(i => shared[i % 3]).ToArray();
 
+        // Half the messages with one shared key agreement (EC members' entries last, in member order within it),
+        // half with one per member (every RecipientInfo in member order).
         RewrapResult[] results = new RewrapResult[8];
         Parallel.For(0, results.Length, i => results[i] = SessionKeyRewrapper.Rewrap(input, [listKey], members,
-            new CmsRewrapOptions { ParallelThreshold = 10 }));
+            new CmsRewrapOptions { ParallelThreshold = 10, ShareKeyAgreement = i % 2 == 0 }));
+        CmsRecipient[] sharedOrder = [.. members.Where(m => m != shared[2]), .. members.Where(m => m == shared[2])];
 
-        foreach (RewrapResult r in results)
+        for (int n = 0; n < results.Length; n++)
         {
+            RewrapResult r = results[n];
+            CmsRecipient[] expected = n % 2 == 0 ? sharedOrder : members;
             Assert.Equal(plain, Peers.EnvelopedCmsDecrypt(r.ContentInfo, m1));
             Assert.Equal(plain, Peers.EnvelopedCmsDecrypt(r.ContentInfo, m2));
             Assert.Equal(plain, CmsDecryptor.Decrypt(r.ContentInfo, m3.Certificate, m3.Key));
-            // Member order: the i-th RecipientInfo is for members[i] (ktri, ktri-OAEP, kari, ...).
             CmsEnvelopeInfo info = SessionKeyRewrapper.Inspect(r.ContentInfo);
             Assert.Equal(100, info.Recipients.Count);
             for (int i = 0; i < 100; i++)
             {
-                Assert.True(info.Recipients[i].Names(shared[i % 3].Certificate), $"RecipientInfo {i} is out of order");
+                Assert.True(info.Recipients[i].Names(expected[i].Certificate), $"recipient {i} is out of order");
             }
         }
     }

@@ -198,7 +198,7 @@ public class DoubleWrapTests
                 kekri.WriteObjectIdentifier(Oids.Aes256Wrap);
             }
 
-            kekri.WriteOctetString(AesKeyWrap.Wrap(kek, cek));
+            kekri.WriteOctetString(KeyWrap.WrapAes(kek, cek));
         }
 
         byte[] asKekri = EnvelopeAssembler.Assemble(Oids.AuthEnvelopedData, 0, ed, [kekri.Encode()], []);

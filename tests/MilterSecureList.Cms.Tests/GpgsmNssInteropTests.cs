@@ -166,6 +166,8 @@ public class GpgsmNssInteropTests : IClassFixture<GpgsmNssFixture>
     [InlineData("-aes256")]
     [InlineData("-des3")]
     [InlineData("-aes128", "-stream")]
+    [InlineData("-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256", "-keyopt", "rsa_mgf1_md:sha1")]
+    [InlineData("-aes128", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_label:0a0b0c")]
     public void OpensslSenderIsReadableByGpgsmAndNss(params string[] args)
     {
         byte[] plain = Plaintexts.MimeEntity("from openssl");

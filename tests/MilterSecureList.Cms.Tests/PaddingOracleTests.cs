@@ -69,19 +69,121 @@ public class PaddingOracleTests
     }
 
     [Fact]
-    public void TwoBadPaddingMessagesGetDifferentRandomKeys()
+    public void BadPaddingGivesADeterministicSyntheticKeyOfTheRightLengthThatDiffersPerCiphertext()
     {
-        // The fallback key is fresh randomness, not a constant an attacker could recognise in the output.
+        // Implicit rejection: the same forged ciphertext always yields the same key (a member comparing two copies of
+        // one forgery learns nothing), a different forgery a different key, and the length is the content cipher's.
         TestIdentity list = s_pki.Get("list-rsa", "rsa");
-        TestIdentity m1 = s_pki.Get("member1");
         (byte[] good, byte[] ek) = ListMessage(list, Plaintexts.MimeEntity());
-        byte[] bad = Replace(good, ek, NonConformingCiphertext((RSA)list.Key));
+        byte[] bad1 = Replace(good, ek, NonConformingCiphertext((RSA)list.Key));
+        byte[] bad2 = Replace(good, ek, NonConformingCiphertext((RSA)list.Key));
         using ListKey listKey = list.ToListKey();
-        byte[] cek1 = RecoverViaListKey(bad, listKey);
-        byte[] cek2 = RecoverViaListKey(bad, listKey);
+        using ListKey sameKeyLoadedAgain = list.ToListKey();
+
+        byte[] cek1 = RecoverViaListKey(bad1, listKey);
         Assert.Equal(32, cek1.Length);
-        Assert.NotEqual(cek1, cek2);
-        _ = m1;
+        Assert.Equal(cek1, RecoverViaListKey(bad1, listKey));
+        Assert.Equal(cek1, RecoverViaListKey(bad1, sameKeyLoadedAgain));
+        Assert.NotEqual(cek1, RecoverViaListKey(bad2, listKey));
+        Assert.Equal(16, RecoverViaListKey(bad1, listKey, 16).Length);
+        Assert.Equal(24, RecoverViaListKey(bad1, listKey, 24).Length);
+
+        // The synthetic key is PRF(KDK, "message", 8k)'s tail, KDK = HMAC-SHA256(SHA-256(d), C): recomputed here
+        // from the private key with .NET's own HMAC as an independent check of the derivation.
+        RSAParameters p = ((RSA)list.Key).ExportParameters(true);
+        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(bad1, CmsRewrapOptions.Default);
+        byte[] c = ed.RecipientInfos[0].KeyTrans!.Value.EncryptedKey.ToArray();
+        byte[] kdk = HMACSHA256.HashData(SHA256.HashData(p.D!), c);
+        byte[] synthetic = new byte[256];
+        for (int i = 0; i < 8; i++)
+        {
+            byte[] input = [0, (byte)i, .. "message"u8, 0x08, 0x00]; // counter, label, 2048 bits
+            HMACSHA256.HashData(kdk, input).CopyTo(synthetic, 32 * i);
+        }
+
+        Assert.Equal(synthetic[^32..], cek1);
+    }
+
+    [Theory]
+    [InlineData("first-octet")]
+    [InlineData("block-type")]
+    [InlineData("zero-in-padding")]
+    [InlineData("no-separator")]
+    [InlineData("key-too-short")]
+    [InlineData("key-too-long")]
+    [InlineData("good")]
+    public void Pkcs1DecodingAcceptsOnlyAKeyOfTheExpectedLength(string kind)
+    {
+        byte[] kdk = RandomNumberGenerator.GetBytes(32);
+        byte[] cek = RandomNumberGenerator.GetBytes(32);
+        byte[] em = EncodePkcs1(cek, 256);
+        switch (kind)
+        {
+            case "first-octet": em[0] = 0x01; break;
+            case "block-type": em[1] = 0x01; break;
+            case "zero-in-padding": em[100] = 0x00; break;
+            case "no-separator": em[256 - 33] = 0x17; break;
+            case "key-too-short": em = EncodePkcs1(cek[..31], 256); break;
+            case "key-too-long": em = EncodePkcs1([0x42, .. cek], 256); break;
+        }
+
+        byte[] key = new byte[32];
+        KeyTransportDecoder.DecodePkcs1(em, kdk, key);
+        byte[] synthetic = new byte[32];
+        KeyTransportDecoder.SyntheticKey(kdk, 256, synthetic);
+        Assert.Equal(kind == "good" ? cek : synthetic, key);
+    }
+
+    [Fact]
+    public void BadOaepGivesTheSameSyntheticKeyAsBadPkcs1()
+    {
+        TestIdentity list = s_pki.Get("list-rsa", "rsa");
+        using ListKey listKey = list.ToListKey();
+        byte[] c = NonConformingCiphertext((RSA)list.Key);
+        byte[] viaPkcs1 = RecoverKeyTrans(listKey, c, oaep: false);
+        byte[] viaOaep = RecoverKeyTrans(listKey, c, oaep: true);
+        Assert.Equal(viaPkcs1, viaOaep);
+        using RSA pub = list.Certificate.GetRSAPublicKey()!;
+        byte[] cek = RandomNumberGenerator.GetBytes(32);
+        Assert.Equal(cek, RecoverKeyTrans(listKey, pub.Encrypt(cek, RSAEncryptionPadding.OaepSHA1), oaep: true));
+        Assert.Equal(cek, RecoverKeyTrans(listKey, pub.Encrypt(cek, RSAEncryptionPadding.Pkcs1), oaep: false));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void CiphertextThatIsNoRsaInputGetsASyntheticKey(bool tooLong)
+    {
+        // c >= n and a ciphertext longer than the modulus are refused by RSADP itself: still the same path and result shape.
+        TestIdentity list = s_pki.Get("list-rsa", "rsa");
+        using ListKey listKey = list.ToListKey();
+        byte[] c = tooLong ? RandomNumberGenerator.GetBytes(257) : Enumerable.Repeat((byte)0xFF, 256).ToArray();
+        byte[] key1 = RecoverKeyTrans(listKey, c, oaep: false);
+        Assert.Equal(32, key1.Length);
+        Assert.Equal(key1, RecoverKeyTrans(listKey, c, oaep: false));
+    }
+
+    [Fact]
+    public void BouncyCastleFallbackComputesTheSameRsaOperationAsOpenssl()
+    {
+        TestIdentity list = s_pki.Get("list-rsa", "rsa");
+        using var openssl = new RsaDecryptionPrimitive((RSA)list.Key);
+        using var fallback = new RsaDecryptionPrimitive((RSA)list.Key, useOpenSsl: false);
+        Assert.True(openssl.UsesOpenSsl);
+        Assert.False(fallback.UsesOpenSsl);
+        using RSA pub = list.Certificate.GetRSAPublicKey()!;
+        foreach (byte[] c in new[] { pub.Encrypt(new byte[32], RSAEncryptionPadding.Pkcs1), NonConformingCiphertext((RSA)list.Key) })
+        {
+            byte[] a = new byte[256];
+            byte[] b = new byte[256];
+            Assert.True(openssl.TryDecrypt(c, a));
+            Assert.True(fallback.TryDecrypt(c, b));
+            Assert.Equal(a, b);
+        }
+
+        byte[] tooLarge = Enumerable.Repeat((byte)0xFF, 256).ToArray();
+        Assert.False(openssl.TryDecrypt(tooLarge, new byte[256]));
+        Assert.False(fallback.TryDecrypt(tooLarge, new byte[256]));
     }
 
     [Fact]
@@ -107,10 +209,48 @@ public class PaddingOracleTests
         Assert.NotEqual(plain, Peers.OpensslDecrypt(badResult.ContentInfo, m1));
     }
 
-    private static byte[] RecoverViaListKey(byte[] message, ListKey key)
+    private static byte[] RecoverViaListKey(byte[] message, ListKey key, int length = 32)
     {
         (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(message, CmsRewrapOptions.Default);
-        return ContentKeyRecovery.Recover(ed.RecipientInfos[0], key, 32);
+        return ContentKeyRecovery.Recover(ed.RecipientInfos[0], key, length);
+    }
+
+    /// <summary>Recover through a hand-built ktri (rsaEncryption or RSAES-OAEP with default parameters) carrying <paramref name="c"/>.</summary>
+    private static byte[] RecoverKeyTrans(ListKey key, byte[] c, bool oaep)
+    {
+        var w = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+        using (w.PushSequence())
+        {
+            w.WriteInteger(0);
+            IssuerAndSerialNumberAsn.Encode(w, key.Certificate);
+            using (w.PushSequence())
+            {
+                w.WriteObjectIdentifier(oaep ? Oids.RsaesOaep : Oids.RsaEncryption);
+                if (!oaep)
+                {
+                    w.WriteNull();
+                }
+            }
+
+            w.WriteOctetString(c);
+        }
+
+        RecipientInfoAsn ri = RecipientInfoAsn.Decode(new System.Formats.Asn1.AsnReader(w.Encode(), System.Formats.Asn1.AsnEncodingRules.DER));
+        return ContentKeyRecovery.Recover(ri, key, 32);
+    }
+
+    /// <summary>EM = 00 02 PS 00 M (RFC 8017 §7.2.1 step 2) with non-zero random PS.</summary>
+    private static byte[] EncodePkcs1(byte[] message, int k)
+    {
+        byte[] em = new byte[k];
+        em[1] = 0x02;
+        for (int i = 2; i < k - message.Length - 1; i++)
+        {
+            em[i] = (byte)RandomNumberGenerator.GetInt32(1, 256);
+        }
+
+        message.CopyTo(em, k - message.Length);
+        return em;
     }
 
     /// <summary>A ciphertext whose decryption is not PKCS#1 v1.5 conforming (checked against the private key).</summary>

@@ -42,6 +42,7 @@ public static class CheckCommand
             string sender = Bracket(parse.GetValue(from)!);
             bool exim = parse.GetValue(eximData) is not null;
             var accepted = new List<string>();
+            var listRcpts = new List<string>();
             var report = new List<string>();
             // Exim passes $recipients as one argument: "a@x, b@y".
             IEnumerable<string> all = parse.GetValue(rcpts)!.SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -55,6 +56,11 @@ public static class CheckCommand
                 else
                 {
                     accepted.Add(rcpt);
+                    if (check.IsList)
+                    {
+                        listRcpts.Add(rcpt);
+                    }
+
                     report.Add($"RCPT {rcpt}: {(check.IsList ? "list" : "not a list")}");
                 }
             }
@@ -66,6 +72,15 @@ public static class CheckCommand
             try
             {
                 message = MessageReader.Read(inStream);
+            }
+            catch (MimeFormatException e) when (listRcpts.Count > 0)
+            {
+                // List mail the filter cannot read is the sender's problem: the documented 554 path, never exit 1.
+                SmtpReply unreadable = ReplyTexts.UnsupportedCms(listRcpts[0].Trim('<', '>'), e.Message);
+                context.Output.WriteLine(exim ? unreadable.Text : unreadable.ToString());
+                report.ForEach(context.Output.WriteLine);
+                context.Output.WriteLine($"verdict: reject (mime: {e.Message})");
+                return ExitRejected;
             }
             catch (MimeFormatException e)
             {

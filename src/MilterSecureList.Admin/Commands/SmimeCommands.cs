@@ -8,7 +8,8 @@ using MilterSecureList.Mime;
 namespace MilterSecureList.Admin.Commands;
 
 /// <summary><c>securelist smime rewrap</c>: the re-key engine on one message file, for operators and tests.
-/// Exit 0 re-keyed; 2 not S/MIME or not encrypted to this list (one-line reason); 1 other errors.</summary>
+/// Exit 0 re-keyed; 2 for input the tool cannot handle: not S/MIME, malformed MIME or CMS, an unsupported algorithm, not
+/// encrypted to this list, a certificate unfit for its job (one-line reason); 1 for failures on our side.</summary>
 public static class SmimeCommands
 {
     public static Command Build(AdminContext context)
@@ -35,7 +36,7 @@ public static class SmimeCommands
             X509Certificate2 cert = CertificateInspector.LoadFile(parse.GetValue(listCert)!);
             string keyPath = parse.GetValue(listKey)!;
             ListKeyStore.CheckPrivateFile(keyPath);
-            using var key = new ListKey(cert, ListKeyStore.LoadPrivateKey(keyPath, cert, () => null));
+            using ListKey key = LoadListKey(cert, keyPath);
             var recipients = parse.GetValue(members)!
                 .Select(path => CmsRecipient.FromCertificate(CertificateInspector.LoadFile(path), parse.GetValue(oaep)))
                 .ToList();
@@ -55,17 +56,18 @@ public static class SmimeCommands
                 // Written only when complete: never a half-written message.
                 MessageFiles.WriteOutput(parse.GetValue(output)!, buffer);
             }
-            catch (MimeFormatException e) when (e.Reason == MimeErrorReason.NotSmime)
+            catch (MimeFormatException e)
             {
                 context.Error.WriteLine($"securelist: {e.Message}");
                 return AdminContext.ExitUsage;
             }
-            catch (CmsRewrapException e) when (e.Reason is CmsRewrapFailure.NotForThisList or CmsRewrapFailure.NotEnvelopedData)
+            catch (CmsRewrapException e) when (e.Reason is not (CmsRewrapFailure.InvalidArgument or CmsRewrapFailure.DecryptionFailed))
             {
+                // Malformed, UnsupportedAlgorithm, LimitExceeded, NotForThisList, NotEnvelopedData: the message's fault.
                 context.Error.WriteLine($"securelist: {e.Message}");
                 return AdminContext.ExitUsage;
             }
-            catch (Exception e) when (e is CmsRewrapException or MimeFormatException or CryptographicException)
+            catch (Exception e) when (e is CmsRewrapException or CryptographicException)
             {
                 context.Error.WriteLine($"securelist: {e.Message}");
                 return AdminContext.ExitFailure;
@@ -79,5 +81,20 @@ public static class SmimeCommands
             return AdminContext.ExitOk;
         }));
         return command;
+    }
+
+    /// <summary>A list certificate whose keyUsage forbids its job is the operator's input, said as such (exit 2).</summary>
+    private static ListKey LoadListKey(X509Certificate2 cert, string keyPath)
+    {
+        try
+        {
+            ListKey.RequireKeyUsage(cert);
+        }
+        catch (CmsRewrapException e)
+        {
+            throw new UsageException(e.Message);
+        }
+
+        return new ListKey(cert, ListKeyStore.LoadPrivateKey(keyPath, cert, () => null));
     }
 }

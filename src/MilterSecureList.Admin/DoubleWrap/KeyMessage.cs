@@ -99,9 +99,9 @@ public static class KeyMessage
     public static SignedListKey Open(byte[] entity, Func<string, X509Certificate2?> pinnedOwnerOf, string source)
     {
         (List<string> fields, byte[] body) = SmimeEntities.SplitCanonical(entity);
-        ContentType? type = ContentTypeOf(fields);
-        if (type is null || !type.IsMimeType("multipart", "signed") || type.GetParameter("boundary") is not { Length: > 0 } boundary
-            || type.GetParameter("protocol") is not ("application/pkcs7-signature" or "application/x-pkcs7-signature"))
+        MimeKit.ContentType? type = ContentTypeOf(fields);
+        if (type is null || !type.IsMimeType("multipart", "signed") || type.Parameters["boundary"] is not { Length: > 0 } boundary
+            || type.Parameters["protocol"]?.ToLowerInvariant() is not ("application/pkcs7-signature" or "application/x-pkcs7-signature"))
         {
             CryptographicOperations.ZeroMemory(body);
             throw new KeyMessageRefusedException($"{source}: the key message is not signed (S/MIME multipart/signed): not from the list owner");
@@ -177,13 +177,13 @@ public static class KeyMessage
         }
     }
 
-    private static ContentType? ContentTypeOf(List<string> fields)
+    private static MimeKit.ContentType? ContentTypeOf(List<string> fields)
     {
         string? value = fields
             .Where(f => f.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase))
             .Select(f => f["Content-Type:".Length..].Replace("\r\n", string.Empty, StringComparison.Ordinal))
             .FirstOrDefault();
-        return value is not null && ContentType.TryParse(value, out ContentType? type) ? type : null;
+        return value is not null && MimeKit.ContentType.TryParse(value, out MimeKit.ContentType? type) ? type : null;
     }
 
     /// <summary>A plain ASCII address: nothing the server's export supplies may add a header field or a line.</summary>

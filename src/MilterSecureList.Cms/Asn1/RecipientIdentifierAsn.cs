@@ -68,16 +68,19 @@ internal readonly struct RecipientIdentifierAsn
         throw new AsnContentException("unknown KeyAgreeRecipientIdentifier choice");
     }
 
-    public bool Matches(X509Certificate2 certificate, ReadOnlySpan<byte> certificateSki, ReadOnlySpan<byte> publicKeySha1)
+    public bool Matches(X509Certificate2 certificate, ReadOnlySpan<byte> certificateSki, ReadOnlySpan<byte> publicKeySha1,
+        ReadOnlySpan<byte> publicKeyInfoSha1)
     {
         if (IssuerAndSerialNumber is { } iasn)
         {
             return iasn.Matches(certificate);
         }
 
+        // Senders that find no SKI extension compute one: RFC 5280 §4.2.1.2 method (1), or, as Windows (CryptoAPI)
+        // and .NET do, SHA-1 over the whole DER SubjectPublicKeyInfo. All three name the same key.
         ReadOnlySpan<byte> ski = SubjectKeyIdentifier!.Value.Span;
-        // RFC 5280 §4.2.1.2 method (1) as a fallback for certificates without the extension.
-        return (!certificateSki.IsEmpty && ski.SequenceEqual(certificateSki)) || ski.SequenceEqual(publicKeySha1);
+        return (!certificateSki.IsEmpty && ski.SequenceEqual(certificateSki)) || ski.SequenceEqual(publicKeySha1)
+            || ski.SequenceEqual(publicKeyInfoSha1);
     }
 
     /// <summary>The SKI extension value of a certificate, or empty.</summary>
@@ -98,5 +101,10 @@ internal readonly struct RecipientIdentifierAsn
 #pragma warning disable CA5350 // SHA-1 is what RFC 5280 §4.2.1.2 specifies for key identifiers; not a security use.
     public static byte[] GetPublicKeySha1(X509Certificate2 certificate) =>
         SHA1.HashData(certificate.PublicKey.EncodedKeyValue.RawData);
+
+    /// <summary>SHA-1 of the whole DER SubjectPublicKeyInfo (algorithm included): the key identifier Windows and .NET
+    /// write for a certificate without the SKI extension (X509SubjectKeyIdentifierHashAlgorithm.CapiSha1).</summary>
+    public static byte[] GetPublicKeyInfoSha1(X509Certificate2 certificate) =>
+        SHA1.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo());
 #pragma warning restore CA5350
 }

@@ -1,5 +1,4 @@
 using System.Formats.Asn1;
-using System.Security.Cryptography;
 
 namespace MilterSecureList.Cms.Asn1;
 
@@ -9,72 +8,85 @@ namespace MilterSecureList.Cms.Asn1;
 //   maskGenAlgorithm  [1] MaskGenAlgorithm  DEFAULT mgf1SHA1,
 //   pSourceAlgorithm  [2] PSourceAlgorithm  DEFAULT pSpecifiedEmpty }
 // (explicit tags: the PKCS#1 module uses EXPLICIT TAGS)
-internal static class RsaesOaepParamsAsn
+internal sealed record RsaesOaepParamsAsn(string HashAlgorithm, string MaskGenHashAlgorithm, byte[] Label)
 {
-    /// <summary>Map the parameters to a .NET padding. .NET cannot express MGF1-hash ≠ OAEP-hash or a label,
-    /// so those are refused (strict parsing; cf. openssl issue #32567).</summary>
-    public static RSAEncryptionPadding Decode(ReadOnlyMemory<byte>? parameters)
+    private static readonly RsaesOaepParamsAsn s_defaults = new(Oids.Sha1, Oids.Sha1, []);
+
+    /// <summary>Decode the parameters strictly (cf. openssl issue #32567: malformed OAEP parameters must never fall back
+    /// to another padding). Every combination of the allowed hashes is accepted, and any label: Java's default
+    /// OAEPWithSHA-256AndMGF1Padding sends SHA-256 with MGF1-SHA-1, which .NET's RSAEncryptionPadding cannot express.</summary>
+    public static RsaesOaepParamsAsn Decode(ReadOnlyMemory<byte>? parameters)
     {
+        if (parameters is not { } p || p.Span.SequenceEqual((ReadOnlySpan<byte>)[0x05, 0x00]))
+        {
+            return s_defaults;
+        }
+
         string hash = Oids.Sha1;
         string mgfHash = Oids.Sha1;
-        if (parameters is { } p && !p.Span.SequenceEqual((ReadOnlySpan<byte>)[0x05, 0x00]))
+        byte[] label = [];
+        var outer = new AsnReader(p, AsnEncodingRules.BER);
+        AsnReader seq = outer.ReadSequence();
+        outer.ThrowIfNotEmpty();
+        if (ReadExplicit(seq, AsnTags.Constructed0) is { } hashAlg)
         {
-            var outer = new AsnReader(p, AsnEncodingRules.BER);
-            AsnReader seq = outer.ReadSequence();
-            outer.ThrowIfNotEmpty();
-            if (seq.HasData && seq.PeekTag().HasSameClassAndValue(AsnTags.Context0))
-            {
-                AsnReader e = seq.ReadSequence(AsnTags.Constructed0);
-                hash = ReadHash(e);
-                e.ThrowIfNotEmpty();
-            }
-
-            if (seq.HasData && seq.PeekTag().HasSameClassAndValue(AsnTags.Context1))
-            {
-                AsnReader e = seq.ReadSequence(AsnTags.Constructed1);
-                AlgorithmIdentifierAsn mgf = AlgorithmIdentifierAsn.Decode(e);
-                e.ThrowIfNotEmpty();
-                if (mgf.Algorithm != Oids.Mgf1 || mgf.Parameters is null)
-                {
-                    throw new UnsupportedCmsException($"OAEP mask generation {mgf.Algorithm} is not MGF1");
-                }
-
-                mgfHash = ReadHash(new AsnReader(mgf.Parameters.Value, AsnEncodingRules.BER));
-            }
-
-            if (seq.HasData && seq.PeekTag().HasSameClassAndValue(AsnTags.Context2))
-            {
-                AsnReader e = seq.ReadSequence(AsnTags.Constructed2);
-                AlgorithmIdentifierAsn ps = AlgorithmIdentifierAsn.Decode(e);
-                e.ThrowIfNotEmpty();
-                if (ps.Algorithm != Oids.PSpecified || ps.Parameters is not { } label
-                    || new AsnReader(label, AsnEncodingRules.BER).ReadOctetString().Length != 0)
-                {
-                    throw new UnsupportedCmsException("OAEP with a non-empty label is not supported");
-                }
-            }
-
-            seq.ThrowIfNotEmpty();
+            hash = HashOid(hashAlg);
         }
 
-        if (hash != mgfHash)
+        if (ReadExplicit(seq, AsnTags.Constructed1) is { } mgf)
         {
-            throw new UnsupportedCmsException("OAEP with an MGF1 hash different from the OAEP hash is not supported");
+            if (mgf.Algorithm != Oids.Mgf1 || mgf.Parameters is null)
+            {
+                throw new UnsupportedCmsException($"OAEP mask generation {mgf.Algorithm} is not MGF1");
+            }
+
+            var mgfReader = new AsnReader(mgf.Parameters.Value, AsnEncodingRules.BER);
+            mgfHash = HashOid(AlgorithmIdentifierAsn.Decode(mgfReader));
+            mgfReader.ThrowIfNotEmpty();
         }
 
-        return hash switch
+        if (ReadExplicit(seq, AsnTags.Constructed2) is { } ps)
         {
-            Oids.Sha1 => RSAEncryptionPadding.OaepSHA1,
-            Oids.Sha256 => RSAEncryptionPadding.OaepSHA256,
-            Oids.Sha384 => RSAEncryptionPadding.OaepSHA384,
-            Oids.Sha512 => RSAEncryptionPadding.OaepSHA512,
-            _ => throw new UnsupportedCmsException($"OAEP hash {hash} is not supported"),
-        };
+            if (ps.Algorithm != Oids.PSpecified || ps.Parameters is not { } encodedLabel)
+            {
+                throw new UnsupportedCmsException($"OAEP label source {ps.Algorithm} is not id-pSpecified");
+            }
+
+            var labelReader = new AsnReader(encodedLabel, AsnEncodingRules.BER);
+            label = labelReader.ReadOctetString();
+            labelReader.ThrowIfNotEmpty();
+        }
+
+        seq.ThrowIfNotEmpty();
+        RequireAllowedHash(hash, "OAEP hash");
+        RequireAllowedHash(mgfHash, "OAEP MGF1 hash");
+        return new RsaesOaepParamsAsn(hash, mgfHash, label);
     }
 
-    private static string ReadHash(AsnReader reader)
+    private static void RequireAllowedHash(string oid, string what)
     {
-        AlgorithmIdentifierAsn alg = AlgorithmIdentifierAsn.Decode(reader);
+        if (oid is not (Oids.Sha1 or Oids.Sha224 or Oids.Sha256 or Oids.Sha384 or Oids.Sha512))
+        {
+            throw new UnsupportedCmsException($"{what} {oid} is not supported");
+        }
+    }
+
+    /// <summary>The AlgorithmIdentifier inside an optional [n] EXPLICIT field, or null when the field is absent.</summary>
+    private static AlgorithmIdentifierAsn? ReadExplicit(AsnReader seq, Asn1Tag tag)
+    {
+        if (!seq.HasData || !seq.PeekTag().HasSameClassAndValue(tag))
+        {
+            return null;
+        }
+
+        AsnReader field = seq.ReadSequence(tag);
+        AlgorithmIdentifierAsn alg = AlgorithmIdentifierAsn.Decode(field);
+        field.ThrowIfNotEmpty();
+        return alg;
+    }
+
+    private static string HashOid(AlgorithmIdentifierAsn alg)
+    {
         if (!alg.HasNullOrAbsentParameters)
         {
             throw new AsnContentException("hash algorithm parameters must be absent or NULL");

@@ -275,10 +275,12 @@ public sealed class ListKeyStore
 
     private static void RequireMatch(AsymmetricAlgorithm key, X509Certificate2 certificate, string path)
     {
+        // PublicKey's getters, not the certificate's: those return nothing when keyUsage forbids the use, and a
+        // certificate unfit for its job must be refused for that reason where the job is known, not as a mismatch.
         bool matches = key switch
         {
-            RSA rsa => certificate.GetRSAPublicKey() is { } pub && Same(pub.ExportRSAPublicKey(), rsa.ExportRSAPublicKey(), pub),
-            ECDiffieHellman ecdh => certificate.GetECDiffieHellmanPublicKey() is { } pub && Same(pub.ExportSubjectPublicKeyInfo(), ecdh.ExportSubjectPublicKeyInfo(), pub),
+            RSA rsa => certificate.PublicKey.GetRSAPublicKey() is { } pub && Same(pub.ExportRSAPublicKey(), rsa.ExportRSAPublicKey(), pub),
+            ECDiffieHellman ecdh => certificate.PublicKey.GetECDiffieHellmanPublicKey() is { } pub && Same(pub.ExportSubjectPublicKeyInfo(), ecdh.ExportSubjectPublicKeyInfo(), pub),
             _ => false,
         };
 

@@ -37,13 +37,14 @@ public static class Peers
         return File.ReadAllBytes(dir.File("out"));
     }
 
-    /// <summary><c>openssl cms -decrypt</c>; null when openssl refuses (wrong key, bad data).</summary>
+    /// <summary><c>openssl cms -decrypt</c>; null when openssl refuses (wrong key, bad data). The legacy provider is
+    /// loaded too, so members can read the old content ciphers (DES, RC2, CAST5, SEED) senders may still use.</summary>
     public static byte[]? OpensslDecrypt(byte[] der, TestIdentity me)
     {
         using var dir = new TempDir();
         File.WriteAllBytes(dir.File("in"), der);
-        Tool.Result r = Tool.Run("openssl", ["cms", "-decrypt", "-binary", "-inform", "DER", "-in", dir.File("in"), "-out", dir.File("out"),
-            "-recip", me.CertPath, "-inkey", me.KeyPath]);
+        Tool.Result r = Tool.Run("openssl", ["cms", "-decrypt", "-provider", "legacy", "-provider", "default", "-binary", "-inform", "DER",
+            "-in", dir.File("in"), "-out", dir.File("out"), "-recip", me.CertPath, "-inkey", me.KeyPath]);
         return r.ExitCode == 0 ? File.ReadAllBytes(dir.File("out")) : null;
     }
 
