@@ -39,6 +39,12 @@ public static class DaemonHost
             SpoolThreshold = milter.SpoolThreshold,
             SpoolMemory = milter.SpoolMemory,
             MaxMessageSize = milter.MaxMessageSize,
+            MaxHeaderBytes = milter.MaxHeaderBytes,
+            MaxRecipients = milter.MaxRecipients,
+            MaxRecipientBytes = milter.MaxRecipientBytes,
+            MaxMacroBytes = milter.MaxMacroBytes,
+            FrameTimeout = milter.FrameTimeout,
+            IdleTimeout = milter.IdleTimeout,
             TempDirectory = milter.TempDirectory.Length > 0 ? milter.TempDirectory : null,
         };
 
@@ -57,6 +63,7 @@ public static class DaemonHost
                 s.AddSingleton(configuration);
                 HandlerRegistry.AddHandlers(s, configuration, handlerFactory);
                 s.AddSingleton(sessionOptions);
+                s.AddSingleton<MilterConnectionMetrics>();
                 s.AddSingleton<IMilterSessionObserver, LoggingSessionObserver>();
                 s.AddSingleton(sp => new MilterConnectionHandler(sp.GetRequiredService<IMilterHandlerFactory>(), sessionOptions, sp.GetRequiredService<IMilterSessionObserver>()));
                 s.AddHostedService(sp => new ReloadOnHangup(
