@@ -4,8 +4,8 @@ namespace MilterSecureList.Daemon.Hosting;
 
 /// <summary>
 /// Keeps list private keys out of core dumps: the daemon holds them (and OpenSSL's copies of p, q, d) in memory
-/// for its whole life. PR_SET_DUMPABLE 0 stops the kernel writing a core file, and also makes /proc/PID owned by
-/// root and refuses ptrace to processes of the same user. The systemd unit adds LimitCORE=0 for starts outside it.
+/// for its whole life. PR_SET_DUMPABLE 0 stops the kernel writing a core file, gives the files under /proc/PID to
+/// root and refuses ptrace to processes of the same user. The systemd unit also sets LimitCORE=0.
 /// </summary>
 internal static partial class ProcessHardening
 {

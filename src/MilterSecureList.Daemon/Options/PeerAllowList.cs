@@ -31,7 +31,7 @@ public sealed class PeerAllowList
             string cidr = item.Contains('/', StringComparison.Ordinal) ? item
                 : IPAddress.TryParse(item, out IPAddress? single) ? $"{item}/{(single.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)}"
                 : item;
-            if (!IPNetwork.TryParse(cidr, out IPNetwork network))
+            if (!IPNetwork.TryParse(cidr, out IPNetwork network) || !IPAddress.TryParse(cidr[..cidr.IndexOf('/', StringComparison.Ordinal)], out IPAddress? given) || !given.Equals(network.BaseAddress))
             {
                 problem = $"'{item}' is not an IP address or a network like 192.0.2.0/24 (no host bits set after the prefix)";
                 return false;
