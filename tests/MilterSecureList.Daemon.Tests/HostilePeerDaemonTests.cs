@@ -46,7 +46,7 @@ public class HostilePeerDaemonTests
     public async Task OneByteConnectionsBeyondMaxConnectionsCannotLockOutARealClient()
     {
         const int MaxConnections = 20;
-        TimeSpan frameTimeout = TimeSpan.FromSeconds(1);
+        TimeSpan frameTimeout = TimeSpan.FromSeconds(2);
         int metricsPort = ExternalTool.FreeTcpPort();
         await using DaemonProcess daemon = await DaemonProcess.StartAsync($"""
             [Listener]
@@ -55,7 +55,7 @@ public class HostilePeerDaemonTests
             MaxConnections = {MaxConnections}
             [Milter]
             Handler = echo
-            FrameTimeout = 1s
+            FrameTimeout = 2s
             [Metrics]
             Listen = 127.0.0.1:{metricsPort}
             """);

@@ -13,47 +13,71 @@ public class HostilePeerTests
 {
     private static readonly byte[] s_body = "hello\r\n"u8.ToArray();
 
-    private static MilterSessionOptions Quick(TimeSpan? idle = null) =>
-        new() { FrameTimeout = TimeSpan.FromMilliseconds(300), IdleTimeout = idle ?? TimeSpan.FromMinutes(5) };
+    private static readonly TimeSpan s_frameTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_idleTimeout = TimeSpan.FromMinutes(10);
+
+    private static MilterSessionOptions Timed(ManualTimeProvider clock) =>
+        new() { FrameTimeout = s_frameTimeout, IdleTimeout = s_idleTimeout, TimeProvider = clock };
+
+    /// <summary>Moves the clock in steps until the session ends (bounded in real time, so a hang fails the test).</summary>
+    private static async Task<MilterConnectionEndReason> AdvanceUntilEndAsync(SessionHarness h, ManualTimeProvider clock, TimeSpan step)
+    {
+        var real = System.Diagnostics.Stopwatch.StartNew();
+        while (!h.Run.IsCompleted && real.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            clock.Advance(step);
+            await Task.Delay(10);
+        }
+
+        return await h.EndAsync();
+    }
 
     [Fact]
     public async Task ConnectionThatNeverNegotiatesIsClosed()
     {
-        await using SessionHarness h = SessionHarness.Start(options: Quick());
-        Assert.Equal(MilterConnectionEndReason.NegotiationTimeout, await h.EndAsync());
+        var clock = new ManualTimeProvider();
+        await using SessionHarness h = SessionHarness.Start(options: Timed(clock));
+        Assert.Equal(MilterConnectionEndReason.NegotiationTimeout, await AdvanceUntilEndAsync(h, clock, TimeSpan.FromSeconds(1)));
         Assert.Contains("closed NegotiationTimeout messages=0", h.Observer.Lines);
+        Assert.True(await h.Mta.WaitForCloseAsync());
     }
 
     [Fact]
     public async Task OneByteBeforeNegotiationDoesNotHoldTheConnection()
     {
-        await using SessionHarness h = SessionHarness.Start(options: Quick());
+        var clock = new ManualTimeProvider();
+        await using SessionHarness h = SessionHarness.Start(options: Timed(clock));
         await h.Mta.SendBytesAsync(new byte[] { 0 });
-        Assert.Equal(MilterConnectionEndReason.NegotiationTimeout, await h.EndAsync());
+        Assert.Equal(MilterConnectionEndReason.NegotiationTimeout, await AdvanceUntilEndAsync(h, clock, TimeSpan.FromSeconds(1)));
     }
 
     [Fact]
     public async Task FrameBegunButNeverCompletedIsClosed()
     {
-        await using SessionHarness h = SessionHarness.Start(options: Quick());
+        var clock = new ManualTimeProvider();
+        await using SessionHarness h = SessionHarness.Start(options: Timed(clock));
         await h.OpenAsync();
         await h.Mta.SendBytesAsync(new byte[] { 0, 0, 0, 10, (byte)'M', (byte)'<' });
-        Assert.Equal(MilterConnectionEndReason.FrameTimeout, await h.EndAsync());
+
+        // Steps of 1 s: the idle deadline (10 min) is far; only the begun frame's 10 s can end the connection.
+        Assert.Equal(MilterConnectionEndReason.FrameTimeout, await AdvanceUntilEndAsync(h, clock, TimeSpan.FromSeconds(1)));
         Assert.True(await h.Mta.WaitForCloseAsync());
     }
 
     [Fact]
     public async Task TricklingAFrameByteByByteDoesNotExtendItsDeadline()
     {
-        await using SessionHarness h = SessionHarness.Start(options: Quick());
+        var clock = new ManualTimeProvider();
+        await using SessionHarness h = SessionHarness.Start(options: Timed(clock));
         await h.OpenAsync();
         byte[] frame = [0, 0, 1, 0, (byte)'M', .. new byte[255]];
 
-        // One byte every 50 ms would take 13 s; each byte arrives long before the frame deadline.
+        // One byte a second: each arrives well within FrameTimeout of the one before, the whole frame would take 260 s.
         for (int i = 0; i < frame.Length && !h.Run.IsCompleted; i++)
         {
             await h.Mta.SendBytesAsync(frame.AsMemory(i, 1));
-            await Task.Delay(50);
+            await Task.Delay(10);
+            clock.Advance(TimeSpan.FromSeconds(1));
         }
 
         Assert.Equal(MilterConnectionEndReason.FrameTimeout, await h.EndAsync());
@@ -62,20 +86,29 @@ public class HostilePeerTests
     [Fact]
     public async Task SilentConnectionBetweenCommandsIsClosedAfterIdleTimeout()
     {
-        await using SessionHarness h = SessionHarness.Start(options: Quick(idle: TimeSpan.FromMilliseconds(500)));
+        var clock = new ManualTimeProvider();
+        await using SessionHarness h = SessionHarness.Start(options: Timed(clock));
         await h.OpenAsync();
-        Assert.Equal(MilterConnectionEndReason.IdleTimeout, await h.EndAsync());
+        Assert.Equal(MilterConnectionEndReason.IdleTimeout, await AdvanceUntilEndAsync(h, clock, TimeSpan.FromSeconds(30)));
+        Assert.True(await h.Mta.WaitForCloseAsync());
     }
 
     [Fact]
     public async Task TimeTheHandlerTakesDoesNotCountAgainstThePeer()
     {
-        // The end-of-message work takes longer than both timeouts; the peer is waiting on us, not idle.
+        // While the handler works, the clock passes both timeouts; the MTA is waiting on us, not idle.
+        var clock = new ManualTimeProvider();
+        var entered = new TaskCompletionSource();
+        var release = new TaskCompletionSource();
         await using SessionHarness h = SessionHarness.Start(
-            () => new RecordingHandler { OnEom = async _ => { await Task.Delay(2500); return MilterVerdict.Continue; } },
-            Quick(idle: TimeSpan.FromSeconds(2)));
+            () => new RecordingHandler { OnEom = async _ => { entered.SetResult(); await release.Task; return MilterVerdict.Continue; } },
+            Timed(clock));
         await h.OpenAsync();
-        EndOfMessageResult r = await h.MessageAsync("QSLOW", "<a@x>", ["<b@x>"], s_body);
+        Task<EndOfMessageResult> message = h.MessageAsync("QSLOW", "<a@x>", ["<b@x>"], s_body);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        clock.Advance(s_idleTimeout * 2);
+        release.SetResult();
+        EndOfMessageResult r = await message;
         Assert.Equal((byte)'c', r.Final.Code);
         await h.Mta.QuitAsync();
         Assert.Equal(MilterConnectionEndReason.Quit, await h.EndAsync());
@@ -85,17 +118,17 @@ public class HostilePeerTests
     public async Task PeerThatStopsReadingOurRepliesIsClosed()
     {
         // A 4 MB replacement body fills the in-memory pipe (64 KiB before the writer pauses); the MTA never reads.
+        var clock = new ManualTimeProvider();
         byte[] big = new byte[4 * 1024 * 1024];
         await using SessionHarness h = SessionHarness.Start(
             () => new RecordingHandler { OnEom = ctx => { ctx.ReplaceBody(big); return new(MilterVerdict.Continue); } },
-            Quick());
+            Timed(clock));
         await h.OpenAsync();
-        h.Mta.Macro(MilterCommandCode.Mail, "i", "QW");
         await h.Mta.MailAsync("<a@x>");
         await h.Mta.RcptAsync("<b@x>");
         await h.Mta.BodyAsync(s_body);
         await h.Mta.SendRawFrameAsync((byte)MilterCommandCode.EndOfMessage, ReadOnlyMemory<byte>.Empty);
-        Assert.Equal(MilterConnectionEndReason.WriteTimeout, await h.EndAsync());
+        Assert.Equal(MilterConnectionEndReason.WriteTimeout, await AdvanceUntilEndAsync(h, clock, TimeSpan.FromSeconds(1)));
     }
 
     [Fact]
