@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using MilterSecureList.Protocol.Wire;
 using MilterSecureList.Testing;
+using Xunit.Abstractions;
 
 namespace MilterSecureList.Daemon.Tests;
 
@@ -11,7 +12,7 @@ namespace MilterSecureList.Daemon.Tests;
 /// The built daemon against peers on its socket that try to lock Postfix out or exhaust its memory, and the
 /// faults and secrets of the process itself.
 /// </summary>
-public class HostilePeerDaemonTests
+public class HostilePeerDaemonTests(ITestOutputHelper output)
 {
     private static readonly byte[] s_body = "hello\r\n"u8.ToArray();
 
@@ -197,6 +198,10 @@ public class HostilePeerDaemonTests
             }
         }
 
+        long peakKb = StatusKb(daemon.ProcessId, "VmHWM");
+        output.WriteLine($"{flood} flood: daemon peak RSS {peakKb / 1024} MB, now {StatusKb(daemon.ProcessId, "VmRSS") / 1024} MB");
+        Assert.True(peakKb < 300 * 1024, $"daemon peak RSS {peakKb / 1024} MB after the {flood} flood");
+
         await attacker.BodyAsync(s_body);
         attacker.Macro(MilterCommandCode.EndOfMessage, "i", "QFLOOD");
         EndOfMessageResult end = await attacker.EndOfMessageAsync();
@@ -204,9 +209,6 @@ public class HostilePeerDaemonTests
         string expected = flood switch { "macros" => "451 4.3.0", "recipients" => "452 4.5.3", _ => "552 5.3.4" };
         Assert.StartsWith(expected, refusal, StringComparison.Ordinal);
         Assert.True(await EventuallyAsync(() => Task.FromResult(daemon.Output.Contains("QFLOOD: conn=", StringComparison.Ordinal)), TimeSpan.FromSeconds(10)), daemon.Output);
-
-        long peakKb = StatusKb(daemon.ProcessId, "VmHWM");
-        Assert.True(peakKb < 300 * 1024, $"daemon peak RSS {peakKb / 1024} MB after the {flood} flood");
     }
 
     private static long StatusKb(int pid, string field)
