@@ -146,6 +146,32 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
         Assert.Contains("[Listener] AllowFrom: '10.0.0.5/8'", stderr, StringComparison.Ordinal);
     }
 
+    /// <summary>The benchmark's alternative transport serves the same handler, with its limits, over both socket kinds.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task PipelinesTransportServesTheSameMilterWithItsTimeouts(bool unix)
+    {
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync("[Listener]\nSocket = {SOCKET}\nSocketMode = 0666\nTransport = pipelines\n[Milter]\nHandler = echo\nFrameTimeout = 1s\n", unix);
+        await using (TestMta mta = await TestMta.ConnectAsync(daemon.Socket))
+        {
+            await mta.NegotiateAsync();
+            byte[] body = new byte[300_000];
+            mta.Macro(MilterCommandCode.Mail, "i", "QPIP");
+            await mta.MailAsync("<s@example.com>");
+            await mta.RcptAsync("<r@example.com>");
+            await mta.BodyAsync(body);
+            EndOfMessageResult r = await mta.EndOfMessageAsync();
+            Assert.Equal((byte)'c', r.Final.Code);
+            Assert.Equal(body, r.ReplacedBody);
+        }
+
+        await using TestMta silent = await TestMta.ConnectAsync(daemon.Socket);
+        Assert.True(await silent.WaitForCloseAsync(), "a silent peer was not closed");
+        Assert.True(await EventuallyAsync(() => Task.FromResult(daemon.Output.Contains("closed: NegotiationTimeout", StringComparison.Ordinal)), TimeSpan.FromSeconds(10)), daemon.Output);
+        Assert.Equal(0, await daemon.StopAsync());
+    }
+
     public static TheoryData<string> Floods => ["macros", "recipients", "headers"];
 
     /// <summary>
