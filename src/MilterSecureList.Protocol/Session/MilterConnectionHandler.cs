@@ -72,6 +72,11 @@ public sealed class MilterConnectionHandler
                     break;
                 }
 
+                if (deadline.Expired != DeadlineKind.None)
+                {
+                    break; // expired during a write: the cancellation was spent there
+                }
+
                 if (session.Negotiation is null)
                 {
                     deadline.ArmAt(DeadlineKind.Negotiation, negotiationDue);

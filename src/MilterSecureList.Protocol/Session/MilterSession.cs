@@ -601,15 +601,21 @@ internal sealed class MilterSession : IDisposable
     /// <summary>Flushes under the write deadline; a peer that stops reading ends the connection instead of holding it.</summary>
     internal async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken)
     {
+        // An expired deadline cancels the pending flush once; every later one must fail without waiting.
+        ThrowIfExpired();
         _deadline.ArmAfter(DeadlineKind.Write, _options.FrameTimeout);
         FlushResult result = await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
         _deadline.Disarm();
+        ThrowIfExpired();
+        return result;
+    }
+
+    private void ThrowIfExpired()
+    {
         if (_deadline.Expired != DeadlineKind.None)
         {
-            throw new OperationCanceledException("the MTA did not read the replies within FrameTimeout");
+            throw new OperationCanceledException($"connection deadline passed ({_deadline.Expired})");
         }
-
-        return result;
     }
 
     private void EndMessage(SessionState next)
