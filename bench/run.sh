@@ -6,6 +6,8 @@
 # Shape of work (both milters): at end-of-message replace the body with itself, delete the first
 # recipient, add 10 recipients. Bodies of 4 KB and 1 MB; concurrency 1, 8 and 64.
 # Prints msgs/s and p99 latency per point and the ratio ours/libmilter, then our peak RSS.
+# "pipelines" is the same daemon with [Listener] Transport = pipelines (Pipelines.Sockets.Unofficial's socket
+# server instead of Kestrel's socket transport); "pip/kes" is its throughput over the Kestrel one's.
 # Targets: unix >= 1.0x, TCP >= 5x, p99 not worse, peak RSS <= 150 MB.
 # A third milter, bench/baremilter.c (no library, zero-copy, no checks), shows what the machine allows:
 # "bare x" is its throughput over libmilter's. Each point runs the three milters in turn, R rounds,
@@ -48,10 +50,11 @@ trap 'exit 130' INT TERM
 
 . scripts/lib.sh
 
-start_ours() { # $1 = listen address; sets OURS_PID
-    cat >"$TMP/milter.ini" <<INI
+start_ours() { # $1 = listen address, $2 = transport (kestrel | pipelines); sets OURS_PID
+    cat >"$TMP/milter-$2.ini" <<INI
 [Listener]
 Socket = $1
+Transport = $2
 SocketMode = 0666
 MaxConnections = 1000
 [Milter]
@@ -63,7 +66,7 @@ ${SPOOL_MEMORY:+SpoolMemory = $SPOOL_MEMORY}
 ; per-message info lines at tens of thousands of messages/s would measure the log sink
 Level = warn
 INI
-    dotnet "$OUT/daemon/securelist-milter.dll" --config "$TMP/milter.ini" >"$TMP/ours.log" 2>&1 &
+    dotnet "$OUT/daemon/securelist-milter.dll" --config "$TMP/milter-$2.ini" >"$TMP/ours-$2.log" 2>&1 &
     OURS_PID=$!
     PIDS+=("$OURS_PID")
     wait_listen "$1" || die "nothing listens on $1"
@@ -83,33 +86,41 @@ load() { # $1 target, $2 body, $3 concurrency -> "msgs_per_s p99_ms errors"
     echo "$line" | awk '{for(i=1;i<=NF;i++){split($i,a,"="); v[a[1]]=a[2]} print v["msgs_per_s"], v["p99_ms"], v["errors"]}'
 }
 
-printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s | %7s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target "bare x"
+printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s | %7s | %12s %9s %8s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target "bare x" "pipelines/s" "p99 ms" "pip/kes"
 PEAK_KB=0
 for transport in unix tcp; do
     if [ $transport = unix ]; then
         OURS_ADDR="unix:$TMP/ours.sock"; REF_ADDR="unix:$TMP/ref.sock"; REF_PROBE=$REF_ADDR; REF_LOAD=$REF_ADDR
         BARE_ADDR="unix:$TMP/bare.sock"; BARE_LOAD=$BARE_ADDR
+        PIP_ADDR="unix:$TMP/pip.sock"
         target=1.0
     else
-        read -r p1 p2 p3 <<<"$(free_port 3)"
+        read -r p1 p2 p3 p4 <<<"$(free_port 4)"
+        PIP_ADDR="inet:127.0.0.1:$p4"
         OURS_ADDR="inet:127.0.0.1:$p1"; REF_ADDR="inet:$p2@127.0.0.1"; REF_PROBE="inet:127.0.0.1:$p2"; REF_LOAD=$REF_PROBE
         BARE_ADDR="inet:$p3@127.0.0.1"; BARE_LOAD="inet:127.0.0.1:$p3"
         target=5.0
     fi
-    start_ours "$OURS_ADDR"
+    start_ours "$PIP_ADDR" pipelines
+    PIP_PID=$OURS_PID
+    start_ours "$OURS_ADDR" kestrel
     start_c refmilter "$REF_ADDR" "$REF_PROBE"
     start_c baremilter "$BARE_ADDR" "$BARE_LOAD"
     for body in 4096 1048576; do
         for conc in 1 8 64; do
-            : >"$TMP/ref.runs"; : >"$TMP/ours.runs"; : >"$TMP/bare.runs"
+            : >"$TMP/ref.runs"; : >"$TMP/ours.runs"; : >"$TMP/bare.runs"; : >"$TMP/pip.runs"
             for _ in $(seq "$ROUNDS"); do
                 load "$REF_LOAD" $body $conc >>"$TMP/ref.runs"
                 load "$OURS_ADDR" $body $conc >>"$TMP/ours.runs"
                 load "$BARE_LOAD" $body $conc >>"$TMP/bare.runs"
+                load "$PIP_ADDR" $body $conc >>"$TMP/pip.runs"
             done
             ref_rate=$(awk '{print $1}' "$TMP/ref.runs" | median); ref_p99=$(awk '{print $2}' "$TMP/ref.runs" | median)
             our_rate=$(awk '{print $1}' "$TMP/ours.runs" | median); our_p99=$(awk '{print $2}' "$TMP/ours.runs" | median)
             bare_rate=$(awk '{print $1}' "$TMP/bare.runs" | median)
+            pip_rate=$(awk '{print $1}' "$TMP/pip.runs" | median); pip_p99=$(awk '{print $2}' "$TMP/pip.runs" | median)
+            pip=$(awk -v a="$pip_rate" -v b="$our_rate" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
+            pip_err=$(awk '{s+=$3} END{print s+0}' "$TMP/pip.runs")
             ref_err=$(awk '{s+=$3} END{print s+0}' "$TMP/ref.runs"); our_err=$(awk '{s+=$3} END{print s+0}' "$TMP/ours.runs")
             ratio=$(awk -v a="$our_rate" -v b="$ref_rate" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
             bare=$(awk -v a="$bare_rate" -v b="$ref_rate" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
@@ -117,14 +128,17 @@ for transport in unix tcp; do
             note=""
             [ "$ref_err" != 0 ] && note="$note ref_errors=$ref_err"
             [ "$our_err" != 0 ] && note="$note our_errors=$our_err"
-            printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %6sx %7sx | %6sx%s\n' $transport $label $conc "$ref_rate" "$ref_p99" "$our_rate" "$our_p99" "$ratio" "$target" "$bare" "$note"
+            [ "$pip_err" != 0 ] && note="$note pipelines_errors=$pip_err"
+            printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %6sx %7sx | %6sx | %12s %9s %7sx%s\n' $transport $label $conc "$ref_rate" "$ref_p99" "$our_rate" "$our_p99" "$ratio" "$target" "$bare" "$pip_rate" "$pip_p99" "$pip" "$note"
         done
     done
     kb=$(awk '/VmHWM/{print $2}' "/proc/$OURS_PID/status")
     [ "$kb" -gt "$PEAK_KB" ] && PEAK_KB=$kb
+    kb=$(awk '/VmHWM/{print $2}' "/proc/$PIP_PID/status")
+    [ "$kb" -gt "${PIP_PEAK_KB:-0}" ] && PIP_PEAK_KB=$kb
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     PIDS=()
 done
-printf 'peak RSS of securelist-milter (VmHWM, includes concurrency 64 with 1 MB bodies): %d MB (target <= 150 MB)\n' $((PEAK_KB / 1024))
+printf 'peak RSS of securelist-milter (VmHWM, includes concurrency 64 with 1 MB bodies): %d MB (target <= 150 MB); with Transport = pipelines: %d MB\n' $((PEAK_KB / 1024)) $((PIP_PEAK_KB / 1024))
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other processes share the CPUs; compare ratios, not absolute figures)"

@@ -15,6 +15,13 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        // First of all: no core file may ever hold a list key.
+        if (ProcessHardening.DisableCoreDumps() is int errno and not 0)
+        {
+            Console.Error.WriteLine($"securelist-milter: cannot disable core dumps (prctl PR_SET_DUMPABLE: errno {errno})");
+            return 1;
+        }
+
         SocketEventThreads.PreferInlineCompletions();
         string configPath = DaemonConfiguration.DefaultPath;
         bool checkOnly = false;

@@ -39,10 +39,17 @@ public static class DaemonHost
             SpoolThreshold = milter.SpoolThreshold,
             SpoolMemory = milter.SpoolMemory,
             MaxMessageSize = milter.MaxMessageSize,
+            MaxHeaderBytes = milter.MaxHeaderBytes,
+            MaxRecipients = milter.MaxRecipients,
+            MaxRecipientBytes = milter.MaxRecipientBytes,
+            MaxMacroBytes = milter.MaxMacroBytes,
+            FrameTimeout = milter.FrameTimeout,
+            IdleTimeout = milter.IdleTimeout,
             TempDirectory = milter.TempDirectory.Length > 0 ? milter.TempDirectory : null,
         };
 
-        return new HostBuilder()
+        bool kestrelMilter = listener.Transport == "kestrel";
+        IHostBuilder builder = new HostBuilder()
             .UseContentRoot(AppContext.BaseDirectory)
             .ConfigureLogging(b =>
             {
@@ -57,13 +64,24 @@ public static class DaemonHost
                 s.AddSingleton(configuration);
                 HandlerRegistry.AddHandlers(s, configuration, handlerFactory);
                 s.AddSingleton(sessionOptions);
+                s.AddSingleton<MilterConnectionMetrics>();
                 s.AddSingleton<IMilterSessionObserver, LoggingSessionObserver>();
                 s.AddSingleton(sp => new MilterConnectionHandler(sp.GetRequiredService<IMilterHandlerFactory>(), sessionOptions, sp.GetRequiredService<IMilterSessionObserver>()));
                 s.AddHostedService(sp => new ReloadOnHangup(
                     handlerFactory is null && milter.Handler == "lists" ? sp.GetRequiredService<ListFilterRuntime>() : null,
                     sp.GetRequiredService<ILogger<ReloadOnHangup>>()));
                 s.AddHostedService(sp => new ListenerLifetime(listener, milter, sp.GetRequiredService<IHostApplicationLifetime>(), sp.GetRequiredService<ILogger<ListenerLifetime>>()));
-            })
+                if (!kestrelMilter)
+                {
+                    s.AddHostedService(sp => new PipelinesSocketHost(sp.GetRequiredService<MilterConnectionHandler>(), listener, milter, sp.GetRequiredService<IHostApplicationLifetime>()));
+                }
+            });
+        if (!kestrelMilter && metrics.Listen is null)
+        {
+            return builder.Build(); // no HTTP endpoint and no Kestrel milter listener: no web host at all
+        }
+
+        return builder
             .ConfigureWebHost(web =>
             {
                 web.UseSockets(o =>
@@ -83,7 +101,11 @@ public static class DaemonHost
                 {
                     k.AddServerHeader = false;
                     k.Limits.MaxConcurrentConnections = listener.MaxConnections;
-                    if (listener.Socket.UnixPath is { } unix)
+                    if (!kestrelMilter)
+                    {
+                        // The milter socket is PipelinesSocketHost's; Kestrel serves only the metrics endpoint.
+                    }
+                    else if (listener.Socket.UnixPath is { } unix)
                     {
                         k.ListenUnixSocket(unix, l => l.UseConnectionHandler<MilterKestrelConnectionHandler>());
                     }

@@ -12,6 +12,7 @@ internal static class MetricsEndpoint
     public static void Map(IApplicationBuilder app)
     {
         FilterMetrics metrics = app.ApplicationServices.GetRequiredService<FilterMetrics>();
+        MilterConnectionMetrics connections = app.ApplicationServices.GetRequiredService<MilterConnectionMetrics>();
         app.Run(async context =>
         {
             if (context.Request.Path != "/metrics" || !HttpMethods.IsGet(context.Request.Method))
@@ -21,7 +22,9 @@ internal static class MetricsEndpoint
             }
 
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await context.Response.WriteAsync(metrics.ToPrometheusText(), context.RequestAborted).ConfigureAwait(false);
+            var text = new System.Text.StringBuilder(metrics.ToPrometheusText());
+            connections.AppendPrometheusText(text);
+            await context.Response.WriteAsync(text.ToString(), context.RequestAborted).ConfigureAwait(false);
         });
     }
 }

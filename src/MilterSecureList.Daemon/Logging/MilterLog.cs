@@ -10,7 +10,7 @@ namespace MilterSecureList.Daemon.Logging;
 /// </summary>
 internal static partial class MilterLog
 {
-    [LoggerMessage(100, LogLevel.Debug, "conn={ConnectionId} opened from {Remote}")]
+    [LoggerMessage(100, LogLevel.Debug, "conn={ConnectionId} peer={Remote} opened")]
     public static partial void ConnectionOpened(ILogger logger, string connectionId, string remote);
 
     [LoggerMessage(101, LogLevel.Debug, "conn={ConnectionId} negotiated version={Version} actions=0x{Actions:X} protocol=0x{Protocol:X}")]
@@ -37,16 +37,29 @@ internal static partial class MilterLog
     [LoggerMessage(109, LogLevel.Error, "conn={ConnectionId} internal error; connection closed")]
     public static partial void InternalError(ILogger logger, string connectionId, Exception exception);
 
-    [LoggerMessage(108, LogLevel.Debug, "conn={ConnectionId} closed: {Reason} after {Messages} messages")]
-    public static partial void ConnectionClosed(ILogger logger, string connectionId, MilterConnectionEndReason reason, int messages);
+    [LoggerMessage(108, LogLevel.Debug, "conn={ConnectionId} peer={Peer} closed: {Reason} after {Messages} messages")]
+    public static partial void ConnectionClosed(ILogger logger, string connectionId, string peer, MilterConnectionEndReason reason, int messages);
+
+    [LoggerMessage(110, LogLevel.Warning, "conn={ConnectionId} peer={Peer} closed: {Reason}, {What} within {Seconds}s, after {Messages} messages")]
+    public static partial void ConnectionTimedOut(ILogger logger, string connectionId, string peer, MilterConnectionEndReason reason, string what, double seconds, int messages);
+
+    [LoggerMessage(111, LogLevel.Warning, "conn={ConnectionId} peer={Peer} refused: not in [Listener] AllowFrom")]
+    public static partial void ConnectionRefused(ILogger logger, string connectionId, string peer);
+
+    [LoggerMessage(112, LogLevel.Warning, "{QueueId}: conn={ConnectionId} {Verdict}: {Detail}")]
+    public static partial void MessageOverLimit(ILogger logger, string queueId, string connectionId, string verdict, string detail);
 }
 
 /// <summary>Adapts the protocol layer's observer seam to <see cref="ILogger"/>.</summary>
-internal sealed class LoggingSessionObserver(ILogger<LoggingSessionObserver> logger) : IMilterSessionObserver
+internal sealed class LoggingSessionObserver(ILogger<LoggingSessionObserver> logger, MilterSessionOptions options, Hosting.MilterConnectionMetrics metrics) : IMilterSessionObserver
 {
     private const string NoQueue = "NOQUEUE";
 
-    public void ConnectionOpened(MilterConnectionInfo info) => MilterLog.ConnectionOpened(logger, info.ConnectionId, info.RemoteEndPoint?.ToString() ?? "unix");
+    public void ConnectionOpened(MilterConnectionInfo info)
+    {
+        metrics.Opened();
+        MilterLog.ConnectionOpened(logger, info.ConnectionId, info.PeerName);
+    }
 
     public void Negotiated(MilterConnectionInfo info, uint version, MilterActions actions, MilterProtocolOptions protocol) => MilterLog.Negotiated(logger, info.ConnectionId, version, (uint)actions, (uint)protocol);
 
@@ -65,5 +78,30 @@ internal sealed class LoggingSessionObserver(ILogger<LoggingSessionObserver> log
 
     public void InternalError(MilterConnectionInfo info, Exception exception) => MilterLog.InternalError(logger, info.ConnectionId, exception);
 
-    public void ConnectionClosed(MilterConnectionInfo info, MilterConnectionEndReason reason, int messages) => MilterLog.ConnectionClosed(logger, info.ConnectionId, reason, messages);
+    public void MessageOverLimit(MilterConnectionInfo info, string? queueId, MilterMessageLimit limit, Protocol.Responses.MilterVerdict verdict, string detail)
+    {
+        metrics.OverLimit(limit);
+        MilterLog.MessageOverLimit(logger, queueId ?? NoQueue, info.ConnectionId, verdict.ToString(), detail);
+    }
+
+    public void ConnectionClosed(MilterConnectionInfo info, MilterConnectionEndReason reason, int messages)
+    {
+        metrics.Closed(reason);
+        (string? what, TimeSpan limit) = reason switch
+        {
+            MilterConnectionEndReason.NegotiationTimeout => ("no OPTNEG", options.FrameTimeout),
+            MilterConnectionEndReason.FrameTimeout => ("a frame begun but not completed", options.FrameTimeout),
+            MilterConnectionEndReason.IdleTimeout => ("no command", options.IdleTimeout),
+            MilterConnectionEndReason.WriteTimeout => ("our replies not read", options.FrameTimeout),
+            _ => (null, TimeSpan.Zero),
+        };
+        if (what is not null)
+        {
+            MilterLog.ConnectionTimedOut(logger, info.ConnectionId, info.PeerName, reason, what, limit.TotalSeconds, messages);
+        }
+        else
+        {
+            MilterLog.ConnectionClosed(logger, info.ConnectionId, info.PeerName, reason, messages);
+        }
+    }
 }

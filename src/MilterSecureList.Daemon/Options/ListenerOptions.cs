@@ -20,6 +20,15 @@ public sealed class ListenerOptions : OptionsSection
     /// <summary>How long SIGTERM waits for open messages to finish before connections are cut.</summary>
     public TimeSpan DrainTimeout { get; private set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// kestrel (default) | pipelines: the socket server that hosts the milter. pipelines
+    /// (Pipelines.Sockets.Unofficial) exists to be measured against Kestrel by bench/run.sh protocol.
+    /// </summary>
+    public string Transport { get; private set; } = "kestrel";
+
+    /// <summary>Networks an inet listener accepts connections from (default loopback); ignored for unix sockets.</summary>
+    public PeerAllowList AllowFrom { get; private set; } = PeerAllowList.Loopback;
+
     public override void Load(IniSection section)
     {
         string socket = section.GetString("Socket", "inet:127.0.0.1:8891");
@@ -38,5 +47,13 @@ public sealed class ListenerOptions : OptionsSection
 
         MaxConnections = section.GetInt("MaxConnections", MaxConnections, 1, 1_000_000);
         DrainTimeout = section.GetDuration("DrainTimeout", DrainTimeout, TimeSpan.Zero, TimeSpan.FromHours(1));
+        Transport = section.GetChoice("Transport", Transport, "kestrel", "pipelines");
+        string allow = section.GetString("AllowFrom", PeerAllowList.Loopback.ToString());
+        if (!PeerAllowList.TryParse(allow, out PeerAllowList? list, out string? allowProblem))
+        {
+            throw section.Error("AllowFrom", allowProblem);
+        }
+
+        AllowFrom = list;
     }
 }

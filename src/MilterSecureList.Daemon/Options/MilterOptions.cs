@@ -28,6 +28,24 @@ public sealed class MilterOptions : OptionsSection
     /// <summary>Directory for spilled bodies (empty: the system temp directory).</summary>
     public string TempDirectory { get; private set; } = string.Empty;
 
+    /// <summary>Header bytes kept per message; past it the message is rejected 552 5.3.4.</summary>
+    public long MaxHeaderBytes { get; private set; } = 1024 * 1024;
+
+    /// <summary>Recipients kept per message; past it recipients get 452 4.5.3.</summary>
+    public int MaxRecipients { get; private set; } = 10_000;
+
+    /// <summary>RCPT bytes kept per message; past it recipients get 452 4.5.3.</summary>
+    public long MaxRecipientBytes { get; private set; } = 2 * 1024 * 1024;
+
+    /// <summary>Macro bytes kept per connection; past it messages are tempfailed 451 4.3.0.</summary>
+    public long MaxMacroBytes { get; private set; } = 64 * 1024;
+
+    /// <summary>Time for OPTNEG after connect, for a begun frame to complete, and for the MTA to read a reply.</summary>
+    public TimeSpan FrameTimeout { get; private set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Time a connection may stay silent between commands.</summary>
+    public TimeSpan IdleTimeout { get; private set; } = TimeSpan.FromHours(1);
+
     public override void Load(IniSection section)
     {
         Handler = section.GetChoice("Handler", Handler, Handlers.HandlerRegistry.Names);
@@ -36,6 +54,12 @@ public sealed class MilterOptions : OptionsSection
         SpoolMemory = section.GetSize("SpoolMemory", SpoolMemory, 0, 64L << 30);
         MaxMessageSize = section.GetSize("MaxMessageSize", MaxMessageSize, 1024, 4L << 30);
         MaxPacketSize = (int)section.GetSize("MaxPacketSize", MaxPacketSize, MilterLimits.MinMaxPayload, 64L * 1024 * 1024);
+        MaxHeaderBytes = section.GetSize("MaxHeaderBytes", MaxHeaderBytes, 64 * 1024, 1L << 30);
+        MaxRecipients = section.GetInt("MaxRecipients", MaxRecipients, 1, 1_000_000);
+        MaxRecipientBytes = section.GetSize("MaxRecipientBytes", MaxRecipientBytes, 64 * 1024, 1L << 30);
+        MaxMacroBytes = section.GetSize("MaxMacroBytes", MaxMacroBytes, 4 * 1024, 64L * 1024 * 1024);
+        FrameTimeout = section.GetDuration("FrameTimeout", FrameTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(10));
+        IdleTimeout = section.GetDuration("IdleTimeout", IdleTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1));
         TempDirectory = section.GetString("TempDirectory", string.Empty);
         if (TempDirectory.Length > 0 && !System.IO.Directory.Exists(TempDirectory))
         {

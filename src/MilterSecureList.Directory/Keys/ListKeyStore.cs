@@ -106,7 +106,8 @@ public sealed class ListKeyStore
         string path = Path.Combine(DirectoryPath, fileName);
 
         char[] pem = ExportPem(key);
-        byte[] bytes = Encoding.ASCII.GetBytes(pem);
+        byte[] bytes = SecretBytes(pem.Length);
+        Encoding.ASCII.GetBytes(pem, bytes);
         try
         {
             var create = new FileStreamOptions
@@ -132,6 +133,39 @@ public sealed class ListKeyStore
 
     private static Span<byte> MemoryMarshalBytes(char[] chars) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(chars.AsSpan());
 
+    // Key material lives in pinned arrays: the GC never moves (and so never copies) them, so zeroing one after
+    // use leaves no copy of the key on the managed heap.
+    private static byte[] SecretBytes(int length) => GC.AllocateArray<byte>(length, pinned: true);
+
+    private static char[] SecretChars(int length) => GC.AllocateArray<char>(length, pinned: true);
+
+    /// <summary>Reads a whole key or passphrase file into a pinned buffer the caller zeroes.</summary>
+    private static byte[] ReadSecretFile(string path, long maxBytes)
+    {
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path);
+        long length = RandomAccess.GetLength(file);
+        if (length > maxBytes)
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: too large for a private key");
+        }
+
+        byte[] bytes = SecretBytes((int)length);
+        int read = 0;
+        while (read < bytes.Length)
+        {
+            int n = RandomAccess.Read(file, bytes.AsSpan(read), read);
+            if (n == 0)
+            {
+                CryptographicOperations.ZeroMemory(bytes);
+                throw new IOException("the file shrank while it was read");
+            }
+
+            read += n;
+        }
+
+        return bytes;
+    }
+
     /// <summary>
     /// PKCS#8 PEM (encrypted when a passphrase is configured) into a char buffer the caller zeroes:
     /// the string-returning Export*Pem methods would leave key text on the heap until collected.
@@ -144,13 +178,14 @@ public sealed class ListKeyStore
             var pbe = new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, Pbkdf2Iterations);
             for (int size = 8192; ; size *= 2)
             {
-                char[] buffer = new char[size];
+                char[] buffer = SecretChars(size);
                 bool written = passphrase is null
                     ? key.TryExportPkcs8PrivateKeyPem(buffer, out int length)
                     : key.TryExportEncryptedPkcs8PrivateKeyPem(passphrase, pbe, buffer, out length);
                 if (written)
                 {
-                    char[] pem = buffer[..length];
+                    char[] pem = SecretChars(length);
+                    buffer.AsSpan(0, length).CopyTo(pem);
                     Array.Clear(buffer);
                     return pem;
                 }
@@ -191,12 +226,7 @@ public sealed class ListKeyStore
         byte[] bytes;
         try
         {
-            if (new FileInfo(path).Length > CertificateInspector.MaxInputBytes)
-            {
-                throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: too large for a private key");
-            }
-
-            bytes = File.ReadAllBytes(path);
+            bytes = ReadSecretFile(path, CertificateInspector.MaxInputBytes);
         }
         catch (IOException e)
         {
@@ -207,7 +237,7 @@ public sealed class ListKeyStore
             throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: {e.Message}", e);
         }
 
-        char[] pem = new char[bytes.Length];
+        char[] pem = SecretChars(bytes.Length);
         try
         {
             for (int i = 0; i < bytes.Length; i++)
@@ -330,7 +360,7 @@ public sealed class ListKeyStore
         }
 
         CheckPrivateFile(path);
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes = ReadSecretFile(path, CertificateInspector.MaxInputBytes);
         try
         {
             int length = bytes.Length;
@@ -344,7 +374,7 @@ public sealed class ListKeyStore
                 throw new DirectoryException(DirectoryError.BadPrivateKey, $"[Keys] PassphraseFile {path} is empty");
             }
 
-            char[] chars = new char[Encoding.UTF8.GetCharCount(bytes, 0, length)];
+            char[] chars = SecretChars(Encoding.UTF8.GetCharCount(bytes, 0, length));
             Encoding.UTF8.GetChars(bytes, 0, length, chars, 0);
             return chars;
         }

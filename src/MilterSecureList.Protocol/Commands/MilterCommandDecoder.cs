@@ -143,8 +143,7 @@ public static class MilterCommandDecoder
             Malformed("HEADER value is not NUL-terminated");
         }
 
-        byte[] rawValue = raw.ToArray();
-        return new HeaderCommand(name, Encoding.UTF8.GetString(rawValue), rawValue);
+        return new HeaderCommand(name, raw.ToArray());
     }
 
     private static string ReadSingleString(ReadOnlySequence<byte> payload, string what)

@@ -39,8 +39,15 @@ public sealed record RecipientCommand(string Recipient, IReadOnlyList<string> Es
 /// <summary>'T' SMFIC_DATA: empty.</summary>
 public sealed record DataCommand() : MilterCommand(MilterCommandCode.Data);
 
-/// <summary>'L' SMFIC_HEADER: name\0 value\0. The value keeps its raw bytes (8-bit headers exist).</summary>
-public sealed record HeaderCommand(string Name, string Value, byte[] RawValue) : MilterCommand(MilterCommandCode.Header);
+/// <summary>
+/// 'L' SMFIC_HEADER: name\0 value\0. The value is kept as its raw bytes (8-bit headers exist) and decoded as
+/// UTF-8 only when asked for, so a header is held once.
+/// </summary>
+public sealed record HeaderCommand(string Name, byte[] RawValue) : MilterCommand(MilterCommandCode.Header)
+{
+    /// <summary>The value decoded as UTF-8 (a new string on each call).</summary>
+    public string Value => System.Text.Encoding.UTF8.GetString(RawValue);
+}
 
 /// <summary>'N' SMFIC_EOH: empty.</summary>
 public sealed record EndOfHeadersCommand() : MilterCommand(MilterCommandCode.EndOfHeaders);

@@ -5,8 +5,15 @@ using MilterSecureList.Protocol.Wire;
 
 namespace MilterSecureList.Protocol.Session;
 
-/// <summary>What the transport knows about one milter connection (from the MTA, not the SMTP client).</summary>
-public sealed record MilterConnectionInfo(string ConnectionId, EndPoint? RemoteEndPoint = null, EndPoint? LocalEndPoint = null);
+/// <summary>
+/// What the transport knows about one milter connection (from the MTA, not the SMTP client). <paramref name="Peer"/>
+/// names the peer for log lines when the endpoint cannot (a unix socket peer's process and user).
+/// </summary>
+public sealed record MilterConnectionInfo(string ConnectionId, EndPoint? RemoteEndPoint = null, EndPoint? LocalEndPoint = null, string? Peer = null)
+{
+    /// <summary>The peer for log lines: <see cref="Peer"/>, else the remote endpoint, else "unknown".</summary>
+    public string PeerName => Peer ?? (RemoteEndPoint is { } ep && ep.ToString() is { Length: > 0 } s ? s : "unknown");
+}
 
 /// <summary>Creates one <see cref="IMilterHandler"/> per milter connection (and again after QUIT_NC).</summary>
 public interface IMilterHandlerFactory

@@ -18,6 +18,27 @@ public enum MilterConnectionEndReason
     TransportError,
     /// <summary>An unexpected exception in our code; reported through <see cref="IMilterSessionObserver.InternalError"/>.</summary>
     InternalError,
+    /// <summary>No OPTNEG within <see cref="MilterSessionOptions.FrameTimeout"/> of connect.</summary>
+    NegotiationTimeout,
+    /// <summary>A frame that had begun did not complete within <see cref="MilterSessionOptions.FrameTimeout"/>.</summary>
+    FrameTimeout,
+    /// <summary>No command for <see cref="MilterSessionOptions.IdleTimeout"/>.</summary>
+    IdleTimeout,
+    /// <summary>The peer did not read our replies within <see cref="MilterSessionOptions.FrameTimeout"/>.</summary>
+    WriteTimeout,
+}
+
+/// <summary>A per-message budget that was exceeded (or, for the spool, a store that failed).</summary>
+public enum MilterMessageLimit
+{
+    /// <summary><see cref="MilterSessionOptions.MaxHeaderBytes"/> or <see cref="MilterSessionOptions.MaxHeaders"/>.</summary>
+    HeaderBytes,
+    /// <summary><see cref="MilterSessionOptions.MaxRecipients"/> or <see cref="MilterSessionOptions.MaxRecipientBytes"/>.</summary>
+    Recipients,
+    /// <summary><see cref="MilterSessionOptions.MaxMacroBytes"/>.</summary>
+    MacroBytes,
+    /// <summary>Writing the body to the temp file failed (e.g. the disk is full).</summary>
+    Spool,
 }
 
 /// <summary>
@@ -40,6 +61,13 @@ public interface IMilterSessionObserver
     void MessageTooLarge(MilterConnectionInfo info, string? queueId, long limit) { }
 
     void HandlerFailed(MilterConnectionInfo info, string? queueId, string stage, Exception exception) { }
+
+    /// <summary>
+    /// The message (or, for <see cref="MilterMessageLimit.Recipients"/> answered at RCPT, a recipient) got
+    /// <paramref name="verdict"/> because of <paramref name="limit"/>; reported once per message.
+    /// <paramref name="detail"/> names the configured budget or the failure.
+    /// </summary>
+    void MessageOverLimit(MilterConnectionInfo info, string? queueId, MilterMessageLimit limit, MilterVerdict verdict, string detail) { }
 
     void ProtocolViolation(MilterConnectionInfo info, MilterViolation reason, string message) { }
 

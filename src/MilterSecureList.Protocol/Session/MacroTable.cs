@@ -13,16 +13,25 @@ public interface IMacroLookup
 }
 
 /// <summary>
-/// One dictionary per stage (docs/protocol.md §6). A MAIL-stage macro packet drops the values of all
-/// later stages, as libmilter does (mi_clr_macros); ABORT drops all message stages; QUIT_NC drops all.
+/// One dictionary per stage (docs/protocol.md §6). A macro packet replaces the values of its stage, as
+/// libmilter does; a MAIL-stage packet also drops the values of all later stages (mi_clr_macros); ABORT drops
+/// all message stages; QUIT_NC drops all. The bytes each stage holds are counted for the session's budget.
 /// </summary>
 public sealed class MacroTable : IMacroLookup
 {
     private const int StageCount = 8;
     private const int FirstMessageStage = 2; // Mail
     private readonly Dictionary<string, string>?[] _stages = new Dictionary<string, string>?[StageCount];
+    private readonly long[] _bytes = new long[StageCount];
+    private readonly bool[] _dropped = new bool[StageCount];
 
     public string? QueueId => TryGetValue("i", out string v) ? v : null;
+
+    /// <summary>Macro bytes held, as received (names and values with their NULs).</summary>
+    public long Bytes => _bytes.Sum();
+
+    /// <summary>True while a stage's values are missing because its packet was over the budget (<see cref="Drop"/>).</summary>
+    public bool AnyDropped => Array.IndexOf(_dropped, true) >= 0;
 
     internal static int StageOf(MilterCommandCode code) => code switch
     {
@@ -36,7 +45,22 @@ public sealed class MacroTable : IMacroLookup
         _ => 7, // Unknown and anything else
     };
 
-    public void Set(MilterCommandCode forCommand, IReadOnlyList<KeyValuePair<string, string>> macros)
+    /// <summary>The bytes held if a packet of <paramref name="bytes"/> for <paramref name="forCommand"/> replaced its stage.</summary>
+    internal long BytesAfterSet(MilterCommandCode forCommand, long bytes)
+    {
+        int stage = StageOf(forCommand);
+        long kept = 0;
+        for (int i = 0; i < StageCount; i++)
+        {
+            bool dropped = i == stage || (stage == FirstMessageStage && IsMessageStage(i));
+            kept += dropped ? 0 : _bytes[i];
+        }
+
+        return kept + bytes;
+    }
+
+    /// <summary>Replaces the stage's values (an empty list clears it); <paramref name="bytes"/> is the packet's size.</summary>
+    public void Set(MilterCommandCode forCommand, IReadOnlyList<KeyValuePair<string, string>> macros, long bytes = 0)
     {
         int stage = StageOf(forCommand);
         if (stage == FirstMessageStage)
@@ -44,6 +68,9 @@ public sealed class MacroTable : IMacroLookup
             ClearMessageStages();
         }
 
+        _stages[stage]?.Clear();
+        _dropped[stage] = false;
+        _bytes[stage] = macros.Count == 0 ? 0 : bytes;
         if (macros.Count == 0)
         {
             return;
@@ -56,11 +83,24 @@ public sealed class MacroTable : IMacroLookup
         }
     }
 
+    /// <summary>
+    /// A packet for the stage arrived but was not kept (over the budget): the stage's old values are gone too,
+    /// since the packet would have replaced them, and <see cref="AnyDropped"/> is true until the stage is set again
+    /// or cleared.
+    /// </summary>
+    public void Drop(MilterCommandCode forCommand)
+    {
+        Set(forCommand, []);
+        _dropped[StageOf(forCommand)] = true;
+    }
+
     public void ClearMessageStages()
     {
         for (int i = FirstMessageStage; i < StageCount - 1; i++)
         {
             _stages[i]?.Clear();
+            _bytes[i] = 0;
+            _dropped[i] = false;
         }
     }
 
@@ -70,7 +110,12 @@ public sealed class MacroTable : IMacroLookup
         {
             d?.Clear();
         }
+
+        Array.Clear(_bytes);
+        Array.Clear(_dropped);
     }
+
+    private static bool IsMessageStage(int stage) => stage is >= FirstMessageStage and < StageCount - 1;
 
     public bool TryGetValue(string name, out string value)
     {

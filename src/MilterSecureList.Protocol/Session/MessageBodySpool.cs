@@ -96,9 +96,31 @@ public sealed class MessageBodySpool : IDisposable
         }
 
         _file ??= _shared is not null ? _shared.Acquire() : SpoolFile.CreateUnlinked(_tempDirectory);
-        RandomAccess.Write(_file, data, _fileLength);
+        try
+        {
+            RandomAccess.Write(_file, data, _fileLength);
+        }
+        catch (IOException)
+        {
+            // Disk full: give back what the partial write took, so the next message finds the space again.
+            TryTruncate(_file, _fileLength);
+            throw;
+        }
+
         _fileLength += data.Length;
         Interlocked.Add(ref s_totalBytes, data.Length);
+    }
+
+    private static void TryTruncate(SafeFileHandle file, long length)
+    {
+        try
+        {
+            RandomAccess.SetLength(file, length);
+        }
+        catch (IOException)
+        {
+            // The write's own error is the one to report.
+        }
     }
 
     /// <summary>A read-only stream over the whole body; several may be open at once.</summary>
@@ -254,8 +276,9 @@ public sealed class SpoolFile : IDisposable
             throw new InvalidOperationException("the connection's spool file is already in use by another message");
         }
 
+        _handle ??= CreateUnlinked(Directory); // may fail (disk full): the file is then not in use
         _inUse = true;
-        return _handle ??= CreateUnlinked(Directory);
+        return _handle;
     }
 
     internal void Release(long usedBytes)

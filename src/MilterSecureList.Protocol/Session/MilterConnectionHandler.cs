@@ -14,6 +14,7 @@ public sealed class MilterConnectionHandler
     private readonly MilterSessionOptions _options;
     private readonly IMilterSessionObserver _observer;
     private readonly SpoolMemoryBudget _spoolBudget;
+    private readonly DeadlineHeartbeat _heartbeat;
 
     public MilterConnectionHandler(IMilterHandlerFactory factory, MilterSessionOptions? options = null, IMilterSessionObserver? observer = null)
     {
@@ -21,6 +22,7 @@ public sealed class MilterConnectionHandler
         _options = options ?? new MilterSessionOptions();
         _observer = observer ?? NullMilterSessionObserver.Instance;
         _spoolBudget = new SpoolMemoryBudget(_options.SpoolMemory); // shared by all connections of this server
+        _heartbeat = new DeadlineHeartbeat(_options.TimeProvider, _options.FrameTimeout < _options.IdleTimeout ? _options.FrameTimeout : _options.IdleTimeout);
         if (_options.MaxPayload < MilterLimits.MinMaxPayload)
         {
             throw new ArgumentOutOfRangeException(nameof(options), _options.MaxPayload, $"MaxPayload must be at least {MilterLimits.MinMaxPayload}");
@@ -28,10 +30,16 @@ public sealed class MilterConnectionHandler
     }
 
     /// <summary>
-    /// Serves one connection until QUIT, EOF, a protocol violation or a drain. Cancelling
+    /// Serves one connection until QUIT, EOF, a protocol violation, a timeout or a drain. Cancelling
     /// <paramref name="drainToken"/> asks for a graceful end: the connection closes as soon as no message is
     /// open (a message in progress is finished first). Never throws for peer behaviour.
     /// </summary>
+    /// <remarks>
+    /// Timeouts keep a silent or trickling peer from holding a connection slot: OPTNEG must arrive within
+    /// FrameTimeout of connect, a frame that has begun must complete within FrameTimeout, a write must be read
+    /// within FrameTimeout, and the next command must come within IdleTimeout. Time our own code spends between
+    /// reads (a handler at end of message) never counts.
+    /// </remarks>
     public async Task<MilterConnectionEndReason> RunAsync(IDuplexPipe pipe, MilterConnectionInfo info, CancellationToken drainToken = default)
     {
         ArgumentNullException.ThrowIfNull(pipe);
@@ -43,9 +51,13 @@ public sealed class MilterConnectionHandler
         _observer.ConnectionOpened(info);
         MilterSession? session = null;
         var draining = false;
+        ConnectionDeadline deadline = _heartbeat.Add(input, output);
+        long negotiationDue = deadline.DueAfter(_options.FrameTimeout);
+        long frameDue = 0;
+        bool partialFrame = false;
         try
         {
-            session = new MilterSession(_factory, _options, _observer, info, output, _spoolBudget);
+            session = new MilterSession(_factory, _options, _observer, info, output, _spoolBudget, deadline);
             using CancellationTokenRegistration registration = drainToken.Register(() =>
             {
                 Volatile.Write(ref draining, true);
@@ -60,13 +72,40 @@ public sealed class MilterConnectionHandler
                     break;
                 }
 
+                if (deadline.Expired != DeadlineKind.None)
+                {
+                    break; // expired during a write: the cancellation was spent there
+                }
+
+                if (session.Negotiation is null)
+                {
+                    deadline.ArmAt(DeadlineKind.Negotiation, negotiationDue);
+                }
+                else if (partialFrame)
+                {
+                    deadline.ArmAt(DeadlineKind.Frame, frameDue);
+                }
+                else
+                {
+                    deadline.ArmAfter(DeadlineKind.Idle, _options.IdleTimeout);
+                }
+
                 ReadResult result = await input.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+                deadline.Disarm();
+                if (deadline.Expired != DeadlineKind.None)
+                {
+                    input.AdvanceTo(result.Buffer.Start);
+                    break;
+                }
+
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 FrameResult last = FrameResult.Continue;
+                bool consumed = false;
                 try
                 {
                     while (MilterFrameReader.TryReadFrame(ref buffer, _options.MaxPayload, out MilterFrame frame))
                     {
+                        consumed = true;
                         last = await session.ProcessFrameAsync(frame, CancellationToken.None).ConfigureAwait(false);
                         if (last != FrameResult.Continue)
                         {
@@ -92,10 +131,19 @@ public sealed class MilterConnectionHandler
                     if (last == FrameResult.Continue)
                     {
                         input.AdvanceTo(buffer.Start, buffer.End);
+
+                        // What is left is the start of a frame: its clock starts when it is first seen.
+                        if (!buffer.IsEmpty && (consumed || !partialFrame))
+                        {
+                            frameDue = deadline.DueAfter(_options.FrameTimeout);
+                        }
+
+                        partialFrame = !buffer.IsEmpty;
                     }
                     else
                     {
                         input.AdvanceTo(buffer.Start);
+                        partialFrame = false; // unread frames follow; the next read returns at once
                     }
                 }
 
@@ -105,7 +153,7 @@ public sealed class MilterConnectionHandler
                     await session.EndOfMessageAsync(CancellationToken.None).ConfigureAwait(false);
                 }
 
-                FlushResult flush = await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                FlushResult flush = await session.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                 if (last == FrameResult.Quit)
                 {
                     reason = MilterConnectionEndReason.Quit;
@@ -128,7 +176,7 @@ public sealed class MilterConnectionHandler
         catch (Exception ex) when (ex is IOException or OperationCanceledException or System.Net.Sockets.SocketException)
         {
             reason = MilterConnectionEndReason.TransportError;
-            error = ex;
+            error = deadline.Expired == DeadlineKind.None ? ex : null;
         }
         catch (Exception ex)
         {
@@ -140,6 +188,15 @@ public sealed class MilterConnectionHandler
         }
         finally
         {
+            _heartbeat.Remove(deadline);
+            reason = deadline.Expired switch
+            {
+                DeadlineKind.Negotiation => MilterConnectionEndReason.NegotiationTimeout,
+                DeadlineKind.Frame => MilterConnectionEndReason.FrameTimeout,
+                DeadlineKind.Idle => MilterConnectionEndReason.IdleTimeout,
+                DeadlineKind.Write => MilterConnectionEndReason.WriteTimeout,
+                _ => reason,
+            };
             int messages = session?.MessageCount ?? 0;
             session?.Dispose();
             await input.CompleteAsync(error).ConfigureAwait(false);

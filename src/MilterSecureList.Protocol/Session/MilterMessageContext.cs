@@ -6,8 +6,14 @@ namespace MilterSecureList.Protocol.Session;
 /// <summary>A recipient as RCPT carried it (angle brackets included) with its ESMTP parameters.</summary>
 public sealed record MilterRecipient(string Address, IReadOnlyList<string> EsmtpArgs);
 
-/// <summary>A header as received: value after the colon, folded with LF only (docs/protocol.md §3).</summary>
-public sealed record MilterHeader(string Name, string Value, byte[] RawValue);
+/// <summary>
+/// A header as received: value after the colon, folded with LF only (docs/protocol.md §3). Held as raw
+/// bytes only; <see cref="Value"/> decodes them as UTF-8 on each call.
+/// </summary>
+public sealed record MilterHeader(string Name, byte[] RawValue)
+{
+    public string Value => System.Text.Encoding.UTF8.GetString(RawValue);
+}
 
 /// <summary>
 /// The end-of-message view of one message (the per-message "transaction"): envelope, headers, macros, body,

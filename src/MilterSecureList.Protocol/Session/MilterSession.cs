@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using MilterSecureList.Protocol.Commands;
 using MilterSecureList.Protocol.Responses;
@@ -28,6 +29,7 @@ internal sealed class MilterSession : IDisposable
     private readonly PipeWriter _output;
     private readonly MacroTable _macros = new();
     private readonly SpoolMemoryBudget _spoolBudget;
+    private readonly ConnectionDeadline _deadline;
     private IMilterHandler _handler;
     private MilterNegotiationResult? _negotiation;
     private SessionState _state = SessionState.AwaitingNegotiation;
@@ -41,10 +43,17 @@ internal sealed class MilterSession : IDisposable
     private MessageBodySpool? _spool;
     private SpoolFile? _spoolFile;
     private bool _overLimit;
+    private long _headerBytes;
+    private long _recipientBytes;
+    private MilterMessageLimit? _limit;
+    private string _limitDetail = string.Empty;
+    private string _macroDetail = string.Empty;
+    private bool _recipientLimitReported;
 
-    public MilterSession(IMilterHandlerFactory factory, MilterSessionOptions options, IMilterSessionObserver observer, MilterConnectionInfo info, PipeWriter output, SpoolMemoryBudget spoolBudget)
+    public MilterSession(IMilterHandlerFactory factory, MilterSessionOptions options, IMilterSessionObserver observer, MilterConnectionInfo info, PipeWriter output, SpoolMemoryBudget spoolBudget, ConnectionDeadline deadline)
     {
         _spoolBudget = spoolBudget; // the server's, shared by all its connections
+        _deadline = deadline;
         _factory = factory;
         _options = options;
         _observer = observer;
@@ -105,8 +114,23 @@ internal sealed class MilterSession : IDisposable
         switch (code)
         {
             case MilterCommandCode.Macro:
-                MacroCommand macro = MilterCommandDecoder.DecodeMacro(frame.Payload);
-                _macros.Set(macro.ForCommand, macro.Macros);
+                SetMacros(frame.Payload);
+                return FrameResult.Continue;
+
+            case MilterCommandCode.Recipient when _state == SessionState.InMessage
+                && (_recipients.Count >= _options.MaxRecipients || _recipientBytes + frame.Payload.Length > _options.MaxRecipientBytes):
+                // Checked before decoding: a recipient over the budget is never turned into strings.
+                RequirePhase(code, MessagePhase.Mail, MessagePhase.Recipient);
+                _phase = MessagePhase.Recipient;
+                RecipientOverLimit(code);
+                return FrameResult.Continue;
+
+            case MilterCommandCode.Header when _state == SessionState.InMessage
+                && (_headers.Count >= _options.MaxHeaders || _headerBytes + frame.Payload.Length > _options.MaxHeaderBytes):
+                RequirePhase(code, MessagePhase.Mail, MessagePhase.Header);
+                _phase = MessagePhase.Header;
+                _limitDetail = _headers.Count >= _options.MaxHeaders ? $"more than MaxHeaders={_options.MaxHeaders} headers" : $"header bytes over MaxHeaderBytes={_options.MaxHeaderBytes}";
+                OverLimit(code, MilterMessageLimit.HeaderBytes);
                 return FrameResult.Continue;
 
             case MilterCommandCode.Body:
@@ -115,12 +139,9 @@ internal sealed class MilterSession : IDisposable
                 if (_state == SessionState.InMessage)
                 {
                     AppendBody(frame.Payload);
-                    if (_overLimit && _negotiation!.ExpectsReply(code))
+                    if (_negotiation!.ExpectsReply(code) && DecideIfOverLimit(code))
                     {
-                        // Tell the MTA now: it stops sending content and will not send EOM.
-                        Reply(code, _options.OversizeVerdict);
-                        _observer.MessageTooLarge(_info, _macros.QueueId, _options.MaxMessageSize);
-                        EndMessage(SessionState.MessageDecided);
+                        // Told the MTA now: it stops sending content and will not send EOM.
                         return FrameResult.Continue;
                     }
                 }
@@ -195,14 +216,8 @@ internal sealed class MilterSession : IDisposable
                 // A non-continue verdict at RCPT rejects only that recipient (docs/protocol.md §7.2).
                 if (_state == SessionState.InMessage && rv is null or { EndsMessage: false })
                 {
-                    if (_recipients.Count >= _options.MaxRecipients)
-                    {
-                        _overLimit = true;
-                    }
-                    else
-                    {
-                        _recipients.Add(new MilterRecipient(r.Recipient, r.EsmtpArgs));
-                    }
+                    _recipients.Add(new MilterRecipient(r.Recipient, r.EsmtpArgs));
+                    _recipientBytes += frame.Payload.Length;
                 }
 
                 break;
@@ -218,14 +233,8 @@ internal sealed class MilterSession : IDisposable
                 _phase = MessagePhase.Header;
                 if (_state == SessionState.InMessage)
                 {
-                    if (_headers.Count >= _options.MaxHeaders)
-                    {
-                        _overLimit = true;
-                    }
-                    else
-                    {
-                        _headers.Add(new MilterHeader(hd.Name, hd.Value, hd.RawValue));
-                    }
+                    _headers.Add(new MilterHeader(hd.Name, hd.RawValue));
+                    _headerBytes += frame.Payload.Length;
                 }
 
                 await MessageEventAsync(code, "header", MilterEvents.Header, ct => _handler.OnHeaderAsync(hd.Name, hd.Value, _macros, ct), cancellationToken).ConfigureAwait(false);
@@ -324,9 +333,9 @@ internal sealed class MilterSession : IDisposable
 
     private void AppendBody(System.Buffers.ReadOnlySequence<byte> chunk)
     {
-        if (_overLimit)
+        if (_overLimit || _limit is not null)
         {
-            return;
+            return; // the message is refused already: store nothing more
         }
 
         _spool ??= NewSpool();
@@ -337,7 +346,107 @@ internal sealed class MilterSession : IDisposable
             return;
         }
 
-        _spool.Append(chunk);
+        try
+        {
+            _spool.Append(chunk);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Disk full or the temp directory unusable: the message is tempfailed with a log line (at BODY or
+            // EOM); the connection stays up for the next one.
+            _limit = MilterMessageLimit.Spool;
+            _limitDetail = "cannot store the body: " + ex.Message;
+        }
+    }
+
+    /// <summary>
+    /// A MACRO packet replaces its stage's values, unless it would take the connection's macros over
+    /// <see cref="MilterSessionOptions.MaxMacroBytes"/>: then it is dropped undecoded and the message is refused.
+    /// </summary>
+    private void SetMacros(System.Buffers.ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsEmpty)
+        {
+            MilterProtocolException.Throw(MilterViolation.MalformedPayload, "MACRO payload is empty (needs the command code)");
+        }
+
+        Span<byte> first = stackalloc byte[1];
+        payload.Slice(0, 1).CopyTo(first);
+        var forCommand = (MilterCommandCode)first[0];
+        if (_macros.BytesAfterSet(forCommand, payload.Length) > _options.MaxMacroBytes)
+        {
+            _macros.Drop(forCommand);
+            _macroDetail = $"a {payload.Length}-byte macro packet for '{(char)forCommand}' would exceed MaxMacroBytes={_options.MaxMacroBytes}";
+            return;
+        }
+
+        MacroCommand macro = MilterCommandDecoder.DecodeMacro(payload);
+        _macros.Set(macro.ForCommand, macro.Macros, payload.Length);
+    }
+
+    /// <summary>The budget the open message went over, if any (macros dropped count for every message while missing).</summary>
+    private MilterMessageLimit? PendingLimit => _limit ?? (_macros.AnyDropped ? MilterMessageLimit.MacroBytes : null);
+
+    private MilterVerdict VerdictFor(MilterMessageLimit limit) => limit switch
+    {
+        MilterMessageLimit.HeaderBytes => _options.HeaderLimitVerdict,
+        MilterMessageLimit.Recipients => _options.RecipientLimitVerdict,
+        MilterMessageLimit.MacroBytes => _options.MacroLimitVerdict,
+        _ => _options.SpoolFailureVerdict,
+    };
+
+    /// <summary>Records that the message went over a budget; if the MTA waits for a reply to this command, decides now.</summary>
+    private void OverLimit(MilterCommandCode code, MilterMessageLimit limit)
+    {
+        _limit ??= limit;
+        if (_negotiation!.ExpectsReply(code))
+        {
+            DecideIfOverLimit(code);
+        }
+    }
+
+    /// <summary>
+    /// A recipient past the budget: when the MTA waits for RCPT replies, only this recipient gets the verdict
+    /// (the client sends it again later, RFC 5321 4.5.3.1.10); otherwise the whole message gets it at the end.
+    /// </summary>
+    private void RecipientOverLimit(MilterCommandCode code)
+    {
+        _limitDetail = _recipients.Count >= _options.MaxRecipients ? $"more than MaxRecipients={_options.MaxRecipients} recipients" : $"recipient bytes over MaxRecipientBytes={_options.MaxRecipientBytes}";
+        if (!_negotiation!.ExpectsReply(code))
+        {
+            _limit ??= MilterMessageLimit.Recipients;
+            return;
+        }
+
+        Reply(code, _options.RecipientLimitVerdict);
+        if (!_recipientLimitReported)
+        {
+            _recipientLimitReported = true;
+            _observer.MessageOverLimit(_info, _macros.QueueId, MilterMessageLimit.Recipients, _options.RecipientLimitVerdict, _limitDetail);
+        }
+    }
+
+    /// <summary>Replies with the verdict of the budget the message went over and ends it; false when within every budget.</summary>
+    private bool DecideIfOverLimit(MilterCommandCode code)
+    {
+        if (PendingLimit is { } limit)
+        {
+            MilterVerdict verdict = VerdictFor(limit);
+            Reply(code, verdict);
+            _observer.MessageOverLimit(_info, _macros.QueueId, limit, verdict, limit == MilterMessageLimit.MacroBytes && _limit is null ? _macroDetail : _limitDetail);
+            EndMessage(SessionState.MessageDecided);
+            return true;
+        }
+
+        if (_overLimit)
+        {
+            Reply(code, _options.OversizeVerdict);
+            _observer.MessageTooLarge(_info, _macros.QueueId, _options.MaxMessageSize);
+            EndMessage(SessionState.MessageDecided);
+            return true;
+        }
+
+        return false;
     }
 
     private MessageBodySpool NewSpool() =>
@@ -365,10 +474,8 @@ internal sealed class MilterSession : IDisposable
             return;
         }
 
-        if (_overLimit)
+        if (DecideIfOverLimit(MilterCommandCode.EndOfMessage))
         {
-            _observer.MessageTooLarge(_info, queueId, _options.MaxMessageSize);
-            _options.OversizeVerdict.WriteTo(_output);
             EndMessage(SessionState.Idle);
             return;
         }
@@ -433,7 +540,7 @@ internal sealed class MilterSession : IDisposable
                 rest = rest[n..];
                 if (!rest.IsEmpty)
                 {
-                    await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    await FlushAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
             while (!rest.IsEmpty);
@@ -481,7 +588,7 @@ internal sealed class MilterSession : IDisposable
             if (sinceFlush >= MilterSessionOptions.BodyFlushBytes)
             {
                 sinceFlush = 0;
-                await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -489,7 +596,27 @@ internal sealed class MilterSession : IDisposable
     private async ValueTask SendProgressAsync(CancellationToken cancellationToken)
     {
         MilterResponseWriter.WriteProgress(_output);
-        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Flushes under the write deadline; a peer that stops reading ends the connection instead of holding it.</summary>
+    internal async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken)
+    {
+        // An expired deadline cancels the pending flush once; every later one must fail without waiting.
+        ThrowIfExpired();
+        _deadline.ArmAfter(DeadlineKind.Write, _options.FrameTimeout);
+        FlushResult result = await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        _deadline.Disarm();
+        ThrowIfExpired();
+        return result;
+    }
+
+    private void ThrowIfExpired()
+    {
+        if (_deadline.Expired != DeadlineKind.None)
+        {
+            throw new OperationCanceledException($"connection deadline passed ({_deadline.Expired})");
+        }
     }
 
     private void EndMessage(SessionState next)
@@ -503,6 +630,10 @@ internal sealed class MilterSession : IDisposable
             _recipients.Clear();
             _headers.Clear();
             _overLimit = false;
+            _limit = null;
+            _headerBytes = 0;
+            _recipientBytes = 0;
+            _recipientLimitReported = false;
         }
 
         _spool?.Dispose();

@@ -117,6 +117,8 @@ internal sealed class RecordingObserver : IMilterSessionObserver
 
     public void MessageTooLarge(MilterConnectionInfo info, string? queueId, long limit) => Lines.Enqueue($"too-large {queueId}");
 
+    public void MessageOverLimit(MilterConnectionInfo info, string? queueId, MilterMessageLimit limit, MilterVerdict verdict, string detail) => Lines.Enqueue($"over-limit {limit} {queueId} {verdict}: {detail}");
+
     public void HandlerFailed(MilterConnectionInfo info, string? queueId, string stage, Exception exception) => Lines.Enqueue($"handler-failed {stage} {exception.GetType().Name}");
 
     public void MessageCompleted(MilterConnectionInfo info, string? queueId, MilterVerdict verdict, int recipients, long bodyBytes, int modifications) => Lines.Enqueue($"completed {queueId} {verdict}");
