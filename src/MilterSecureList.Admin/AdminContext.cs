@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MilterSecureList.Configuration;
 using MilterSecureList.Directory;
 using MilterSecureList.Directory.Storage;
 using Spectre.Console;
@@ -84,19 +85,51 @@ public sealed class AdminContext
         }
         catch (DirectoryException e)
         {
-            Error.WriteLine($"securelist: {e.Message}");
+            Error.WriteLine($"securelist: {Printable(e.Message)}");
             return e.IsUserError ? ExitUsage : ExitFailure;
         }
         catch (UsageException e)
         {
-            Error.WriteLine($"securelist: {e.Message}");
+            Error.WriteLine($"securelist: {Printable(e.Message)}");
+            return ExitUsage;
+        }
+        catch (ConfigurationException e)
+        {
+            Error.WriteLine($"securelist: {Printable(e.Message)}");
             return ExitUsage;
         }
         catch (Exception e)
         {
-            Error.WriteLine($"securelist: unexpected {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            Error.WriteLine($"securelist: unexpected {e.GetType().Name}: {Printable(e.Message)}");
             return ExitFailure;
         }
+    }
+
+    /// <summary>
+    /// One printable line: control characters (a newline in an address given on the command line) are shown
+    /// escaped, so an error is always exactly one line and cannot forge a second.
+    /// </summary>
+    public static string Printable(string text)
+    {
+        if (!text.Any(char.IsControl))
+        {
+            return text;
+        }
+
+        var sb = new System.Text.StringBuilder(text.Length + 8);
+        foreach (char c in text)
+        {
+            sb.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                _ => c.ToString(),
+            });
+        }
+
+        return sb.ToString();
     }
 
     /// <summary>Escapes text for Spectre markup (addresses contain no markup, but problems might).</summary>

@@ -58,7 +58,7 @@ public static class FilterCommand
         var kept = message.Header.Where(h => !h.Is(ReturnPath) && !h.Is(EnvelopeTo) && !h.Is(ListHeader)).ToList();
 
         using AdminSession session = context.OpenSession(parse);
-        PolicyOptions policy = FilterConfiguration.Policy(session.Configuration);
+        PolicyOptions policy = session.Configuration.Policy();
         var processor = new ListMessageProcessor(session.Directory, policy, new RecordingOwnerNotifier(), NullLogger.Instance, context.Time);
         var headers = kept.Select(h => new HeaderField(h.Name, h.Value)).ToList();
         using FilterDecision decision = processor

@@ -101,6 +101,7 @@ public sealed class ListKeyStore
         }
 
         EnsureDirectory();
+        (uint ownerUid, uint ownerGid) = RequireWritableByUs();
         string safe = new string(listAddress.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '@' ? c : '_').ToArray());
         string fileName = $"{safe}.{now:yyyyMMddTHHmmss}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}.key.pem";
         string path = Path.Combine(DirectoryPath, fileName);
@@ -117,6 +118,13 @@ public sealed class ListKeyStore
             };
             using (var stream = new FileStream(path, create))
             {
+                if (UnixFile.IsRoot && ownerUid != 0)
+                {
+                    // Root runs the CLI (the README's commands); the daemon runs as the directory's owner and
+                    // must be able to read the key. Handed over while still empty.
+                    UnixFile.ChangeOwner(path, ownerUid, ownerGid);
+                }
+
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }
@@ -128,6 +136,28 @@ public sealed class ListKeyStore
         }
 
         return fileName;
+    }
+
+    /// <summary>
+    /// The key directory's owner and group. Key files belong to them, whoever runs the CLI: root's files are
+    /// chowned; another user, who could not give the file away, is refused with the command to use instead.
+    /// </summary>
+    private (uint Uid, uint Gid) RequireWritableByUs()
+    {
+        if (!UnixFile.TryStat(DirectoryPath, out uint uid, out uint gid, out _))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"key directory {DirectoryPath} cannot be examined");
+        }
+
+        if (!UnixFile.IsRoot && UnixFile.EffectiveUserId != uid)
+        {
+            string owner = UnixFile.UserName(uid);
+            throw new DirectoryException(
+                DirectoryError.InsecurePermissions,
+                $"key directory {DirectoryPath} belongs to {owner}: run this as root or as {owner} (runuser -u {owner} -- securelist ...)");
+        }
+
+        return (uid, gid);
     }
 
     private static Span<byte> MemoryMarshalBytes(char[] chars) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(chars.AsSpan());
@@ -188,25 +218,7 @@ public sealed class ListKeyStore
     /// <summary>Loads a PEM private key (PKCS#8, encrypted PKCS#8, PKCS#1, SEC1) matching CERTIFICATE.</summary>
     public static AsymmetricAlgorithm LoadPrivateKey(string path, X509Certificate2 certificate, Func<char[]?> passphrase)
     {
-        byte[] bytes;
-        try
-        {
-            if (new FileInfo(path).Length > CertificateInspector.MaxInputBytes)
-            {
-                throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: too large for a private key");
-            }
-
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (IOException e)
-        {
-            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: {e.Message}", e);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: {e.Message}", e);
-        }
-
+        byte[] bytes = BoundedFile.ReadAllBytes(path, CertificateInspector.MaxInputBytes, DirectoryError.BadPrivateKey, "private key");
         char[] pem = new char[bytes.Length];
         try
         {
@@ -314,6 +326,27 @@ public sealed class ListKeyStore
         return Path.Combine(DirectoryPath, fileName);
     }
 
+    private const int MaxPassphraseBytes = 4096;
+
+    /// <summary>
+    /// The [Keys] PassphraseFile checks, for start-up (the daemon) as for each use: it exists, is a regular
+    /// file, and group and others cannot access it.
+    /// </summary>
+    public static void CheckPassphraseFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"passphrase file {path} does not exist");
+        }
+
+        if (!UnixFile.IsRegularFile(path))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"passphrase file {path} is not a regular file");
+        }
+
+        CheckPrivateFile(path);
+    }
+
     private char[]? ReadPassphrase()
     {
         if (string.IsNullOrEmpty(_options.PassphraseFile))
@@ -322,13 +355,8 @@ public sealed class ListKeyStore
         }
 
         string path = _options.PassphraseFile;
-        if (!File.Exists(path))
-        {
-            throw new DirectoryException(DirectoryError.BadPrivateKey, $"[Keys] PassphraseFile {path} does not exist");
-        }
-
-        CheckPrivateFile(path);
-        byte[] bytes = File.ReadAllBytes(path);
+        CheckPassphraseFile(path);
+        byte[] bytes = BoundedFile.ReadAllBytes(path, MaxPassphraseBytes, DirectoryError.BadPrivateKey, "passphrase file");
         try
         {
             int length = bytes.Length;
