@@ -71,9 +71,41 @@ public sealed class AdminContext
     public AdminSession OpenSession(ParseResult parseResult)
     {
         AdminConfiguration configuration = LoadConfiguration(parseResult);
+        HandOverNewDatabase(configuration.Directory);
         SqlDirectoryStore store = SqlDirectoryStore.Open(configuration.Directory, Time);
         var keys = new ListKeyStore(configuration.Keys);
         return new AdminSession(configuration, store, keys, new ListAdministration(store, keys, Time), new ListDirectory(store, keys, Time));
+    }
+
+    /// <summary>
+    /// Root running the first command of a fresh installation would create the SQLite file as root, and the
+    /// daemon (the owner of the database's directory, /var/lib/securelist) could not open it for writing. An
+    /// empty file is a valid empty database: create it for that owner before SQLite opens it.
+    /// </summary>
+    private static void HandOverNewDatabase(DirectoryOptions directory)
+    {
+        if (directory.Provider != DirectoryProvider.Sqlite || !UnixFile.IsRoot || string.IsNullOrEmpty(directory.Path) || File.Exists(directory.Path))
+        {
+            return;
+        }
+
+        string? parent = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(directory.Path));
+        if (parent is null || !UnixFile.TryStat(parent, out uint uid, out uint gid, out _) || uid == 0)
+        {
+            return;
+        }
+
+        var create = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead,
+        };
+        using (new FileStream(directory.Path, create))
+        {
+        }
+
+        UnixFile.ChangeOwner(directory.Path, uid, gid);
     }
 
     /// <summary>Runs a verb body under the CLI's error policy.</summary>

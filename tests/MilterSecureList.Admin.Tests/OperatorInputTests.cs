@@ -93,17 +93,24 @@ public sealed class OperatorInputTests(BackendFixture fixture)
         using var cli = new CliHarness(fixture, "sqlite");
         if (UnixFile.IsRoot)
         {
-            // Root (the README's commands) writes keys for the service user that owns the key directory.
+            // Root (the README's commands) writes keys and a new SQLite database for the service user that owns
+            // the state directory, as the package sets up /var/lib/securelist and its keys/.
             const uint nobody = 65534;
-            System.IO.Directory.CreateDirectory(cli.KeysDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             File.SetUnixFileMode(cli.Temp.Path, (UnixFileMode)0x1ED); // 0755: let the owner reach its directory
-            Tool("chown", $"{nobody}:{nobody}", cli.KeysDirectory);
-            cli.Run("list", "create", List, "--key-type", "p256").AssertOk();
-            string key = Assert.Single(System.IO.Directory.GetFiles(cli.KeysDirectory));
+            string state = cli.Temp.File("state");
+            string keys = Path.Combine(state, "keys");
+            System.IO.Directory.CreateDirectory(keys, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Tool("chown", "-R", $"{nobody}:{nobody}", state);
+            string ini = cli.Temp.File("state.ini");
+            File.WriteAllText(ini, $"[Directory]\nPath = {state}/lists.db\n[Keys]\nDirectory = {keys}\n");
+
+            CliHarness.RunRaw("--config", ini, "list", "create", List, "--key-type", "p256").AssertOk();
+
+            string key = Assert.Single(System.IO.Directory.GetFiles(keys));
             Assert.True(UnixFile.TryStat(key, out uint uid, out uint gid, out int mode));
-            Assert.Equal(nobody, uid);
-            Assert.Equal(nobody, gid);
-            Assert.Equal(0x180, mode & 0x1FF); // 0600
+            Assert.Equal((nobody, nobody, 0x180), (uid, gid, mode & 0x1FF)); // 0600, the owner's
+            Assert.True(UnixFile.TryStat(Path.Combine(state, "lists.db"), out uid, out gid, out _));
+            Assert.Equal((nobody, nobody), (uid, gid));
         }
         else
         {
