@@ -46,12 +46,14 @@ public static class CheckCommand
             string sender = Bracket(RequireAddress(parse.GetValue(from)!, "--from"));
             bool exim = parse.GetValue(eximData) is not null;
             var accepted = new List<string>();
+            bool rcptTempfail = false;
             var report = new List<string>();
             // Exim passes $recipients as one argument: "a@x, b@y".
             IEnumerable<string> all = parse.GetValue(rcpts)!.SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             foreach (string rcpt in all.Select(r => Bracket(RequireAddress(r, "--rcpt"))))
             {
                 RecipientCheck check = processor.CheckRecipient(sender, rcpt);
+                rcptTempfail |= check.IsTempfail;
                 if (check.Refusal is SmtpReply refusal)
                 {
                     report.Add($"RCPT {rcpt}: refused {refusal}");
@@ -71,6 +73,13 @@ public static class CheckCommand
             {
                 context.Output.WriteLine(report.Count > 0 ? report[0][(report[0].IndexOf("refused ", StringComparison.Ordinal) + 8)..] : "554 5.5.1 no valid recipients");
                 report.ForEach(context.Output.WriteLine);
+                if (rcptTempfail)
+                {
+                    // The directory failed at RCPT time (the daemon answers 451 there): say why, exit as a tempfail.
+                    PrintLog(context, log, parse.GetValue(verbose));
+                    return ExitTempfail;
+                }
+
                 return ExitRejected;
             }
 
@@ -93,18 +102,13 @@ public static class CheckCommand
             context.Output.WriteLine(exim ? decision.Reply?.Text ?? "continue" : decision.Reply?.ToString() ?? "250 2.0.0 continue");
             report.ForEach(context.Output.WriteLine);
             context.Output.WriteLine($"verdict: {decision.Kind.ToString().ToLowerInvariant()} ({decision.Reason})");
-            if (decision.Kind == FilterVerdictKind.Tempfail && log.LastError is string cause)
+            if (decision.Kind == FilterVerdictKind.Tempfail)
             {
-                // The verdict names only the failure class; the daemon's log line names the file and the cause.
-                context.Output.WriteLine($"cause: {cause}");
+                PrintLog(context, log, parse.GetValue(verbose));
             }
-
-            if (parse.GetValue(verbose))
+            else if (parse.GetValue(verbose))
             {
-                foreach (string line in log.Lines)
-                {
-                    context.Output.WriteLine($"log: {line}");
-                }
+                PrintLog(context, log, verbose: true);
             }
             foreach (string r in decision.DeleteRecipients)
             {
@@ -154,6 +158,26 @@ public static class CheckCommand
             };
         }));
         return command;
+    }
+
+    /// <summary>
+    /// A tempfail's verdict names only the failure class; the daemon's log line names the file and the cause,
+    /// so it is printed as "cause:". With -v every log line follows.
+    /// </summary>
+    private static void PrintLog(AdminContext context, CollectingLogger log, bool verbose)
+    {
+        if (log.LastError is string cause)
+        {
+            context.Output.WriteLine($"cause: {cause}");
+        }
+
+        if (verbose)
+        {
+            foreach (string line in log.Lines)
+            {
+                context.Output.WriteLine($"log: {line}");
+            }
+        }
     }
 
     private static string Bracket(string address) => address.StartsWith('<') ? address : $"<{address}>";
