@@ -202,7 +202,11 @@ else
 fi
 for _ in $(seq 1 300); do [ -S /run/securelist/milter.sock ] && break; sleep 0.1; done
 check "daemon ($started_by) listens on /run/securelist/milter.sock" test -S /run/securelist/milter.sock
-expect_eq "daemon runs as securelist" securelist "$(ps -o user= -p "${daemon_pid:-0}" 2>/dev/null | tr -d ' ')"
+# Under runuser, $! is runuser itself (root); the daemon is its child.
+daemon_user=$(ps -o user= -p "${daemon_pid:-0}" 2>/dev/null | tr -d ' ')
+[ "$started_by" = runuser ] && daemon_user=$(ps -o user= --ppid "${daemon_pid:-0}" 2>/dev/null | head -1 | tr -d ' ')
+expect_eq "daemon runs as securelist" securelist "$daemon_user"
+expect_eq "milter socket created by the daemon as securelist" "securelist postfix" "$(stat -c '%U %G' /run/securelist/milter.sock 2>&1)"
 openssl cms -encrypt -aes256 -in <(printf 'Content-Type: text/plain\r\n\r\nREADME post\r\n') -subject "README post" \
     -from alice@example.org -to crypto@lists.example.org -out "$ops/post.eml" "$ops/crypto.pem" 2>/dev/null
 if miltertest -s "$here/readme-post.lua" -D MILTER=unix:/run/securelist/milter.sock -D POST="$ops/post.eml" \
