@@ -40,6 +40,22 @@ build=$out/build
 lib=$build/lib
 mkdir -p "$out" "$build"
 
+# version_field FILE KEY: a string of the file's version resource (FileVersion, Assembly Version).
+version_field() { strings -e l "$1" | grep -A1 -x "$2" | tail -1; }
+
+# newer_extension ./NAME.dll: true when the Daemon's copy may serve both programs. The CLI has no ASP.NET Core
+# framework reference, so it takes Microsoft.Extensions.*.Abstractions from their NuGet packages, while the
+# daemon gets a newer servicing build of the same assemblies from the shared framework. With the same
+# assembly version and a file version at least as new, the daemon's copy (already in $lib) is kept.
+newer_extension() {
+    case "$1" in ./Microsoft.Extensions.*.dll) ;; *) return 1 ;; esac
+    local ours=$build/publish/Admin/$1 kept=$lib/$1
+    [ "$(version_field "$ours" 'Assembly Version')" = "$(version_field "$kept" 'Assembly Version')" ] || return 1
+    [ "$(printf '%s\n' "$(version_field "$ours" FileVersion)" "$(version_field "$kept" FileVersion)" | sort -V | tail -1)" = \
+      "$(version_field "$kept" FileVersion)" ] || return 1
+    echo "   $1: the CLI uses the daemon's $(version_field "$kept" FileVersion) (its own: $(version_field "$ours" FileVersion))"
+}
+
 publish() {
     rm -rf "$build/publish" "$lib"
     local project name
@@ -55,7 +71,7 @@ publish() {
     cp -a "$build/publish/Daemon/." "$lib/"
     (cd "$build/publish/Admin" && find . -type f) | while read -r f; do
         if [ -e "$lib/$f" ]; then
-            cmp -s "$build/publish/Admin/$f" "$lib/$f" || die "Daemon and Admin publish different versions of $f"
+            cmp -s "$build/publish/Admin/$f" "$lib/$f" || newer_extension "$f" || die "Daemon and Admin publish different versions of $f"
         else
             mkdir -p "$(dirname "$lib/$f")"
             cp -a "$build/publish/Admin/$f" "$lib/$f"

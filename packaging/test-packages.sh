@@ -28,8 +28,8 @@ summary() {
 fatal() { bad "$*"; summary; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fatal "must run as root (dpkg -i on a throwaway machine)"
-for tool in dpkg-deb dpkg lintian rpm rpmbuild groff systemd-analyze; do
-    command -v "$tool" >/dev/null || fatal "'$tool' is missing (apt-get install -y dpkg lintian rpm groff systemd)"
+for tool in dpkg-deb dpkg lintian rpm rpmbuild groff systemd-analyze openssl miltertest; do
+    command -v "$tool" >/dev/null || fatal "'$tool' is missing (apt-get install -y dpkg lintian rpm groff systemd openssl miltertest)"
 done
 
 # --- Refuse to disturb a machine that already has securelist -------------------------------------
@@ -44,6 +44,7 @@ group_existed=0; getent group securelist >/dev/null && group_existed=1
 installed=0
 
 cleanup() {
+    if [ -n "${daemon_pid:-}" ] && [ "${started_by:-}" = runuser ]; then kill "$daemon_pid" >/dev/null 2>&1 || true; fi
     if [ "$installed" = 1 ]; then dpkg -P securelist >/dev/null 2>&1 || true; fi
     # Debian policy keeps system users on purge; this test created it, so it removes it.
     if [ "$user_existed" = 0 ] && getent passwd securelist >/dev/null; then userdel securelist >/dev/null 2>&1 || true; fi
@@ -160,6 +161,70 @@ else
     bad "securelist-milter --check-config"
 fi
 
+# --- The README's operator commands, as root, against the installed package ---------------------------
+# README "For mail operators" step 3, verbatim (addresses and file names included), run by root in a scratch
+# directory; then one post through the daemon running as the securelist user. Root-created keys and database
+# must belong to securelist, or the daemon tempfails every post.
+ops=$tmp/operator
+mkdir -p "$ops"
+make_member() { # make_member ADDRESS NAME: a member's key pair and S/MIME certificate, as the member would have
+    # P-256 keeps the re-keyed post under the ~1 KiB body miltertest can take back (see readme-post.lua).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=$1" \
+        -addext "subjectAltName=email:$1" -addext "keyUsage=critical,keyAgreement,digitalSignature" \
+        -keyout "$ops/$2.key" -out "$ops/$2.pem" 2>/dev/null
+}
+make_member alice@example.org alice
+make_member bob@example.org bob
+echo "bob@example.org,bob.pem" >"$ops/members.csv"
+readme_ok=1
+run_readme() { # run_readme COMMAND...: one README command in the scratch directory, as root
+    if (cd "$ops" && "$@") >>"$ops/readme.log" 2>&1; then ok "README as root: $*"; else readme_ok=0; tail -3 "$ops/readme.log" | sed 's/^/     /'; bad "README as root: $*"; fi
+}
+run_readme securelist list create crypto@lists.example.org --owner owner@example.org
+run_readme securelist member add crypto@lists.example.org alice@example.org --cert alice.pem
+run_readme securelist member import crypto@lists.example.org --csv members.csv
+run_readme sh -c 'securelist list export-cert crypto@lists.example.org > crypto.pem'
+run_readme securelist list set crypto@lists.example.org --policy members-only --option plaintext=reject
+keyfile=$(ls /var/lib/securelist/keys/crypto@lists.example.org.*.key.pem 2>/dev/null | head -1)
+expect_eq "list key written by root belongs to securelist, 0600" "600 securelist securelist" "$(stat -c '%a %U %G' "$keyfile" 2>&1)"
+expect_eq "SQLite database created by root belongs to securelist" "securelist securelist" "$(stat -c '%U %G' /var/lib/securelist/lists.db 2>&1)"
+
+# The daemon as the service user: under systemd when this machine runs it, else as the unit would run it.
+daemon_pid=
+if [ -d /run/systemd/system ]; then
+    systemctl restart securelist-milter.service
+    daemon_pid=$(systemctl show -p MainPID --value securelist-milter.service)
+    started_by=systemd
+else
+    runuser -u securelist -- /usr/sbin/securelist-milter --config /etc/securelist/milter.ini >"$ops/daemon.log" 2>&1 &
+    daemon_pid=$!
+    started_by=runuser
+fi
+for _ in $(seq 1 300); do [ -S /run/securelist/milter.sock ] && break; sleep 0.1; done
+check "daemon ($started_by) listens on /run/securelist/milter.sock" test -S /run/securelist/milter.sock
+# Under runuser, $! is runuser itself (root); the daemon is its child.
+daemon_user=$(ps -o user= -p "${daemon_pid:-0}" 2>/dev/null | tr -d ' ')
+[ "$started_by" = runuser ] && daemon_user=$(ps -o user= --ppid "${daemon_pid:-0}" 2>/dev/null | head -1 | tr -d ' ')
+expect_eq "daemon runs as securelist" securelist "$daemon_user"
+expect_eq "milter socket created by the daemon as securelist" "securelist postfix" "$(stat -c '%U %G' /run/securelist/milter.sock 2>&1)"
+openssl cms -encrypt -aes256 -in <(printf 'Content-Type: text/plain\r\n\r\nREADME post\r\n') -subject "README post" \
+    -from alice@example.org -to crypto@lists.example.org -out "$ops/post.eml" "$ops/crypto.pem" 2>/dev/null
+if miltertest -s "$here/readme-post.lua" -D MILTER=unix:/run/securelist/milter.sock -D POST="$ops/post.eml" \
+        -D FROM=alice@example.org -D LIST=crypto@lists.example.org -D MEMBERS=alice@example.org,bob@example.org \
+        >"$ops/miltertest.log" 2>&1 &&
+        grep -q 'readme-post.lua: OK' "$ops/miltertest.log"; then
+    ok "a post from the README's commands is re-keyed for alice and bob by the daemon running as securelist"
+else
+    sed 's/^/     /' "$ops/miltertest.log"
+    [ "$started_by" = runuser ] && tail -5 "$ops/daemon.log" | sed 's/^/     daemon: /'
+    bad "post through the daemon as securelist"
+fi
+if [ "$started_by" = systemd ]; then
+    systemctl stop securelist-milter.service
+else
+    kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null
+fi
+
 # systemd unit and hardening.
 unit=/lib/systemd/system/securelist-milter.service
 if systemd-analyze verify "$unit" >"$tmp/verify.log" 2>&1 && ! grep -q . "$tmp/verify.log"; then
@@ -170,9 +235,17 @@ else
 fi
 for directive in 'User=securelist' 'RuntimeDirectory=securelist' 'StateDirectory=securelist' 'ProtectSystem=strict' \
         'ProtectHome=yes' 'NoNewPrivileges=yes' 'PrivateTmp=yes' 'CapabilityBoundingSet=' 'Restart=on-failure' \
-        'ReadWritePaths=/var/lib/securelist /run/securelist' 'ExecReload=/bin/kill -HUP $MAINPID'; do
+        'ReadWritePaths=/var/lib/securelist /run/securelist' 'ExecReload=/bin/kill -HUP $MAINPID' \
+        'SystemCallFilter=@system-service' 'ProtectProc=invisible' 'ProcSubset=pid' 'RemoveIPC=yes' \
+        'IPAddressDeny=any' 'IPAddressAllow=localhost' 'LimitCORE=0'; do
     check "unit has $directive" grep -qxF "$directive" "$unit"
 done
+exposure=$(systemd-analyze security --offline=true "$unit" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
+    ok "systemd-analyze security: exposure $exposure (at most 2.0)"
+else
+    bad "systemd-analyze security: exposure '${exposure:-?}', want at most 2.0"
+fi
 check "unit enabled (multi-user.target.wants)" test -L /etc/systemd/system/multi-user.target.wants/securelist-milter.service
 check "sysusers.d entry" grep -q '^u securelist ' /usr/lib/sysusers.d/securelist.conf
 check "tmpfiles.d entry for the keys dir" grep -q '^d /var/lib/securelist/keys  *0700 securelist securelist' /usr/lib/tmpfiles.d/securelist.conf

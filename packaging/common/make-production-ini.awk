@@ -15,7 +15,8 @@ FNR == NR {
 FNR == 1 && !header {
     print "# /etc/securelist/milter.ini: generated from milter.ini.example with the package's production"
     print "# defaults (socket under /run/securelist, SQLite and keys under /var/lib/securelist)."
-    print "# Reference: milter.ini(5). After editing: systemctl reload securelist-milter"
+    print "# Reference: milter.ini(5). After editing [Policy]: systemctl reload securelist-milter;"
+    print "# after editing any other section: systemctl restart securelist-milter"
     print ""
     header = 1
 }

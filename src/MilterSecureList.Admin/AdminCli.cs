@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using MilterSecureList.Admin.Commands;
 
 namespace MilterSecureList.Admin;
@@ -29,16 +30,41 @@ public static class AdminCli
         return root;
     }
 
+    /// <summary>Names what is missing: the parser's own text says "Required argument missing for command: 'add'".</summary>
+    private static string Describe(ParseError error)
+    {
+        if (error.SymbolResult is ArgumentResult { Parent: CommandResult command } argument &&
+            error.Message.StartsWith("Required argument missing", StringComparison.Ordinal))
+        {
+            return $"{CommandPath(command)}: missing {argument.Argument.Name} (usage: securelist {CommandPath(command)} {string.Join(" ", command.Command.Arguments.Select(a => a.Name))} [options])";
+        }
+
+        return AdminContext.Printable(error.Message.ReplaceLineEndings(" "));
+    }
+
+    private static string CommandPath(CommandResult? command)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = command; r is CommandResult c && c.Parent is not null; r = c.Parent)
+        {
+            names.Insert(0, c.Command.Name);
+        }
+
+        return string.Join(" ", names);
+    }
+
     /// <summary>Parses and runs ARGS; usage errors print one line and return 2.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error, TimeProvider? time = null)
     {
         bool interactive = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         var context = new AdminContext(output, error, time ?? TimeProvider.System, interactive);
         RootCommand root = BuildRootCommand(context);
-        ParseResult result = root.Parse(args);
+        // No response files: System.CommandLine would read the file named by any argument starting with '@'
+        // ("member add LIST @FILE"), and addresses and paths are data, not parser instructions.
+        ParseResult result = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (result.Errors.Count > 0)
         {
-            error.WriteLine($"securelist: {string.Join("; ", result.Errors.Select(e => e.Message))} (see securelist --help)");
+            error.WriteLine($"securelist: {string.Join("; ", result.Errors.Select(Describe).Distinct())} (see securelist {CommandPath(result.CommandResult)} --help)");
             return AdminContext.ExitUsage;
         }
 

@@ -1,69 +1,68 @@
-using Microsoft.Extensions.Configuration;
+using MilterSecureList.Configuration;
 using MilterSecureList.Directory;
+using MilterSecureList.Filter;
 
 namespace MilterSecureList.Admin;
 
-/// <summary>The parts of <c>milter.ini</c> the CLI needs: [Directory] and [Keys].</summary>
+/// <summary>
+/// The parts of <c>milter.ini</c> the CLI needs, read with the daemon's INI reader: [Directory], [Keys],
+/// [Policy] and [Milter] MaxMessageSize. Problems are <see cref="ConfigurationException"/>s worded like the
+/// daemon's (<c>FILE:LINE: [Section] Key: problem</c>). Sections and keys the CLI does not use are left to
+/// <c>securelist-milter --check-config</c>; syntax errors (a line without '=', a key set twice) are refused here too.
+/// </summary>
 public sealed class AdminConfiguration
 {
     public const string DefaultPath = "/etc/securelist/milter.ini";
 
-    private AdminConfiguration(string path, IConfiguration configuration, DirectoryOptions directory, KeysOptions keys)
+    private AdminConfiguration(string path, IniFile ini, DirectoryOptions directory, KeysOptions keys)
     {
         Path = path;
-        Configuration = configuration;
+        Ini = ini;
         Directory = directory;
         Keys = keys;
     }
 
     public string Path { get; }
 
-    /// <summary>The whole file, for verbs added later that read other sections.</summary>
-    public IConfiguration Configuration { get; }
+    /// <summary>The whole file, for verbs that read other sections.</summary>
+    public IniFile Ini { get; }
 
     public DirectoryOptions Directory { get; }
 
     public KeysOptions Keys { get; }
 
-    /// <summary>Reads and validates; any problem is a one-line <see cref="DirectoryException"/>.</summary>
+    /// <summary>Reads and validates; any problem is a one-line <see cref="ConfigurationException"/>.</summary>
     public static AdminConfiguration Load(string path)
     {
-        string full = System.IO.Path.GetFullPath(path);
-        if (!File.Exists(full))
+        if (!File.Exists(path))
         {
-            throw new DirectoryException(DirectoryError.InvalidArgument, $"configuration file {path} not found (use --config FILE)");
+            throw new ConfigurationException($"configuration file {path} not found (use --config FILE)");
         }
 
-        IConfiguration configuration;
-        try
-        {
-            configuration = new ConfigurationBuilder().AddIniFile(full, optional: false, reloadOnChange: false).Build();
-        }
-        catch (InvalidDataException e)
-        {
-            // The INI provider wraps the parser's FormatException ("Unrecognized line format: ...").
-            string detail = (e.InnerException ?? e).Message.ReplaceLineEndings(" ");
-            throw new DirectoryException(DirectoryError.InvalidArgument, $"{path}: not a valid INI file: {detail}", e);
-        }
-        catch (FormatException e)
-        {
-            throw new DirectoryException(DirectoryError.InvalidArgument, $"{path}: not a valid INI file: {e.Message.ReplaceLineEndings(" ")}", e);
-        }
-        catch (IOException e)
-        {
-            throw new DirectoryException(DirectoryError.InvalidArgument, $"{path}: {e.Message}", e);
-        }
-
+        IniFile ini = IniFile.Load(path);
+        IniSection directorySection = ini.Section(DirectoryOptions.SectionName);
         var problems = new List<string>();
-        DirectoryOptions directory = DirectoryOptions.Bind(key => configuration[$"{DirectoryOptions.SectionName}:{key}"], problems);
-        KeysOptions keys = KeysOptions.Bind(key => configuration[$"{KeysOptions.SectionName}:{key}"]);
+        DirectoryOptions directory = DirectoryOptions.Bind(directorySection.Value, problems);
         problems.AddRange(directory.Validate());
-        problems.AddRange(keys.Validate());
-        if (problems.Count > 0)
-        {
-            throw new DirectoryException(DirectoryError.InvalidArgument, $"{path}: {problems[0]}");
-        }
+        directorySection.ThrowFirst(problems);
 
-        return new AdminConfiguration(path, configuration, directory, keys);
+        IniSection keysSection = ini.Section(KeysOptions.SectionName);
+        KeysOptions keys = KeysOptions.Bind(keysSection.Value);
+        keysSection.ThrowFirst(keys.Validate());
+        return new AdminConfiguration(path, ini, directory, keys);
     }
+
+    /// <summary>The list filter's [Policy], bound as the daemon binds it, with the daemon's message size limit.</summary>
+    public PolicyOptions Policy()
+    {
+        IniSection section = Ini.Section(PolicyOptions.Section);
+        var problems = new List<string>();
+        PolicyOptions policy = PolicyOptions.Bind(section.Value, problems);
+        section.ThrowFirst(problems);
+        policy.MaxCmsBytes = MaxMessageSize;
+        return policy;
+    }
+
+    /// <summary>[Milter] MaxMessageSize, the daemon's limit on a message (and on its CMS content).</summary>
+    public long MaxMessageSize => MessageSizeLimit.Read(Ini.Section(MessageSizeLimit.Section));
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MilterSecureList.Configuration;
 using MilterSecureList.Directory;
 using MilterSecureList.Directory.Storage;
 using Spectre.Console;
@@ -70,9 +71,41 @@ public sealed class AdminContext
     public AdminSession OpenSession(ParseResult parseResult)
     {
         AdminConfiguration configuration = LoadConfiguration(parseResult);
+        HandOverNewDatabase(configuration.Directory);
         SqlDirectoryStore store = SqlDirectoryStore.Open(configuration.Directory, Time);
         var keys = new ListKeyStore(configuration.Keys);
         return new AdminSession(configuration, store, keys, new ListAdministration(store, keys, Time), new ListDirectory(store, keys, Time));
+    }
+
+    /// <summary>
+    /// Root running the first command of a fresh installation would create the SQLite file as root, and the
+    /// daemon (the owner of the database's directory, /var/lib/securelist) could not open it for writing. An
+    /// empty file is a valid empty database: create it for that owner before SQLite opens it.
+    /// </summary>
+    private static void HandOverNewDatabase(DirectoryOptions directory)
+    {
+        if (directory.Provider != DirectoryProvider.Sqlite || !UnixFile.IsRoot || string.IsNullOrEmpty(directory.Path) || File.Exists(directory.Path))
+        {
+            return;
+        }
+
+        string? parent = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(directory.Path));
+        if (parent is null || !UnixFile.TryStat(parent, out uint uid, out uint gid, out _) || uid == 0)
+        {
+            return;
+        }
+
+        var create = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead,
+        };
+        using (new FileStream(directory.Path, create))
+        {
+        }
+
+        UnixFile.ChangeOwner(directory.Path, uid, gid);
     }
 
     /// <summary>Runs a verb body under the CLI's error policy.</summary>
@@ -84,19 +117,51 @@ public sealed class AdminContext
         }
         catch (DirectoryException e)
         {
-            Error.WriteLine($"securelist: {e.Message}");
+            Error.WriteLine($"securelist: {Printable(e.Message)}");
             return e.IsUserError ? ExitUsage : ExitFailure;
         }
         catch (UsageException e)
         {
-            Error.WriteLine($"securelist: {e.Message}");
+            Error.WriteLine($"securelist: {Printable(e.Message)}");
+            return ExitUsage;
+        }
+        catch (ConfigurationException e)
+        {
+            Error.WriteLine($"securelist: {Printable(e.Message)}");
             return ExitUsage;
         }
         catch (Exception e)
         {
-            Error.WriteLine($"securelist: unexpected {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            Error.WriteLine($"securelist: unexpected {e.GetType().Name}: {Printable(e.Message)}");
             return ExitFailure;
         }
+    }
+
+    /// <summary>
+    /// One printable line: control characters (a newline in an address given on the command line) are shown
+    /// escaped, so an error is always exactly one line and cannot forge a second.
+    /// </summary>
+    public static string Printable(string text)
+    {
+        if (!text.Any(char.IsControl))
+        {
+            return text;
+        }
+
+        var sb = new System.Text.StringBuilder(text.Length + 8);
+        foreach (char c in text)
+        {
+            sb.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                _ => c.ToString(),
+            });
+        }
+
+        return sb.ToString();
     }
 
     /// <summary>Escapes text for Spectre markup (addresses contain no markup, but problems might).</summary>

@@ -89,7 +89,7 @@ public static class Program
         }
         catch (IOException ex)
         {
-            Console.Error.WriteLine("securelist-milter: cannot start: " + ex.Message);
+            Console.Error.WriteLine("securelist-milter: cannot start: " + ListenFailure.Describe(ex, configuration));
             return 1;
         }
         finally

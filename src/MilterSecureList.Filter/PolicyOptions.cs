@@ -88,13 +88,14 @@ public sealed class PolicyOptions
         o.CertificateUrl = value(nameof(CertificateUrl)) ?? o.CertificateUrl;
         if (value(nameof(ProgressInterval)) is string p)
         {
-            if (int.TryParse(p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int seconds))
+            // Seconds, with or without the 's' unit that milter.ini's other durations take.
+            if (int.TryParse(p.EndsWith('s') ? p[..^1].TrimEnd() : p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int seconds))
             {
                 o.ProgressInterval = seconds;
             }
             else
             {
-                problems.Add($"[{Section}] ProgressInterval: '{p}' is not a whole number of seconds");
+                problems.Add($"[{Section}] ProgressInterval: '{p}' is not a whole number of seconds from 1 to 240 (e.g. 10 or 10s)");
             }
         }
 

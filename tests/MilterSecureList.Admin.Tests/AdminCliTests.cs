@@ -178,7 +178,7 @@ public sealed class AdminCliTests(BackendFixture fixture)
         cli.Run("member", "add", "news@example.org", "Alice@example.org", "--cert", cli.MemberCert("alice@example.org")).AssertUserError("Alice@example.org is already a member of news@example.org");
         cli.Run("member", "add", "ghost@example.org", "alice@example.org", "--cert", cli.MemberCert("alice@example.org")).AssertUserError("no list ghost@example.org in the directory");
         cli.Run("member", "add", "b@example.org", "a@example.org").AssertUserError("would create a cycle: b@example.org -> a@example.org -> b@example.org");
-        cli.Run("member", "add", "news@example.org", "nocert@example.org").AssertUserError("--cert is required");
+        cli.Run("member", "add", "news@example.org", "nocert@example.org").AssertUserError("nocert@example.org needs a certificate: give --cert FILE");
         cli.Run("member", "add", "news@example.org", "not-an-address", "--cert", badPem).AssertUserError("'not-an-address' is not a valid mail address");
         cli.Run("member", "remove", "news@example.org", "nobody@example.org").AssertUserError("nobody@example.org is not a member of news@example.org");
         cli.Run("list", "create", "news@example.org").AssertUserError("list news@example.org already exists");
@@ -267,9 +267,9 @@ public sealed class AdminCliTests(BackendFixture fixture)
     [Fact]
     public void UsageErrorsExitWith2AndOneLine()
     {
-        CliHarness.RunRaw("list", "create").AssertUserError("Required argument missing");
+        CliHarness.RunRaw("list", "create").AssertUserError("list create: missing ADDRESS (usage: securelist list create ADDRESS [options])");
         CliHarness.RunRaw("frobnicate").AssertUserError("frobnicate");
-        CliHarness.RunRaw("member", "add", "a@example.org").AssertUserError("Required argument missing");
+        CliHarness.RunRaw("member", "add", "a@example.org").AssertUserError("member add: missing ADDRESS (usage: securelist member add LIST ADDRESS [options])");
     }
 
     [Fact]
@@ -291,15 +291,19 @@ public sealed class AdminCliTests(BackendFixture fixture)
 
         CliHarness.RunRaw("list", "ls", "--config", temp.File("absent.ini")).AssertUserError($"configuration file {temp.File("absent.ini")} not found");
         File.WriteAllText(ini, "[Directory]\nProvider = mysql\n[Keys]\nDirectory = /tmp/k\n");
-        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError("[Directory] Provider: 'mysql' is not one of sqlite, postgres");
+        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError($"{ini}:2: [Directory] Provider: 'mysql' is not one of sqlite, postgres");
         File.WriteAllText(ini, "[Directory]\nCacheRefreshSeconds = soon\n[Keys]\nDirectory = /tmp/k\n");
-        CliHarness.RunRaw("--config", ini, "list", "ls").AssertUserError("[Directory] CacheRefreshSeconds: 'soon'");
+        CliHarness.RunRaw("--config", ini, "list", "ls").AssertUserError($"{ini}:2: [Directory] CacheRefreshSeconds: 'soon'");
         File.WriteAllText(ini, "[Directory]\nProvider = postgres\n[Keys]\nDirectory = /tmp/k\n");
-        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError("[Directory] ConnectionString: required when Provider = postgres");
+        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError($"{ini}:1: [Directory] ConnectionString: required when Provider = postgres");
         File.WriteAllText(ini, $"[Directory]\nPath = {temp.File("x.db")}\n[Keys]\nDirectory = relative/keys\n");
-        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError("[Keys] Directory: 'relative/keys' must be an absolute path");
+        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError($"{ini}:4: [Keys] Directory: 'relative/keys' must be an absolute path");
         File.WriteAllText(ini, "[Directory\nbroken");
-        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError("not a valid INI file");
+        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError($"{ini}:1: [Directory: a section header is [Name]");
+        File.WriteAllText(ini, $"[Directory]\nPath = {temp.File("x.db")}\nPath = {temp.File("y.db")}\n");
+        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError($"{ini}:3: [Directory] Path: set twice (first on line 2); keep one");
+        File.WriteAllText(ini, "[Keys]\nDirectory /var/lib/keys\n");
+        CliHarness.RunRaw("list", "ls", "--config", ini).AssertUserError($"{ini}:2: [Keys] Directory /var/lib/keys: not a 'Key = value' line");
     }
 
     [Fact]
@@ -401,7 +405,7 @@ public sealed class AdminCliTests(BackendFixture fixture)
         Assert.Contains("alice@example.org", cli.RunBinary("member", "ls", "news@example.org").AssertOk().Output, StringComparison.Ordinal);
 
         cli.RunBinary("member", "add", "ghost@example.org", "alice@example.org", "--cert", cli.MemberCert("alice@example.org")).AssertUserError("no list ghost@example.org");
-        cli.RunBinary("list").AssertUserError("see securelist --help");
+        cli.RunBinary("list").AssertUserError("(see securelist list --help)");
     }
 
     private static string Openssl(params string[] args) => OpensslTool.Run(args);

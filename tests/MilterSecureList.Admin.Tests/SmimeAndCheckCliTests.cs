@@ -90,6 +90,58 @@ public sealed class SmimeAndCheckCliTests(BackendFixture fixture)
         Assert.Contains("RCPT <bob@example.org>: not a list", notAList.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void CheckSaysWhyItTempfailsAndShowsTheDaemonsLogLinesWithVerbose()
+    {
+        using var cli = new CliHarness(fixture, "sqlite");
+        string dir = cli.Temp.Path;
+        cli.Run("list", "create", "team@lists.example.org").AssertOk();
+        (string aliceCert, _) = Pair(dir, "alice@example.org");
+        cli.Run("member", "add", "team@lists.example.org", "alice@example.org", "--cert", aliceCert).AssertOk();
+        string listCert = Path.Combine(dir, "team.pem");
+        File.WriteAllText(listCert, cli.Run("list", "export-cert", "team@lists.example.org").AssertOk().Output);
+        string post = Encrypt(dir, listCert, "post.eml");
+        string keyFile = Assert.Single(System.IO.Directory.GetFiles(cli.KeysDirectory));
+        File.Move(keyFile, keyFile + ".away");
+
+        CliResult tempfail = cli.Run("check", "--from", "dave@example.com", "--rcpt", "team@lists.example.org", "--in", post);
+        Assert.Equal(75, tempfail.ExitCode);
+        string[] lines = tempfail.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("451 4.3.0 ", lines[0], StringComparison.Ordinal);
+        Assert.Contains($"cause: offline: conn=- local failure, tempfail: DirectoryException: private key file {keyFile} is missing", lines);
+        Assert.DoesNotContain(lines, l => l.StartsWith("log: ", StringComparison.Ordinal));
+
+        CliResult verbose = cli.Run("check", "-v", "--from", "dave@example.com", "--rcpt", "team@lists.example.org", "--in", post);
+        Assert.Equal(75, verbose.ExitCode);
+        Assert.Contains(verbose.Output.Split('\n'), l => l.StartsWith("log: error: ", StringComparison.Ordinal) && l.Contains(keyFile, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void CheckRefusesBadInputWithExit2AndOneLineAndOversizeLikeTheDaemon()
+    {
+        using var cli = new CliHarness(fixture, "sqlite");
+        string dir = cli.Temp.Path;
+        cli.Run("list", "create", "team@lists.example.org", "--key-type", "p256").AssertOk();
+        string check(string name) => Path.Combine(dir, name);
+
+        File.WriteAllText(check("nocolon.eml"), "Subject: hi\r\nthis line has no colon\r\n\r\nbody\r\n");
+        cli.Run("check", "--from", "a@example.com", "--rcpt", "team@lists.example.org", "--in", check("nocolon.eml"))
+            .AssertUserError("nocolon.eml: not a message the milter would accept: header line 2");
+        File.WriteAllText(check("bighead.eml"), "X-Big: " + new string('a', 1_100_000) + "\r\n\r\nbody\r\n");
+        cli.Run("check", "--from", "a@example.com", "--rcpt", "team@lists.example.org", "--in", check("bighead.eml"))
+            .AssertUserError("bighead.eml: not a message the milter would accept: header block is larger than");
+        File.WriteAllText(check("plain.eml"), "Subject: hi\r\n\r\nbody\r\n");
+        cli.Run("check", "--from", "a@example.com", "--rcpt", "team@lists.example.org\nRCPT <forged@example.org>: list", "--in", check("plain.eml"))
+            .AssertUserError("--rcpt 'team@lists.example.org\\nRCPT <forged@example.org>: list' is not an envelope address");
+
+        // [Milter] MaxMessageSize applies offline too: the daemon answers 552 5.3.4 before the filter runs.
+        File.AppendAllText(cli.ConfigFile, "\n[Milter]\nMaxMessageSize = 2K\n");
+        File.WriteAllText(check("big.eml"), "Subject: hi\r\n\r\n" + new string('a', 4096) + "\r\n");
+        CliResult oversize = cli.Run("check", "--from", "a@example.com", "--rcpt", "team@lists.example.org", "--in", check("big.eml"));
+        Assert.Equal(65, oversize.ExitCode);
+        Assert.StartsWith("552 5.3.4 ", oversize.Output, StringComparison.Ordinal);
+    }
+
     private static (string Cert, string Key) Pair(string dir, string address)
     {
         string cert = Path.Combine(dir, address + ".crt.pem");

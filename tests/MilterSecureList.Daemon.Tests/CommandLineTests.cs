@@ -24,7 +24,7 @@ public sealed class CommandLineTests : IDisposable
         await File.WriteAllTextAsync(path, "[Listener]\nMaxConnections = lots\n");
         (int rc, string stdout, string stderr) = await DaemonProcess.RunToEndAsync("--check-config", "--config", path);
         Assert.Equal(1, rc);
-        Assert.Equal("milter.ini: [Listener] MaxConnections: 'lots' is not a whole number from 1 to 1000000", stderr.Trim());
+        Assert.Equal($"{path}:2: [Listener] MaxConnections: 'lots' is not a whole number from 1 to 1000000", stderr.Trim());
         Assert.Empty(stdout);
     }
 
@@ -36,8 +36,31 @@ public sealed class CommandLineTests : IDisposable
         (int rc, _, string stderr) = await DaemonProcess.RunToEndAsync("--config", path);
         Assert.Equal(1, rc);
         Assert.Single(stderr.Trim().Split('\n'));
-        Assert.StartsWith("milter.ini: [Milter] SpoolThreshold: ", stderr, StringComparison.Ordinal);
+        Assert.StartsWith($"{path}:3: [Milter] SpoolThreshold: ", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain(" at ", stderr, StringComparison.Ordinal); // no stack trace
+    }
+
+    [Fact]
+    public async Task ABusyPortIsOneLineInMilterWords()
+    {
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        int port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+        string path = Path.Combine(_dir, "milter.ini");
+        await File.WriteAllTextAsync(path, $"[Listener]\nSocket = inet:127.0.0.1:{port}\n[Milter]\nHandler = echo\n");
+        (int rc, _, string stderr) = await DaemonProcess.RunToEndAsync("--config", path);
+        Assert.Equal(1, rc);
+        Assert.Equal($"securelist-milter: cannot start: cannot listen on [Listener] Socket = inet:127.0.0.1:{port}: address already in use", stderr.Trim());
+    }
+
+    [Fact]
+    public async Task DuplicateKeyIsReportedWithFileLineSectionAndKey()
+    {
+        string path = Path.Combine(_dir, "milter.ini");
+        await File.WriteAllTextAsync(path, "[Milter]\nHandler = echo\nHandler = lists\n");
+        (int rc, _, string stderr) = await DaemonProcess.RunToEndAsync("--check-config", "--config", path);
+        Assert.Equal(1, rc);
+        Assert.Equal($"{path}:3: [Milter] Handler: set twice (first on line 2); keep one", stderr.Trim());
     }
 
     [Fact]

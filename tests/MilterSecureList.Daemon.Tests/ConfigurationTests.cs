@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+using MilterSecureList.Configuration;
 using MilterSecureList.Daemon.Options;
 using MilterSecureList.Testing;
 
@@ -70,34 +72,92 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     [Theory]
-    [InlineData("[Listener]\nSocket = tcp:1.2.3.4:5", "milter.ini: [Listener] Socket: ")]
-    [InlineData("[Listener]\nSocket = inet:127.0.0.1:0", "milter.ini: [Listener] Socket: ")]
-    [InlineData("[Listener]\nSocket = inet:nohost:25", "milter.ini: [Listener] Socket: ")]
-    [InlineData("[Listener]\nSocket = unix:relative.sock", "milter.ini: [Listener] Socket: ")]
-    [InlineData("[Listener]\nSocket = unix:/nonexistent-dir/x.sock", "milter.ini: [Listener] Socket: ")]
-    [InlineData("[Listener]\nSocketMode = 0999", "milter.ini: [Listener] SocketMode: ")]
-    [InlineData("[Listener]\nSocketMode = rw", "milter.ini: [Listener] SocketMode: ")]
-    [InlineData("[Listener]\nSocketGroup = no-such-group-xyz", "milter.ini: [Listener] SocketGroup: ")]
-    [InlineData("[Listener]\nMaxConnections = 0", "milter.ini: [Listener] MaxConnections: ")]
-    [InlineData("[Listener]\nMaxConnections = many", "milter.ini: [Listener] MaxConnections: ")]
-    [InlineData("[Listener]\nDrainTimeout = soon", "milter.ini: [Listener] DrainTimeout: ")]
-    [InlineData("[Listener]\nDrainTimeout = 2h", "milter.ini: [Listener] DrainTimeout: ")]
-    [InlineData("[Milter]\nHandler = magic", "milter.ini: [Milter] Handler: ")]
-    [InlineData("[Milter]\nEchoRecipients = -1", "milter.ini: [Milter] EchoRecipients: ")]
-    [InlineData("[Milter]\nSpoolThreshold = 2G", "milter.ini: [Milter] SpoolThreshold: ")]
-    [InlineData("[Milter]\nMaxMessageSize = 10X", "milter.ini: [Milter] MaxMessageSize: ")]
-    [InlineData("[Milter]\nMaxPacketSize = 1000", "milter.ini: [Milter] MaxPacketSize: ")]
-    [InlineData("[Milter]\nTempDirectory = /nonexistent-dir", "milter.ini: [Milter] TempDirectory: ")]
-    [InlineData("[Milter]\nEchoRecipient = 3", "milter.ini: [Milter] EchoRecipient: unknown key")]
-    [InlineData("[Logging]\nLevel = loud", "milter.ini: [Logging] Level: ")]
-    [InlineData("[Logging]\nFile = /nonexistent-dir/log", "milter.ini: [Logging] File: ")]
-    [InlineData("[Listner]\nSocket = inet:127.0.0.1:1", "milter.ini: [Listner]: unknown section")]
-    [InlineData("this is not ini", "milter.ini: ")]
-    public void BadValuesNameSectionAndKey(string ini, string expectedPrefix)
+    [InlineData("[Listener]\nSocket = tcp:1.2.3.4:5", "2: [Listener] Socket: ")]
+    [InlineData("[Listener]\nSocket = inet:127.0.0.1:0", "2: [Listener] Socket: ")]
+    [InlineData("[Listener]\nSocket = inet:nohost:25", "2: [Listener] Socket: ")]
+    [InlineData("[Listener]\nSocket = unix:relative.sock", "2: [Listener] Socket: ")]
+    [InlineData("[Listener]\nSocket = unix:/nonexistent-dir/x.sock", "2: [Listener] Socket: ")]
+    [InlineData("[Listener]\nSocketMode = 0999", "2: [Listener] SocketMode: ")]
+    [InlineData("[Listener]\nSocketMode = rw", "2: [Listener] SocketMode: ")]
+    [InlineData("[Listener]\nSocketGroup = no-such-group-xyz", "2: [Listener] SocketGroup: ")]
+    [InlineData("[Listener]\nMaxConnections = 0", "2: [Listener] MaxConnections: ")]
+    [InlineData("[Listener]\nMaxConnections = many", "2: [Listener] MaxConnections: ")]
+    [InlineData("[Listener]\nDrainTimeout = soon", "2: [Listener] DrainTimeout: ")]
+    [InlineData("[Listener]\nDrainTimeout = 2h", "2: [Listener] DrainTimeout: ")]
+    [InlineData("[Milter]\nHandler = magic", "2: [Milter] Handler: ")]
+    [InlineData("[Milter]\nEchoRecipients = -1", "2: [Milter] EchoRecipients: ")]
+    [InlineData("[Milter]\nSpoolThreshold = 2G", "2: [Milter] SpoolThreshold: ")]
+    [InlineData("[Milter]\nMaxMessageSize = 10X", "2: [Milter] MaxMessageSize: ")]
+    [InlineData("[Milter]\nMaxPacketSize = 1000", "2: [Milter] MaxPacketSize: ")]
+    [InlineData("[Milter]\nTempDirectory = /nonexistent-dir", "2: [Milter] TempDirectory: ")]
+    [InlineData("[Milter]\nEchoRecipient = 3", "2: [Milter] EchoRecipient: unknown key")]
+    [InlineData("[Logging]\nLevel = loud", "2: [Logging] Level: ")]
+    [InlineData("[Logging]\nFile = /nonexistent-dir/log", "2: [Logging] File: ")]
+    [InlineData("[Listner]\nSocket = inet:127.0.0.1:1", "1: [Listner]: unknown section")]
+    [InlineData("this is not ini", "1: this is not ini: key outside any section")]
+    [InlineData("[Listener]\nMaxConnections = 5\nMaxConnections = 6", "3: [Listener] MaxConnections: set twice (first on line 2); keep one")]
+    [InlineData("[Listener]\nmaxconnections = 5\n\n; comment\nMaxConnections = 6", "5: [Listener] MaxConnections: set twice (first on line 2); keep one")]
+    [InlineData("[Listener]\nSocket inet:127.0.0.1:25", "2: [Listener] Socket inet:127.0.0.1:25: not a 'Key = value' line")]
+    [InlineData("[Listener]\n= inet:127.0.0.1:25", "2: [Listener] : not a 'Key = value' line")]
+    [InlineData("[Listener\nSocket = inet:127.0.0.1:25", "1: [Listener: a section header is [Name]")]
+    [InlineData("[Listener]\nSocket =", "2: [Listener] Socket: empty value; remove the line to use the default")]
+    [InlineData("[Listener]\nMaxConnections = ", "2: [Listener] MaxConnections: empty value; remove the line to use the default")]
+    [InlineData("[Keys]\nPassphraseFile = /nonexistent-securelist-passphrase", "2: [Keys] PassphraseFile: passphrase file /nonexistent-securelist-passphrase does not exist")]
+    [InlineData("[Keys]\nPassphraseFile = /dev/null", "2: [Keys] PassphraseFile: passphrase file /dev/null is not a regular file")]
+    [InlineData("[Directory]\nProvider = sqlite\n\nCacheRefreshSeconds = 9", "4: [Directory] CacheRefreshSeconds: ")]
+    [InlineData("[Policy]\nProgressInterval = 241", "2: [Policy] ProgressInterval: ")]
+    [InlineData("[Policy]\nProgressInterval = 10m", "2: [Policy] ProgressInterval: ")]
+    [InlineData("\n\n[Metrics]\nListen = 10.0.0.1:9465", "4: [Metrics] Listen: ")]
+    public void BadValuesNameFileLineSectionAndKey(string ini, string expected)
     {
-        ConfigurationException ex = Assert.Throws<ConfigurationException>(() => DaemonConfiguration.Load(Write(ini)));
-        Assert.StartsWith(expectedPrefix, ex.Message, StringComparison.Ordinal);
+        string path = Write(ini);
+        ConfigurationException ex = Assert.Throws<ConfigurationException>(() => DaemonConfiguration.Load(path));
+        Assert.StartsWith($"{path}:{expected}", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', ex.Message);
+    }
+
+    [Fact]
+    public void EveryConfigurationErrorHasTheFileLineSectionKeyShape()
+    {
+        // The first line of each bad file above is located; a value error for a key that is absent names the header.
+        string path = Write("[Listener]\nMaxConnections = lots\n");
+        ConfigurationException ex = Assert.Throws<ConfigurationException>(() => DaemonConfiguration.Load(path));
+        Assert.Matches(new Regex(@"^.+milter\.ini:\d+: \[[A-Za-z]+\] [A-Za-z]+: .+$"), ex.Message);
+    }
+
+    [Fact]
+    public void ProgressIntervalTakesTheSecondsUnitLikeOtherDurations()
+    {
+        DaemonConfiguration c = DaemonConfiguration.Load(Write("[Policy]\nProgressInterval = 10s\n"));
+        Assert.Equal(10, c.Get<PolicySection>().Options.ProgressInterval);
+    }
+
+    [Fact]
+    public void PassphraseFileThatOthersCanReadIsRefusedAtStartUp()
+    {
+        string secret = Path.Combine(_dir, "passphrase");
+        File.WriteAllText(secret, "correct horse\n");
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        string path = Write($"[Keys]\nDirectory = {_dir}\nPassphraseFile = {secret}\n");
+        ConfigurationException ex = Assert.Throws<ConfigurationException>(() => DaemonConfiguration.Load(path));
+        Assert.StartsWith($"{path}:3: [Keys] PassphraseFile: ", ex.Message, StringComparison.Ordinal);
+
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.Equal(secret, DaemonConfiguration.Load(path).Get<KeysSection>().Options.PassphraseFile);
+    }
+
+    [Fact]
+    public void QuotedValuesLoseTheirQuotesAndCommentsAreSkipped()
+    {
+        DaemonConfiguration c = DaemonConfiguration.Load(Write("# comment\n; comment\n[Listener]\n  MaxConnections = \"7\"  \n"));
+        Assert.Equal(7, c.Get<ListenerOptions>().MaxConnections);
+    }
+
+    [Fact]
+    public void ADeviceIsNotReadAsAConfigurationFile()
+    {
+        ConfigurationException ex = Assert.Throws<ConfigurationException>(() => DaemonConfiguration.Load("/dev/zero"));
+        Assert.Equal("/dev/zero: larger than 1024 KiB, not a configuration file", ex.Message);
     }
 
     [Fact]

@@ -1,7 +1,8 @@
 using System.CommandLine;
-using Microsoft.Extensions.Logging.Abstractions;
 using MilterSecureList.Filter;
 using MilterSecureList.Mime;
+using MilterSecureList.Protocol.Responses;
+using MilterSecureList.Protocol.Session;
 
 namespace MilterSecureList.Admin.Commands;
 
@@ -28,27 +29,32 @@ public static class CheckCommand
                 "The first output line is then the bare reason text Exim puts after 550 5.7.1",
         };
         var contentType = new Option<string?>("--content-type") { Description = "With --exim-data-file: the message's Content-Type header value" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Also print the log lines the daemon would write for this message" };
         var command = new Command("check", "Run the list filter offline and print the verdict and modifications")
         {
-            from, rcpts, input, output, eximData, contentType,
+            from, rcpts, input, output, eximData, contentType, verbose,
         };
         command.SetAction(parse => context.Run(() =>
         {
             using AdminSession session = context.OpenSession(parse);
-            PolicyOptions policy = FilterConfiguration.Policy(session.Configuration);
+            PolicyOptions policy = session.Configuration.Policy();
             var notices = new RecordingOwnerNotifier();
-            var processor = new ListMessageProcessor(session.Directory, policy, notices, NullLogger.Instance, context.Time);
+            var log = new CollectingLogger();
+            var processor = new ListMessageProcessor(session.Directory, policy, notices, log, context.Time);
+            long maxMessageSize = session.Configuration.MaxMessageSize;
 
-            string sender = Bracket(parse.GetValue(from)!);
+            string sender = Bracket(RequireAddress(parse.GetValue(from)!, "--from"));
             bool exim = parse.GetValue(eximData) is not null;
             var accepted = new List<string>();
             var listRcpts = new List<string>();
+            bool rcptTempfail = false;
             var report = new List<string>();
             // Exim passes $recipients as one argument: "a@x, b@y".
             IEnumerable<string> all = parse.GetValue(rcpts)!.SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-            foreach (string rcpt in all.Select(Bracket))
+            foreach (string rcpt in all.Select(r => Bracket(RequireAddress(r, "--rcpt"))))
             {
                 RecipientCheck check = processor.CheckRecipient(sender, rcpt);
+                rcptTempfail |= check.IsTempfail;
                 if (check.Refusal is SmtpReply refusal)
                 {
                     report.Add($"RCPT {rcpt}: refused {refusal}");
@@ -96,6 +102,24 @@ public static class CheckCommand
             {
                 context.Output.WriteLine(report.Count > 0 ? report[0][(report[0].IndexOf("refused ", StringComparison.Ordinal) + 8)..] : "554 5.5.1 no valid recipients");
                 report.ForEach(context.Output.WriteLine);
+                if (rcptTempfail)
+                {
+                    // The directory failed at RCPT time (the daemon answers 451 there): say why, exit as a tempfail.
+                    PrintLog(context, log, parse.GetValue(verbose));
+                    return ExitTempfail;
+                }
+
+                return ExitRejected;
+            }
+
+            if (inStream.Length > maxMessageSize)
+            {
+                // The daemon refuses a body over [Milter] MaxMessageSize before the filter sees it. Measured here on
+                // the whole file: the header adds at most the reader's 1 MiB header limit.
+                MilterVerdict oversize = new MilterSessionOptions().OversizeVerdict;
+                context.Output.WriteLine(oversize.ReplyText);
+                report.ForEach(context.Output.WriteLine);
+                context.Output.WriteLine($"verdict: reject (message of {inStream.Length} bytes is larger than [Milter] MaxMessageSize = {maxMessageSize})");
                 return ExitRejected;
             }
 
@@ -107,6 +131,14 @@ public static class CheckCommand
             context.Output.WriteLine(exim ? decision.Reply?.Text ?? "continue" : decision.Reply?.ToString() ?? "250 2.0.0 continue");
             report.ForEach(context.Output.WriteLine);
             context.Output.WriteLine($"verdict: {decision.Kind.ToString().ToLowerInvariant()} ({decision.Reason})");
+            if (decision.Kind == FilterVerdictKind.Tempfail)
+            {
+                PrintLog(context, log, parse.GetValue(verbose));
+            }
+            else if (parse.GetValue(verbose))
+            {
+                PrintLog(context, log, verbose: true);
+            }
             foreach (string r in decision.DeleteRecipients)
             {
                 context.Output.WriteLine($"DELRCPT {r}");
@@ -160,8 +192,41 @@ public static class CheckCommand
         return command;
     }
 
+    /// <summary>
+    /// A tempfail's verdict names only the failure class; the daemon's log line names the file and the cause,
+    /// so it is printed as "cause:". With -v every log line follows.
+    /// </summary>
+    private static void PrintLog(AdminContext context, CollectingLogger log, bool verbose)
+    {
+        if (log.LastError is string cause)
+        {
+            context.Output.WriteLine($"cause: {cause}");
+        }
+
+        if (verbose)
+        {
+            foreach (string line in log.Lines)
+            {
+                context.Output.WriteLine($"log: {line}");
+            }
+        }
+    }
+
     private static string Bracket(string address) => address.StartsWith('<') ? address : $"<{address}>";
 
+    /// <summary>An envelope address as an MTA would pass it: no control characters (a newline would forge report lines).</summary>
+    private static string RequireAddress(string address, string option)
+    {
+        string a = address.Trim();
+        if (a.Length == 0 || a.Any(char.IsControl) || a.Contains(' ', StringComparison.Ordinal))
+        {
+            throw new UsageException($"{option} '{AdminContext.Printable(a)}' is not an envelope address");
+        }
+
+        return a;
+    }
+
+    /// <summary>A message the reader refuses (header too large, a header line without a colon) is bad input: exit 2.</summary>
     /// <summary>Exim's spool data file holds "ID-D" on its first line, then the body; the header section is
     /// elsewhere, so the Content-Type the ACL passes is enough to classify the message.</summary>
     private static MemoryStream EximDataMessage(string path, string? contentType)

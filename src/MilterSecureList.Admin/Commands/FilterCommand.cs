@@ -59,7 +59,7 @@ public static class FilterCommand
         var kept = message.Header.Where(h => !Is(h, ReturnPath) && !Is(h, EnvelopeTo) && !Is(h, ListHeader)).ToList();
 
         using AdminSession session = context.OpenSession(parse);
-        PolicyOptions policy = FilterConfiguration.Policy(session.Configuration);
+        PolicyOptions policy = session.Configuration.Policy();
         var processor = new ListMessageProcessor(session.Directory, policy, new RecordingOwnerNotifier(), NullLogger.Instance, context.Time);
         var headers = kept.ToMimeHeaders().Select(h => new HeaderField(h.Name, h.Value)).ToList();
         using FilterDecision decision = processor

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Directory;
 using Spectre.Console;
@@ -50,6 +51,12 @@ public static class ListCommands
             if (!ListAdministration.TryParseKeyType(parse.GetValue(keyType), out ListKeyType type))
             {
                 throw new UsageException($"--key-type '{parse.GetValue(keyType)}' is not one of rsa2048, rsa3072, rsa4096, p256, p384");
+            }
+
+            if (certFile is null && !Ascii.IsValid(parse.GetValue(address)!))
+            {
+                // The generated certificate names the list in an rfc822Name, an IA5String (RFC 5280 4.2.1.6).
+                throw new UsageException($"list address '{parse.GetValue(address)}' is not ASCII; a list certificate can name only an ASCII address (use the domain's xn-- form)");
             }
 
             using AdminSession session = context.OpenSession(parse);

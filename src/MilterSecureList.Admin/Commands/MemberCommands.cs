@@ -98,6 +98,7 @@ public static class MemberCommands
             {
                 if (!session.Directory.TryGetList(listAddress, out _))
                 {
+                    context.Error.WriteLine($"securelist: no list {listAddress} (exit {ExitNoSuchList})");
                     return ExitNoSuchList;
                 }
 

@@ -56,6 +56,9 @@ public static class DaemonHost
                 b.ClearProviders();
                 b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Trace);
                 b.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
+                // A start-up failure (a busy port) is printed by Program as one line in milter.ini's words; the
+                // host's own "Hosting failed to start" error would repeat it as a second, HTTP-worded line.
+                b.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", Microsoft.Extensions.Logging.LogLevel.Critical);
                 b.AddNLog(NLogSetup.Create(logging), new NLogProviderOptions { RemoveLoggerFactoryFilter = false });
             })
             .ConfigureServices(s =>

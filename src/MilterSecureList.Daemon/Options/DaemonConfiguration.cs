@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Configuration;
-
 namespace MilterSecureList.Daemon.Options;
 
 /// <summary>Loads milter.ini into the registered options sections and validates all of them.</summary>
@@ -30,53 +28,26 @@ public sealed class DaemonConfiguration
     public T Get<T>()
         where T : OptionsSection => (T)_sections[typeof(T)];
 
-    /// <summary>Reads and validates <paramref name="path"/>; throws <see cref="ConfigurationException"/> with one line.</summary>
+    /// <summary>
+    /// Reads and validates <paramref name="path"/>; throws <see cref="ConfigurationException"/> with one line
+    /// <c>FILE:LINE: [Section] Key: problem</c>. The same reader serves the securelist CLI (docs/design.md).
+    /// </summary>
     public static DaemonConfiguration Load(string path)
     {
-        string file = Path.GetFileName(path);
-        if (!File.Exists(path))
-        {
-            throw new ConfigurationException($"{path}: file not found");
-        }
-
-        IConfigurationRoot root;
-        try
-        {
-            root = new ConfigurationBuilder().AddIniFile(Path.GetFullPath(path), optional: false, reloadOnChange: false).Build();
-        }
-        catch (Exception ex) when (ex is FormatException or IOException or UnauthorizedAccessException or InvalidDataException)
-        {
-            Exception inner = ex;
-            while (inner.InnerException is not null)
-            {
-                inner = inner.InnerException;
-            }
-
-            throw new ConfigurationException($"{file}: {OneLine(inner.Message)}");
-        }
-
+        IniFile ini = IniFile.Load(path);
         var sections = new Dictionary<Type, OptionsSection>();
-        var known = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var known = new List<string>();
         foreach (Func<OptionsSection> create in Sections)
         {
             OptionsSection options = create();
-            var section = new IniSection(file, options.SectionName, root.GetSection(options.SectionName));
+            IniSection section = ini.Section(options.SectionName);
             options.Load(section);
             section.RejectUnknownKeys();
             sections[options.GetType()] = options;
             known.Add(options.SectionName);
         }
 
-        foreach (IConfigurationSection child in root.GetChildren())
-        {
-            if (!known.Contains(child.Key))
-            {
-                throw new ConfigurationException(child.Value is null ? $"{file}: [{child.Key}]: unknown section" : $"{file}: {child.Key}: key outside any section");
-            }
-        }
-
+        ini.RejectUnknownSections(known);
         return new DaemonConfiguration(sections);
     }
-
-    private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
 }

@@ -15,26 +15,10 @@ public sealed class DirectorySection : OptionsSection
     {
         var problems = new List<string>();
         DirectoryOptions options = DirectoryOptions.Bind(
-            key => section.GetString(key, "") is { Length: > 0 } v ? v : null, problems);
+            section.Value, problems);
         problems.AddRange(options.Validate());
-        ThrowFirst(section, problems);
+        section.ThrowFirst(problems);
         Options = options;
-    }
-
-    /// <summary>The Directory layer reports problems as "[Section] Key: problem"; name the file too.</summary>
-    internal static void ThrowFirst(IniSection section, IReadOnlyList<string> problems)
-    {
-        if (problems.Count == 0)
-        {
-            return;
-        }
-
-        string p = problems[0];
-        int close = p.IndexOf("] ", StringComparison.Ordinal);
-        int colon = p.IndexOf(": ", StringComparison.Ordinal);
-        throw close > 0 && colon > close
-            ? section.Error(p[(close + 2)..colon], p[(colon + 2)..])
-            : section.Error("", p);
     }
 }
 
@@ -47,8 +31,22 @@ public sealed class KeysSection : OptionsSection
 
     public override void Load(IniSection section)
     {
-        KeysOptions options = KeysOptions.Bind(key => section.GetString(key, "") is { Length: > 0 } v ? v : null);
-        DirectorySection.ThrowFirst(section, options.Validate());
+        KeysOptions options = KeysOptions.Bind(section.Value);
+        section.ThrowFirst(options.Validate());
+        if (options.PassphraseFile is string passphrase)
+        {
+            // Checked now like every other path: a missing or readable passphrase file would otherwise
+            // surface only when the first encrypted key is read, as a tempfail of a post.
+            try
+            {
+                ListKeyStore.CheckPassphraseFile(passphrase);
+            }
+            catch (DirectoryException e)
+            {
+                throw section.Error("PassphraseFile", e.Message);
+            }
+        }
+
         Options = options;
     }
 }
@@ -63,8 +61,8 @@ public sealed class PolicySection : OptionsSection
     public override void Load(IniSection section)
     {
         var problems = new List<string>();
-        PolicyOptions options = PolicyOptions.Bind(key => section.GetString(key, "") is { Length: > 0 } v ? v : null, problems);
-        DirectorySection.ThrowFirst(section, problems);
+        PolicyOptions options = PolicyOptions.Bind(section.Value, problems);
+        section.ThrowFirst(problems);
         Options = options;
     }
 }
@@ -79,8 +77,8 @@ public sealed class NoticesSection : OptionsSection
     public override void Load(IniSection section)
     {
         var problems = new List<string>();
-        NoticeOptions options = NoticeOptions.Bind(key => section.GetString(key, "") is { Length: > 0 } v ? v : null, problems);
-        DirectorySection.ThrowFirst(section, problems);
+        NoticeOptions options = NoticeOptions.Bind(section.Value, problems);
+        section.ThrowFirst(problems);
         Options = options;
     }
 }

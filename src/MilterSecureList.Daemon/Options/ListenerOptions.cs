@@ -31,7 +31,7 @@ public sealed class ListenerOptions : OptionsSection
 
     public override void Load(IniSection section)
     {
-        string socket = section.GetString("Socket", "inet:127.0.0.1:8891");
+        string socket = section.GetNonEmptyString("Socket", "inet:127.0.0.1:8891");
         if (!ListenerEndpoint.TryParse(socket, out ListenerEndpoint? endpoint, out string? problem))
         {
             throw section.Error("Socket", problem);
@@ -55,5 +55,42 @@ public sealed class ListenerOptions : OptionsSection
         }
 
         AllowFrom = list;
+    }
+}
+
+/// <summary>Start-up failures of the listeners, in the configuration's words instead of Kestrel's.</summary>
+public static class ListenFailure
+{
+    /// <summary>
+    /// Kestrel reports a busy port as "Failed to bind to address http://127.0.0.1:8891: address already in use."
+    /// Operators configured a milter socket, not an HTTP URL: name the key, the address as written in
+    /// milter.ini, and the cause, on one line.
+    /// </summary>
+    public static string Describe(Exception e, DaemonConfiguration configuration)
+    {
+        Exception inner = e;
+        while (inner.InnerException is not null)
+        {
+            inner = inner.InnerException;
+        }
+
+        string cause = inner.Message.ReplaceLineEndings(" ").Trim().TrimEnd('.');
+        if (cause.Length > 0)
+        {
+            cause = char.ToLowerInvariant(cause[0]) + cause[1..];
+        }
+
+        if (!e.Message.StartsWith("Failed to bind to address", StringComparison.Ordinal))
+        {
+            return e.Message.ReplaceLineEndings(" ");
+        }
+
+        if (configuration.Get<MetricsSection>().Listen is { } metrics &&
+            e.Message.Contains(":" + metrics.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal))
+        {
+            return $"cannot listen on [Metrics] Listen = {metrics}: {cause}";
+        }
+
+        return $"cannot listen on [Listener] Socket = {configuration.Get<ListenerOptions>().Socket}: {cause}";
     }
 }

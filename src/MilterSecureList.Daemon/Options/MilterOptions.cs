@@ -20,7 +20,7 @@ public sealed class MilterOptions : OptionsSection
     public long SpoolMemory { get; private set; } = 16 * 1024 * 1024;
 
     /// <summary>Largest body accepted; larger messages are rejected 552 5.3.4.</summary>
-    public long MaxMessageSize { get; private set; } = 50L * 1024 * 1024;
+    public long MaxMessageSize { get; private set; } = MessageSizeLimit.Default;
 
     /// <summary>Largest milter packet accepted; a larger length prefix closes the connection.</summary>
     public int MaxPacketSize { get; private set; } = 256 * 1024;
@@ -52,7 +52,7 @@ public sealed class MilterOptions : OptionsSection
         EchoRecipients = section.GetInt("EchoRecipients", EchoRecipients, 0, 10_000);
         SpoolThreshold = section.GetSize("SpoolThreshold", SpoolThreshold, 0, 1L << 30);
         SpoolMemory = section.GetSize("SpoolMemory", SpoolMemory, 0, 64L << 30);
-        MaxMessageSize = section.GetSize("MaxMessageSize", MaxMessageSize, 1024, 4L << 30);
+        MaxMessageSize = MessageSizeLimit.Read(section);
         MaxPacketSize = (int)section.GetSize("MaxPacketSize", MaxPacketSize, MilterLimits.MinMaxPayload, 64L * 1024 * 1024);
         MaxHeaderBytes = section.GetSize("MaxHeaderBytes", MaxHeaderBytes, 64 * 1024, 1L << 30);
         MaxRecipients = section.GetInt("MaxRecipients", MaxRecipients, 1, 1_000_000);

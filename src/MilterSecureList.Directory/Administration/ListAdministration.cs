@@ -317,7 +317,7 @@ public sealed class ListAdministration
 
         if (certificateFiles.Count == 0)
         {
-            throw new DirectoryException(DirectoryError.InvalidArgument, $"--cert is required to add {address} (no list of that name exists)");
+            throw new DirectoryException(DirectoryError.InvalidArgument, $"{address} needs a certificate: give --cert FILE (only another list's address, to nest it, is added without one)");
         }
 
         DateTimeOffset now = _time.GetUtcNow();

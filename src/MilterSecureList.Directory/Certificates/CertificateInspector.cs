@@ -44,31 +44,7 @@ public static class CertificateInspector
             throw new DirectoryException(DirectoryError.BadCertificate, "no certificate file given");
         }
 
-        byte[] data;
-        try
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists)
-            {
-                throw new DirectoryException(DirectoryError.BadCertificate, $"{path}: no such file");
-            }
-
-            if (info.Length > MaxInputBytes)
-            {
-                throw new DirectoryException(DirectoryError.BadCertificate, $"{path}: larger than {MaxInputBytes} bytes, not a certificate");
-            }
-
-            data = File.ReadAllBytes(path);
-        }
-        catch (IOException e)
-        {
-            throw new DirectoryException(DirectoryError.BadCertificate, $"{path}: {e.Message}", e);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new DirectoryException(DirectoryError.BadCertificate, $"{path}: {e.Message}", e);
-        }
-
+        byte[] data = BoundedFile.ReadAllBytes(path, MaxInputBytes, DirectoryError.BadCertificate, "certificate");
         return Load(data, path, pkcs12Password);
     }
 
@@ -358,7 +334,7 @@ public static class CertificateInspector
         if (!allowMismatch && !MatchesAddress(certificate, address))
         {
             IReadOnlyList<string> names = GetEmailAddresses(certificate);
-            string issuedTo = names.Count == 0 ? "no mail address" : string.Join(", ", names);
+            string issuedTo = names.Count == 0 ? "no mail address" : string.Join(", ", names.Distinct(EmailAddress.Comparer));
             throw new DirectoryException(
                 DirectoryError.BadCertificate,
                 $"{source}: certificate is issued to {issuedTo}, not {address} (use --allow-mismatch to accept it anyway)");

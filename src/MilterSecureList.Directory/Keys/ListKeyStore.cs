@@ -101,6 +101,7 @@ public sealed class ListKeyStore
         }
 
         EnsureDirectory();
+        (uint ownerUid, uint ownerGid) = RequireWritableByUs();
         string safe = new string(listAddress.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '@' ? c : '_').ToArray());
         string fileName = $"{safe}.{now:yyyyMMddTHHmmss}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}.key.pem";
         string path = Path.Combine(DirectoryPath, fileName);
@@ -118,6 +119,13 @@ public sealed class ListKeyStore
             };
             using (var stream = new FileStream(path, create))
             {
+                if (UnixFile.IsRoot && ownerUid != 0)
+                {
+                    // Root runs the CLI (the README's commands); the daemon runs as the directory's owner and
+                    // must be able to read the key. Handed over while still empty.
+                    UnixFile.ChangeOwner(path, ownerUid, ownerGid);
+                }
+
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }
@@ -131,6 +139,28 @@ public sealed class ListKeyStore
         return fileName;
     }
 
+    /// <summary>
+    /// The key directory's owner and group. Key files belong to them, whoever runs the CLI: root's files are
+    /// chowned; another user, who could not give the file away, is refused with the command to use instead.
+    /// </summary>
+    private (uint Uid, uint Gid) RequireWritableByUs()
+    {
+        if (!UnixFile.TryStat(DirectoryPath, out uint uid, out uint gid, out _))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"key directory {DirectoryPath} cannot be examined");
+        }
+
+        if (!UnixFile.IsRoot && UnixFile.EffectiveUserId != uid)
+        {
+            string owner = UnixFile.UserName(uid);
+            throw new DirectoryException(
+                DirectoryError.InsecurePermissions,
+                $"key directory {DirectoryPath} belongs to {owner}: run this as root or as {owner} (runuser -u {owner} -- securelist ...)");
+        }
+
+        return (uid, gid);
+    }
+
     private static Span<byte> MemoryMarshalBytes(char[] chars) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(chars.AsSpan());
 
     // Key material lives in pinned arrays: the GC never moves (and so never copies) them, so zeroing one after
@@ -142,6 +172,12 @@ public sealed class ListKeyStore
     /// <summary>Reads a whole key or passphrase file into a pinned buffer the caller zeroes.</summary>
     private static byte[] ReadSecretFile(string path, long maxBytes)
     {
+        // Checked before opening: a FIFO would block the open, a device would report no length and never end.
+        if (File.Exists(path) && !UnixFile.IsRegularFile(path))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: not a regular file, not a private key");
+        }
+
         using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path);
         long length = RandomAccess.GetLength(file);
         if (length > maxBytes)
@@ -346,6 +382,27 @@ public sealed class ListKeyStore
         return Path.Combine(DirectoryPath, fileName);
     }
 
+    private const int MaxPassphraseBytes = 4096;
+
+    /// <summary>
+    /// The [Keys] PassphraseFile checks, for start-up (the daemon) as for each use: it exists, is a regular
+    /// file, and group and others cannot access it.
+    /// </summary>
+    public static void CheckPassphraseFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"passphrase file {path} does not exist");
+        }
+
+        if (!UnixFile.IsRegularFile(path))
+        {
+            throw new DirectoryException(DirectoryError.BadPrivateKey, $"passphrase file {path} is not a regular file");
+        }
+
+        CheckPrivateFile(path);
+    }
+
     private char[]? ReadPassphrase()
     {
         if (string.IsNullOrEmpty(_options.PassphraseFile))
@@ -354,13 +411,8 @@ public sealed class ListKeyStore
         }
 
         string path = _options.PassphraseFile;
-        if (!File.Exists(path))
-        {
-            throw new DirectoryException(DirectoryError.BadPrivateKey, $"[Keys] PassphraseFile {path} does not exist");
-        }
-
-        CheckPrivateFile(path);
-        byte[] bytes = ReadSecretFile(path, CertificateInspector.MaxInputBytes);
+        CheckPassphraseFile(path);
+        byte[] bytes = ReadSecretFile(path, MaxPassphraseBytes);
         try
         {
             int length = bytes.Length;
