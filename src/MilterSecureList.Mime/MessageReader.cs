@@ -33,9 +33,14 @@ public sealed class RawMessage : IDisposable
 /// </summary>
 public static class MessageReader
 {
+    /// <summary>The largest header block a message file may have: the daemon's default [Milter] MaxHeaderBytes.
+    /// Postfix passes nothing larger to a milter, so the offline tools refuse it too.</summary>
+    public const int MaxHeaderBytes = 1024 * 1024;
+
     /// <summary>Reads the header block. A seekable <paramref name="input"/> is used in place (and owned by the
     /// returned message); anything else is first copied into memory.</summary>
-    /// <exception cref="MimeFormatException">Reason <see cref="MimeErrorReason.MalformedHeader"/>: the first line is not a field.</exception>
+    /// <exception cref="MimeFormatException">Reason <see cref="MimeErrorReason.MalformedHeader"/>: the first line is not a field,
+    /// or the header block is larger than <see cref="MaxHeaderBytes"/>.</exception>
     public static RawMessage Read(Stream input)
     {
         Stream seekable = input;
@@ -60,6 +65,12 @@ public static class MessageReader
             // MimeKit refuses input whose first line is neither a field nor the empty line (an mbox "From " line,
             // a binary file): one line for the sender or operator, not a stack trace.
             throw new MimeFormatException(MimeErrorReason.MalformedHeader, "the message does not start with a header field (Name: value)", e);
+        }
+
+        if (parser.Position > MaxHeaderBytes)
+        {
+            seekable.Dispose();
+            throw new MimeFormatException(MimeErrorReason.MalformedHeader, $"the header block is larger than {MaxHeaderBytes} bytes");
         }
 
         // The parser reads ahead; its Position is where the body starts. The body is a view from there on.
