@@ -235,7 +235,7 @@ public sealed class GatewayProcessor
             // Not EnvelopedData: SignedData (opaque signature) is tried below.
         }
 
-        if (envelope is null)
+        if (envelope is not { IsEncrypted: true })
         {
             SignatureCheck check = _verifier.VerifyOpaque(cms, from);
             if (Judge(check, from, queueId, messageId, out string? opaqueResult) is { } refused)

@@ -151,7 +151,7 @@ public sealed class GatewayWorld : IDisposable
     public byte[] OpensslMessage(string outerHeaders, params string[] args)
     {
         string output = Temp.File($"{Guid.NewGuid():N}.out");
-        OpensslTool.Run([.. args, "-out", output]);
+        OpensslTool.Run([args[0], "-out", output, .. args[1..]]);
         return [.. Encoding.ASCII.GetBytes(outerHeaders), .. File.ReadAllBytes(output)];
     }
 
