@@ -25,6 +25,7 @@ public static class AdminCli
         root.Subcommands.Add(ListKeyCommands.Build(context));
         root.Subcommands.Add(UserCommands.Build(context));
         root.Subcommands.Add(CertCommands.Build(context));
+        root.Subcommands.Add(GatewayCommands.Build(context));
         foreach (Command verb in EncryptCommands.Build(context)) { root.Subcommands.Add(verb); }
         return root;
     }

@@ -30,17 +30,30 @@ public sealed class StoreGatewayDirectory : IGatewayDirectory, IDisposable
     private readonly GatewayStore _store;
     private readonly ListKeyStore _keys;
     private readonly ConcurrentDictionary<string, RSA> _privateKeys = new(StringComparer.Ordinal);
+    private readonly Func<string, byte[]?>? _listCertificate;
 
-    public StoreGatewayDirectory(GatewayStore store, ListKeyStore keys)
+    /// <param name="listCertificate">The current certificate of an encrypted list, so lists are correspondents too.</param>
+    public StoreGatewayDirectory(GatewayStore store, ListKeyStore keys, Func<string, byte[]?>? listCertificate = null)
     {
         _store = store;
         _keys = keys;
+        _listCertificate = listCertificate;
     }
 
     public GatewayUser? FindUser(string address) =>
         _store.TryGetUser(address, out GatewayUser user) && user.CertificateDer is not null ? user : null;
 
-    public CorrespondentCertificate? FindCertificate(string address, DateTimeOffset now) => _store.FindEncryptionCertificate(address, now);
+    public CorrespondentCertificate? FindCertificate(string address, DateTimeOffset now)
+    {
+        if (_listCertificate?.Invoke(address) is { } der)
+        {
+            using X509Certificate2 list = X509CertificateLoader.LoadCertificate(der);
+            return new CorrespondentCertificate(0, address, der, CertificateInspector.Sha256Fingerprint(list), CertificateTrust.Manual, CorrespondentState.Active, true, null,
+                list.NotBefore.ToUniversalTime(), list.NotAfter.ToUniversalTime(), list.NotBefore.ToUniversalTime());
+        }
+
+        return _store.FindEncryptionCertificate(address, now);
+    }
 
     public HarvestOutcome Harvest(string address, X509Certificate2 certificate, byte[]? capabilities) =>
         _store.Harvest(address, certificate.RawData, CertificateInspector.Sha256Fingerprint(certificate), capabilities,

@@ -29,6 +29,9 @@ public static partial class GatewayLog
     [LoggerMessage(EventId = 4007, Level = LogLevel.Information, Message = "gateway: harvested certificate {Fingerprint} for {Address}")]
     public static partial void Harvested(ILogger logger, string address, string fingerprint);
 
+    [LoggerMessage(EventId = 4009, Level = LogLevel.Information, Message = "{QueueId}: gateway: {Verdict}: {Reason}")]
+    public static partial void Verdict(ILogger logger, string queueId, string verdict, string reason);
+
     [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "{QueueId}: gateway: left encrypted message-id={MessageId}: {Reason}")]
     public static partial void LeftEncrypted(ILogger logger, string queueId, string messageId, string reason);
 }

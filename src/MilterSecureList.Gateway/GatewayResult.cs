@@ -50,7 +50,7 @@ public sealed class GatewayResult
     public List<GatewayHeader> AddHeaders { get; } = [];
 
     /// <summary>The replacement body (CRLF line ends), or null when the body stays.</summary>
-    public byte[]? NewBody { get; internal set; }
+    public byte[]? NewBody { get; set; }
 
     public bool HasModifications => DeleteHeaders.Count > 0 || PrependHeaders.Count > 0 || AddHeaders.Count > 0 || NewBody is not null;
 
@@ -84,5 +84,16 @@ public sealed class GatewayResult
         output.Write("\r\n"u8);
         output.Write(NewBody ?? body);
         return output.ToArray();
+    }
+}
+
+/// <summary>Whole messages as files (offline check, tests): header fields and body, CRLF line ends.</summary>
+public static class GatewayMessages
+{
+    public static (List<GatewayHeader> Headers, byte[] Body) Split(ReadOnlySpan<byte> message)
+    {
+        byte[] crlf = MessageText.ToCrlf(message);
+        (List<GatewayHeader> headers, int offset) = MessageText.SplitEntity(crlf);
+        return (headers, crlf[offset..]);
     }
 }

@@ -129,12 +129,7 @@ public sealed class GatewayWorld : IDisposable
         return (result, result.Apply(headers, MessageText.ToCrlf(body)), replies);
     }
 
-    public static (List<GatewayHeader> Headers, byte[] Body) SplitMessage(byte[] message)
-    {
-        byte[] crlf = MessageText.ToCrlf(message);
-        (List<GatewayHeader> headers, int offset) = MessageText.SplitEntity(crlf);
-        return (headers, crlf[offset..]);
-    }
+    public static (List<GatewayHeader> Headers, byte[] Body) SplitMessage(byte[] message) => GatewayMessages.Split(message);
 
     public static byte[] PlainMessage(string from, string to, string text, string extraHeaders = "") => Encoding.UTF8.GetBytes(
         $"From: {from}\r\nTo: {to}\r\nSubject: gateway test\r\nMessage-ID: <{Guid.NewGuid():N}@test>\r\n{extraHeaders}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n");
