@@ -147,4 +147,40 @@ public sealed class UserAndCertCliTests(BackendFixture fixture)
             cli.Run("cert", "remove", "frank@partner.example").AssertUserError("no certificate for frank@partner.example");
         }
     }
+
+    [Fact]
+    public void GatewayCheckPrintsTheVerdictAndWritesWhatOpensslReads()
+    {
+        (CliHarness cli, string caCert, _) = Open(fixture, "sqlite");
+        using (cli)
+        {
+            cli.Run("user", "add", "alice@example.org", "--generate", "--encrypt", "required").AssertOk();
+            string bobKey = cli.Temp.File("bob.key");
+            string bobCert = cli.Temp.File("bob.pem");
+            OpensslTool.Run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", bobKey, "-out", bobCert, "-subj", "/CN=bob", "-days", "30", "-addext", "subjectAltName=email:bob@partner.example");
+            cli.Run("cert", "import", "bob@partner.example", bobCert).AssertOk();
+            string input = cli.Temp.File("in.eml");
+            File.WriteAllText(input, "From: alice@example.org\nTo: bob@partner.example\nSubject: offline\nMessage-ID: <c1@example.org>\n\nchecked offline\n");
+            string output = cli.Temp.File("out.eml");
+
+            CliResult checkedOut = cli.Run("gateway", "check", "--from", "alice@example.org", "--rcpt", "bob@partner.example", "--rcpt", "nobody@else.example", "--in", input, "--out", output).AssertOk();
+            string[] lines = checkedOut.Output.Split('\n');
+            Assert.Equal("250 2.0.0 continue", lines[0]);
+            Assert.Contains("direction: outbound", checkedOut.Output, StringComparison.Ordinal);
+            Assert.Contains("RCPT <nobody@else.example>: refused 550 5.7.1", checkedOut.Output, StringComparison.Ordinal);
+            Assert.Contains("add header Content-Type: application/pkcs7-mime; smime-type=enveloped-data", checkedOut.Output, StringComparison.Ordinal);
+            Assert.Contains("log: offline: gateway audit: signed for alice@example.org message-id=<c1@example.org>", checkedOut.Output, StringComparison.Ordinal);
+
+            string decrypted = cli.Temp.File("dec.eml");
+            OpensslTool.Run("cms", "-decrypt", "-in", output, "-recip", bobCert, "-inkey", bobKey, "-out", decrypted);
+            string content = cli.Temp.File("content.txt");
+            OpensslTool.Run("cms", "-verify", "-in", decrypted, "-CAfile", caCert, "-out", content);
+            Assert.Contains("checked offline", File.ReadAllText(content), StringComparison.Ordinal);
+
+            // Every recipient refused: exit 65 with the reply first.
+            CliResult refused = cli.Run("gateway", "check", "--from", "alice@example.org", "--rcpt", "nobody@else.example", "--in", input);
+            Assert.Equal(65, refused.ExitCode);
+            Assert.StartsWith("550 5.7.1 <nobody@else.example>", refused.Output, StringComparison.Ordinal);
+        }
+    }
 }
