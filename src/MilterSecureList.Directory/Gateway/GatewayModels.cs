@@ -40,58 +40,47 @@ public enum SignPolicy
 /// <summary>The text forms used in the database, milter.ini and the CLI.</summary>
 public static class GatewayNames
 {
-    public static string Format(CertificateTrust trust) => trust switch
-    {
-        CertificateTrust.Manual => "manual",
-        CertificateTrust.CaVerified => "ca-verified",
-        _ => "harvested",
-    };
+    private static readonly (string Name, CertificateTrust Value)[] s_trust =
+        [("manual", CertificateTrust.Manual), ("ca-verified", CertificateTrust.CaVerified), ("harvested", CertificateTrust.Harvested)];
 
-    public static bool TryParse(string? text, out CertificateTrust trust)
-    {
-        (bool ok, trust) = text?.Trim().ToLowerInvariant() switch
-        {
-            "manual" => (true, CertificateTrust.Manual),
-            "ca-verified" => (true, CertificateTrust.CaVerified),
-            "harvested" => (true, CertificateTrust.Harvested),
-            _ => (false, CertificateTrust.Manual),
-        };
-        return ok;
-    }
+    private static readonly (string Name, EncryptPolicy Value)[] s_encrypt =
+        [("required", EncryptPolicy.Required), ("opportunistic", EncryptPolicy.Opportunistic), ("never", EncryptPolicy.Never)];
 
-    public static string Format(EncryptPolicy policy) => policy switch
-    {
-        EncryptPolicy.Required => "required",
-        EncryptPolicy.Never => "never",
-        _ => "opportunistic",
-    };
+    private static readonly (string Name, SignPolicy Value)[] s_sign = [("always", SignPolicy.Always), ("never", SignPolicy.Never)];
 
-    public static bool TryParse(string? text, out EncryptPolicy policy)
-    {
-        (bool ok, policy) = text?.Trim().ToLowerInvariant() switch
-        {
-            "required" => (true, EncryptPolicy.Required),
-            "opportunistic" => (true, EncryptPolicy.Opportunistic),
-            "never" => (true, EncryptPolicy.Never),
-            _ => (false, EncryptPolicy.Opportunistic),
-        };
-        return ok;
-    }
+    public static string Format(CertificateTrust trust) => Name(s_trust, trust);
 
-    public static string Format(SignPolicy policy) => policy == SignPolicy.Never ? "never" : "always";
+    public static bool TryParse(string? text, out CertificateTrust trust) => TryParse(s_trust, text, out trust);
 
-    public static bool TryParse(string? text, out SignPolicy policy)
-    {
-        (bool ok, policy) = text?.Trim().ToLowerInvariant() switch
-        {
-            "always" => (true, SignPolicy.Always),
-            "never" => (true, SignPolicy.Never),
-            _ => (false, SignPolicy.Always),
-        };
-        return ok;
-    }
+    public static string Format(EncryptPolicy policy) => Name(s_encrypt, policy);
+
+    public static bool TryParse(string? text, out EncryptPolicy policy) => TryParse(s_encrypt, text, out policy);
+
+    public static string Format(SignPolicy policy) => Name(s_sign, policy);
+
+    public static bool TryParse(string? text, out SignPolicy policy) => TryParse(s_sign, text, out policy);
 
     public static string Format(CorrespondentState state) => state == CorrespondentState.Pending ? "pending" : "active";
+
+    private static string Name<T>((string Name, T Value)[] table, T value)
+        where T : struct, Enum => table.First(e => e.Value.Equals(value)).Name;
+
+    private static bool TryParse<T>((string Name, T Value)[] table, string? text, out T value)
+        where T : struct, Enum
+    {
+        string key = text?.Trim().ToLowerInvariant() ?? string.Empty;
+        foreach ((string name, T candidate) in table)
+        {
+            if (name == key)
+            {
+                value = candidate;
+                return true;
+            }
+        }
+
+        value = default;
+        return false;
+    }
 }
 
 /// <summary>
