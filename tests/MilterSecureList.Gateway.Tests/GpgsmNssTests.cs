@@ -106,6 +106,29 @@ public sealed class GpgsmNssTests : IDisposable
         }
     }
 
+    [Fact]
+    public void MailEncryptedByGpgsmAndCmsutilIsDecryptedForTheUser()
+    {
+        Gpg("--batch", "--import", _world.Alice.CertFile);
+        Run("certutil", "-A", "-d", _nss, "-n", "alice", "-t", ",,", "-i", _world.Alice.CertFile);
+        string input = _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain; charset=us-ascii\r\n\r\nfor alice only\r\n"), "entity");
+        string fromGpgsm = _world.Temp.File("gpgsm.p7m");
+        Gpg("--batch", "-r", "alice@gw.example", "-e", "-o", fromGpgsm, input);
+        string fromNss = _world.Temp.File("nss.p7m");
+        Run("cmsutil", "-E", "-r", "alice@gw.example", "-i", input, "-o", fromNss, "-d", _nss);
+
+        foreach (string der in new[] { fromGpgsm, fromNss })
+        {
+            byte[] message = Encoding.ASCII.GetBytes(
+                "From: bob@partner.example\r\nTo: alice@gw.example\r\nSubject: enc\r\nMIME-Version: 1.0\r\n" +
+                "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+                Convert.ToBase64String(File.ReadAllBytes(der), Base64FormattingOptions.InsertLineBreaks) + "\r\n");
+            (GatewayResult result, byte[] output, _) = _world.Run("bob@partner.example", ["alice@gw.example"], message);
+            Assert.True(result.Reason.StartsWith("decrypted for alice@gw.example", StringComparison.Ordinal), $"{der}: {result.Reason}");
+            Assert.Contains("for alice only", Encoding.ASCII.GetString(output), StringComparison.Ordinal);
+        }
+    }
+
     private static byte[] MultipartSigned(byte[] entity, byte[] signature) => Encoding.ASCII.GetBytes(
         "From: bob@partner.example\r\nTo: alice@gw.example\r\nSubject: peer\r\nMIME-Version: 1.0\r\n" +
         "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"b1\"\r\n\r\n" +
