@@ -1,5 +1,6 @@
 using System.Data.Common;
 using MilterSecureList.Directory.Storage;
+using Sql = MilterSecureList.Directory.Storage.SqlDirectoryStore;
 
 namespace MilterSecureList.Directory.Gateway;
 
@@ -459,37 +460,4 @@ public sealed class GatewayStore : IDisposable
         tx.Commit();
         return 0;
     });
-
-    /// <summary>ADO.NET in three calls: parameters by name, null as DBNull.</summary>
-    private static class Sql
-    {
-        public static DbCommand Command(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
-        {
-            DbCommand cmd = c.CreateCommand();
-            cmd.Transaction = tx;
-            cmd.CommandText = sql;
-            foreach ((string name, object? value) in parameters)
-            {
-                DbParameter p = cmd.CreateParameter();
-                p.ParameterName = name;
-                p.Value = value ?? DBNull.Value;
-                cmd.Parameters.Add(p);
-            }
-
-            return cmd;
-        }
-
-        public static void Exec(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
-        {
-            using DbCommand cmd = Command(c, tx, sql, parameters);
-            cmd.ExecuteNonQuery();
-        }
-
-        public static object? Scalar(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
-        {
-            using DbCommand cmd = Command(c, tx, sql, parameters);
-            object? value = cmd.ExecuteScalar();
-            return value is DBNull ? null : value;
-        }
-    }
 }
