@@ -25,30 +25,39 @@ public sealed class GpgsmNssTests : IDisposable
         System.IO.Directory.CreateDirectory(_gnupg, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         File.WriteAllText(Path.Combine(_gnupg, "gpg-agent.conf"), "allow-loopback-pinentry\n");
         File.WriteAllText(Path.Combine(_gnupg, "gpgsm.conf"), "disable-crl-checks\n");
-        // gpgsm 2.2 reads only the legacy PKCS#12 encryption (3DES/RC2).
-        string p12 = _world.Temp.File("bob.p12");
-        using (var withKey = _world.Bob.Certificate.CopyWithPrivateKey(_world.Bob.Key))
+        try
         {
-            File.WriteAllBytes(p12, withKey.ExportPkcs12(new PbeParameters(PbeEncryptionAlgorithm.TripleDes3KeyPkcs12, HashAlgorithmName.SHA1, 2048), Password));
+            // gpgsm 2.2 reads only the legacy PKCS#12 encryption (3DES).
+            string p12 = _world.Temp.File("bob.p12");
+            using (var withKey = _world.Bob.Certificate.CopyWithPrivateKey(_world.Bob.Key))
+            {
+                File.WriteAllBytes(p12, withKey.ExportPkcs12(new PbeParameters(PbeEncryptionAlgorithm.TripleDes3KeyPkcs12, HashAlgorithmName.SHA1, 2048), Password));
+            }
+
+            Gpg("--batch", "--import", _world.CaFile);
+            GpgWithPassphrase("--import", p12);
+            string fpr = _world.Ca.GetCertHashString();
+            File.WriteAllText(Path.Combine(_gnupg, "trustlist.txt"), string.Join(':', Enumerable.Range(0, 20).Select(i => fpr.Substring(2 * i, 2))) + " S relax\n");
+            _ = gpgsm;
+
+            _nss = "sql:" + _world.Temp.File("nss");
+            System.IO.Directory.CreateDirectory(_world.Temp.File("nss"));
+            Run("certutil", "-N", "-d", _nss, "--empty-password");
+            Run("certutil", "-A", "-d", _nss, "-n", "ca", "-t", "C,C,C", "-i", _world.CaFile);
+            Run("pk12util", "-i", p12, "-d", _nss, "-W", Password);
+            _world.Know(_world.Bob);
         }
-
-        Gpg("--batch", "--import", _world.CaFile);
-        GpgWithPassphrase("--import", p12);
-        string fpr = _world.Ca.GetCertHashString();
-        File.WriteAllText(Path.Combine(_gnupg, "trustlist.txt"), string.Join(':', Enumerable.Range(0, 20).Select(i => fpr.Substring(2 * i, 2))) + " S relax\n");
-        _ = gpgsm;
-
-        _nss = "sql:" + _world.Temp.File("nss");
-        System.IO.Directory.CreateDirectory(_world.Temp.File("nss"));
-        Run("certutil", "-N", "-d", _nss, "--empty-password");
-        Run("certutil", "-A", "-d", _nss, "-n", "ca", "-t", "C,C,C", "-i", _world.CaFile);
-        Run("pk12util", "-i", p12, "-d", _nss, "-W", Password);
-        _world.Know(_world.Bob);
+        catch
+        {
+            // xUnit does not dispose a class whose constructor failed: stop the agent and remove the files here.
+            Dispose();
+            throw;
+        }
     }
 
     public void Dispose()
     {
-        ExternalTool.RunAsync("gpgconf", ["--kill", "gpg-agent"], TimeSpan.FromSeconds(20)).GetAwaiter().GetResult();
+        ExternalTool.RunAsync("env", ["GNUPGHOME=" + _gnupg, "gpgconf", "--kill", "gpg-agent"], TimeSpan.FromSeconds(20)).GetAwaiter().GetResult();
         _world.Dispose();
     }
 
