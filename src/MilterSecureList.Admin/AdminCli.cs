@@ -26,6 +26,9 @@ public static class AdminCli
         root.Subcommands.Add(CheckCommand.Build(context));
         root.Subcommands.Add(FilterCommand.Build(context));
         root.Subcommands.Add(ListKeyCommands.Build(context));
+        root.Subcommands.Add(UserCommands.Build(context));
+        root.Subcommands.Add(CertCommands.Build(context));
+        root.Subcommands.Add(GatewayCommands.Build(context));
         foreach (Command verb in EncryptCommands.Build(context)) { root.Subcommands.Add(verb); }
         return root;
     }

@@ -12,7 +12,19 @@ namespace MilterSecureList.Daemon.Handlers;
 /// </summary>
 public static class HandlerRegistry
 {
-    public static readonly string[] Names = ["lists", "passthrough", "echo"];
+    public static readonly string[] Names = ["lists", "passthrough", "echo", "gateway"];
+
+    /// <summary>[Milter] Handlers: several handlers on one message, in this order (docs/gateway.md).</summary>
+    public static readonly string[] Chains = ["gateway", "lists", "gateway, lists"];
+
+    /// <summary>The handler name for a [Milter] Handlers value ("gateway,lists" for the chain), or null.</summary>
+    public static string? ParseChain(string value)
+    {
+        string normalized = string.Join(",", value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToLowerInvariant();
+        return normalized is "gateway" or "lists" or GatewayListsName ? normalized : null;
+    }
+
+    private const string GatewayListsName = "gateway,lists";
 
     public static IMilterHandlerFactory Create(DaemonConfiguration configuration, IServiceProvider services)
     {
@@ -22,6 +34,8 @@ public static class HandlerRegistry
             "passthrough" => new PassthroughHandlerFactory(),
             "echo" => new EchoHandlerFactory(options.EchoRecipients),
             "lists" => services.GetRequiredService<ListFilterRuntime>().Factory,
+            "gateway" => services.GetRequiredService<GatewayRuntime>().Factory,
+            GatewayListsName => new GatewayListsHandlerFactory(services.GetRequiredService<GatewayRuntime>().Factory, services.GetRequiredService<ListFilterRuntime>()),
             _ => throw new ConfigurationException($"milter.ini: [Milter] Handler: '{options.Handler}' is not available in this build"),
         };
     }
@@ -32,6 +46,7 @@ public static class HandlerRegistry
     {
         services.AddSingleton<FilterMetrics>(_ => new FilterMetrics { SpoolBytes = () => MessageBodySpool.TotalSpooledBytes });
         services.AddSingleton(sp => ListFilterRuntime.Open(configuration, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<FilterMetrics>()));
+        services.AddSingleton(sp => GatewayRuntime.Open(configuration, sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(sp => handlerFactory ?? Create(configuration, sp));
     }
 }

@@ -38,6 +38,9 @@ public sealed class ListFilterRuntime : IAsyncDisposable
 
     public IMilterHandlerFactory Factory { get; }
 
+    /// <summary>The list filter itself, for handlers that run it after another one ([Milter] Handlers = gateway, lists).</summary>
+    public ListMessageProcessor Processor => _processor;
+
     public static ListFilterRuntime Open(DaemonConfiguration configuration, ILoggerFactory loggers, FilterMetrics metrics) =>
         new(configuration, loggers, metrics);
 

@@ -19,6 +19,7 @@ public sealed class DaemonConfiguration
         () => new PolicySection(),
         () => new NoticesSection(),
         () => new MetricsSection(),
+        () => new GatewaySection(),
     ];
 
     private readonly Dictionary<Type, OptionsSection> _sections;

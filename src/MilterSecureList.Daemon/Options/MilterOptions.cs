@@ -7,7 +7,7 @@ public sealed class MilterOptions : OptionsSection
 {
     public override string SectionName => "Milter";
 
-    /// <summary>lists | passthrough | echo (see Handlers/HandlerRegistry.cs).</summary>
+    /// <summary>lists | gateway | passthrough | echo, or the chain "gateway,lists" from [Milter] Handlers (see Handlers/HandlerRegistry.cs).</summary>
     public string Handler { get; private set; } = "lists";
 
     /// <summary>Recipients the echo handler adds per message.</summary>
@@ -49,6 +49,11 @@ public sealed class MilterOptions : OptionsSection
     public override void Load(IniSection section)
     {
         Handler = section.GetChoice("Handler", Handler, Handlers.HandlerRegistry.Names);
+        if (section.GetString("Handlers", string.Empty) is { Length: > 0 } chain)
+        {
+            Handler = Handlers.HandlerRegistry.ParseChain(chain) ?? throw section.Error("Handlers", $"'{chain}' is not one of {string.Join(", ", Handlers.HandlerRegistry.Chains)}");
+        }
+
         EchoRecipients = section.GetInt("EchoRecipients", EchoRecipients, 0, 10_000);
         SpoolThreshold = section.GetSize("SpoolThreshold", SpoolThreshold, 0, 1L << 30);
         SpoolMemory = section.GetSize("SpoolMemory", SpoolMemory, 0, 64L << 30);

@@ -589,7 +589,7 @@ public sealed class SqlDirectoryStore : IDisposable
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 
-    private static DbCommand Command(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    internal static DbCommand Command(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
     {
         DbCommand cmd = c.CreateCommand();
         cmd.Transaction = tx;
@@ -605,13 +605,13 @@ public sealed class SqlDirectoryStore : IDisposable
         return cmd;
     }
 
-    private static void Exec(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    internal static void Exec(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
     {
         using DbCommand cmd = Command(c, tx, sql, parameters);
         cmd.ExecuteNonQuery();
     }
 
-    private static object? Scalar(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    internal static object? Scalar(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
     {
         using DbCommand cmd = Command(c, tx, sql, parameters);
         object? value = cmd.ExecuteScalar();

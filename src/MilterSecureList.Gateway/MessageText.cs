@@ -1,0 +1,115 @@
+using System.Text;
+
+namespace MilterSecureList.Gateway;
+
+/// <summary>Small helpers for the text form of messages: header lines and CRLF canonical form (RFC 5322, RFC 8551 §3.1.1).</summary>
+internal static class MessageText
+{
+    /// <summary>"Name: value" with folded continuation lines in CRLF form and a final CRLF.</summary>
+    public static string HeaderLine(GatewayHeader header)
+    {
+        string value = header.Value.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal);
+        string separator = value.Length > 0 && value[0] is ' ' or '\t' ? ":" : ": ";
+        return header.Name + separator + value + "\r\n";
+    }
+
+    /// <summary>Unfolded, trimmed header value.</summary>
+    public static string Unfold(string value) => value.Replace("\r", string.Empty, StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal).Trim();
+
+    /// <summary>The bytes with every bare LF (and bare CR) turned into CRLF: S/MIME signs and parses canonical text.</summary>
+    public static byte[] ToCrlf(ReadOnlySpan<byte> data)
+    {
+        int bare = 0;
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+            {
+                bare++;
+            }
+        }
+
+        if (bare == 0)
+        {
+            return data.ToArray();
+        }
+
+        var output = new byte[data.Length + bare];
+        int o = 0;
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+            {
+                output[o++] = (byte)'\r';
+            }
+
+            output[o++] = data[i];
+        }
+
+        return output;
+    }
+
+    /// <summary>Reads a whole stream (bodies are bounded by [Milter] MaxMessageSize before they reach us).</summary>
+    public static byte[] ReadAll(Stream stream)
+    {
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+
+    /// <summary>Base64 in 76-character CRLF lines (RFC 2045 §6.8).</summary>
+    public static byte[] Base64Lines(ReadOnlySpan<byte> data)
+    {
+        string text = Convert.ToBase64String(data, Base64FormattingOptions.InsertLineBreaks);
+        return Encoding.ASCII.GetBytes(text + "\r\n");
+    }
+
+    /// <summary>Splits an entity (headers, empty line, body) into its header fields and body offset.</summary>
+    public static (List<GatewayHeader> Headers, int BodyOffset) SplitEntity(ReadOnlySpan<byte> entity)
+    {
+        var headers = new List<GatewayHeader>();
+        int position = 0;
+        string? name = null;
+        var value = new StringBuilder();
+        while (position < entity.Length)
+        {
+            int end = entity[position..].IndexOf("\r\n"u8);
+            int lineEnd = end < 0 ? entity.Length : position + end;
+            ReadOnlySpan<byte> line = entity[position..lineEnd];
+            position = end < 0 ? entity.Length : lineEnd + 2;
+            if (line.Length == 0)
+            {
+                break;
+            }
+
+            if (line[0] is (byte)' ' or (byte)'\t' && name is not null)
+            {
+                value.Append('\n').Append(Encoding.UTF8.GetString(line));
+                continue;
+            }
+
+            if (name is not null)
+            {
+                headers.Add(new GatewayHeader(name, value.ToString()));
+            }
+
+            int colon = line.IndexOf((byte)':');
+            if (colon <= 0)
+            {
+                throw new GatewayException($"malformed header line in a MIME entity ({Encoding.ASCII.GetString(line[..Math.Min(line.Length, 40)])})");
+            }
+
+            name = Encoding.ASCII.GetString(line[..colon]).Trim();
+            value.Clear().Append(Encoding.UTF8.GetString(line[(colon + 1)..]).TrimStart());
+        }
+
+        if (name is not null)
+        {
+            headers.Add(new GatewayHeader(name, value.ToString()));
+        }
+
+        return (headers, position);
+    }
+}
+
+/// <summary>Bad input the gateway cannot process: the message is malformed (one line, no content).</summary>
+public sealed class GatewayException(string message) : Exception(message);

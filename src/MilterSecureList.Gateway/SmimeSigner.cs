@@ -1,0 +1,107 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.Pkcs;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using MimeKit;
+
+namespace MilterSecureList.Gateway;
+
+/// <summary>A MIME entity as header fields and body bytes (CRLF line ends).</summary>
+public sealed record MimeEntityBytes(IReadOnlyList<GatewayHeader> Headers, byte[] Body)
+{
+    /// <summary>Headers, empty line, body: the bytes that are signed or encrypted.</summary>
+    public byte[] ToBytes()
+    {
+        var output = new MemoryStream();
+        foreach (GatewayHeader header in Headers)
+        {
+            output.Write(Encoding.UTF8.GetBytes(MessageText.HeaderLine(header)));
+        }
+
+        output.Write("\r\n"u8);
+        output.Write(Body);
+        return output.ToArray();
+    }
+
+    public static MimeEntityBytes Parse(ReadOnlySpan<byte> entity)
+    {
+        (List<GatewayHeader> headers, int bodyOffset) = MessageText.SplitEntity(entity);
+        return new MimeEntityBytes(headers, entity[bodyOffset..].ToArray());
+    }
+}
+
+/// <summary>
+/// Signs and encrypts MIME entities for a gateway user. MimeKit brings the entity into a form that survives
+/// transport (7-bit, CRLF: RFC 8551 §3.1.1-3.1.2); the CMS objects are made by SignedCms (signing) and the
+/// project's CMS encryptor (EnvelopedData or AuthEnvelopedData), both on OpenSSL.
+/// </summary>
+public static class SmimeSigner
+{
+    private const string Sha256Oid = "2.16.840.1.101.3.4.2.1";
+
+    /// <summary>The entity transformed for signing: 7-bit transfer encodings, CRLF, serialised by MimeKit.</summary>
+    public static byte[] Canonicalize(MimeEntityBytes entity)
+    {
+        var headers = entity.Headers.ToList();
+        if (!headers.Any(h => string.Equals(h.Name, "Content-Type", StringComparison.OrdinalIgnoreCase)))
+        {
+            // RFC 2045 §5.2 default, made explicit: the signed entity must not depend on the outer message.
+            headers.Insert(0, new GatewayHeader("Content-Type", "text/plain; charset=us-ascii"));
+        }
+
+        using var input = new MemoryStream(new MimeEntityBytes(headers, entity.Body).ToBytes());
+        MimeEntity parsed = MimeEntity.Load(input);
+        parsed.Prepare(EncodingConstraint.SevenBit, 78);
+        FormatOptions format = FormatOptions.Default.Clone();
+        format.NewLineFormat = NewLineFormat.Dos;
+        using var output = new MemoryStream();
+        parsed.WriteTo(format, output);
+        return MessageText.ToCrlf(output.ToArray());
+    }
+
+    /// <summary>A detached or encapsulating CMS SignedData over CONTENT (SHA-256, signing time, our capabilities).</summary>
+    public static byte[] CreateSignedData(ReadOnlySpan<byte> content, X509Certificate2 certificate, RSA key, IReadOnlyList<byte[]> chain, DateTimeOffset now, bool detached)
+    {
+        var cms = new SignedCms(new ContentInfo(content.ToArray()), detached);
+        var signer = new CmsSigner(SubjectIdentifierType.IssuerAndSerialNumber, certificate, key)
+        {
+            DigestAlgorithm = new Oid(Sha256Oid),
+            IncludeOption = X509IncludeOption.EndCertOnly,
+        };
+        foreach (byte[] der in chain)
+        {
+            signer.Certificates.Add(X509CertificateLoader.LoadCertificate(der));
+        }
+
+        signer.SignedAttributes.Add(new Pkcs9SigningTime(now.UtcDateTime));
+        signer.SignedAttributes.Add(new AsnEncodedData(SmimeCapabilities.AttributeOid, SmimeCapabilities.Ours));
+        cms.ComputeSignature(signer, silent: true);
+        return cms.Encode();
+    }
+
+    /// <summary>multipart/signed (RFC 8551 §3.5.3): the canonical entity as first part, the signature as second.</summary>
+    public static MimeEntityBytes MultipartSigned(byte[] canonical, byte[] signature)
+    {
+        string boundary = "=_smime_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        var body = new MemoryStream(canonical.Length + (signature.Length * 2) + 512);
+        body.Write("This is a cryptographically signed message in MIME format.\r\n\r\n"u8);
+        body.Write(Encoding.ASCII.GetBytes($"--{boundary}\r\n"));
+        body.Write(canonical);
+        body.Write(Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\n"));
+        body.Write("Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\nContent-Description: S/MIME Cryptographic Signature\r\n\r\n"u8);
+        body.Write(MessageText.Base64Lines(signature));
+        body.Write(Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n"));
+        return new MimeEntityBytes(
+            [new GatewayHeader("Content-Type", $"multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\n\tboundary=\"{boundary}\"")],
+            body.ToArray());
+    }
+
+    /// <summary>application/pkcs7-mime with base64 CMS content (RFC 8551 §3.2).</summary>
+    public static MimeEntityBytes Pkcs7Mime(byte[] cms, string smimeType) => new(
+        [
+            new GatewayHeader("Content-Type", $"application/pkcs7-mime; smime-type={smimeType}; name=\"smime.p7m\""),
+            new GatewayHeader("Content-Transfer-Encoding", "base64"),
+            new GatewayHeader("Content-Disposition", "attachment; filename=\"smime.p7m\""),
+        ],
+        MessageText.Base64Lines(cms));
+}

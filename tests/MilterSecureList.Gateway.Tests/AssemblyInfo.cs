@@ -1,0 +1,3 @@
+using System.Runtime.Versioning;
+
+[assembly: UnsupportedOSPlatform("windows")]

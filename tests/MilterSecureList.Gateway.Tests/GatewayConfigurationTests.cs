@@ -1,0 +1,47 @@
+using MilterSecureList.Daemon.Options;
+using MilterSecureList.Directory.Gateway;
+
+namespace MilterSecureList.Gateway.Tests;
+
+/// <summary>[Milter] Handlers and [Gateway] in milter.ini: valid values bind, bad ones name file, section and key.</summary>
+public sealed class GatewayConfigurationTests : IDisposable
+{
+    private readonly string _dir = System.IO.Directory.CreateTempSubdirectory("msl-gwconf-").FullName;
+
+    public void Dispose() => System.IO.Directory.Delete(_dir, recursive: true);
+
+    private DaemonConfiguration Load(string text)
+    {
+        string path = Path.Combine(_dir, "milter.ini");
+        File.WriteAllText(path, "[Listener]\nSocket = unix:" + Path.Combine(_dir, "m.sock") + "\n" + text);
+        return DaemonConfiguration.Load(path);
+    }
+
+    [Fact]
+    public void HandlersAndGatewayKeysBind()
+    {
+        DaemonConfiguration c = Load("[Milter]\nHandlers = Gateway , lists\n[Gateway]\nAuthservId = mx.example.org\nEncrypt = required\nSign = never\nOpaque = yes\n" +
+            "InvalidSignature = warn\nHarvest = no\nDomainPolicy = partner.example:opportunistic:always, old.example:never\nCaValidityDays = 365\n");
+        Assert.Equal("gateway,lists", c.Get<MilterOptions>().Handler);
+        GatewayOptions g = c.Get<GatewaySection>().Options;
+        Assert.Equal(("mx.example.org", EncryptPolicy.Required, SignPolicy.Never, true, InvalidSignatureAction.Warn, false, 365),
+            (g.AuthservId, g.Encrypt, g.Sign, g.Opaque, g.InvalidSignature, g.Harvest, g.CaValidityDays));
+        Assert.Equal(new DomainPolicy(EncryptPolicy.Never, null), g.Domains["old.example"]);
+        Assert.Equal((EncryptPolicy.Opportunistic, SignPolicy.Always), g.PolicyFor(null, "x@partner.example"));
+        Assert.Equal((EncryptPolicy.Required, SignPolicy.Never), g.PolicyFor(null, "x@other.example"));
+    }
+
+    [Theory]
+    [InlineData("[Milter]\nHandlers = lists, gateway\n", "[Milter] Handlers: 'lists, gateway' is not one of gateway, lists, gateway, lists")]
+    [InlineData("[Gateway]\nEncrypt = sometimes\n", "[Gateway] Encrypt: 'sometimes' is not one of required, opportunistic, never")]
+    [InlineData("[Gateway]\nDomainPolicy = partner.example\n", "[Gateway] DomainPolicy: 'partner.example' is not DOMAIN:ENCRYPT[:SIGN]")]
+    [InlineData("[Gateway]\nTrustAnchors = /nonexistent/cas.pem\n", "[Gateway] TrustAnchors: /nonexistent/cas.pem does not exist")]
+    [InlineData("[Gateway]\nCaKey = /etc/ca.key\n", "[Gateway] CaKey: CaCertificate and CaKey go together")]
+    [InlineData("[Gateway]\nAuthservId = a b\n", "[Gateway] AuthservId: 'a b' is not a single token")]
+    [InlineData("[Gateway]\nEncrpyt = required\n", "[Gateway] Encrpyt: unknown key")]
+    public void BadValuesNameTheKey(string text, string expected)
+    {
+        ConfigurationException e = Assert.Throws<ConfigurationException>(() => Load(text));
+        Assert.Contains("milter.ini: " + expected, e.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,211 @@
+using System.Buffers.Binary;
+using System.Text;
+using MilterSecureList.Admin;
+using MilterSecureList.Admin.Tests;
+using MilterSecureList.Protocol.Wire;
+using MilterSecureList.Testing;
+
+namespace MilterSecureList.Gateway.Tests;
+
+/// <summary>
+/// The real securelist-milter with [Milter] Handlers = gateway (and gateway, lists), driven over its socket as
+/// Postfix drives it; the modifications are applied to the message and the result is read by openssl.
+/// </summary>
+public sealed class GatewayDaemonTests : IDisposable
+{
+    private const string List = "crypto@lists.gw.example";
+    private readonly GatewayWorld _world = new();
+
+    public void Dispose() => _world.Dispose();
+
+    private string Ini(string handlers) =>
+        $"[Listener]\nSocket = {{SOCKET}}\n[Milter]\nHandlers = {handlers}\n[Directory]\nPath = {_world.Temp.File("db/lists.db")}\nCacheRefreshSeconds = 1\n" +
+        $"[Keys]\nDirectory = {_world.Temp.File("keys")}\n[Notices]\nEnabled = no\n[Gateway]\nAuthservId = {GatewayWorld.AuthservId}\nTrustAnchors = {_world.CaFile}\n";
+
+    [Fact]
+    public async Task OutboundThroughTheDaemonIsSignedAndEncryptedAndAMissingRequiredCertificateIsRefusedAtRcpt()
+    {
+        _world.Know(_world.Bob);
+        _world.Store.SetUserPolicy("alice@gw.example", Directory.Gateway.EncryptPolicy.Required, null, null);
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(Ini("gateway"));
+        await using TestMta mta = await OpenAsync(daemon);
+
+        mta.Macro(MilterCommandCode.Mail, "i", "GW1");
+        await mta.MailAsync("<alice@gw.example>");
+        Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync("<bob@partner.example>"))!.Response);
+        MilterReply refused = (await mta.RcptAsync("<stranger@nowhere.example>"))!;
+        Assert.Equal(MilterResponseCode.ReplyCode, refused.Response);
+        Assert.StartsWith("550 5.7.1 <stranger@nowhere.example>:", Encoding.ASCII.GetString(refused.Payload), StringComparison.Ordinal);
+
+        byte[] message = GatewayWorld.PlainMessage("alice@gw.example", "bob@partner.example", "through the daemon");
+        byte[] delivered = await SendMessageAsync(mta, message, "GW1");
+        Assert.DoesNotContain("through the daemon", Encoding.ASCII.GetString(delivered), StringComparison.Ordinal);
+
+        string decrypted = _world.Temp.File("d.eml");
+        OpensslTool.Run("cms", "-decrypt", "-in", _world.Write(delivered), "-recip", _world.Bob.CertFile, "-inkey", _world.Bob.KeyFile, "-out", decrypted);
+        string content = _world.Temp.File("c.txt");
+        (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", _world.CaFile, "-out", content);
+        Assert.True(code == 0, error);
+        Assert.Contains("through the daemon", File.ReadAllText(content), StringComparison.Ordinal);
+        await WaitForAsync(daemon, "gateway audit: signed for alice@gw.example");
+    }
+
+    [Fact]
+    public async Task InboundTamperedMailIsRefusedWith550AtEndOfMessage()
+    {
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(Ini("gateway"));
+        await using TestMta mta = await OpenAsync(daemon);
+        string entity = _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain\r\n\r\nPay 100 EUR\r\n"));
+        byte[] signed = _world.OpensslMessage("From: bob@partner.example\nTo: alice@gw.example\nSubject: x\n", "cms", "-sign", "-in", entity, "-signer", _world.Bob.CertFile, "-inkey", _world.Bob.KeyFile);
+        byte[] tampered = Encoding.ASCII.GetBytes(Encoding.ASCII.GetString(signed).Replace("Pay 100", "Pay 900", StringComparison.Ordinal));
+
+        mta.Macro(MilterCommandCode.Mail, "i", "GW2");
+        await mta.MailAsync("<bob@partner.example>");
+        await mta.RcptAsync("<alice@gw.example>");
+        MilterReply split = (await mta.RcptAsync("<other@elsewhere.example>"))!;
+        Assert.StartsWith("452 4.5.3", Encoding.ASCII.GetString(split.Payload), StringComparison.Ordinal);
+        EndOfMessageResult eom = await SendBodyAsync(mta, tampered, "GW2");
+        Assert.Equal(MilterResponseCode.ReplyCode, eom.Final.Response);
+        Assert.StartsWith("550 5.7.1 S/MIME signature refused: the signature does not match the content", Encoding.ASCII.GetString(eom.Final.Payload), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GatewayThenListsEncryptsAUsersPlainPostToTheListAndReKeysItForTheMembers()
+    {
+        string adminIni = _world.Temp.File("admin.ini");
+        File.WriteAllText(adminIni, $"[Directory]\nPath = {_world.Temp.File("db/lists.db")}\n[Keys]\nDirectory = {_world.Temp.File("keys")}\n");
+        Admin("--config", adminIni, "list", "create", List, "--owner", "owner@gw.example");
+        Admin("--config", adminIni, "member", "add", List, _world.Bob.Address, "--cert", _world.Bob.CertFile);
+        Admin("--config", adminIni, "member", "add", List, _world.Carol.Address, "--cert", _world.Carol.CertFile);
+
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(Ini("gateway, lists"));
+        await using TestMta mta = await OpenAsync(daemon);
+        mta.Macro(MilterCommandCode.Mail, "i", "GW3");
+        await mta.MailAsync("<alice@gw.example>");
+        Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync($"<{List}>"))!.Response);
+        byte[] message = GatewayWorld.PlainMessage("alice@gw.example", List, "a plain post to an encrypted list");
+        (List<GatewayHeader> headers, byte[] body) = GatewayMessages.Split(message);
+        EndOfMessageResult eom = await SendHeadersAndBodyAsync(mta, headers, body, "GW3");
+
+        Assert.Equal(MilterResponseCode.Continue, eom.Final.Response);
+        Assert.Equal([$"<{List}>"], eom.DeletedRecipients);
+        Assert.Equal(["<bob@partner.example>", "<carol@partner.example>"], eom.AddedRecipients);
+        byte[] delivered = Rebuild(headers, body, eom);
+        foreach (Party member in new[] { _world.Bob, _world.Carol })
+        {
+            string decrypted = _world.Temp.File($"{member.Address}.eml");
+            OpensslTool.Run("cms", "-decrypt", "-in", _world.Write(delivered), "-recip", member.CertFile, "-inkey", member.KeyFile, "-out", decrypted);
+            string content = _world.Temp.File($"{member.Address}.txt");
+            (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", _world.CaFile, "-out", content);
+            Assert.True(code == 0, $"{member.Address}: {error}");
+            Assert.Contains("a plain post to an encrypted list", File.ReadAllText(content), StringComparison.Ordinal);
+        }
+
+        // A sender who is not a gateway user still meets the list's plaintext policy.
+        await mta.AbortAsync();
+        mta.Macro(MilterCommandCode.Mail, "i", "GW4");
+        await mta.MailAsync("<bob@partner.example>");
+        await mta.RcptAsync($"<{List}>");
+        (List<GatewayHeader> plainHeaders, byte[] plainBody) = GatewayMessages.Split(GatewayWorld.PlainMessage("bob@partner.example", List, "plain"));
+        EndOfMessageResult refused = await SendHeadersAndBodyAsync(mta, plainHeaders, plainBody, "GW4");
+        Assert.StartsWith("550 5.7.1", Encoding.ASCII.GetString(refused.Final.Payload), StringComparison.Ordinal);
+    }
+
+    private static async Task<TestMta> OpenAsync(DaemonProcess daemon)
+    {
+        TestMta mta = await TestMta.ConnectAsync(daemon.Socket);
+        await mta.NegotiateAsync();
+        await mta.ConnectAsync("client.example", "192.0.2.1");
+        await mta.HeloAsync("client.example");
+        return mta;
+    }
+
+    private static async Task<byte[]> SendMessageAsync(TestMta mta, byte[] message, string queueId)
+    {
+        (List<GatewayHeader> headers, byte[] body) = GatewayMessages.Split(message);
+        EndOfMessageResult eom = await SendHeadersAndBodyAsync(mta, headers, body, queueId);
+        Assert.Equal(MilterResponseCode.Continue, eom.Final.Response);
+        return Rebuild(headers, body, eom);
+    }
+
+    private static Task<EndOfMessageResult> SendBodyAsync(TestMta mta, byte[] message, string queueId)
+    {
+        (List<GatewayHeader> headers, byte[] body) = GatewayMessages.Split(message);
+        return SendHeadersAndBodyAsync(mta, headers, body, queueId);
+    }
+
+    private static async Task<EndOfMessageResult> SendHeadersAndBodyAsync(TestMta mta, List<GatewayHeader> headers, byte[] body, string queueId)
+    {
+        foreach (GatewayHeader header in headers)
+        {
+            await mta.HeaderAsync(header.Name, header.Value.Replace("\r\n", "\n", StringComparison.Ordinal));
+        }
+
+        await mta.EndOfHeadersAsync();
+        await mta.BodyAsync(body);
+        mta.Macro(MilterCommandCode.EndOfMessage, "i", queueId);
+        return await mta.EndOfMessageAsync();
+    }
+
+    /// <summary>Applies the milter's header and body modifications to the message, as Postfix's cleanup does.</summary>
+    private static byte[] Rebuild(List<GatewayHeader> original, byte[] body, EndOfMessageResult eom)
+    {
+        var headers = original.Select(h => (h.Name, Value: (string?)h.Value)).ToList();
+        foreach (MilterReply m in eom.Modifications)
+        {
+            switch (m.Response)
+            {
+                case MilterResponseCode.ChangeHeader:
+                    uint index = BinaryPrimitives.ReadUInt32BigEndian(m.Payload);
+                    string[] change = Encoding.UTF8.GetString(m.Payload.AsSpan(4)).TrimEnd('\0').Split('\0');
+                    int seen = 0;
+                    for (int i = 0; i < headers.Count; i++)
+                    {
+                        if (string.Equals(headers[i].Name, change[0], StringComparison.OrdinalIgnoreCase) && ++seen == index)
+                        {
+                            headers[i] = (headers[i].Name, change.Length > 1 && change[1].Length > 0 ? change[1] : null);
+                            break;
+                        }
+                    }
+
+                    break;
+                case MilterResponseCode.InsertHeader:
+                    string[] insert = Encoding.UTF8.GetString(m.Payload.AsSpan(4)).TrimEnd('\0').Split('\0');
+                    headers.Insert((int)BinaryPrimitives.ReadUInt32BigEndian(m.Payload), (insert[0], insert[1]));
+                    break;
+                case MilterResponseCode.AddHeader:
+                    headers.Add((m.Strings[0], m.Strings[1]));
+                    break;
+            }
+        }
+
+        var output = new StringBuilder();
+        foreach ((string name, string? value) in headers.Where(h => h.Value is not null))
+        {
+            output.Append(name).Append(": ").Append(value!.Replace("\n", "\r\n", StringComparison.Ordinal)).Append("\r\n");
+        }
+
+        output.Append("\r\n");
+        return [.. Encoding.UTF8.GetBytes(output.ToString()), .. eom.ReplacedBody ?? body];
+    }
+
+    private static async Task WaitForAsync(DaemonProcess daemon, string text)
+    {
+        DateTime deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!daemon.Output.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Contains(text, daemon.Output, StringComparison.Ordinal);
+    }
+
+    private static string Admin(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = AdminCli.Run(args, output, error);
+        Assert.True(exit == 0, $"securelist {string.Join(' ', args)}: exit {exit}: {error}");
+        return output.ToString();
+    }
+}
