@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+using MilterSecureList.Configuration;
 using MilterSecureList.Daemon.Options;
 using MilterSecureList.Directory.Gateway;
 
@@ -42,6 +44,7 @@ public sealed class GatewayConfigurationTests : IDisposable
     public void BadValuesNameTheKey(string text, string expected)
     {
         ConfigurationException e = Assert.Throws<ConfigurationException>(() => Load(text));
-        Assert.Contains("milter.ini: " + expected, e.Message, StringComparison.Ordinal);
+        // FILE:LINE: [Section] Key: problem, as every configuration error.
+        Assert.Matches("milter\\.ini:[0-9]+: " + Regex.Escape(expected), e.Message);
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MilterSecureList.Configuration;
 using MilterSecureList.Directory;
 using MilterSecureList.Directory.Gateway;
 
@@ -32,13 +33,10 @@ internal sealed class GatewayAdminSession : IDisposable
     public static GatewayOptions LoadOptions(AdminConfiguration configuration)
     {
         var problems = new List<string>();
-        GatewayOptions options = GatewayOptions.Bind(key => configuration.Configuration[$"{GatewayOptions.SectionName}:{key}"], problems);
+        IniSection section = configuration.Ini.Section(GatewayOptions.SectionName);
+        GatewayOptions options = GatewayOptions.Bind(section.Value, problems);
         problems.AddRange(options.Validate());
-        if (problems.Count > 0)
-        {
-            throw new DirectoryException(DirectoryError.InvalidArgument, $"{configuration.Path}: {problems[0]}");
-        }
-
+        section.ThrowFirst(problems);
         return options;
     }
 

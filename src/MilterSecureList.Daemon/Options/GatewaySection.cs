@@ -21,7 +21,7 @@ public sealed class GatewaySection : OptionsSection
         var problems = new List<string>();
         GatewayOptions options = GatewayOptions.Bind(key => values.TryGetValue(key, out string? v) && v.Length > 0 ? v : null, problems);
         problems.AddRange(options.Validate());
-        DirectorySection.ThrowFirst(section, problems);
+        section.ThrowFirst(problems);
         Options = options;
     }
 }
