@@ -52,4 +52,18 @@ public sealed class AddressSpellingTests(ListWorld world)
         Assert.Equal([.. new[] { "alice", "bob", "carol", "gina", "nina" }.Select(n => world[n].Address).Order()], rcpts);
         Assert.Equal(entity, await world.OpensslDecryptAsync(got[0], world["carol"]));
     }
+
+    [Theory]
+    [InlineData("cry\\pto@" + ListWorld.Domain)] // Postfix takes it; cry"pto"@, "crypto"x@ and crypto@domain.. it refuses itself (501)
+    [InlineData("cry\\pto+x@" + ListWorld.Domain)]
+    public async Task A_malformed_spelling_of_the_list_is_refused_at_rcpt_and_nothing_is_queued(string rcpt)
+    {
+        string subject = $"spelling malformed {Guid.NewGuid():N}";
+        string post = await world.PlainPostAsync(world["alice"].Address, ListWorld.Crypto, subject, "not encrypted");
+        Swaks s = await world.SendAsync(world["alice"].Address, [rcpt], post);
+        Assert.False(s.Accepted, s.ToString());
+        Assert.Equal("553 5.1.3 malformed recipient address; write the list address as <crypto@lists.e2e.test>", PolicyTests.ReplyTo(s, "RCPT TO"));
+        await world.Postfix.WaitForQueueEmptyAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(world.ReceivedNow(subject));
+    }
 }
