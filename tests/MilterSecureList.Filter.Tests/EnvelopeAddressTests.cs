@@ -70,47 +70,36 @@ public sealed class EnvelopeAddressTests
     }
 
     [Theory]
-    [InlineData("<\"crypto@lists.example.org>")] // unbalanced quote
-    [InlineData("<\"crypto\\\"@lists.example.org>")] // the closing quote escaped
-    [InlineData("<\"crypto@lists.example.org\\")] // backslash at the end
-    [InlineData("<crypto@lists.example.org")] // unbalanced bracket
-    [InlineData("crypto@lists.example.org>")]
-    [InlineData("<cry\"pto\"@lists.example.org>")] // quote inside an atom
-    [InlineData("<\"cry\"pto@lists.example.org>")] // text after the quoted string
-    [InlineData("<cry\\pto@lists.example.org>")] // quoted pair outside quotes
+    [InlineData("<\"crypto@lists.example.org>", List)] // unbalanced quote
+    [InlineData("<\"crypto\\\"@lists.example.org>", List)] // the closing quote escaped
+    [InlineData("<\"crypto@lists.example.org\\", List)] // backslash at the end
+    [InlineData("<crypto@lists.example.org", List)] // unbalanced bracket
+    [InlineData("crypto@lists.example.org>", List)]
+    [InlineData("<cry\"pto\"@lists.example.org>", List)] // quote inside an atom
+    [InlineData("<\"cry\"pto@lists.example.org>", List)] // text after the quoted string
+    [InlineData("<cry\\pto@lists.example.org>", List)] // quoted pair outside quotes
     [InlineData("<crypto\0@lists.example.org>")]
     [InlineData("<\"crypto\0\"@lists.example.org>")]
     [InlineData("<\"cryp\r\nto\"@lists.example.org>")]
-    [InlineData("<crypto@lists.example.org\r\n>")]
+    [InlineData("<crypto@lists.example.org\r\n>", List)]
     [InlineData("<crypto@lists.exa\nmple.org>")]
     [InlineData("<crypto@lists..example.org>")]
-    [InlineData("<crypto@lists.example.org..>")]
+    [InlineData("<crypto@lists.example.org..>", List)]
     [InlineData("<.crypto@lists.example.org>")]
     [InlineData("<cry..pto@lists.example.org>")]
     [InlineData("<@relay.example.net crypto@lists.example.org>")] // route without its colon
-    [InlineData("<@:crypto@lists.example.org>")] // empty route
-    [InlineData("<@relay..net:crypto@lists.example.org>")]
+    [InlineData("<@:crypto@lists.example.org>", List)] // empty route
+    [InlineData("<@relay..net:crypto@lists.example.org>", List)]
     [InlineData("<crypto@>")]
     [InlineData("<@lists.example.org>")]
-    public void MalformedAddressesAreFlaggedAndNeverCrash(string raw)
+    public void MalformedAddressesAreFlaggedAndTheBestGuessIsTheListMeant(string raw, string? guess = null)
     {
         Assert.False(EnvelopeAddress.TryCanonical(raw, "+", out string canonical), raw);
         Assert.NotNull(canonical);
-    }
-
-    [Theory]
-    [InlineData("<\"crypto@lists.example.org>")]
-    [InlineData("<\"crypto\\\"@lists.example.org>")]
-    [InlineData("<\"crypto@lists.example.org\\")]
-    [InlineData("<crypto@lists.example.org")]
-    [InlineData("<\"cry\"pto@lists.example.org>")]
-    [InlineData("<cry\"pto\"@lists.example.org>")]
-    [InlineData("<cry\\pto@lists.example.org>")]
-    [InlineData("<crypto@lists.example.org\r\n>")]
-    public void TheBestGuessForAMalformedListSpellingIsTheList(string raw)
-    {
-        Assert.False(EnvelopeAddress.TryCanonical(raw, "+", out string canonical), raw);
-        Assert.Equal(List, canonical);
+        if (guess is not null)
+        {
+            Assert.Equal(guess, canonical);
+        }
     }
 
     [Fact]
