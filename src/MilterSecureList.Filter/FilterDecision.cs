@@ -90,6 +90,9 @@ public static class ReplyTexts
     public static SmtpReply UnsupportedCms(string list, string problem) =>
         new(554, "5.6.0", $"the S/MIME message to <{list}> cannot be processed: {problem}");
 
+    public static SmtpReply MalformedListAddress(string list) =>
+        new(553, "5.1.3", $"malformed recipient address; write the list address as <{list}>");
+
     public static SmtpReply MixedModes() =>
         new(550, "5.7.1", "a message cannot be sent to rekey-mode and double-wrap lists at once; send it to each list separately");
 

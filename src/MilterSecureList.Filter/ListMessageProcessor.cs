@@ -56,10 +56,15 @@ public sealed class ListMessageProcessor
         try
         {
             PolicyOptions defaults = Policy;
-            string canonical = EnvelopeAddress.Canonical(recipient, defaults.RecipientDelimiter);
+            bool wellFormed = EnvelopeAddress.TryCanonical(recipient, defaults.RecipientDelimiter, out string canonical);
             if (!_directory.TryGetList(canonical, out MailingList list))
             {
                 return RecipientCheck.NotAList;
+            }
+
+            if (!wellFormed)
+            {
+                return new RecipientCheck(true, ReplyTexts.MalformedListAddress(list.Address));
             }
 
             ListPolicy policy = ListPolicy.For(list, defaults);
@@ -108,9 +113,15 @@ public sealed class ListMessageProcessor
         {
             foreach (string rcpt in message.Recipients)
             {
-                string canonical = EnvelopeAddress.Canonical(rcpt, defaults.RecipientDelimiter);
+                bool wellFormed = EnvelopeAddress.TryCanonical(rcpt, defaults.RecipientDelimiter, out string canonical);
                 if (_directory.TryGetList(canonical, out MailingList list))
                 {
+                    if (!wellFormed)
+                    {
+                        // A spelling Postfix might still deliver to the list, unexpanded: never let it pass.
+                        return FilterDecision.Reject(ReplyTexts.MalformedListAddress(list.Address), $"malformed spelling of {list.Address}");
+                    }
+
                     listRcpts.Add(rcpt);
                     if (seen.Add(list.Address.ToLowerInvariant()))
                     {

@@ -18,7 +18,7 @@ public sealed class PolicyTests(ListWorld world)
     private List<string> People(params string[] names) => [.. names.Select(n => world[n].Address).Order()];
 
     /// <summary>The server's reply line to the command that starts with <paramref name="command"/> (e.g. "RCPT TO", ".").</summary>
-    private static string ReplyTo(Swaks s, string command)
+    internal static string ReplyTo(Swaks s, string command)
     {
         string[] lines = s.Transcript.Split('\n').Select(l => l.Trim()).ToArray();
         int i = Array.FindLastIndex(lines, l => l.StartsWith("->", StringComparison.Ordinal) && l[2..].TrimStart().StartsWith(command, StringComparison.Ordinal));
