@@ -71,10 +71,17 @@ public sealed class AdminContext
     public AdminSession OpenSession(ParseResult parseResult)
     {
         AdminConfiguration configuration = LoadConfiguration(parseResult);
+        return new AdminSession(configuration, OpenDirectory(configuration));
+    }
+
+    /// <summary>
+    /// The daemon's directory wiring (<see cref="DirectoryServices"/>) for one verb, after handing a new SQLite
+    /// file to the database directory's owner. The key directory is not required: the first key written creates it.
+    /// </summary>
+    public DirectoryServices OpenDirectory(AdminConfiguration configuration)
+    {
         HandOverNewDatabase(configuration.Directory);
-        SqlDirectoryStore store = SqlDirectoryStore.Open(configuration.Directory, Time);
-        var keys = new ListKeyStore(configuration.Keys);
-        return new AdminSession(configuration, store, keys, new ListAdministration(store, keys, Time), new ListDirectory(store, keys, Time));
+        return DirectoryServices.Open(configuration.Directory, configuration.Keys, Time, requireKeyDirectory: false);
     }
 
     /// <summary>
@@ -172,17 +179,17 @@ public sealed class AdminContext
 public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>The open directory for one CLI invocation.</summary>
-public sealed class AdminSession(AdminConfiguration configuration, SqlDirectoryStore store, ListKeyStore keys, ListAdministration administration, ListDirectory directory) : IDisposable
+public sealed class AdminSession(AdminConfiguration configuration, DirectoryServices services) : IDisposable
 {
     public AdminConfiguration Configuration { get; } = configuration;
 
-    public SqlDirectoryStore Store { get; } = store;
+    public SqlDirectoryStore Store => services.Store;
 
-    public ListKeyStore Keys { get; } = keys;
+    public ListKeyStore Keys => services.Keys;
 
-    public ListAdministration Administration { get; } = administration;
+    public ListAdministration Administration { get; } = services.CreateAdministration();
 
-    public ListDirectory Directory { get; } = directory;
+    public ListDirectory Directory => services.Lists;
 
-    public void Dispose() => Store.Dispose();
+    public void Dispose() => services.Dispose();
 }

@@ -17,13 +17,4 @@ internal static partial class FilterLog
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "{QueueId}: conn={ConnectionId} local failure, tempfail: {Error}: {Detail}")]
     public static partial void LocalFailure(ILogger logger, string queueId, string connectionId, string error, string detail);
-
-    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "list {List}: member {Member} skipped: {Problem}")]
-    public static partial void MemberSkipped(ILogger logger, string list, string member, string problem);
-
-    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "notice to {Owner} about list {List} could not be sent: {Error}")]
-    public static partial void NoticeFailed(ILogger logger, string owner, string list, string error);
-
-    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "notice sent to {Owner} about {Count} skipped member(s) of {List}")]
-    public static partial void NoticeSent(ILogger logger, string owner, string list, int count);
 }

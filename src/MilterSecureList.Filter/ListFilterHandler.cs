@@ -10,9 +10,9 @@ public sealed class ListFilterHandlerFactory : IMilterHandlerFactory
 {
     private readonly ListMessageProcessor _processor;
     private readonly ILogger _logger;
-    private readonly FilterMetrics _metrics;
+    private readonly IFilterMetrics _metrics;
 
-    public ListFilterHandlerFactory(ListMessageProcessor processor, ILogger logger, FilterMetrics metrics)
+    public ListFilterHandlerFactory(ListMessageProcessor processor, ILogger logger, IFilterMetrics metrics)
     {
         _processor = processor;
         _logger = logger;
@@ -43,12 +43,12 @@ internal sealed class ListFilterHandler : IMilterHandler
 
     private readonly ListMessageProcessor _processor;
     private readonly ILogger _logger;
-    private readonly FilterMetrics _metrics;
+    private readonly IFilterMetrics _metrics;
     private readonly string _connectionId;
     private string _sender = "<>";
     private bool _hasList;
 
-    public ListFilterHandler(ListMessageProcessor processor, ILogger logger, FilterMetrics metrics, string connectionId)
+    public ListFilterHandler(ListMessageProcessor processor, ILogger logger, IFilterMetrics metrics, string connectionId)
     {
         _connectionId = connectionId;
         _processor = processor;

@@ -123,7 +123,7 @@ public sealed class PolicyOptions
         return defaultValue;
     }
 
-    internal static bool Bool(Func<string, string?> value, List<string> problems, string section, string key, bool defaultValue)
+    public static bool Bool(Func<string, string?> value, List<string> problems, string section, string key, bool defaultValue)
     {
         switch (value(key)?.ToLowerInvariant())
         {
@@ -150,81 +150,5 @@ public sealed class PolicyOptions
         {
             yield return $"[{Section}] RecipientDelimiter: must be punctuation such as + or - (got '{RecipientDelimiter}')";
         }
-    }
-}
-
-/// <summary>
-/// <c>[Notices]</c>: how the milter tells list owners about members it had to skip. Notices are submitted over
-/// SMTP to the local MTA with the null sender, so they can never loop back into a list expansion.
-/// </summary>
-public sealed class NoticeOptions
-{
-    public const string Section = "Notices";
-
-    /// <summary><c>Enabled = yes | no</c>.</summary>
-    public bool Enabled { get; set; } = true;
-
-    /// <summary><c>SmtpServer = 127.0.0.1:25</c>: where notices are submitted.</summary>
-    public string SmtpServer { get; set; } = "127.0.0.1:25";
-
-    /// <summary><c>From</c>: the From: header of notices (the envelope sender is always &lt;&gt;).</summary>
-    public string From { get; set; } = "securelist@localhost";
-
-    /// <summary><c>RepeatHours = 24</c>: at most one notice per list and member in this many hours.</summary>
-    public int RepeatHours { get; set; } = 24;
-
-    /// <summary>Reads the [Notices] keys (see <see cref="PolicyOptions.Bind"/>).</summary>
-    public static NoticeOptions Bind(Func<string, string?> value, List<string> problems)
-    {
-        var o = new NoticeOptions();
-        o.Enabled = PolicyOptions.Bool(value, problems, Section, nameof(Enabled), o.Enabled);
-        o.SmtpServer = value(nameof(SmtpServer)) ?? o.SmtpServer;
-        o.From = value(nameof(From)) ?? o.From;
-        if (value(nameof(RepeatHours)) is string h)
-        {
-            if (int.TryParse(h, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int hours))
-            {
-                o.RepeatHours = hours;
-            }
-            else
-            {
-                problems.Add($"[{Section}] RepeatHours: '{h}' is not a whole number of hours");
-            }
-        }
-
-        problems.AddRange(o.Validate());
-        return o;
-    }
-
-    public IEnumerable<string> Validate()
-    {
-        if (!TryParseHostPort(SmtpServer, out _, out _))
-        {
-            yield return $"[{Section}] SmtpServer: expected HOST:PORT, e.g. 127.0.0.1:25 (got '{SmtpServer}')";
-        }
-
-        if (!From.Contains('@', StringComparison.Ordinal) || From.Any(char.IsWhiteSpace))
-        {
-            yield return $"[{Section}] From: expected an address such as securelist@example.org (got '{From}')";
-        }
-
-        if (RepeatHours is < 0 or > 24 * 365)
-        {
-            yield return $"[{Section}] RepeatHours: must be between 0 and 8760";
-        }
-    }
-
-    public static bool TryParseHostPort(string value, out string host, out int port)
-    {
-        host = "";
-        port = 0;
-        int colon = value.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out port) || port is < 1 or > 65535)
-        {
-            return false;
-        }
-
-        host = value[..colon].Trim('[', ']');
-        return host.Length > 0;
     }
 }

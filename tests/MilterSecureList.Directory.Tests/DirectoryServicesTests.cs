@@ -16,8 +16,8 @@ public sealed class DirectoryServicesTests(BackendFixture fixture)
 
         using (DirectoryServices services = DirectoryServices.Open(env.Options, env.Keys, TimeProvider.System))
         {
-            Assert.True(services.Directory.TryGetList("news@example.org", out _));
-            Assert.Single(services.Directory.GetListKeys("news@example.org"));
+            Assert.True(services.Cache.TryGetList("news@example.org", out _));
+            Assert.Single(services.Cache.GetListKeys("news@example.org"));
         }
 
         File.SetUnixFileMode(env.Keys.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);

@@ -13,9 +13,9 @@ public sealed class ListFilterHandlerTests
 {
     private const string List = "crypto@lists.example.org";
 
-    private static async Task<(TestMta Mta, FilterMetrics Metrics)> StartAsync(FakeDirectory directory)
+    private static async Task<(TestMta Mta, RecordingMetrics Metrics)> StartAsync(FakeDirectory directory)
     {
-        var metrics = new FilterMetrics();
+        var metrics = new RecordingMetrics();
         var processor = new ListMessageProcessor(directory, new PolicyOptions(), new RecordingOwnerNotifier(), NullLogger.Instance);
         var handler = new MilterConnectionHandler(new ListFilterHandlerFactory(processor, NullLogger.Instance, metrics), new MilterSessionOptions());
         var connection = new InMemoryConnection();
@@ -33,7 +33,7 @@ public sealed class ListFilterHandlerTests
     [Fact]
     public async Task AListPostGetsEnvelopeAndHeaderEditsThenOneConsecutiveBodyReplacementThenContinue()
     {
-        (TestMta mta, FilterMetrics metrics) = await StartAsync(Dir());
+        (TestMta mta, RecordingMetrics metrics) = await StartAsync(Dir());
         await using TestMta owned = mta;
         mta.Macro(MilterCommandCode.Mail, "i", "ABC123");
         await mta.MailAsync("<dave@example.com>");
@@ -57,18 +57,20 @@ public sealed class ListFilterHandlerTests
         Assert.Equal(lastBody, eom.Modifications.Count - 1); // Postfix refuses edits mixed into a body replacement
         Assert.All(eom.BodyChunks, c => Assert.True(c.Payload.Length <= 65535));
         Assert.Equal(Entity, DecryptAs(new MemoryStream(eom.ReplacedBody!), "bob@example.org"));
-        Assert.Contains("securelist_members_rekeyed_total 2", metrics.ToPrometheusText(), StringComparison.Ordinal);
+        Assert.Equal(1, metrics.Seen);
+        Assert.Equal(2, Assert.Single(metrics.Rekeyed));
     }
 
     [Fact]
     public async Task MailToNoListIsAcceptedAtEndOfHeadersSoNoBodyIsTransferred()
     {
-        (TestMta mta, _) = await StartAsync(Dir());
+        (TestMta mta, RecordingMetrics metrics) = await StartAsync(Dir());
         await using TestMta owned = mta;
         await mta.MailAsync("<dave@example.com>");
         await mta.RcptAsync("<bob@example.org>");
         await mta.HeaderAsync("Subject", "hi");
         Assert.Equal(MilterResponseCode.Accept, (await mta.EndOfHeadersAsync())!.Response);
+        Assert.Equal(["pass"], metrics.Verdicts);
         await mta.AbortAsync();
 
         // The connection goes on with the next message, as Postfix does after ABORT.
@@ -79,10 +81,11 @@ public sealed class ListFilterHandlerTests
     [Fact]
     public async Task ANonMemberIsRefusedAtRcptWithAReplyCodeAndTheSessionGoesOn()
     {
-        (TestMta mta, _) = await StartAsync(Dir(PostingPolicy.MembersOnly));
+        (TestMta mta, RecordingMetrics metrics) = await StartAsync(Dir(PostingPolicy.MembersOnly));
         await using TestMta owned = mta;
         await mta.MailAsync("<dave@example.com>");
         MilterReply reply = (await mta.RcptAsync($"<{List}>"))!;
+        Assert.Equal(["reject"], metrics.Verdicts);
         Assert.Equal(MilterResponseCode.ReplyCode, reply.Response);
         Assert.StartsWith("550 5.7.1 <crypto@lists.example.org> accepts posts from its members only", Encoding.ASCII.GetString(reply.Payload), StringComparison.Ordinal);
         Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync("<bob@example.org>"))!.Response);
@@ -103,4 +106,20 @@ public sealed class ListFilterHandlerTests
         Assert.StartsWith("550 5.7.1 <crypto@lists.example.org> accepts only S/MIME mail", Encoding.ASCII.GetString(eom.Final.Payload), StringComparison.Ordinal);
         Assert.Empty(eom.Modifications);
     }
+}
+
+/// <summary>What the handler reports through <see cref="IFilterMetrics"/> (the daemon's counters are tested there).</summary>
+internal sealed class RecordingMetrics : IFilterMetrics
+{
+    public int Seen { get; private set; }
+
+    public List<string> Verdicts { get; } = [];
+
+    public List<int> Rekeyed { get; } = [];
+
+    public void MessageSeen() => Seen++;
+
+    public void Verdict(string kind) => Verdicts.Add(kind);
+
+    public void Completed(FilterDecision decision, TimeSpan elapsed) => Rekeyed.Add(decision.MembersRekeyed);
 }

@@ -5,17 +5,20 @@ using MilterSecureList.Directory.Gateway;
 
 namespace MilterSecureList.Admin.Commands;
 
-/// <summary>The open gateway tables, key directory and [Gateway] options for one <c>user</c>/<c>cert</c> verb.</summary>
+/// <summary>The open gateway tables, key directory (the shared <see cref="DirectoryServices"/> wiring) and [Gateway] options
+/// for one <c>user</c>/<c>cert</c> verb.</summary>
 internal sealed class GatewayAdminSession : IDisposable
 {
-    private GatewayAdminSession(GatewayStore store, GatewayAdministration administration, GatewayOptions options)
+    private readonly DirectoryServices _services;
+
+    private GatewayAdminSession(DirectoryServices services, GatewayOptions options)
     {
-        Store = store;
-        Administration = administration;
+        _services = services;
+        Administration = services.CreateGatewayAdministration();
         Options = options;
     }
 
-    public GatewayStore Store { get; }
+    public GatewayStore Store => _services.Gateway;
 
     public GatewayAdministration Administration { get; }
 
@@ -25,8 +28,16 @@ internal sealed class GatewayAdminSession : IDisposable
     {
         AdminConfiguration configuration = context.LoadConfiguration(parse);
         GatewayOptions options = LoadOptions(configuration);
-        GatewayStore store = GatewayStore.Open(configuration.Directory, context.Time);
-        return new GatewayAdminSession(store, new GatewayAdministration(store, new ListKeyStore(configuration.Keys), context.Time), options);
+        DirectoryServices services = context.OpenDirectory(configuration);
+        try
+        {
+            return new GatewayAdminSession(services, options);
+        }
+        catch
+        {
+            services.Dispose();
+            throw;
+        }
     }
 
     /// <summary>[Gateway] from the CLI's configuration file; the first problem is a one-line user error.</summary>
@@ -40,5 +51,5 @@ internal sealed class GatewayAdminSession : IDisposable
         return options;
     }
 
-    public void Dispose() => Store.Dispose();
+    public void Dispose() => _services.Dispose();
 }

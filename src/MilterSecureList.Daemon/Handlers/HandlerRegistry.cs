@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using MilterSecureList.Daemon.Hosting;
 using MilterSecureList.Daemon.Options;
+using MilterSecureList.Directory;
 using MilterSecureList.Filter;
 using MilterSecureList.Protocol.Session;
 
@@ -45,8 +47,14 @@ public static class HandlerRegistry
     public static void AddHandlers(IServiceCollection services, DaemonConfiguration configuration, IMilterHandlerFactory? handlerFactory = null)
     {
         services.AddSingleton<FilterMetrics>(_ => new FilterMetrics { SpoolBytes = () => MessageBodySpool.TotalSpooledBytes });
-        services.AddSingleton(sp => ListFilterRuntime.Open(configuration, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<FilterMetrics>()));
-        services.AddSingleton(sp => GatewayRuntime.Open(configuration, sp.GetRequiredService<ILoggerFactory>()));
+
+        // One directory wiring for every handler (docs/design.md, "Composition root"); the container disposes it
+        // after the runtimes that use it. The daemon refuses an unsafe or missing key directory here, at start-up.
+        services.AddSingleton(_ => DirectoryServices.Open(
+            configuration.Get<DirectorySection>().Options, configuration.Get<KeysSection>().Options, TimeProvider.System));
+        services.AddSingleton(sp => ListFilterRuntime.Open(
+            configuration, sp.GetRequiredService<DirectoryServices>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<FilterMetrics>()));
+        services.AddSingleton(sp => GatewayRuntime.Open(configuration, sp.GetRequiredService<DirectoryServices>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(sp => handlerFactory ?? Create(configuration, sp));
     }
 }

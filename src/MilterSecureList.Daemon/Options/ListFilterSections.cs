@@ -1,4 +1,5 @@
 using System.Net;
+using MilterSecureList.Daemon.Notices;
 using MilterSecureList.Directory;
 using MilterSecureList.Filter;
 

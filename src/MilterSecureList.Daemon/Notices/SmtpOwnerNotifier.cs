@@ -6,33 +6,15 @@ using MailKit.Net.Smtp;
 using MailKit.Security;
 using Microsoft.Extensions.Logging;
 using MilterSecureList.Directory;
+using MilterSecureList.Daemon.Logging;
+using MilterSecureList.Filter;
 using MimeKit;
 using MimeKit.Text;
 
-namespace MilterSecureList.Filter;
-
-/// <summary>Tells a list owner that members were left out of a post (policy <c>MissingCertificate = skip</c>).</summary>
-public interface IOwnerNotifier
-{
-    void MemberSkipped(MailingList list, string member, string problem);
-}
-
-/// <summary>For <c>securelist check</c> and tests: remembers, sends nothing.</summary>
-public sealed class RecordingOwnerNotifier : IOwnerNotifier
-{
-    public List<(string List, string Member, string Problem)> Notices { get; } = [];
-
-    public void MemberSkipped(MailingList list, string member, string problem)
-    {
-        lock (Notices)
-        {
-            Notices.Add((list.Address, member, problem));
-        }
-    }
-}
+namespace MilterSecureList.Daemon.Notices;
 
 /// <summary>
-/// Submits notices over SMTP (MailKit's <see cref="SmtpClient"/>) to the local MTA, off the message path: the end-of-message reply never waits for
+/// The daemon's <see cref="IOwnerNotifier"/>: submits notices over SMTP (MailKit's <see cref="SmtpClient"/>) to the local MTA, off the message path: the end-of-message reply never waits for
 /// a notice. Notices for one list are gathered for a moment so one post gives one notice, and each
 /// (list, member) pair is reported at most once per <see cref="NoticeOptions.RepeatHours"/>. The envelope
 /// sender is &lt;&gt;, so a notice cannot bounce back or loop into a list.
@@ -59,7 +41,7 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
 
     public void MemberSkipped(MailingList list, string member, string problem)
     {
-        FilterLog.MemberSkipped(_logger, list.Address, member, problem);
+        NoticeLog.MemberSkipped(_logger, list.Address, member, problem);
         if (_options.Enabled && !string.IsNullOrEmpty(list.Owner))
         {
             _queue.Writer.TryWrite((list, member, problem));
@@ -102,12 +84,12 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
                 try
                 {
                     await SendAsync(list, items).ConfigureAwait(false);
-                    FilterLog.NoticeSent(_logger, list.Owner!, list.Address, items.Count);
+                    NoticeLog.NoticeSent(_logger, list.Owner!, list.Address, items.Count);
                 }
                 catch (Exception e) when (e is IOException or SocketException or InvalidOperationException or TimeoutException
                     or OperationCanceledException or ProtocolException or CommandException or ParseException)
                 {
-                    FilterLog.NoticeFailed(_logger, list.Owner!, list.Address, e.Message);
+                    NoticeLog.NoticeFailed(_logger, list.Owner!, list.Address, e.Message);
                 }
             }
         }

@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using MilterSecureList.Daemon.Notices;
 using MilterSecureList.Directory;
 using MilterSecureList.Testing;
 
-namespace MilterSecureList.Filter.Tests;
+namespace MilterSecureList.Daemon.Tests;
 
 /// <summary>The owner notices go out through MailKit to a real SMTP peer: Postfix's smtp-sink on loopback, which dumps
 /// every transaction (envelope included) into a temp directory.</summary>

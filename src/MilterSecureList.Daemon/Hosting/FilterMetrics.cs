@@ -1,14 +1,15 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
+using MilterSecureList.Filter;
 
-namespace MilterSecureList.Filter;
+namespace MilterSecureList.Daemon.Hosting;
 
 /// <summary>
-/// Counters for the <c>[Metrics]</c> endpoint, in Prometheus text exposition format 0.0.4. Lock-free
+/// The list filter's <see cref="IFilterMetrics"/> as counters for the daemon's <c>[Metrics]</c> endpoint, in Prometheus text exposition format 0.0.4. Lock-free
 /// increments on the message path; formatting happens only when scraped.
 /// </summary>
-public sealed class FilterMetrics
+public sealed class FilterMetrics : IFilterMetrics
 {
     /// <summary>End-of-message latency buckets in seconds (upper bounds).</summary>
     private static readonly double[] s_buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
