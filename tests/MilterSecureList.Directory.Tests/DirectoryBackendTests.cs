@@ -36,6 +36,41 @@ public sealed class DirectoryBackendTests(BackendFixture fixture)
 
     [Theory]
     [MemberData(nameof(Backends))]
+    public void BothSchemasAreMigratedOnceAndANewerOneIsRefusedUnwritten(string backend)
+    {
+        using DirectoryEnvironment env = Open(backend);
+        using (DirectoryServices services = DirectoryServices.Open(env.Options, env.Keys, env.Time, requireKeyDirectory: false))
+        {
+            _ = services.Gateway.GetUsers();
+        }
+
+        using (DirectoryServices again = DirectoryServices.Open(env.Options, env.Keys, env.Time, requireKeyDirectory: false))
+        {
+            Assert.Empty(again.Gateway.GetUsers()); // applied once: a second run finds both schemas current
+        }
+
+        using SqlDialect dialect = SqlDialect.Create(env.Options);
+        foreach ((string table, string schema, Action open) in new (string, string, Action)[]
+        {
+            ("gateway_schema_version", "gateway", () => Gateway.GatewayStore.Open(env.Options, env.Time).Dispose()),
+            ("schema_version", "directory", () => SqlDirectoryStore.Open(env.Options, env.Time).Dispose()),
+        })
+        {
+            using (System.Data.Common.DbConnection connection = dialect.OpenConnection())
+            using (System.Data.Common.DbCommand insert = connection.CreateCommand())
+            {
+                insert.CommandText = $"INSERT INTO {table} (version) VALUES (99)";
+                insert.ExecuteNonQuery();
+            }
+
+            DirectoryException error = Assert.Throws<DirectoryException>(open);
+            Assert.Equal(DirectoryError.Corrupt, error.Reason);
+            Assert.StartsWith($"{schema} schema version 99 is newer than this program (", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
     public void CreateListStoresSelfSignedCertificateAndA0600Key(string backend)
     {
         using DirectoryEnvironment env = Open(backend);

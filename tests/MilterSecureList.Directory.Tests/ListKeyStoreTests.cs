@@ -113,6 +113,45 @@ public sealed class ListKeyStoreTests : IDisposable
         cert.Dispose();
     }
 
+    [Fact]
+    public void AKeyFileThatIsADeviceIsRefusedWithoutReadingIt()
+    {
+        using X509Certificate2 cert = TestCertificates.Rsa("l@example.org");
+        string device = _temp.File("zero.key.pem");
+        File.CreateSymbolicLink(device, "/dev/zero");
+
+        DirectoryException error = Assert.Throws<DirectoryException>(() => ListKeyStore.LoadPrivateKey(device, cert, () => null));
+
+        Assert.Equal(DirectoryError.BadPrivateKey, error.Reason);
+        Assert.Equal($"{device}: not a regular file, not a private key", error.Message);
+    }
+
+    [Fact]
+    public void AKeyFileOverTheSizeLimitIsRefusedAfterReadingOnlyTheLimit()
+    {
+        using X509Certificate2 cert = TestCertificates.Rsa("l@example.org");
+        string large = _temp.File("large.key.pem");
+        File.WriteAllBytes(large, new byte[CertificateInspector.MaxInputBytes + 1]);
+
+        DirectoryException error = Assert.Throws<DirectoryException>(() => ListKeyStore.LoadPrivateKey(large, cert, () => null));
+
+        Assert.Equal(DirectoryError.BadPrivateKey, error.Reason);
+        Assert.Equal($"{large}: larger than {CertificateInspector.MaxInputBytes} bytes, not a private key", error.Message);
+    }
+
+    [Fact]
+    public void APassphraseFileOverTheSizeLimitIsRefusedWhenAKeyIsWritten()
+    {
+        string passphrase = _temp.File("passphrase");
+        File.WriteAllBytes(passphrase, new byte[5000]);
+        File.SetUnixFileMode(passphrase, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using RSA key = RSA.Create(2048);
+
+        DirectoryException error = Assert.Throws<DirectoryException>(() => Store(passphrase).WriteKey("l@example.org", key, DateTimeOffset.UtcNow));
+
+        Assert.Equal($"{passphrase}: larger than 4096 bytes, not a passphrase file", error.Message);
+    }
+
     [Theory]
     [InlineData("../etc/passwd")]
     [InlineData("..")]

@@ -1,13 +1,18 @@
+using System.Security.Cryptography;
+
 namespace MilterSecureList.Directory;
 
 /// <summary>
-/// Reads small input files (certificates, keys, passphrases) with a hard size limit. The limit applies to
-/// what is read, not to what the file system reports: /dev/zero and FIFOs report length 0 and never end.
+/// The one reader for small input files (certificates, private keys, passphrases): refuses anything but a regular
+/// file before opening it, and caps what is read, not what the file system reports (/dev/zero and FIFOs report
+/// length 0 and never end). With <c>pinned</c> every buffer it fills is pinned and zeroed when dropped, so a key
+/// or passphrase leaves no copy on the managed heap; the caller zeroes the result.
 /// </summary>
 public static class BoundedFile
 {
-    /// <summary>All of PATH, or a <see cref="DirectoryException"/> if it is not a regular file or exceeds MAXBYTES.</summary>
-    public static byte[] ReadAllBytes(string path, int maxBytes, DirectoryError error, string what)
+    /// <summary>All of PATH, or a <see cref="DirectoryException"/> with <paramref name="error"/> if it is missing,
+    /// not a regular file, unreadable or larger than MAXBYTES. WHAT names the expected content in the message.</summary>
+    public static byte[] ReadAllBytes(string path, int maxBytes, DirectoryError error, string what, bool pinned = false)
     {
         try
         {
@@ -23,7 +28,7 @@ public static class BoundedFile
             }
 
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
-            byte[] buffer = new byte[Math.Min(maxBytes + 1L, Math.Max(stream.Length + 1, 4096))];
+            byte[] buffer = Allocate((int)Math.Min(maxBytes + 1L, Math.Max(stream.Length + 1, 4096)), pinned);
             int total = 0;
             while (true)
             {
@@ -31,13 +36,13 @@ public static class BoundedFile
                 {
                     if (buffer.Length > maxBytes)
                     {
-                        System.Security.Cryptography.CryptographicOperations.ZeroMemory(buffer);
+                        CryptographicOperations.ZeroMemory(buffer);
                         throw new DirectoryException(error, $"{path}: larger than {maxBytes} bytes, not a {what}");
                     }
 
-                    byte[] larger = new byte[Math.Min(maxBytes + 1L, buffer.Length * 2L)];
+                    byte[] larger = Allocate((int)Math.Min(maxBytes + 1L, buffer.Length * 2L), pinned);
                     buffer.CopyTo(larger, 0);
-                    System.Security.Cryptography.CryptographicOperations.ZeroMemory(buffer);
+                    CryptographicOperations.ZeroMemory(buffer);
                     buffer = larger;
                 }
 
@@ -55,8 +60,9 @@ public static class BoundedFile
                 return buffer;
             }
 
-            byte[] exact = buffer[..total];
-            System.Security.Cryptography.CryptographicOperations.ZeroMemory(buffer);
+            byte[] exact = Allocate(total, pinned);
+            buffer.AsSpan(0, total).CopyTo(exact);
+            CryptographicOperations.ZeroMemory(buffer);
             return exact;
         }
         catch (IOException e)
@@ -68,4 +74,7 @@ public static class BoundedFile
             throw new DirectoryException(error, $"{path}: {e.Message}", e);
         }
     }
+
+    // Pinned: the GC never moves (and so never copies) the array, so zeroing it leaves nothing behind.
+    private static byte[] Allocate(int length, bool pinned) => pinned ? GC.AllocateArray<byte>(length, pinned: true) : new byte[length];
 }

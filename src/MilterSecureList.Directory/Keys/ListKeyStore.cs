@@ -169,39 +169,6 @@ public sealed class ListKeyStore
 
     private static char[] SecretChars(int length) => GC.AllocateArray<char>(length, pinned: true);
 
-    /// <summary>Reads a whole key or passphrase file into a pinned buffer the caller zeroes.</summary>
-    private static byte[] ReadSecretFile(string path, long maxBytes)
-    {
-        // Checked before opening: a FIFO would block the open, a device would report no length and never end.
-        if (File.Exists(path) && !UnixFile.IsRegularFile(path))
-        {
-            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: not a regular file, not a private key");
-        }
-
-        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path);
-        long length = RandomAccess.GetLength(file);
-        if (length > maxBytes)
-        {
-            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: too large for a private key");
-        }
-
-        byte[] bytes = SecretBytes((int)length);
-        int read = 0;
-        while (read < bytes.Length)
-        {
-            int n = RandomAccess.Read(file, bytes.AsSpan(read), read);
-            if (n == 0)
-            {
-                CryptographicOperations.ZeroMemory(bytes);
-                throw new IOException("the file shrank while it was read");
-            }
-
-            read += n;
-        }
-
-        return bytes;
-    }
-
     /// <summary>
     /// PKCS#8 PEM (encrypted when a passphrase is configured) into a char buffer the caller zeroes:
     /// the string-returning Export*Pem methods would leave key text on the heap until collected.
@@ -259,19 +226,7 @@ public sealed class ListKeyStore
     /// <summary>Loads a PEM private key (PKCS#8, encrypted PKCS#8, PKCS#1, SEC1) matching CERTIFICATE.</summary>
     public static AsymmetricAlgorithm LoadPrivateKey(string path, X509Certificate2 certificate, Func<char[]?> passphrase)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = ReadSecretFile(path, CertificateInspector.MaxInputBytes);
-        }
-        catch (IOException e)
-        {
-            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: {e.Message}", e);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: {e.Message}", e);
-        }
+        byte[] bytes = BoundedFile.ReadAllBytes(path, CertificateInspector.MaxInputBytes, DirectoryError.BadPrivateKey, "private key", pinned: true);
 
         char[] pem = SecretChars(bytes.Length);
         try
@@ -412,7 +367,7 @@ public sealed class ListKeyStore
 
         string path = _options.PassphraseFile;
         CheckPassphraseFile(path);
-        byte[] bytes = ReadSecretFile(path, MaxPassphraseBytes);
+        byte[] bytes = BoundedFile.ReadAllBytes(path, MaxPassphraseBytes, DirectoryError.BadPrivateKey, "passphrase file", pinned: true);
         try
         {
             int length = bytes.Length;

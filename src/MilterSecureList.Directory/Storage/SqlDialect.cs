@@ -28,7 +28,7 @@ public abstract class SqlDialect : IDisposable
     public abstract int InsertBatchRows { get; }
 
     /// <summary>Serialises concurrent migrators inside the migration transaction.</summary>
-    public virtual string? MigrationLockSql => null;
+    public virtual string? MigrationLockSql(string versionTable) => null;
 
     public virtual void Dispose()
     {
@@ -136,7 +136,7 @@ public sealed class PostgresDialect : SqlDialect
     /// <summary>One round trip per 500 rows (3,000 parameters; the protocol allows 65,535).</summary>
     public override int InsertBatchRows => 500;
 
-    public override string? MigrationLockSql => "LOCK TABLE schema_version IN ACCESS EXCLUSIVE MODE";
+    public override string? MigrationLockSql(string versionTable) => $"LOCK TABLE {versionTable} IN ACCESS EXCLUSIVE MODE";
 
     public override DbConnection OpenConnection() => _dataSource.OpenConnection();
 

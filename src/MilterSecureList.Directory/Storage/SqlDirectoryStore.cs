@@ -41,43 +41,12 @@ public sealed class SqlDirectoryStore : IDisposable
 
     // ---- schema -------------------------------------------------------------------------
 
-    private void Migrate()
+    private void Migrate() => Run(connection =>
     {
-        Run(connection =>
-        {
-            _dialect.Prepare(connection);
-            Exec(connection, null, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)");
-            using DbTransaction tx = connection.BeginTransaction();
-            if (_dialect.MigrationLockSql is { } lockSql)
-            {
-                Exec(connection, tx, lockSql);
-            }
-
-            long current = Convert.ToInt64(Scalar(connection, tx, "SELECT COALESCE(MAX(version), 0) FROM schema_version") ?? 0L);
-            if (current > DirectoryMigrations.LatestVersion)
-            {
-                throw new DirectoryException(DirectoryError.Corrupt, $"directory schema version {current} is newer than this program ({DirectoryMigrations.LatestVersion}); upgrade securelist");
-            }
-
-            foreach ((int version, string[] statements) in DirectoryMigrations.All)
-            {
-                if (version <= current)
-                {
-                    continue;
-                }
-
-                foreach (string statement in statements)
-                {
-                    Exec(connection, tx, statement.Replace("{ID}", _dialect.IdentityColumn).Replace("{BLOB}", _dialect.BlobType));
-                }
-
-                Exec(connection, tx, "INSERT INTO schema_version (version) VALUES (@v)", ("v", (long)version));
-            }
-
-            tx.Commit();
-            return 0;
-        });
-    }
+        _dialect.Prepare(connection);
+        SchemaMigrator.Apply(connection, _dialect, "directory", "schema_version", DirectoryMigrations.All);
+        return 0;
+    });
 
     public int SchemaVersion => Run(c => Convert.ToInt32(Scalar(c, null, "SELECT MAX(version) FROM schema_version")));
 

@@ -68,7 +68,7 @@ public sealed class CountingDialect(SqlDialect inner) : SqlDialect
 
     public override string BlobType => inner.BlobType;
 
-    public override string? MigrationLockSql => inner.MigrationLockSql;
+    public override string? MigrationLockSql(string versionTable) => inner.MigrationLockSql(versionTable);
 
     public override int InsertBatchRows => inner.InsertBatchRows;
 
