@@ -6,6 +6,7 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms;
+using MilterSecureList.Cms.Primitives;
 
 if (args.Length == 2 && args[0] == "--memory-child")
 {
