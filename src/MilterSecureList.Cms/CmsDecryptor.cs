@@ -1,5 +1,5 @@
-using System.Security.Cryptography.X509Certificates;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms.Asn1;
 using MilterSecureList.Cms.Primitives;
 

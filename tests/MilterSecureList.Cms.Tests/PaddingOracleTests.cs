@@ -1,6 +1,6 @@
+using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
-using System.Security.Cryptography;
 using MilterSecureList.Cms.Asn1;
 using MilterSecureList.Cms.Primitives;
 using MilterSecureList.Cms.Tests.Infrastructure;
