@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Primitives;
 
 namespace MilterSecureList.Cms;
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Primitives;
 using MilterSecureList.Cms.Tests.Infrastructure;
 
 #pragma warning disable CA5350 // SHA-1 here is what senders use to name keys, not a security use.

@@ -1,4 +1,5 @@
 using System.Formats.Asn1;
+using MilterSecureList.Cms.Rewrap;
 using MilterSecureList.Cms.Tests.Infrastructure;
 
 namespace MilterSecureList.Cms.Tests;

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Primitives;
 using MilterSecureList.Cms.Tests.Infrastructure;
 
 namespace MilterSecureList.Cms.Tests;

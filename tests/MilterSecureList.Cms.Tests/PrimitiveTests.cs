@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using MilterSecureList.Cms.Primitives;
 using MilterSecureList.Cms.Tests.Infrastructure;
 
 namespace MilterSecureList.Cms.Tests;

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using MilterSecureList.Cms.Asn1;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Primitives;
 
 /// <summary>Recovers the content-encryption key from the list's RecipientInfo without a padding oracle.</summary>
 /// <remarks>

@@ -2,7 +2,7 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using MilterSecureList.Cms.Asn1;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Primitives;
 
 /// <summary>Content encryption and decryption for the member and sender tools (never used by the re-key milter,
 /// which does not touch the content).</summary>

@@ -6,7 +6,7 @@ using MilterSecureList.Cms.Asn1;
 using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Encodings;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Primitives;
 
 /// <summary>Turns the output of RSADP (the encoded message EM, k bytes) into a content key of a known length, without
 /// a padding oracle: the result is either the key the sender wrapped or a synthetic key, and which one is never

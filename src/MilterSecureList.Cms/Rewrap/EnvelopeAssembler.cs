@@ -1,7 +1,7 @@
 using System.Formats.Asn1;
 using MilterSecureList.Cms.Asn1;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Rewrap;
 
 /// <summary>Writes the re-wrapped ContentInfo into one exactly-sized array.</summary>
 /// <remarks>

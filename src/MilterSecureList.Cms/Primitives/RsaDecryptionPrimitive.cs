@@ -4,7 +4,7 @@ using Org.BouncyCastle.Crypto.Engines;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Math;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Primitives;
 
 /// <summary>RSADP (RFC 8017 §5.1.2): the bare private-key operation m = c^d mod n, with no padding removed, so that
 /// the padding can be checked by our own constant-time code (docs/design.md, "No padding oracle").</summary>

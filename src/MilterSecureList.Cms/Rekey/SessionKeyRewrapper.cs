@@ -1,6 +1,8 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Primitives;
+using MilterSecureList.Cms.Rewrap;
 
 namespace MilterSecureList.Cms;
 

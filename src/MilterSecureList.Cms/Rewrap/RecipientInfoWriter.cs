@@ -1,8 +1,9 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Primitives;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Rewrap;
 
 /// <summary>Writes one member's RecipientInfo (DER) for a given content key.</summary>
 internal static class RecipientInfoWriter

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Primitives;
 
 /// <summary>Creates cipher objects from key spans without leaving an unzeroed managed copy of the key behind.</summary>
 internal static class SymmetricKeys

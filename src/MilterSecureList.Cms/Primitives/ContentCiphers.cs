@@ -1,7 +1,7 @@
 using System.Formats.Asn1;
 using MilterSecureList.Cms.Asn1;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Primitives;
 
 /// <summary>The content-encryption key length of a sender's content cipher. Re-wrapping never touches the content, so
 /// this length is all the engine must know about the cipher; every cipher whose key length follows from its

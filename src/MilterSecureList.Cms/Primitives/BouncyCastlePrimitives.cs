@@ -5,7 +5,7 @@ using Org.BouncyCastle.Crypto.Engines;
 using Org.BouncyCastle.Crypto.Generators;
 using Org.BouncyCastle.Crypto.Parameters;
 
-namespace MilterSecureList.Cms;
+namespace MilterSecureList.Cms.Primitives;
 
 // The primitives .NET 10 does not have, taken from BouncyCastle.Cryptography (docs/design.md, "Which library does
 // what"). BouncyCastle keeps key bytes in managed arrays it never clears (KeyParameter, the AES key schedule); only
