@@ -81,12 +81,7 @@ public class EchoDaemonTests
             Assert.True(File.Exists(path));
             await using DaemonProcess daemon = await DaemonProcess.StartAsync($"[Listener]\nSocket = unix:{path}\nSocketMode = 0640\nSocketGroup = postfix\n[Milter]\nHandler = echo\n");
             // Mode and group are applied right after Kestrel binds; the start-up probe may connect a moment earlier.
-            for (int i = 0; i < 50 && File.GetUnixFileMode(path) != (UnixFileMode)0x1A0; i++)
-            {
-                await Task.Delay(100);
-            }
-
-            Assert.Equal((UnixFileMode)0x1A0, File.GetUnixFileMode(path));
+            await Poll.UntilAsync(() => File.GetUnixFileMode(path) == (UnixFileMode)0x1A0, "socket mode 0640", TimeSpan.FromSeconds(5), evidence: () => File.GetUnixFileMode(path).ToString());
             var stat = await ExternalTool.RunAsync("stat", ["-c", "%G", path]);
             Assert.Equal("postfix", stat.StdOut.Trim());
             await using TestMta mta = await TestMta.ConnectAsync("unix:" + path);
@@ -169,41 +164,29 @@ public class EchoDaemonTests
         Assert.True(await a.WaitForCloseAsync());
 
         // A slot is free again once a connection ends (Kestrel releases it asynchronously: retry, bounded).
-        bool negotiated = false;
-        for (int i = 0; i < 50 && !negotiated; i++)
-        {
-            await using TestMta d = await TestMta.ConnectAsync(daemon.Socket);
-            try
-            {
-                await d.NegotiateAsync();
-                negotiated = true;
-            }
-            catch (Exception ex) when (ex is IOException or EndOfStreamException or SocketException)
-            {
-                await Task.Delay(100);
-            }
-        }
-
-        Assert.True(negotiated);
+        await using TestMta d = await NegotiatedAsync(daemon.Socket);
     }
 
-    private static async Task<TestMta> NegotiatedAsync(string socket)
-    {
-        for (int i = 0; ; i++)
-        {
-            TestMta mta = await TestMta.ConnectAsync(socket);
-            try
+    /// <summary>A connection the daemon negotiates, retried (bounded) while every slot is still taken.</summary>
+    private static Task<TestMta> NegotiatedAsync(string socket) =>
+        Poll.ForAsync(
+            async () =>
             {
-                await mta.NegotiateAsync();
-                return mta;
-            }
-            catch (Exception ex) when (i < 50 && ex is IOException or EndOfStreamException or SocketException)
-            {
-                await mta.DisposeAsync();
-                await Task.Delay(100);
-            }
-        }
-    }
+                TestMta mta = await TestMta.ConnectAsync(socket);
+                try
+                {
+                    await mta.NegotiateAsync();
+                    return mta;
+                }
+                catch (Exception ex) when (ex is IOException or EndOfStreamException or SocketException)
+                {
+                    await mta.DisposeAsync();
+                    return null;
+                }
+            },
+            "a free connection slot",
+            TimeSpan.FromSeconds(5),
+            TimeSpan.FromMilliseconds(100));
 
     [Fact]
     public async Task SigtermLetsTheOpenMessageFinishThenExitsZero()

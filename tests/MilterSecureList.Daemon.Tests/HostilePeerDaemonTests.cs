@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
-using System.Text;
 using MilterSecureList.Protocol.Wire;
 using MilterSecureList.Testing;
 using Xunit.Abstractions;
@@ -24,23 +22,6 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
         await mta.BodyAsync(s_body);
         mta.Macro(MilterCommandCode.EndOfMessage, "i", queueId);
         return await mta.EndOfMessageAsync();
-    }
-
-    /// <summary>Polls until <paramref name="condition"/> holds or the deadline passes.</summary>
-    private static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan within)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < within)
-        {
-            if (await condition())
-            {
-                return true;
-            }
-
-            await Task.Delay(100);
-        }
-
-        return await condition();
     }
 
     [Fact]
@@ -75,21 +56,25 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
 
             // A real MTA retrying, as Postfix does with its next SMTP session, is served within FrameTimeout + 5 s.
             string? lastError = null;
-            bool served = await EventuallyAsync(async () =>
-            {
-                try
+            await Poll.UntilAsync(
+                async () =>
                 {
-                    await using TestMta mta = await TestMta.ConnectAsync(daemon.Socket);
-                    await mta.NegotiateAsync();
-                    return (await MessageAsync(mta, "QREAL")).Final.Code == (byte)'c';
-                }
-                catch (Exception e) when (e is IOException or SocketException or InvalidDataException)
-                {
-                    lastError = e.Message;
-                    return false;
-                }
-            }, frameTimeout + TimeSpan.FromSeconds(5));
-            Assert.True(served, $"no real client served while one-byte peers held the slots: {lastError}\n{daemon.Output}");
+                    try
+                    {
+                        await using TestMta mta = await TestMta.ConnectAsync(daemon.Socket);
+                        await mta.NegotiateAsync();
+                        return (await MessageAsync(mta, "QREAL")).Final.Code == (byte)'c';
+                    }
+                    catch (Exception e) when (e is IOException or SocketException or InvalidDataException)
+                    {
+                        lastError = e.Message;
+                        return false;
+                    }
+                },
+                "a real client served while one-byte peers hold the slots",
+                frameTimeout + TimeSpan.FromSeconds(5),
+                TimeSpan.FromMilliseconds(100),
+                () => $"{lastError}\n{daemon.Output}");
         }
         finally
         {
@@ -102,15 +87,18 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
         const string Metric = "securelist_milter_connections_closed_total{reason=\"negotiation_timeout\"} ";
         string metrics = string.Empty;
         int logged = 0;
-        Assert.True(
-            await EventuallyAsync(async () =>
+        await Poll.UntilAsync(
+            async () =>
             {
                 logged = daemon.Output.Split('\n').Count(l => l.Contains(closeLine, StringComparison.Ordinal));
                 metrics = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
                 string? line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith(Metric, StringComparison.Ordinal));
                 return logged > 0 && line is not null && long.Parse(line[Metric.Length..], CultureInfo.InvariantCulture) == logged;
-            }, TimeSpan.FromSeconds(10)),
-            $"{logged} log lines '{closeLine}', metrics:\n{metrics}\n{daemon.Output}");
+            },
+            "as many close metrics as close log lines",
+            TimeSpan.FromSeconds(10),
+            TimeSpan.FromMilliseconds(100),
+            () => $"{logged} log lines '{closeLine}', metrics:\n{metrics}\n{daemon.Output}");
     }
 
     [Fact]
@@ -125,7 +113,7 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
             """, unix: false);
         await using TestMta mta = await TestMta.ConnectAsync(daemon.Socket);
         Assert.True(await mta.WaitForCloseAsync(), "a loopback peer outside AllowFrom got an answer");
-        Assert.True(await EventuallyAsync(() => Task.FromResult(daemon.Output.Contains("refused: not in [Listener] AllowFrom", StringComparison.Ordinal)), TimeSpan.FromSeconds(10)), daemon.Output);
+        await daemon.WaitForOutputAsync("refused: not in [Listener] AllowFrom", TimeSpan.FromSeconds(10));
         Assert.Contains("peer=127.0.0.1:", daemon.Output, StringComparison.Ordinal);
     }
 
@@ -168,7 +156,7 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
 
         await using TestMta silent = await TestMta.ConnectAsync(daemon.Socket);
         Assert.True(await silent.WaitForCloseAsync(), "a silent peer was not closed");
-        Assert.True(await EventuallyAsync(() => Task.FromResult(daemon.Output.Contains("closed: NegotiationTimeout", StringComparison.Ordinal)), TimeSpan.FromSeconds(10)), daemon.Output);
+        await daemon.WaitForOutputAsync("closed: NegotiationTimeout", TimeSpan.FromSeconds(10));
         Assert.Equal(0, await daemon.StopAsync());
     }
 
@@ -234,7 +222,7 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
         string refusal = flood == "headers" ? headerReply ?? "(none)" : end.Final.Strings[0];
         string expected = flood switch { "macros" => "451 4.3.0", "recipients" => "452 4.5.3", _ => "552 5.3.4" };
         Assert.StartsWith(expected, refusal, StringComparison.Ordinal);
-        Assert.True(await EventuallyAsync(() => Task.FromResult(daemon.Output.Contains("QFLOOD: conn=", StringComparison.Ordinal)), TimeSpan.FromSeconds(10)), daemon.Output);
+        await daemon.WaitForOutputAsync("QFLOOD: conn=", TimeSpan.FromSeconds(10));
     }
 
     private static long StatusKb(int pid, string field)
@@ -259,7 +247,7 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
         EndOfMessageResult end = await mta.EndOfMessageAsync();
         Assert.Equal((byte)'y', end.Final.Code);
         Assert.StartsWith("451 4.3.0", end.Final.Strings[0], StringComparison.Ordinal);
-        Assert.True(await EventuallyAsync(() => Task.FromResult(daemon.Output.Contains("QDISK: conn=", StringComparison.Ordinal)), TimeSpan.FromSeconds(10)), daemon.Output);
+        await daemon.WaitForOutputAsync("QDISK: conn=", TimeSpan.FromSeconds(10));
         Assert.Contains("cannot store the body", daemon.Output, StringComparison.Ordinal);
     }
 
@@ -270,50 +258,11 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
     [Fact]
     public async Task DaemonRunningAsAnotherUserIsNotDumpable()
     {
-        ExternalTool.RequireRoot("starting the daemon as user nobody");
-        string dir = System.IO.Directory.CreateTempSubdirectory("msl-dump-").FullName;
-        File.SetUnixFileMode(dir, (UnixFileMode)0x1ED);
-        string socket = "inet:127.0.0.1:" + ExternalTool.FreeTcpPort();
-        string ini = Path.Combine(dir, "milter.ini");
-        await File.WriteAllTextAsync(ini, $"[Listener]\nSocket = {socket}\n[Milter]\nHandler = echo\n");
-        var psi = new ProcessStartInfo(ExternalTool.Require("setpriv", "util-linux")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { "--reuid=nobody", "--regid=nogroup", "--clear-groups", "dotnet", DaemonProcess.DaemonDll(), "--config", ini })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["HOME"] = dir;
-        using Process p = Process.Start(psi)!;
-        var output = new StringBuilder();
-        p.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        p.BeginErrorReadLine();
-        try
-        {
-            bool listening = await EventuallyAsync(async () =>
-            {
-                try
-                {
-                    await using TestMta probe = await TestMta.ConnectAsync(socket);
-                    return true;
-                }
-                catch (SocketException)
-                {
-                    return p.HasExited;
-                }
-            }, TimeSpan.FromSeconds(30));
-            Assert.True(listening && !p.HasExited, "daemon did not start as nobody: " + output);
-
-            string uidLine = File.ReadAllLines($"/proc/{p.Id}/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal));
-            Assert.Equal("65534", uidLine.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1]);
-            (int rc, string owner, _) = await ExternalTool.RunAsync("stat", ["-c", "%u", $"/proc/{p.Id}/environ"]);
-            Assert.Equal(0, rc);
-            Assert.Equal("0", owner.Trim()); // a dumpable process's /proc files belong to its own user
-        }
-        finally
-        {
-            p.Kill(entireProcessTree: true);
-            await p.WaitForExitAsync();
-            System.IO.Directory.Delete(dir, recursive: true);
-        }
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync("[Listener]\nSocket = {SOCKET}\n[Milter]\nHandler = echo\n", unix: false, runAs: ("nobody", "nogroup"));
+        string uidLine = File.ReadAllLines($"/proc/{daemon.ProcessId}/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+        Assert.Equal("65534", uidLine.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1]);
+        (int rc, string owner, _) = await ExternalTool.RunAsync("stat", ["-c", "%u", $"/proc/{daemon.ProcessId}/environ"]);
+        Assert.Equal(0, rc);
+        Assert.Equal("0", owner.Trim()); // a dumpable process's /proc files belong to its own user
     }
 }

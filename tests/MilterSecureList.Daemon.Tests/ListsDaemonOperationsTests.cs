@@ -51,7 +51,7 @@ public sealed class ListsDaemonOperationsTests : IAsyncLifetime
     public async Task MetricsAreServedOnLoopbackAndCountWhatHappened()
     {
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(_ini);
-        await using TestMta mta = await OpenAsync(daemon);
+        await using TestMta mta = await daemon.OpenSessionAsync();
         EndOfMessageResult good = await SendAsync(mta, Encrypted(), "Q1");
         Assert.Equal(MilterResponseCode.Continue, good.Final.Response);
         await mta.AbortAsync();
@@ -74,20 +74,14 @@ public sealed class ListsDaemonOperationsTests : IAsyncLifetime
     public async Task SighupAppliesANewPolicyWithoutDroppingTheConnection()
     {
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(_ini);
-        await using TestMta mta = await OpenAsync(daemon);
+        await using TestMta mta = await daemon.OpenSessionAsync();
         EndOfMessageResult before = await SendAsync(mta, null, "Q1");
         Assert.Equal(MilterResponseCode.ReplyCode, before.Final.Response); // plaintext: rejected by default
         await mta.AbortAsync();
 
         string ini = Path.Combine(daemon.Directory, "milter.ini");
         await File.AppendAllTextAsync(ini, "[Policy]\nPlaintext = pass\n");
-        ExternalTool.Signal(daemon.ProcessId, "HUP");
-        for (int i = 0; i < 100 && !daemon.Output.Contains("reloaded", StringComparison.Ordinal); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        Assert.Contains("reloaded", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("reloaded", await daemon.ReloadAsync(), StringComparison.Ordinal);
         EndOfMessageResult after = await SendAsync(mta, null, "Q2"); // same connection
         Assert.Equal(MilterResponseCode.Continue, after.Final.Response);
         Assert.Equal(["<alice@example.org>", "<bob@example.org>"], after.AddedRecipients);
@@ -99,16 +93,12 @@ public sealed class ListsDaemonOperationsTests : IAsyncLifetime
     public async Task ABrokenFileOnSighupKeepsTheRunningSettings()
     {
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(_ini);
-        await using TestMta mta = await OpenAsync(daemon);
+        await using TestMta mta = await daemon.OpenSessionAsync();
         string ini = Path.Combine(daemon.Directory, "milter.ini");
         await File.AppendAllTextAsync(ini, "[Policy]\nPlaintext = maybe\n");
-        ExternalTool.Signal(daemon.ProcessId, "HUP");
-        for (int i = 0; i < 100 && !daemon.Output.Contains("reload refused", StringComparison.Ordinal); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        Assert.Contains("[Policy] Plaintext", daemon.Output, StringComparison.Ordinal);
+        string answer = await daemon.ReloadAsync();
+        Assert.Contains("reload refused", answer, StringComparison.Ordinal);
+        Assert.Contains("[Policy] Plaintext", answer, StringComparison.Ordinal);
         EndOfMessageResult eom = await SendAsync(mta, Encrypted(), "Q3");
         Assert.Equal(MilterResponseCode.Continue, eom.Final.Response);
     }
@@ -146,15 +136,6 @@ public sealed class ListsDaemonOperationsTests : IAsyncLifetime
         var cms = new EnvelopedCms(new ContentInfo("Content-Type: text/plain\r\n\r\nhello\r\n"u8.ToArray()));
         cms.Encrypt(new CmsRecipient(X509CertificateLoader.LoadCertificate(_listCertificate)));
         return cms.Encode();
-    }
-
-    private static async Task<TestMta> OpenAsync(DaemonProcess daemon)
-    {
-        TestMta mta = await TestMta.ConnectAsync(daemon.Socket);
-        await mta.NegotiateAsync();
-        await mta.ConnectAsync("client.example", "192.0.2.1");
-        await mta.HeloAsync("client.example");
-        return mta;
     }
 
     /// <summary>One message as Postfix sends it; <paramref name="der"/> null sends plaintext.</summary>

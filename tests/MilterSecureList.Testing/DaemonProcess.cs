@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-
 namespace MilterSecureList.Testing;
 
 /// <summary>
@@ -9,19 +6,14 @@ namespace MilterSecureList.Testing;
 /// </summary>
 public sealed class DaemonProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _output = new();
+    private readonly BackgroundProcess _process;
     private bool _terminated;
 
-    private DaemonProcess(Process process, string directory, string socket)
+    private DaemonProcess(BackgroundProcess process, string directory, string socket)
     {
         _process = process;
         Directory = directory;
         Socket = socket;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { _output.Enqueue(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { _output.Enqueue(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
     }
 
     /// <summary>The temp directory holding milter.ini (and the unix socket when asked for).</summary>
@@ -34,7 +26,8 @@ public sealed class DaemonProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public string Output => string.Join('\n', _output);
+    /// <summary>What the daemon wrote to stdout and stderr so far (its console log).</summary>
+    public string Output => _process.Output;
 
     public static string DaemonDll()
     {
@@ -66,15 +59,16 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>Runs the binary with arguments to completion (for --check-config, --version).</summary>
-    public static Task<(int ExitCode, string StdOut, string StdErr)> RunToEndAsync(params string[] args) =>
+    public static Task<ToolResult> RunToEndAsync(params string[] args) =>
         ExternalTool.RunAsync("dotnet", [DaemonDll(), .. args], TimeSpan.FromSeconds(60));
 
     /// <summary>
     /// Starts the daemon with the given INI sections; "{SOCKET}" in the text is replaced by the listen address
     /// (a unix socket in the temp directory when <paramref name="unix"/>, else a free TCP port).
+    /// With <paramref name="runAs"/> (needs root) the daemon runs as that user and group, as under systemd.
     /// Waits until it accepts connections.
     /// </summary>
-    public static async Task<DaemonProcess> StartAsync(string ini, bool unix = true)
+    public static async Task<DaemonProcess> StartAsync(string ini, bool unix = true, (string User, string Group)? runAs = null)
     {
         string dir = System.IO.Directory.CreateTempSubdirectory("msl-daemon-").FullName;
         File.SetUnixFileMode(dir, (UnixFileMode)0x1ED); // 0755: Postfix (user postfix) must reach the socket
@@ -86,32 +80,61 @@ public sealed class DaemonProcess : IAsyncDisposable
         // The INI may name its own socket instead of {SOCKET}: probe that one.
         string? configured = text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("Socket ", StringComparison.Ordinal) || l.StartsWith("Socket=", StringComparison.Ordinal));
         socket = configured is null ? socket : configured[(configured.IndexOf('=', StringComparison.Ordinal) + 1)..].Trim();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(DaemonDll());
-        psi.ArgumentList.Add("--config");
-        psi.ArgumentList.Add(path);
-        Process p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet");
-        var daemon = new DaemonProcess(p, dir, socket);
-        for (int i = 0; i < 300; i++)
+        string[] command = ["dotnet", DaemonDll(), "--config", path];
+        var options = ToolOptions.Default;
+        if (runAs is (string user, string group))
         {
-            if (p.HasExited)
-            {
-                throw new InvalidOperationException($"securelist-milter exited with {p.ExitCode}: {daemon.Output}");
-            }
-
-            try
-            {
-                await using TestMta probe = await TestMta.ConnectAsync(socket).ConfigureAwait(false);
-                return daemon;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                await Task.Delay(100).ConfigureAwait(false);
-            }
+            ExternalTool.RequireRoot($"starting the daemon as user {user}");
+            command = ["setpriv", $"--reuid={user}", $"--regid={group}", "--clear-groups", .. command];
+            options = new ToolOptions { Environment = new Dictionary<string, string> { ["HOME"] = dir } }; // root's HOME is not the user's to read
         }
 
-        await daemon.DisposeAsync().ConfigureAwait(false);
-        throw new TimeoutException("securelist-milter did not start listening: " + daemon.Output);
+        var daemon = new DaemonProcess(ExternalTool.Start(command[0], command[1..], options), dir, socket);
+        try
+        {
+            await Poll.UntilAsync(
+                async () => daemon.HasExited || await AcceptsAsync(socket).ConfigureAwait(false),
+                "securelist-milter to listen on " + socket,
+                TimeSpan.FromSeconds(30),
+                TimeSpan.FromMilliseconds(100),
+                () => daemon.Output).ConfigureAwait(false);
+            return daemon.HasExited
+                ? throw new InvalidOperationException($"securelist-milter exited with {daemon._process.ExitCode}: {daemon.Output}")
+                : daemon;
+        }
+        catch
+        {
+            await daemon.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A milter session as Postfix opens one: negotiated, CONNECT from a documentation address, HELO.</summary>
+    public async Task<TestMta> OpenSessionAsync(string client = "client.example", string address = "192.0.2.1")
+    {
+        TestMta mta = await TestMta.ConnectAsync(Socket).ConfigureAwait(false);
+        await mta.NegotiateAsync().ConfigureAwait(false);
+        await mta.ConnectAsync(client, address).ConfigureAwait(false);
+        await mta.HeloAsync(client).ConfigureAwait(false);
+        return mta;
+    }
+
+    /// <summary>Waits (bounded) until the daemon's output contains <paramref name="text"/>; the log is written asynchronously.</summary>
+    public Task WaitForOutputAsync(string text, TimeSpan? timeout = null) =>
+        Poll.UntilAsync(() => Output.Contains(text, StringComparison.Ordinal), $"'{text}' in the daemon's output", timeout, evidence: () => Output);
+
+    /// <summary>
+    /// SIGHUP, then waits for the daemon's answer to it: the line saying it reloaded or refused the new file.
+    /// Returns that line (lines from an earlier reload do not count).
+    /// </summary>
+    public Task<string> ReloadAsync()
+    {
+        int before = _process.Lines.Count;
+        ExternalTool.Signal(ProcessId, "HUP");
+        return Poll.ForAsync(
+            () => _process.Lines.Skip(before).FirstOrDefault(l => l.Contains("reloaded ", StringComparison.Ordinal) || l.Contains("reload refused", StringComparison.Ordinal)),
+            "the daemon's answer to SIGHUP",
+            evidence: () => Output);
     }
 
     /// <summary>Sends SIGTERM once (as systemd does); a second SIGTERM during shutdown would kill the process.</summary>
@@ -125,30 +148,34 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>SIGTERM (unless already sent), then waits (bounded) for exit; returns the exit code.</summary>
-    public async Task<int> StopAsync(TimeSpan? timeout = null)
+    public Task<int> StopAsync(TimeSpan? timeout = null)
     {
         Terminate();
-
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
-        await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
-        return _process.ExitCode;
+        return _process.WaitForExitAsync(timeout ?? TimeSpan.FromSeconds(60));
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().ConfigureAwait(false);
-        }
-
-        _process.Dispose();
+        await _process.DisposeAsync().ConfigureAwait(false);
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);
         }
         catch (IOException)
         {
+        }
+    }
+
+    private static async Task<bool> AcceptsAsync(string socket)
+    {
+        try
+        {
+            await using TestMta probe = await TestMta.ConnectAsync(socket).ConfigureAwait(false);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
         }
     }
 }

@@ -9,6 +9,13 @@ namespace MilterSecureList.Testing;
 /// </summary>
 public sealed record SinkMessage(string File, string MailFrom, IReadOnlyList<string> Recipients, string Headers, string Body)
 {
+    /// <summary>
+    /// The queue id the relaying Postfix gave the message, from its own Received field ("(Postfix) with ESMTP id ID");
+    /// null when no Postfix relayed it.
+    /// </summary>
+    public string? PostfixQueueId =>
+        System.Text.RegularExpressions.Regex.Match(Headers, @"\(Postfix\)\s+with\s+\S+\s+id\s+([0-9A-Za-z]+)") is { Success: true } m ? m.Groups[1].Value : null;
+
     /// <summary>Parses one smtp-sink -d dump file.</summary>
     public static SinkMessage Parse(string file)
     {
@@ -19,6 +26,11 @@ public sealed record SinkMessage(string File, string MailFrom, IReadOnlyList<str
         while (pos < text.Length && text.AsSpan(pos).StartsWith("X-"))
         {
             int eol = text.IndexOf('\n', pos);
+            if (eol < 0)
+            {
+                break; // a dump still being written
+            }
+
             string line = text[pos..eol];
             if (line.StartsWith("X-Rcpt-Args: ", StringComparison.Ordinal))
             {
@@ -52,7 +64,7 @@ public sealed record SmtpResult(int Code, string Text);
 /// </summary>
 public sealed class PostfixInstance : IAsyncDisposable
 {
-    private System.Diagnostics.Process? _sink;
+    private SmtpSink? _sink;
     private bool _started;
 
     private PostfixInstance(string directory)
@@ -72,7 +84,7 @@ public sealed class PostfixInstance : IAsyncDisposable
 
     public int SmtpPort { get; private set; }
 
-    public int SinkPort { get; private set; }
+    public int SinkPort => _sink?.Port ?? 0;
 
     /// <summary>
     /// Starts smtp-sink and Postfix. <paramref name="milterSocket"/> (inet:HOST:PORT or unix:/path, or null for
@@ -84,14 +96,14 @@ public sealed class PostfixInstance : IAsyncDisposable
         ExternalTool.RequireRoot("a throwaway Postfix instance");
         string postfix = ExternalTool.Require("postfix", "postfix");
         string postconf = ExternalTool.Require("postconf", "postfix");
-        string sink = ExternalTool.Require("smtp-sink", "postfix");
+        ExternalTool.Require("smtp-sink", "postfix");
 
         string dir = System.IO.Directory.CreateTempSubdirectory("msl-postfix-").FullName;
         File.SetUnixFileMode(dir, (UnixFileMode)0x1ED); // 0755
         var instance = new PostfixInstance(dir);
         try
         {
-            await instance.StartCoreAsync(postfix, postconf, sink, milterSocket, extraMainCf ?? []).ConfigureAwait(false);
+            await instance.StartCoreAsync(postfix, postconf, milterSocket, extraMainCf ?? []).ConfigureAwait(false);
             return instance;
         }
         catch
@@ -101,18 +113,16 @@ public sealed class PostfixInstance : IAsyncDisposable
         }
     }
 
-    private async Task StartCoreAsync(string postfix, string postconf, string sink, string? milterSocket, IEnumerable<string> extraMainCf)
+    private async Task StartCoreAsync(string postfix, string postconf, string? milterSocket, IEnumerable<string> extraMainCf)
     {
         System.IO.Directory.CreateDirectory(ConfigDirectory);
         System.IO.Directory.CreateDirectory(QueueDirectory);
         string data = Path.Combine(Directory, "data");
         System.IO.Directory.CreateDirectory(data);
-        System.IO.Directory.CreateDirectory(SinkDirectory);
         await Chown("postfix", data).ConfigureAwait(false);
-        await Chown("postfix", SinkDirectory).ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.Combine(ConfigDirectory, "main.cf"), string.Empty).ConfigureAwait(false);
         SmtpPort = ExternalTool.FreeTcpPort();
-        SinkPort = ExternalTool.FreeTcpPort();
+        _sink = await SmtpSink.StartAsync(SinkDirectory).ConfigureAwait(false);
 
         string[] settings =
         [
@@ -156,11 +166,7 @@ public sealed class PostfixInstance : IAsyncDisposable
             "minimal_backoff_time = 1s",
             "maximal_backoff_time = 2s",
         ];
-        (int rc, _, string err) = await ExternalTool.RunAsync(postconf, ["-c", ConfigDirectory, "-e", .. settings, .. extraMainCf]).ConfigureAwait(false);
-        if (rc != 0)
-        {
-            throw new InvalidOperationException("postconf failed: " + err);
-        }
+        (await ExternalTool.RunAsync(postconf, ["-c", ConfigDirectory, "-e", .. settings, .. extraMainCf]).ConfigureAwait(false)).EnsureSuccess();
 
         // master.cf: no chroot, smtpd only on our loopback port.
         await File.WriteAllTextAsync(Path.Combine(ConfigDirectory, "master.cf"), $"""
@@ -190,36 +196,10 @@ public sealed class PostfixInstance : IAsyncDisposable
 
             """).ConfigureAwait(false);
 
-        var psi = new System.Diagnostics.ProcessStartInfo(sink) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "-u", "postfix", "-d", Path.Combine(SinkDirectory, "%Y%m%d%H%M%S."), $"127.0.0.1:{SinkPort}", "128" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        _sink = System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException("cannot start smtp-sink");
-
-        (rc, string o, err) = await ExternalTool.RunAsync(postfix, ["-c", ConfigDirectory, "check"]).ConfigureAwait(false);
-        if (rc != 0)
-        {
-            throw new InvalidOperationException("postfix check failed: " + o + err);
-        }
-
+        (await ExternalTool.RunAsync(postfix, ["-c", ConfigDirectory, "check"]).ConfigureAwait(false)).EnsureSuccess();
         _started = true;
-        (rc, o, err) = await ExternalTool.RunAsync(postfix, ["-c", ConfigDirectory, "start"]).ConfigureAwait(false);
-        if (rc != 0)
-        {
-            throw new InvalidOperationException("postfix start failed: " + o + err);
-        }
-
-        for (int i = 0; i < 200 && !(await CanConnectAsync(SmtpPort).ConfigureAwait(false) && await CanConnectAsync(SinkPort).ConfigureAwait(false)); i++)
-        {
-            await Task.Delay(100).ConfigureAwait(false);
-        }
-
-        if (!await CanConnectAsync(SmtpPort).ConfigureAwait(false))
-        {
-            throw new InvalidOperationException("Postfix smtpd did not start listening; log: " + ReadMailLog());
-        }
+        (await ExternalTool.RunAsync(postfix, ["-c", ConfigDirectory, "start"]).ConfigureAwait(false)).EnsureSuccess();
+        await Poll.UntilAsync(() => Loopback.IsListeningAsync(SmtpPort), "Postfix smtpd to listen on port " + SmtpPort, evidence: () => "log: " + ReadMailLog()).ConfigureAwait(false);
     }
 
     /// <summary>Sends one message over SMTP (EHLO, MAIL, RCPT..., DATA); returns the reply to the final dot.</summary>
@@ -291,81 +271,81 @@ public sealed class PostfixInstance : IAsyncDisposable
     /// <summary>Changes main.cf settings ("key = value") on the running instance and reloads it.</summary>
     public async Task ReconfigureAsync(params string[] mainCf)
     {
-        (int rc, _, string err) = await ExternalTool.RunAsync(ExternalTool.Require("postconf", "postfix"), ["-c", ConfigDirectory, "-e", .. mainCf]).ConfigureAwait(false);
-        if (rc != 0)
-        {
-            throw new InvalidOperationException("postconf failed: " + err);
-        }
-
-        (rc, string o, err) = await ExternalTool.RunAsync(ExternalTool.Require("postfix", "postfix"), ["-c", ConfigDirectory, "reload"]).ConfigureAwait(false);
-        if (rc != 0)
-        {
-            throw new InvalidOperationException("postfix reload failed: " + o + err);
-        }
+        (await ExternalTool.RunAsync("postconf", ["-c", ConfigDirectory, "-e", .. mainCf]).ConfigureAwait(false)).EnsureSuccess();
+        await ReloadAsync().ConfigureAwait(false);
     }
 
+    /// <summary>postfix reload: master re-reads main.cf and master.cf.</summary>
+    public async Task ReloadAsync() =>
+        (await ExternalTool.RunAsync("postfix", ["-c", ConfigDirectory, "reload"]).ConfigureAwait(false)).EnsureSuccess();
+
     /// <summary>Runs swaks against this instance (for tests that want a second, independent SMTP client).</summary>
-    public Task<(int ExitCode, string StdOut, string StdErr)> SwaksAsync(params string[] args) =>
-        ExternalTool.RunAsync(ExternalTool.Require("swaks", "swaks"), ["--server", $"127.0.0.1:{SmtpPort}", .. args], TimeSpan.FromSeconds(120));
+    public Task<ToolResult> SwaksAsync(params string[] args) =>
+        ExternalTool.RunAsync("swaks", ["--server", $"127.0.0.1:{SmtpPort}", .. args], TimeSpan.FromSeconds(120));
 
     /// <summary>Asks the queue manager to retry deferred mail now (postqueue -f).</summary>
-    public Task FlushQueueAsync() => ExternalTool.RunAsync(ExternalTool.Require("postqueue", "postfix"), ["-c", ConfigDirectory, "-f"]);
+    public async Task FlushQueueAsync() =>
+        (await ExternalTool.RunAsync("postqueue", ["-c", ConfigDirectory, "-f"]).ConfigureAwait(false)).EnsureSuccess();
+
+    private static readonly string[] s_queues = ["maildrop", "incoming", "active", "deferred", "hold"];
 
     /// <summary>Files in the queue (incoming, active, deferred, hold, maildrop).</summary>
-    public int QueuedCount() => new[] { "maildrop", "incoming", "active", "deferred", "hold" }
+    public int QueuedCount() => s_queues
         .Select(d => Path.Combine(QueueDirectory, d))
         .Where(System.IO.Directory.Exists)
         .Sum(d => System.IO.Directory.GetFiles(d, "*", SearchOption.AllDirectories).Length);
 
-    /// <summary>Waits until the queue is empty (bounded); throws with the log tail on timeout.</summary>
-    public async Task WaitForQueueEmptyAsync(TimeSpan timeout)
-    {
-        DateTime end = DateTime.UtcNow + timeout;
-        while (QueuedCount() > 0)
-        {
-            if (DateTime.UtcNow > end)
-            {
-                throw new TimeoutException($"{QueuedCount()} message(s) still queued; log tail: {Tail(ReadMailLog(), 10)}");
-            }
+    /// <summary>The queue file of <paramref name="queueId"/> is in one of the queues (whichever it is in right now).</summary>
+    public bool IsQueued(string queueId) => s_queues
+        .Select(d => Path.Combine(QueueDirectory, d))
+        .Where(System.IO.Directory.Exists)
+        .Any(d => System.IO.Directory.EnumerateFiles(d, queueId, SearchOption.AllDirectories).Any());
 
-            await Task.Delay(100).ConfigureAwait(false);
-        }
-    }
+    /// <summary>Waits until the queue is empty (bounded); throws with the log tail on timeout.</summary>
+    public Task WaitForQueueEmptyAsync(TimeSpan timeout) =>
+        Poll.UntilAsync(() => QueuedCount() == 0, "an empty Postfix queue", timeout, evidence: () => $"{QueuedCount()} message(s) still queued; log tail: {Tail(ReadMailLog(), 10)}");
+
+    /// <summary>
+    /// Waits until Postfix has finished with the message <paramref name="queueId"/>: every delivery of it is done
+    /// (its queue file goes only after the last recipient), so no further copy of it can reach smtp-sink.
+    /// </summary>
+    public Task WaitForDoneAsync(string queueId, TimeSpan timeout) =>
+        Poll.UntilAsync(() => !IsQueued(queueId), $"Postfix to finish with {queueId}", timeout, evidence: () => "log tail: " + Tail(ReadMailLog(), 10));
 
     /// <summary>Messages smtp-sink received so far.</summary>
-    public IReadOnlyList<SinkMessage> ReadSinkMessages() => System.IO.Directory.Exists(SinkDirectory)
-        ? System.IO.Directory.GetFiles(SinkDirectory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Select(SinkMessage.Parse).ToList()
-        : [];
+    public IReadOnlyList<SinkMessage> ReadSinkMessages() => _sink?.ReadMessages() ?? [];
 
-    /// <summary>Waits (bounded) until smtp-sink holds at least <paramref name="count"/> messages.</summary>
-    public async Task<IReadOnlyList<SinkMessage>> WaitForSinkMessagesAsync(int count, TimeSpan timeout)
+    /// <summary>
+    /// Waits (bounded) until smtp-sink holds at least <paramref name="count"/> messages and the queue is empty: every
+    /// delivery was then answered 250, and smtp-sink closes each dump before it answers.
+    /// </summary>
+    public Task<IReadOnlyList<SinkMessage>> WaitForSinkMessagesAsync(int count, TimeSpan timeout)
     {
-        DateTime end = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            IReadOnlyList<SinkMessage> got;
-            try
+        int seen = 0;
+        return Poll.ForAsync(
+            () =>
             {
-                got = ReadSinkMessages();
-            }
-            catch (IOException)
-            {
-                got = [];
-            }
+                if (QueuedCount() > 0)
+                {
+                    return null;
+                }
 
-            if (got.Count >= count && QueuedCount() == 0)
-            {
-                await Task.Delay(200).ConfigureAwait(false); // let smtp-sink close its files
-                return ReadSinkMessages();
-            }
+                IReadOnlyList<SinkMessage> got;
+                try
+                {
+                    got = ReadSinkMessages();
+                }
+                catch (IOException)
+                {
+                    return null; // a transaction of another test began meanwhile; the next round reads it whole
+                }
 
-            if (DateTime.UtcNow > end)
-            {
-                throw new TimeoutException($"smtp-sink has {got.Count} of {count} messages; log tail: {Tail(ReadMailLog(), 10)}");
-            }
-
-            await Task.Delay(100).ConfigureAwait(false);
-        }
+                seen = got.Count;
+                return got.Count >= count ? got : null;
+            },
+            $"{count} message(s) at smtp-sink",
+            timeout,
+            evidence: () => $"smtp-sink has {seen}; {QueuedCount()} queued; log tail: {Tail(ReadMailLog(), 10)}");
     }
 
     public string ReadMailLog()
@@ -397,25 +377,21 @@ public sealed class PostfixInstance : IAsyncDisposable
             string pidFile = Path.Combine(QueueDirectory, "pid", "master.pid");
             if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int pid))
             {
-                for (int i = 0; i < 50 && ProcessAlive(pid); i++)
+                try
                 {
-                    await Task.Delay(100).ConfigureAwait(false);
+                    await Poll.UntilAsync(() => !ProcessAlive(pid), "Postfix master to exit", TimeSpan.FromSeconds(5)).ConfigureAwait(false);
                 }
-
-                if (ProcessAlive(pid))
+                catch (TimeoutException)
                 {
                     ExternalTool.Signal(pid, "KILL");
                 }
             }
         }
 
-        if (_sink is { HasExited: false })
+        if (_sink is not null)
         {
-            _sink.Kill();
-            await _sink.WaitForExitAsync().ConfigureAwait(false);
+            await _sink.DisposeAsync().ConfigureAwait(false);
         }
-
-        _sink?.Dispose();
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);
@@ -452,28 +428,8 @@ public sealed class PostfixInstance : IAsyncDisposable
         return Encoding.Latin1.GetBytes(sb.ToString());
     }
 
-    private static async Task<bool> CanConnectAsync(int port)
-    {
-        try
-        {
-            using var c = new TcpClient();
-            await c.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static async Task Chown(string user, string path)
-    {
-        (int rc, _, string err) = await ExternalTool.RunAsync("chown", [user, path]).ConfigureAwait(false);
-        if (rc != 0)
-        {
-            throw new InvalidOperationException($"chown {user} {path}: {err}");
-        }
-    }
+    private static async Task Chown(string user, string path) =>
+        (await ExternalTool.RunAsync("chown", [user, path]).ConfigureAwait(false)).EnsureSuccess();
 
     private static string Tail(string s, int lines) => string.Join('\n', s.Split('\n').TakeLast(lines));
 }

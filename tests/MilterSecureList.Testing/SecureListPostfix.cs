@@ -70,17 +70,8 @@ public sealed class SecureListPostfix : IAsyncDisposable
 
             add.Add($"127.0.0.1:{bypass} inet n - n - - smtpd -o smtpd_milters= -o non_smtpd_milters=");
             await File.AppendAllLinesAsync(masterCf, add).ConfigureAwait(false);
-            (int rc, string o, string e) = await ExternalTool.RunAsync("postfix", ["-c", postfix.ConfigDirectory, "reload"]).ConfigureAwait(false);
-            if (rc != 0)
-            {
-                throw new InvalidOperationException("postfix reload failed: " + o + e);
-            }
-
-            for (int i = 0; i < 100 && !await CanConnectAsync(bypass).ConfigureAwait(false); i++)
-            {
-                await Task.Delay(100).ConfigureAwait(false);
-            }
-
+            await postfix.ReloadAsync().ConfigureAwait(false);
+            await Poll.UntilAsync(() => Loopback.IsListeningAsync(bypass), "the milter-less smtpd to listen on port " + bypass).ConfigureAwait(false);
             return new SecureListPostfix(postfix, bypass);
         }
         catch
@@ -98,18 +89,4 @@ public sealed class SecureListPostfix : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => Postfix.DisposeAsync();
-
-    private static async Task<bool> CanConnectAsync(int port)
-    {
-        try
-        {
-            using var c = new System.Net.Sockets.TcpClient();
-            await c.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
-            return true;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
-    }
 }

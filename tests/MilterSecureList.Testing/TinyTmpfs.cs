@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MilterSecureList.Testing;
 
 /// <summary>
@@ -30,19 +28,5 @@ public sealed class TinyTmpfs : IDisposable
         Directory.Delete(Path);
     }
 
-    private static void Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(ExternalTool.Require(file, "mount")) { RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + file);
-        string err = p.StandardError.ReadToEnd();
-        if (!p.WaitForExit(30_000) || p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {err}");
-        }
-    }
+    private static void Run(string file, params string[] args) => ExternalTool.Run(file, args, new ToolOptions { Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
 }

@@ -197,7 +197,7 @@ public class ListWorld : IAsyncLifetime
         var trust = new StringBuilder();
         foreach (string cert in new[] { ListCert(Crypto), this["gina"].CertPath })
         {
-            await Tool.MustRunAsync("gpgsm", "gpgsm", ["--batch", "--import", cert], env: GpgEnv);
+            await Tool.MustRunAsync("gpgsm", ["--batch", "--import", cert], env: GpgEnv);
             // Self-signed certificates: each is its own root, trusted explicitly (SHA-1 fingerprint, as gpgsm wants).
             using var c = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(cert);
             string fpr = c.GetCertHashString();
@@ -206,16 +206,16 @@ public class ListWorld : IAsyncLifetime
 
         await File.WriteAllTextAsync(Path.Combine(GnupgHome, "trustlist.txt"), trust.ToString());
         string p12 = this["gina"].ExportLegacyPkcs12(Dir, GpgPassword);
-        await Tool.MustRunAsync("gpgsm", "gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import", p12], stdin: GpgPassword + "\n", env: GpgEnv);
+        await Tool.MustRunAsync("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import", p12], stdin: GpgPassword + "\n", env: GpgEnv);
     }
 
     private async Task SetUpNssAsync()
     {
         System.IO.Directory.CreateDirectory(Path.Combine(Dir, "nss"));
-        await Tool.MustRunAsync("certutil", "libnss3-tools", ["-N", "-d", NssDb, "--empty-password"]);
-        await Tool.MustRunAsync("certutil", "libnss3-tools", ["-A", "-d", NssDb, "-n", "crypto-list", "-t", "P,P,P", "-i", ListCert(Crypto)]);
+        await Tool.MustRunAsync("certutil", ["-N", "-d", NssDb, "--empty-password"]);
+        await Tool.MustRunAsync("certutil", ["-A", "-d", NssDb, "-n", "crypto-list", "-t", "P,P,P", "-i", ListCert(Crypto)]);
         string p12 = this["nina"].ExportLegacyPkcs12(Dir, GpgPassword);
-        await Tool.MustRunAsync("pk12util", "libnss3-tools", ["-i", p12, "-d", NssDb, "-W", GpgPassword]);
+        await Tool.MustRunAsync("pk12util", ["-i", p12, "-d", NssDb, "-W", GpgPassword]);
     }
 
     // ---- senders -------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ public class ListWorld : IAsyncLifetime
         string input = NewFile("entity");
         await File.WriteAllBytesAsync(input, entity);
         string der = NewFile("gpgsm");
-        await Tool.MustRunAsync("gpgsm", "gpgsm", ["--batch", "--cipher-algo", "AES128", "-r", to, "-e", "-o", der, input], env: GpgEnv);
+        await Tool.MustRunAsync("gpgsm", ["--batch", "--cipher-algo", "AES128", "-r", to, "-e", "-o", der, input], env: GpgEnv);
         byte[] cms = await File.ReadAllBytesAsync(der);
         Assert.True(cms.Length > 2 && cms[1] == 0x80, "gpgsm is expected to write BER with indefinite lengths");
         string output = NewFile("post") + ".eml";
@@ -261,7 +261,7 @@ public class ListWorld : IAsyncLifetime
         string input = NewFile("entity");
         await File.WriteAllBytesAsync(input, entity);
         string der = NewFile("nss");
-        await Tool.MustRunAsync("cmsutil", "libnss3-tools", ["-E", "-r", to, "-i", input, "-o", der, "-d", NssDb]);
+        await Tool.MustRunAsync("cmsutil", ["-E", "-r", to, "-i", input, "-o", der, "-d", NssDb]);
         string output = NewFile("post") + ".eml";
         await File.WriteAllBytesAsync(output, Smime.Message(from, to, subject, await File.ReadAllBytesAsync(der)));
         return output;
@@ -347,7 +347,7 @@ public class ListWorld : IAsyncLifetime
     public async Task<byte[]?> OpensslDecryptAsync(SinkMessage m, Identity who)
     {
         string output = NewFile("dec-" + who.Name);
-        (int rc, _, _) = await Tool.RunAsync("openssl", "openssl", ["cms", "-decrypt", "-binary", "-recip", who.CertPath, "-inkey", who.KeyPath, "-in", Save(m), "-out", output]);
+        (int rc, _, _) = await Tool.RunAsync("openssl", ["cms", "-decrypt", "-binary", "-recip", who.CertPath, "-inkey", who.KeyPath, "-in", Save(m), "-out", output]);
         return rc == 0 ? await File.ReadAllBytesAsync(output) : null;
     }
 
@@ -357,7 +357,7 @@ public class ListWorld : IAsyncLifetime
         string der = NewFile("der");
         await File.WriteAllBytesAsync(der, Smime.CmsOf(m.Headers + "\n" + m.Body));
         string output = NewFile("dec-gina");
-        (int rc, _, string err) = await Tool.RunAsync("gpgsm", "gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "-d", "-o", output, der], stdin: GpgPassword + "\n", env: GpgEnv);
+        (int rc, _, string err) = await Tool.RunAsync("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "-d", "-o", output, der], stdin: GpgPassword + "\n", env: GpgEnv);
         // gpgsm 2.2 exits 2 after a good decryption when it could not look up the certificates of the OTHER
         // recipients ("failed to find the certificate"), which a member normally does not hold. Success is
         // therefore: gpgsm names the member's own key and writes the plaintext, and reports no decryption error.
@@ -372,7 +372,7 @@ public class ListWorld : IAsyncLifetime
         string der = NewFile("der");
         await File.WriteAllBytesAsync(der, Smime.CmsOf(m.Headers + "\n" + m.Body));
         string output = NewFile("dec-nina");
-        (int rc, _, _) = await Tool.RunAsync("cmsutil", "libnss3-tools", ["-D", "-i", der, "-o", output, "-d", NssDb, "-p", ""]);
+        (int rc, _, _) = await Tool.RunAsync("cmsutil", ["-D", "-i", der, "-o", output, "-d", NssDb, "-p", ""]);
         return rc == 0 ? await File.ReadAllBytesAsync(output) : null;
     }
 
@@ -397,7 +397,7 @@ public class ListWorld : IAsyncLifetime
 
         if (System.IO.Directory.Exists(GnupgHome))
         {
-            await Tool.RunAsync("gpgconf", "gpgconf", ["--kill", "gpg-agent"], env: GpgEnv);
+            await Tool.RunAsync("gpgconf", ["--kill", "gpg-agent"], env: GpgEnv);
         }
 
         if (Environment.GetEnvironmentVariable("KEEP") != "1" && Dir.Length > 0)
