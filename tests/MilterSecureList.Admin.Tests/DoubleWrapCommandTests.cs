@@ -310,7 +310,7 @@ public sealed class DoubleWrapCommandTests(BackendFixture fixture)
         byte[] cms = SmimeEntities.ReadEncryptedCms(stream);
         using X509Certificate2 memberCert = X509Certificate2.CreateFromPem(File.ReadAllText(cli.Temp.File(member + ".pem")));
         RewrapResult result = CmsDoubleWrap.Rewrap(cms, [serverKey], [Cms.CmsRecipient.FromCertificate(memberCert)]);
-        return SmimeEntities.WriteEncrypted($"To: {member}@example.org\r\n", result.ContentInfo, result.IsAuthEnveloped);
+        return SmimeEntities.WriteEncrypted([new MimeKit.Header("To", $"{member}@example.org")], result.ContentInfo, result.IsAuthEnveloped);
     }
 
     private static void MakeMember(CliHarness cli, string name, bool ec) => People.Make(cli, name, ec);

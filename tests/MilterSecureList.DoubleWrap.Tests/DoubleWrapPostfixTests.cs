@@ -166,7 +166,7 @@ public sealed class DoubleWrapPostfixTests(DoubleWrapScenario scenario) : IClass
             byte[] tampered = (byte[])delivered.Clone();
             tampered[^offset] ^= 0x01; // inside the encrypted content or its tag
             string file = Path.Combine(World.Root, $"tampered-{offset}.eml");
-            File.WriteAllBytes(file, SmimeEntities.WriteEncrypted("Subject: tampered\r\n", tampered, authEnveloped: true));
+            File.WriteAllBytes(file, SmimeEntities.WriteEncrypted([new MimeKit.Header("Subject", "tampered")], tampered, authEnveloped: true));
             string output = Path.Combine(World.Root, "carol.out");
             File.Delete(output);
             CliRun run = DecryptAs("carol", file);

@@ -62,7 +62,7 @@ public static class EncryptCommands
                 message = copy.ToArray();
             }
 
-            (byte[] entity, string outerHeaders) = SmimeEntities.ExtractEntity(message);
+            (byte[] entity, IReadOnlyList<MimeKit.Header> outerHeaders) = SmimeEntities.ExtractEntity(message);
             if (signCertPath is not null)
             {
                 (X509Certificate2 certificate, AsymmetricAlgorithm privateKey) = ListKeyCommands.LoadIdentity(signCertPath, signKeyPath!);

@@ -4,7 +4,9 @@ using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using MilterSecureList.Directory;
-using MilterSecureList.Mime;
+using MimeKit;
+using MimeKit.Cryptography;
+using MimeKit.Utils;
 
 namespace MilterSecureList.Admin.DoubleWrap;
 
@@ -32,10 +34,14 @@ public static class KeyMessage
         {
             byte[] cms = SmimeEntities.EncryptTo(signedEntity, memberCertificate);
             string epoch = listKey.Epoch.ToString(CultureInfo.InvariantCulture);
-            string headers = $"From: {from}\r\nTo: {to}\r\n"
-                + $"Subject: List key for {listKey.List}, epoch {epoch}\r\n"
-                + $"Date: {now.ToUniversalTime().ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)}\r\n"
-                + $"X-SecureList-ListKey: {listKey.List}; epoch={epoch}\r\n";
+            Header[] headers =
+            [
+                new("From", from),
+                new("To", to),
+                new("Subject", $"List key for {listKey.List}, epoch {epoch}"),
+                new("Date", DateUtils.FormatDate(now.ToUniversalTime())),
+                new("X-SecureList-ListKey", $"{listKey.List}; epoch={epoch}"),
+            ];
             return SmimeEntities.WriteEncrypted(headers, cms, authEnveloped: false);
         }
         finally
@@ -45,83 +51,68 @@ public static class KeyMessage
     }
 
     /// <summary>The multipart/signed entity: the key file as a text/plain attachment and the owner's detached signature
-    /// over that part's canonical (CRLF) bytes (RFC 8551 §3.1.1).</summary>
+    /// over that part's canonical (CRLF) bytes (RFC 8551 §3.1.1). The part is written once; the signature covers those
+    /// bytes, and MimeKit writes the same part object into the multipart, so the two cannot differ (the tests check
+    /// with openssl cms -verify).</summary>
     public static byte[] Sign(ListKeyFile listKey, X509Certificate2 ownerSigner)
     {
-        byte[] part = KeyPart(listKey);
-        try
-        {
-            var signed = new SignedCms(new ContentInfo(part), detached: true);
-            var signer = new CmsSigner(SubjectIdentifierType.IssuerAndSerialNumber, ownerSigner)
-            {
-                DigestAlgorithm = new Oid("2.16.840.1.101.3.4.2.1"), // SHA-256
-                IncludeOption = X509IncludeOption.EndCertOnly,
-            };
-            signed.ComputeSignature(signer, silent: true);
-            string boundary = "=-securelist-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            string head = "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\r\n"
-                + $"\tboundary=\"{boundary}\"\r\n\r\n"
-                + "This is an S/MIME signed message.\r\n\r\n"
-                + $"--{boundary}\r\n";
-            string tail = $"\r\n--{boundary}\r\n"
-                + "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
-                + "Content-Transfer-Encoding: base64\r\n"
-                + "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
-                + Convert.ToBase64String(signed.Encode(), Base64FormattingOptions.InsertLineBreaks)
-                + $"\r\n--{boundary}--\r\n";
-            return [.. Encoding.ASCII.GetBytes(head), .. part, .. Encoding.ASCII.GetBytes(tail)];
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(part);
-        }
-    }
-
-    private static byte[] KeyPart(ListKeyFile listKey)
-    {
         byte[] text = Encoding.ASCII.GetBytes(listKey.Format().ReplaceLineEndings("\r\n"));
+        byte[]? part = null;
         try
         {
-            return [.. Encoding.ASCII.GetBytes(
-                "Content-Type: text/plain; charset=us-ascii\r\n"
-                + $"Content-Disposition: attachment; filename=\"{ListKeyDirectory.FileName(listKey.List, listKey.Epoch)}\"\r\n\r\n"), .. text];
+            using var multipart = new MultipartSigned();
+            multipart.ContentType.Parameters["protocol"] = "application/pkcs7-signature";
+            multipart.ContentType.Parameters["micalg"] = "sha-256";
+            var keyPart = new MimePart("text", "plain")
+            {
+                Content = new MimeContent(new MemoryStream(text, writable: false)),
+                ContentDisposition = new ContentDisposition(ContentDisposition.Attachment) { FileName = ListKeyDirectory.FileName(listKey.List, listKey.Epoch) },
+            };
+            keyPart.ContentType.Charset = "us-ascii";
+            multipart.Add(keyPart);
+            part = SmimeEntities.Serialize((o, s) => keyPart.WriteTo(o, s));
+            var signed = new SignedCms(new ContentInfo(part), detached: true);
+            signed.ComputeSignature(SmimeEntities.Signer(ownerSigner), silent: true);
+            multipart.Add(new ApplicationPkcs7Signature(new MemoryStream(signed.Encode(), writable: false)));
+            return SmimeEntities.Serialize((o, s) => multipart.WriteTo(o, s));
         }
         finally
         {
             CryptographicOperations.ZeroMemory(text);
+            if (part is not null)
+            {
+                CryptographicOperations.ZeroMemory(part);
+            }
         }
     }
 
     /// <summary>Reads the decrypted entity of a key message and checks the owner's signature. With
-    /// <paramref name="pinnedOwner"/> the signature must verify under exactly that certificate; without one (the first
-    /// key of a list) it must verify under the certificate the message carries, which the caller then pins.</summary>
+    /// <paramref name="pinnedOwnerOf"/> giving a certificate the signature must verify under exactly that one; without
+    /// one (the first key of a list) it must verify under the certificate the message carries, which the caller then pins.</summary>
     /// <exception cref="KeyMessageRefusedException">Not signed, signed by another certificate, or altered.</exception>
     public static SignedListKey Open(byte[] entity, Func<string, X509Certificate2?> pinnedOwnerOf, string source)
     {
-        (List<string> fields, byte[] body) = SmimeEntities.SplitCanonical(entity);
-        MimeKit.ContentType? type = ContentTypeOf(fields);
-        if (type is null || !type.IsMimeType("multipart", "signed") || type.Parameters["boundary"] is not { Length: > 0 } boundary
-            || type.Parameters["protocol"]?.ToLowerInvariant() is not ("application/pkcs7-signature" or "application/x-pkcs7-signature"))
-        {
-            CryptographicOperations.ZeroMemory(body);
-            throw new KeyMessageRefusedException($"{source}: the key message is not signed (S/MIME multipart/signed): not from the list owner");
-        }
-
-        (byte[] signedPart, byte[] signature) = SmimeEntities.SplitMultipartSigned(body, boundary);
-        CryptographicOperations.ZeroMemory(body);
+        MimeEntity? parsed = null;
+        byte[] signedPart = [], signature = [], keyText = [];
         try
         {
-            (_, byte[] keyText) = SmimeEntities.SplitCanonical(signedPart);
-            ListKeyFile key;
             try
             {
-                key = ListKeyFile.Parse(Encoding.ASCII.GetString(keyText), source);
+                // Persistent: the key text stays in ENTITY (the caller zeroes it) instead of being copied by the parser.
+                parsed = MimeEntity.Load(new MemoryStream(entity, writable: false), persistent: true);
             }
-            finally
+            catch (FormatException)
             {
-                CryptographicOperations.ZeroMemory(keyText);
             }
 
+            if (parsed is null || !SmimeEntities.TrySplit(parsed, out signedPart, out signature)
+                || parsed is not MultipartSigned { Count: 2 } multipart || multipart[0] is not MimePart keyPart)
+            {
+                throw new KeyMessageRefusedException($"{source}: the key message is not signed (S/MIME multipart/signed): not from the list owner");
+            }
+
+            keyText = SmimeEntities.Decoded(keyPart);
+            ListKeyFile key = ListKeyFile.Parse(Encoding.ASCII.GetString(keyText), source);
             try
             {
                 X509Certificate2 signer = Verify(signedPart, signature, pinnedOwnerOf(key.List), key.List, source);
@@ -135,7 +126,9 @@ public static class KeyMessage
         }
         finally
         {
+            parsed?.Dispose();
             CryptographicOperations.ZeroMemory(signedPart);
+            CryptographicOperations.ZeroMemory(keyText);
         }
     }
 
@@ -175,15 +168,6 @@ public static class KeyMessage
             string expected = pinned is null ? "the certificate it carries" : $"the owner certificate pinned for {list} (SHA-256 {CertificateInspector.Sha256Fingerprint(pinned)})";
             throw new KeyMessageRefusedException($"{source}: the key message's signature does not verify under {expected}: {e.Message.ReplaceLineEndings(" ").Trim()}");
         }
-    }
-
-    private static MimeKit.ContentType? ContentTypeOf(List<string> fields)
-    {
-        string? value = fields
-            .Where(f => f.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase))
-            .Select(f => f["Content-Type:".Length..].Replace("\r\n", string.Empty, StringComparison.Ordinal))
-            .FirstOrDefault();
-        return value is not null && MimeKit.ContentType.TryParse(value, out MimeKit.ContentType? type) ? type : null;
     }
 
     /// <summary>A plain ASCII address: nothing the server's export supplies may add a header field or a line.</summary>

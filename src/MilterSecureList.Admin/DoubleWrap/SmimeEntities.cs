@@ -1,107 +1,64 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using MilterSecureList.Cms;
 using MilterSecureList.Mime;
+using MimeKit;
+using MimeKit.Cryptography;
+using MimeKit.IO;
+using MimeKit.Text;
 
 namespace MilterSecureList.Admin.DoubleWrap;
 
-/// <summary>The MIME side of the member and sender tools: S/MIME entities in and out (RFC 8551 §3), ordinary
-/// encryption to one certificate, and opaque signing (RFC 8551 §3.5.2, SignedData inside application/pkcs7-mime).</summary>
+/// <summary>The MIME side of the member and sender tools, on MimeKit: S/MIME entities in and out (RFC 8551 §3), ordinary
+/// encryption to one certificate, and opaque signing (RFC 8551 §3.5.2, SignedData inside application/pkcs7-mime).
+/// Everything that is signed or encrypted is first written in canonical form, CRLF line ends (RFC 8551 §3.1.1), by
+/// <see cref="Canonical"/>; those bytes are then what the CMS covers, so nothing is re-serialised in between.</summary>
 public static class SmimeEntities
 {
-    private const string EnvelopedHeaders =
-        "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=\"smime.p7m\"\r\n"
-        + "Content-Transfer-Encoding: base64\r\n"
-        + "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n";
+    /// <summary>MimeKit's output options for canonical MIME: CRLF line ends.</summary>
+    public static FormatOptions Canonical { get; } = CreateCanonical();
 
-    private const string AuthEnvelopedHeaders =
-        "Content-Type: application/pkcs7-mime; smime-type=authEnveloped-data; name=\"smime.p7m\"\r\n"
-        + "Content-Transfer-Encoding: base64\r\n"
-        + "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n";
-
-    private const string SignedHeaders =
-        "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"\r\n"
-        + "Content-Transfer-Encoding: base64\r\n"
-        + "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n";
-
-    /// <summary>Writes <paramref name="leadingHeaders"/> (already CRLF-terminated lines), the S/MIME Content-* headers
-    /// for <paramref name="cms"/>, the empty line and the base64 body.</summary>
-    public static byte[] WriteEncrypted(string leadingHeaders, ReadOnlySpan<byte> cms, bool authEnveloped)
+    /// <summary>The outer header fields (MIME-Version is MimeKit's), then the S/MIME entity around <paramref name="cms"/>:
+    /// application/pkcs7-mime, enveloped-data or authEnveloped-data, base64.</summary>
+    public static byte[] WriteEncrypted(IEnumerable<Header> outerHeaders, ReadOnlySpan<byte> cms, bool authEnveloped)
     {
+        using var message = new MimeMessage(outerHeaders.Where(h => h.Id != HeaderId.MimeVersion))
+        {
+            Body = Pkcs7Mime(authEnveloped ? SecureMimeType.AuthEnvelopedData : SecureMimeType.EnvelopedData, cms),
+        };
         using var output = new MemoryStream(cms.Length * 4 / 3 + 1024);
-        output.Write(Encoding.UTF8.GetBytes(leadingHeaders));
-        output.Write(Encoding.ASCII.GetBytes("MIME-Version: 1.0\r\n" + (authEnveloped ? AuthEnvelopedHeaders : EnvelopedHeaders) + "\r\n"));
-        SmimeBodyCodec.Write(cms, base64: true, output);
+        message.WriteTo(Canonical, output);
         return output.ToArray();
     }
 
-    /// <summary>Splits a message or entity into its header fields and body; converts bare LF to CRLF (RFC 5322 §2.1,
-    /// the canonical form S/MIME signs and encrypts, RFC 8551 §3.1.1).</summary>
-    public static (List<string> Fields, byte[] Body) SplitCanonical(ReadOnlySpan<byte> message)
+    /// <summary>The MIME entity of a message to encrypt, canonical, with its Content-* fields (text/plain in UTF-8 when it
+    /// has none), and the other fields (From, To, Subject, ...) to go on the outside. Input without a header block is all
+    /// text.</summary>
+    public static (byte[] Entity, IReadOnlyList<Header> OuterHeaders) ExtractEntity(byte[] message)
     {
-        byte[] canonical = ToCrlf(message);
-        if (!StartsWithHeaderField(canonical))
+        MimeMessage parsed;
+        try
         {
-            return ([], canonical); // plain text without a header block: all body
+            // Persistent: the parsed content stays a window on MESSAGE (which the caller zeroes), not a copy.
+            parsed = MimeMessage.Load(new MemoryStream(message, writable: false), persistent: true);
+        }
+        catch (FormatException)
+        {
+            using TextPart text = Utf8Text(new MemoryStream(message, writable: false));
+            return (Serialize((o, s) => text.WriteTo(o, s)), []);
         }
 
-        int end = IndexOfBlankLine(canonical, out int bodyStart);
-        string headerText = Encoding.UTF8.GetString(canonical, 0, end);
-        var fields = new List<string>();
-        foreach (string line in headerText.Split("\r\n"))
+        using (parsed)
         {
-            if (line.Length == 0)
+            MimeEntity body = parsed.Body ?? Utf8Text(new MemoryStream());
+            if (!body.Headers.Contains(HeaderId.ContentType))
             {
-                continue;
+                body.ContentType.Charset = "utf-8"; // written out: the entity must not depend on the outer message
             }
 
-            if ((line[0] == ' ' || line[0] == '\t') && fields.Count > 0)
-            {
-                fields[^1] += "\r\n" + line; // folded continuation
-            }
-            else if (line.Contains(':', StringComparison.Ordinal))
-            {
-                fields.Add(line);
-            }
-            else
-            {
-                throw new UsageException($"header line '{Truncate(line)}' has no colon");
-            }
+            return (Serialize((o, s) => body.WriteTo(o, s)), parsed.Headers.Where(h => h.Id != HeaderId.MimeVersion).ToList());
         }
-
-        return (fields, canonical[bodyStart..]);
-    }
-
-    /// <summary>The MIME entity of a message to encrypt: its Content-* fields (default text/plain) and body; the
-    /// other fields (From, To, Subject, ...) are returned separately to go on the outside.</summary>
-    public static (byte[] Entity, string OuterHeaders) ExtractEntity(ReadOnlySpan<byte> message)
-    {
-        (List<string> fields, byte[] body) = SplitCanonical(message);
-        var entity = new StringBuilder();
-        var outer = new StringBuilder();
-        foreach (string field in fields)
-        {
-            string name = field[..field.IndexOf(':', StringComparison.Ordinal)].Trim();
-            if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
-            {
-                entity.Append(field).Append("\r\n");
-            }
-            else if (!name.Equals("MIME-Version", StringComparison.OrdinalIgnoreCase))
-            {
-                outer.Append(field).Append("\r\n");
-            }
-        }
-
-        if (entity.Length == 0)
-        {
-            entity.Append("Content-Type: text/plain; charset=utf-8\r\n");
-        }
-
-        entity.Append("\r\n");
-        byte[] head = Encoding.UTF8.GetBytes(entity.ToString());
-        return ([.. head, .. body], outer.ToString());
     }
 
     /// <summary>Reads the CMS of an encrypted S/MIME message or entity.</summary>
@@ -124,7 +81,7 @@ public static class SmimeEntities
         using X509Certificate2 temp = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMinutes(5));
         var envelope = new EnvelopedCms(new System.Security.Cryptography.Pkcs.ContentInfo(entity.ToArray()),
             new AlgorithmIdentifier(new Oid("2.16.840.1.101.3.4.1.42"))); // id-aes256-CBC
-        envelope.Encrypt(new System.Security.Cryptography.Pkcs.CmsRecipient(SubjectIdentifierType.IssuerAndSerialNumber, temp));
+        envelope.Encrypt(new System.Security.Cryptography.Pkcs.CmsRecipient(System.Security.Cryptography.Pkcs.SubjectIdentifierType.IssuerAndSerialNumber, temp));
         using var key = new ListKey(temp, throwaway);
         RewrapResult result = SessionKeyRewrapper.Rewrap(envelope.Encode(), [key], [Cms.CmsRecipient.FromCertificate(certificate)],
             new CmsRewrapOptions { KeepOtherRecipientInfos = false });
@@ -135,64 +92,128 @@ public static class SmimeEntities
     public static byte[] SignOpaque(ReadOnlySpan<byte> entity, X509Certificate2 signerWithKey)
     {
         var signed = new SignedCms(new System.Security.Cryptography.Pkcs.ContentInfo(entity.ToArray()), detached: false);
-        var signer = new CmsSigner(SubjectIdentifierType.IssuerAndSerialNumber, signerWithKey)
-        {
-            DigestAlgorithm = new Oid("2.16.840.1.101.3.4.2.1"), // SHA-256
-            IncludeOption = X509IncludeOption.EndCertOnly,
-        };
-        signed.ComputeSignature(signer, silent: true);
-        using var output = new MemoryStream();
-        output.Write(Encoding.ASCII.GetBytes(SignedHeaders + "\r\n"));
-        SmimeBodyCodec.Write(signed.Encode(), base64: true, output);
-        return output.ToArray();
+        signed.ComputeSignature(Signer(signerWithKey), silent: true);
+        using ApplicationPkcs7Mime part = Pkcs7Mime(SecureMimeType.SignedData, signed.Encode());
+        return Serialize((o, s) => part.WriteTo(o, s));
     }
+
+    /// <summary>SHA-256, the signer's certificate included (not its chain): what the tools sign with.</summary>
+    internal static System.Security.Cryptography.Pkcs.CmsSigner Signer(X509Certificate2 signerWithKey) => new(System.Security.Cryptography.Pkcs.SubjectIdentifierType.IssuerAndSerialNumber, signerWithKey)
+    {
+        DigestAlgorithm = new Oid("2.16.840.1.101.3.4.2.1"), // SHA-256
+        IncludeOption = X509IncludeOption.EndCertOnly,
+    };
 
     /// <summary>Checks a decrypted entity for a signature: opaque (application/pkcs7-mime signed-data) or
     /// multipart/signed (RFC 8551 §3.5.3, what openssl cms -sign writes). Returns the status and the entity to show
     /// (the signed content for opaque signatures, the entity unchanged otherwise).</summary>
     public static (SignatureStatus Status, string Detail, byte[] Content) CheckSignature(byte[] entity)
     {
-        (List<string> fields, byte[] body) = SplitCanonical(entity);
-        string? contentType = fields
-            .Where(f => f.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase))
-            .Select(f => f["Content-Type:".Length..].Replace("\r\n", string.Empty, StringComparison.Ordinal))
-            .FirstOrDefault();
-        if (contentType is null)
-        {
-            return (SignatureStatus.None, "no signature", entity);
-        }
-
-        if (!MimeKit.ContentType.TryParse(contentType, out MimeKit.ContentType? type))
-        {
-            return (SignatureStatus.None, "no signature", entity);
-        }
-
+        MimeEntity parsed;
         try
         {
-            if (type.IsMimeType("application", "pkcs7-mime") && string.Equals(type.Parameters["smime-type"], "signed-data", StringComparison.OrdinalIgnoreCase))
-            {
-                byte[] der = DecodeBase64Body(body);
-                var signed = new SignedCms();
-                signed.Decode(der);
-                signed.CheckSignature(verifySignatureOnly: true);
-                return (SignatureStatus.Verified, Describe(signed), signed.ContentInfo.Content);
-            }
-
-            if (type.IsMimeType("multipart", "signed") && type.Boundary is { Length: > 0 } boundary)
-            {
-                (byte[] signedPart, byte[] signature) = SplitMultipartSigned(body, boundary);
-                var signed = new SignedCms(new System.Security.Cryptography.Pkcs.ContentInfo(signedPart), detached: true);
-                signed.Decode(signature);
-                signed.CheckSignature(verifySignatureOnly: true);
-                return (SignatureStatus.Verified, Describe(signed), entity);
-            }
+            parsed = MimeEntity.Load(new MemoryStream(entity, writable: false), persistent: true);
         }
-        catch (Exception e) when (e is CryptographicException or FormatException or UsageException)
+        catch (FormatException)
         {
-            return (SignatureStatus.Invalid, "INVALID signature: " + e.Message.ReplaceLineEndings(" "), entity);
+            return (SignatureStatus.None, "no signature", entity);
+        }
+
+        using (parsed)
+        {
+            try
+            {
+                if (parsed is ApplicationPkcs7Mime { SecureMimeType: SecureMimeType.SignedData } opaque)
+                {
+                    var signed = new SignedCms();
+                    signed.Decode(Decoded(opaque));
+                    signed.CheckSignature(verifySignatureOnly: true);
+                    return (SignatureStatus.Verified, Describe(signed), signed.ContentInfo.Content);
+                }
+
+                if (TrySplit(parsed, out byte[] signedPart, out byte[] signature))
+                {
+                    try
+                    {
+                        var signed = new SignedCms(new System.Security.Cryptography.Pkcs.ContentInfo(signedPart), detached: true);
+                        signed.Decode(signature);
+                        signed.CheckSignature(verifySignatureOnly: true);
+                        return (SignatureStatus.Verified, Describe(signed), entity);
+                    }
+                    finally
+                    {
+                        CryptographicOperations.ZeroMemory(signedPart);
+                    }
+                }
+            }
+            catch (Exception e) when (e is CryptographicException or FormatException)
+            {
+                return (SignatureStatus.Invalid, "INVALID signature: " + e.Message.ReplaceLineEndings(" "), entity);
+            }
         }
 
         return (SignatureStatus.None, "no signature", entity);
+    }
+
+    /// <summary>
+    /// A multipart/signed entity with an S/MIME signature (RFC 1847 §2.1, RFC 8551 §3.5.3) as the bytes the signature
+    /// covers (the first part, canonical: MimeKit writes its header fields as they arrived and its content with CRLF) and
+    /// the detached SignedData (the second part, decoded). The caller zeroes <paramref name="signedPart"/>.
+    /// </summary>
+    internal static bool TrySplit(MimeEntity entity, out byte[] signedPart, out byte[] signature)
+    {
+        signedPart = signature = [];
+        if (entity is not MultipartSigned { Count: 2 } multipart || multipart[1] is not MimePart signaturePart
+            || multipart.ContentType.Parameters["protocol"]?.ToLowerInvariant() is not ("application/pkcs7-signature" or "application/x-pkcs7-signature"))
+        {
+            return false;
+        }
+
+        signedPart = Serialize((o, s) => multipart[0].WriteTo(o, s));
+        signature = Decoded(signaturePart);
+        return true;
+    }
+
+    /// <summary>The decoded content of a leaf part, in a pinned buffer the caller may zero.</summary>
+    internal static byte[] Decoded(MimePart part) => Serialize((_, stream) => part.Content?.DecodeTo(stream));
+
+    /// <summary>
+    /// What WRITE produces with <see cref="Canonical"/>, in one pinned array of exactly that length: measured first, so
+    /// no growing buffer leaves copies of a key or a plaintext behind, and the caller can zero the only one.
+    /// </summary>
+    internal static byte[] Serialize(Action<FormatOptions, Stream> write)
+    {
+        using var measure = new MeasuringStream();
+        write(Canonical, measure);
+        byte[] bytes = GC.AllocateArray<byte>(checked((int)measure.Length), pinned: true);
+        using var output = new MemoryStream(bytes, writable: true);
+        write(Canonical, output);
+        return bytes;
+    }
+
+    private static ApplicationPkcs7Mime Pkcs7Mime(SecureMimeType type, ReadOnlySpan<byte> der)
+    {
+        var part = new ApplicationPkcs7Mime(type, new MemoryStream(der.ToArray(), writable: false));
+        if (type == SecureMimeType.AuthEnvelopedData)
+        {
+            part.ContentType.Parameters["smime-type"] = "authEnveloped-data"; // RFC 8551 §3.2.2 spells it so
+        }
+
+        return part;
+    }
+
+    private static TextPart Utf8Text(Stream content)
+    {
+        var text = new TextPart(TextFormat.Plain) { Content = new MimeContent(content) };
+        text.ContentType.Charset = "utf-8";
+        return text;
+    }
+
+    private static FormatOptions CreateCanonical()
+    {
+        FormatOptions options = FormatOptions.Default.Clone();
+        options.NewLineFormat = NewLineFormat.Dos;
+        return options;
     }
 
     private static string Describe(SignedCms signed)
@@ -200,105 +221,6 @@ public static class SmimeEntities
         X509Certificate2? cert = signed.SignerInfos.Count > 0 ? signed.SignerInfos[0].Certificate : null;
         return "verified: signed by " + (cert?.Subject ?? "an unknown signer") + " (signature checked; certificate not chain-validated)";
     }
-
-    /// <summary>RFC 1847 §2.1: the first part is the bytes between the first delimiter line's CRLF and the CRLF that
-    /// precedes the next delimiter; the second part's body is the detached SignedData.</summary>
-    internal static (byte[] SignedPart, byte[] Signature) SplitMultipartSigned(byte[] body, string boundary)
-    {
-        byte[] delimiter = Encoding.ASCII.GetBytes("--" + boundary);
-        int first = IndexOfLineStart(body, delimiter, 0);
-        if (first < 0)
-        {
-            throw new UsageException("multipart/signed without its first boundary");
-        }
-
-        int partStart = Array.IndexOf(body, (byte)'\n', first) + 1;
-        int second = IndexOfLineStart(body, delimiter, partStart);
-        if (partStart <= 0 || second < 0)
-        {
-            throw new UsageException("multipart/signed without a second part");
-        }
-
-        byte[] signedPart = body[partStart..(second - 2)];
-        int sigStart = Array.IndexOf(body, (byte)'\n', second) + 1;
-        int close = IndexOfLineStart(body, delimiter, sigStart);
-        byte[] sigEntity = body[sigStart..(close < 0 ? body.Length : close)];
-        (_, byte[] sigBody) = SplitCanonical(sigEntity);
-        return (signedPart, DecodeBase64Body(sigBody));
-    }
-
-    private static int IndexOfLineStart(byte[] data, byte[] delimiter, int from)
-    {
-        for (int i = data.AsSpan(from).IndexOf(delimiter); i >= 0; )
-        {
-            int at = from + i;
-            if (at == 0 || data[at - 1] == (byte)'\n')
-            {
-                return at;
-            }
-
-            from = at + 1;
-            i = data.AsSpan(from).IndexOf(delimiter);
-        }
-
-        return -1;
-    }
-
-    private static byte[] DecodeBase64Body(byte[] body)
-    {
-        string text = new(Encoding.ASCII.GetString(body).Where(c => !char.IsWhiteSpace(c)).ToArray());
-        return Convert.FromBase64String(text);
-    }
-
-    /// <summary>RFC 5322 §3.6.8: a field name is printable US-ASCII except colon, followed by a colon.</summary>
-    private static bool StartsWithHeaderField(ReadOnlySpan<byte> data)
-    {
-        int i = 0;
-        while (i < data.Length && data[i] is >= 33 and <= 126 and not (byte)':')
-        {
-            i++;
-        }
-
-        return i > 0 && i < data.Length && data[i] == (byte)':';
-    }
-
-    private static byte[] ToCrlf(ReadOnlySpan<byte> data)
-
-    {
-        using var output = new MemoryStream(data.Length + data.Length / 32 + 2);
-        for (int i = 0; i < data.Length; i++)
-        {
-            if (data[i] == (byte)'\n' && (i == 0 || data[i - 1] != (byte)'\r'))
-            {
-                output.WriteByte((byte)'\r');
-            }
-
-            output.WriteByte(data[i]);
-        }
-
-        return output.ToArray();
-    }
-
-    private static int IndexOfBlankLine(byte[] data, out int bodyStart)
-    {
-        if (data.AsSpan().StartsWith("\r\n"u8))
-        {
-            bodyStart = 2;
-            return 0;
-        }
-
-        int i = data.AsSpan().IndexOf("\r\n\r\n"u8);
-        if (i < 0)
-        {
-            bodyStart = data.Length;
-            return data.Length;
-        }
-
-        bodyStart = i + 4;
-        return i;
-    }
-
-    private static string Truncate(string text) => text.Length > 60 ? text[..60] + "..." : text;
 }
 
 /// <summary>What <c>securelist decrypt</c> found about the sender's signature.</summary>
