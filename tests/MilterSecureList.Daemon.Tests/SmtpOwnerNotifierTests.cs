@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using MilterSecureList.Daemon.Notices;
 using MilterSecureList.Directory;
@@ -13,79 +12,40 @@ public sealed class SmtpOwnerNotifierTests : IAsyncLifetime
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     private readonly string _dir = System.IO.Directory.CreateTempSubdirectory("notices-").FullName;
-    private Process? _sink;
-    private int _port;
-
-    private string SinkDirectory => Path.Combine(_dir, "sink");
+    private SmtpSink _sink = null!;
 
     public async Task InitializeAsync()
     {
-        string sink = ExternalTool.Require("smtp-sink", "postfix");
-        System.IO.Directory.CreateDirectory(SinkDirectory);
-        // smtp-sink writes its dumps as the postfix user: it must get through the (0700) temp dir into a dir it may write.
+        // smtp-sink writes its dumps as the postfix user: it must get through the (0700) temp dir.
         File.SetUnixFileMode(_dir, (UnixFileMode)0x1ED); // 0755
-        File.SetUnixFileMode(SinkDirectory, (UnixFileMode)0x1FF); // 0777
-        _port = ExternalTool.FreeTcpPort();
-        var psi = new ProcessStartInfo(sink) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "-u", "postfix", "-d", Path.Combine(SinkDirectory, "%Y%m%d%H%M%S."), $"127.0.0.1:{_port}", "16" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        _sink = Process.Start(psi) ?? throw new InvalidOperationException("cannot start smtp-sink");
-        DateTime end = DateTime.UtcNow + Deadline;
-        while (!await CanConnectAsync(_port))
-        {
-            Assert.True(DateTime.UtcNow < end, "smtp-sink does not listen");
-            await Task.Delay(50);
-        }
+        _sink = await SmtpSink.StartAsync(Path.Combine(_dir, "sink"), backlog: 16);
     }
 
     public async Task DisposeAsync()
     {
-        if (_sink is { HasExited: false })
+        if (_sink is not null)
         {
-            _sink.Kill();
-            await _sink.WaitForExitAsync();
+            await _sink.DisposeAsync();
         }
 
-        _sink?.Dispose();
         System.IO.Directory.Delete(_dir, recursive: true);
     }
 
     private static MailingList List(string owner) =>
         new("crypto@lists.example.org", ListMode.Rekey, owner, PostingPolicy.Open, MailingList.NoOptions);
 
-    private static async Task<bool> CanConnectAsync(int port)
-    {
-        try
-        {
-            using var client = new System.Net.Sockets.TcpClient();
-            await client.ConnectAsync("127.0.0.1", port);
-            return true;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
-    }
-
+    /// <summary>
+    /// Waits for COUNT notices at smtp-sink. Its dump of a transaction is complete once the notifier logs that
+    /// smtp-sink accepted it (the dump is closed before the 250), so the log line is the signal, not the file.
+    /// </summary>
     private async Task<IReadOnlyList<SinkMessage>> WaitForMessagesAsync(int count, RecordingLogger logger)
     {
-        DateTime end = DateTime.UtcNow + Deadline;
-        while (true)
-        {
-            // smtp-sink writes a dump when the transaction ends: a file may be there but not complete until QUIT.
-            var messages = System.IO.Directory.GetFiles(SinkDirectory, "*", SearchOption.AllDirectories)
-                .Select(SinkMessage.Parse).Where(m => m.Body.Length > 0).ToList();
-            if (messages.Count >= count)
-            {
-                return messages;
-            }
-
-            Assert.True(DateTime.UtcNow < end, $"smtp-sink got {messages.Count} message(s), expected {count}; log: {string.Join(" | ", logger.Lines)}");
-            await Task.Delay(100);
-        }
+        await Poll.UntilAsync(
+            () => logger.Lines.Count(l => l.Contains("notice sent to", StringComparison.Ordinal)) >= count,
+            $"{count} notice(s) sent",
+            Deadline,
+            evidence: () => "log: " + string.Join(" | ", logger.Lines));
+        return _sink.ReadMessages();
     }
 
     [Fact]
@@ -93,7 +53,7 @@ public sealed class SmtpOwnerNotifierTests : IAsyncLifetime
     {
         var logger = new RecordingLogger();
         await using (var notifier = new SmtpOwnerNotifier(
-            new NoticeOptions { SmtpServer = $"127.0.0.1:{_port}", From = "SecureList <securelist@lists.example.org>" }, logger))
+            new NoticeOptions { SmtpServer = $"127.0.0.1:{_sink.Port}", From = "SecureList <securelist@lists.example.org>" }, logger))
         {
             notifier.MemberSkipped(List("owner@example.org"), "erin@example.org", "certificate expired on 2026-01-01");
             notifier.MemberSkipped(List("owner@example.org"), "frank@example.org", "no certificate");
@@ -121,12 +81,11 @@ public sealed class SmtpOwnerNotifierTests : IAsyncLifetime
         await using (var notifier = new SmtpOwnerNotifier(new NoticeOptions { SmtpServer = $"127.0.0.1:{closed}" }, logger))
         {
             notifier.MemberSkipped(List("owner@example.org"), "erin@example.org", "no certificate");
-            DateTime end = DateTime.UtcNow + Deadline;
-            while (!logger.Lines.Any(l => l.Contains("owner@example.org", StringComparison.Ordinal) && !l.Contains("skipped erin", StringComparison.Ordinal) && l.StartsWith("Warning", StringComparison.Ordinal)))
-            {
-                Assert.True(DateTime.UtcNow < end, "no failure logged: " + string.Join(" | ", logger.Lines));
-                await Task.Delay(50);
-            }
+            await Poll.UntilAsync(
+                () => logger.Lines.Any(l => l.Contains("owner@example.org", StringComparison.Ordinal) && !l.Contains("skipped erin", StringComparison.Ordinal) && l.StartsWith("Warning", StringComparison.Ordinal)),
+                "the failure to be logged",
+                Deadline,
+                evidence: () => string.Join(" | ", logger.Lines));
         }
     }
 
@@ -134,15 +93,14 @@ public sealed class SmtpOwnerNotifierTests : IAsyncLifetime
     public async Task AnOwnerAddressMailKitCannotParseIsLoggedNotThrown()
     {
         var logger = new RecordingLogger();
-        await using (var notifier = new SmtpOwnerNotifier(new NoticeOptions { SmtpServer = $"127.0.0.1:{_port}" }, logger))
+        await using (var notifier = new SmtpOwnerNotifier(new NoticeOptions { SmtpServer = $"127.0.0.1:{_sink.Port}" }, logger))
         {
             notifier.MemberSkipped(List("owner@@bad"), "erin@example.org", "no certificate");
-            DateTime end = DateTime.UtcNow + Deadline;
-            while (!logger.Lines.Any(l => l.Contains("owner@@bad", StringComparison.Ordinal) && l.StartsWith("Warning", StringComparison.Ordinal)))
-            {
-                Assert.True(DateTime.UtcNow < end, "no failure logged: " + string.Join(" | ", logger.Lines));
-                await Task.Delay(50);
-            }
+            await Poll.UntilAsync(
+                () => logger.Lines.Any(l => l.Contains("owner@@bad", StringComparison.Ordinal) && l.StartsWith("Warning", StringComparison.Ordinal)),
+                "the failure to be logged",
+                Deadline,
+                evidence: () => string.Join(" | ", logger.Lines));
         }
     }
 

@@ -159,14 +159,7 @@ public sealed class DoubleWrapScenario : IAsyncLifetime
 
         // The daemon must have read the injected certificate before the second post, or that post would not show what
         // the attacker gets: SIGHUP re-reads the directory at once, instead of waiting for the cache's next poll.
-        ExternalTool.Signal(daemon.ProcessId, "HUP");
-        DateTime reloadDeadline = DateTime.UtcNow.AddSeconds(30);
-        while (!daemon.Output.Contains("reloaded", StringComparison.Ordinal) && DateTime.UtcNow < reloadDeadline)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.Contains("reloaded", daemon.Output, StringComparison.Ordinal);
+        Assert.Contains("reloaded", await daemon.ReloadAsync(), StringComparison.Ordinal);
         (Sent2, Text2) = Post("second", Key2);
         Assert.Equal(250, (await postfix.SendAsync(DoubleWrapWorld.Address("alice"), [List], Sent2)).Code);
         IReadOnlyList<SinkMessage> got = await postfix.WaitForSinkMessagesAsync(2, s_deliveryTimeout);

@@ -28,7 +28,7 @@ public sealed class GatewayDaemonTests : IDisposable
         _world.Know(_world.Bob);
         _world.Store.SetUserPolicy("alice@gw.example", Directory.Gateway.EncryptPolicy.Required, null, null);
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(Ini("gateway"));
-        await using TestMta mta = await OpenAsync(daemon);
+        await using TestMta mta = await daemon.OpenSessionAsync();
 
         mta.Macro(MilterCommandCode.Mail, "i", "GW1");
         await mta.MailAsync("<alice@gw.example>");
@@ -47,14 +47,14 @@ public sealed class GatewayDaemonTests : IDisposable
         (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", _world.CaFile, "-out", content);
         Assert.True(code == 0, error);
         Assert.Contains("through the daemon", File.ReadAllText(content), StringComparison.Ordinal);
-        await WaitForAsync(daemon, "gateway audit: signed for alice@gw.example");
+        await daemon.WaitForOutputAsync("gateway audit: signed for alice@gw.example", TimeSpan.FromSeconds(10));
     }
 
     [Fact]
     public async Task InboundTamperedMailIsRefusedWith550AtEndOfMessage()
     {
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(Ini("gateway"));
-        await using TestMta mta = await OpenAsync(daemon);
+        await using TestMta mta = await daemon.OpenSessionAsync();
         string entity = _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain\r\n\r\nPay 100 EUR\r\n"));
         byte[] signed = _world.OpensslMessage("From: bob@partner.example\nTo: alice@gw.example\nSubject: x\n", "cms", "-sign", "-in", entity, "-signer", _world.Bob.CertFile, "-inkey", _world.Bob.KeyFile);
         byte[] tampered = Encoding.ASCII.GetBytes(Encoding.ASCII.GetString(signed).Replace("Pay 100", "Pay 900", StringComparison.Ordinal));
@@ -79,7 +79,7 @@ public sealed class GatewayDaemonTests : IDisposable
         Admin("--config", adminIni, "member", "add", List, _world.Carol.Address, "--cert", _world.Carol.CertFile);
 
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(Ini("gateway, lists"));
-        await using TestMta mta = await OpenAsync(daemon);
+        await using TestMta mta = await daemon.OpenSessionAsync();
         mta.Macro(MilterCommandCode.Mail, "i", "GW3");
         await mta.MailAsync("<alice@gw.example>");
         Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync($"<{List}>"))!.Response);
@@ -109,15 +109,6 @@ public sealed class GatewayDaemonTests : IDisposable
         (List<GatewayHeader> plainHeaders, byte[] plainBody) = GatewayMessages.Split(GatewayWorld.PlainMessage("bob@partner.example", List, "plain"));
         EndOfMessageResult refused = await SendHeadersAndBodyAsync(mta, plainHeaders, plainBody, "GW4");
         Assert.StartsWith("550 5.7.1", Encoding.ASCII.GetString(refused.Final.Payload), StringComparison.Ordinal);
-    }
-
-    private static async Task<TestMta> OpenAsync(DaemonProcess daemon)
-    {
-        TestMta mta = await TestMta.ConnectAsync(daemon.Socket);
-        await mta.NegotiateAsync();
-        await mta.ConnectAsync("client.example", "192.0.2.1");
-        await mta.HeloAsync("client.example");
-        return mta;
     }
 
     private static async Task<byte[]> SendMessageAsync(TestMta mta, byte[] message, string queueId)
@@ -187,17 +178,6 @@ public sealed class GatewayDaemonTests : IDisposable
 
         output.Append("\r\n");
         return [.. Encoding.UTF8.GetBytes(output.ToString()), .. eom.ReplacedBody ?? body];
-    }
-
-    private static async Task WaitForAsync(DaemonProcess daemon, string text)
-    {
-        DateTime deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!daemon.Output.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.Contains(text, daemon.Output, StringComparison.Ordinal);
     }
 
     private static string Admin(params string[] args)
