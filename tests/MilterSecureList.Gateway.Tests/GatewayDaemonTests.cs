@@ -18,9 +18,7 @@ public sealed class GatewayDaemonTests : IDisposable
 
     public void Dispose() => _world.Dispose();
 
-    private string Ini(string handlers) =>
-        $"[Listener]\nSocket = {{SOCKET}}\n[Milter]\nHandlers = {handlers}\n[Directory]\nPath = {_world.Temp.File("db/lists.db")}\nCacheRefreshSeconds = 1\n" +
-        $"[Keys]\nDirectory = {_world.Temp.File("keys")}\n[Notices]\nEnabled = no\n[Gateway]\nAuthservId = {GatewayWorld.AuthservId}\nTrustAnchors = {_world.CaFile}\n";
+    private string Ini(string handlers) => _world.DaemonIni(handlers);
 
     [Fact]
     public async Task OutboundThroughTheDaemonIsSignedAndEncryptedAndAMissingRequiredCertificateIsRefusedAtRcpt()

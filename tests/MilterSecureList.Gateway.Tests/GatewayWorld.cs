@@ -113,6 +113,14 @@ public sealed class GatewayWorld : IDisposable
         return new Party(address, made, key, certFile, keyFile);
     }
 
+    /// <summary>
+    /// The milter.ini of a daemon serving this world's directory and keys with [Milter] Handlers = HANDLERS;
+    /// EXTRA is appended (more [Gateway] keys or whole sections).
+    /// </summary>
+    public string DaemonIni(string handlers, string extra = "") =>
+        $"[Listener]\nSocket = {{SOCKET}}\nSocketMode = 0666\n[Milter]\nHandlers = {handlers}\n[Directory]\nPath = {Temp.File("db/lists.db")}\nCacheRefreshSeconds = 1\n" +
+        $"[Keys]\nDirectory = {Temp.File("keys")}\n[Notices]\nEnabled = no\n[Gateway]\nAuthservId = {AuthservId}\nTrustAnchors = {CaFile}\n{extra}";
+
     public static RSA FreshKey() => s_keys.Value[3];
 
     /// <summary>Imports PARTY's certificate as a manual, pinned correspondent certificate.</summary>
