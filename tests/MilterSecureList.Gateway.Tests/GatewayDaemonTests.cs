@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Text;
-using MilterSecureList.Admin;
 using MilterSecureList.Admin.Tests;
 using MilterSecureList.Protocol.Wire;
 using MilterSecureList.Testing;
@@ -18,9 +17,7 @@ public sealed class GatewayDaemonTests : IDisposable
 
     public void Dispose() => _world.Dispose();
 
-    private string Ini(string handlers) =>
-        $"[Listener]\nSocket = {{SOCKET}}\n[Milter]\nHandlers = {handlers}\n[Directory]\nPath = {_world.Temp.File("db/lists.db")}\nCacheRefreshSeconds = 1\n" +
-        $"[Keys]\nDirectory = {_world.Temp.File("keys")}\n[Notices]\nEnabled = no\n[Gateway]\nAuthservId = {GatewayWorld.AuthservId}\nTrustAnchors = {_world.CaFile}\n";
+    private string Ini(string handlers) => _world.DaemonIni(handlers);
 
     [Fact]
     public async Task OutboundThroughTheDaemonIsSignedAndEncryptedAndAMissingRequiredCertificateIsRefusedAtRcpt()
@@ -72,11 +69,7 @@ public sealed class GatewayDaemonTests : IDisposable
     [Fact]
     public async Task GatewayThenListsEncryptsAUsersPlainPostToTheListAndReKeysItForTheMembers()
     {
-        string adminIni = _world.Temp.File("admin.ini");
-        File.WriteAllText(adminIni, $"[Directory]\nPath = {_world.Temp.File("db/lists.db")}\n[Keys]\nDirectory = {_world.Temp.File("keys")}\n");
-        Admin("--config", adminIni, "list", "create", List, "--owner", "owner@gw.example");
-        Admin("--config", adminIni, "member", "add", List, _world.Bob.Address, "--cert", _world.Bob.CertFile);
-        Admin("--config", adminIni, "member", "add", List, _world.Carol.Address, "--cert", _world.Carol.CertFile);
+        _world.CreateList(List, _world.Bob, _world.Carol);
 
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(Ini("gateway, lists"));
         await using TestMta mta = await daemon.OpenSessionAsync();
@@ -178,14 +171,5 @@ public sealed class GatewayDaemonTests : IDisposable
 
         output.Append("\r\n");
         return [.. Encoding.UTF8.GetBytes(output.ToString()), .. eom.ReplacedBody ?? body];
-    }
-
-    private static string Admin(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = AdminCli.Run(args, output, error);
-        Assert.True(exit == 0, $"securelist {string.Join(' ', args)}: exit {exit}: {error}");
-        return output.ToString();
     }
 }

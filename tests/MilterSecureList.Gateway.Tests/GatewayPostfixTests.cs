@@ -17,9 +17,48 @@ public sealed class GatewayPostfixTests : IDisposable
 
     public void Dispose() => _world.Dispose();
 
-    private Task<DaemonProcess> StartDaemonAsync() => DaemonProcess.StartAsync(
-        $"[Listener]\nSocket = {{SOCKET}}\nSocketMode = 0666\n[Milter]\nHandlers = gateway\n[Directory]\nPath = {_world.Temp.File("db/lists.db")}\n" +
-        $"[Keys]\nDirectory = {_world.Temp.File("keys")}\n[Notices]\nEnabled = no\n[Gateway]\nAuthservId = {GatewayWorld.AuthservId}\nTrustAnchors = {_world.CaFile}\n");
+    private Task<DaemonProcess> StartDaemonAsync(string handlers = "gateway", string extra = "") => DaemonProcess.StartAsync(_world.DaemonIni(handlers, extra));
+
+    /// <summary>
+    /// The sending side: a second Postfix without milters that relays everything to GATEWAY's smtpd, so a
+    /// recipient the gateway answers with 452 is retried by a real SMTP client in a separate transaction, and a
+    /// 550 becomes a bounce to the sender.
+    /// </summary>
+    private static Task<PostfixInstance> StartSenderAsync(PostfixInstance gateway) =>
+        PostfixInstance.StartAsync(null, ["myhostname = sender.msl.test", $"relayhost = [127.0.0.1]:{gateway.SmtpPort}"]);
+
+    /// <summary>
+    /// Waits (bounded) until SENDER's queue is empty and GATEWAY's sink holds COUNT messages. The sender is asked
+    /// to retry deferred recipients now (postqueue -f) instead of on its backoff schedule.
+    /// </summary>
+    private static async Task<IReadOnlyList<SinkMessage>> DeliveredAsync(PostfixInstance sender, PostfixInstance gateway, int count)
+    {
+        DateTime deadline = DateTime.UtcNow + s_delivery;
+        while (sender.QueuedCount() > 0 || gateway.ReadSinkMessages().Count < count)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{sender.QueuedCount()} still queued at the sender, {gateway.ReadSinkMessages().Count} of {count} delivered; sender log:\n{sender.ReadMailLog()}");
+            }
+
+            await sender.FlushQueueAsync();
+            await Task.Delay(500);
+        }
+
+        return await gateway.WaitForSinkMessagesAsync(count, s_delivery);
+    }
+
+    /// <summary>openssl decrypts COPY with PARTY's key and verifies the signature inside against the test CA; returns the signed text.</summary>
+    private string DecryptAndVerify(SinkMessage copy, Party party)
+    {
+        string file = _world.Write(Encoding.ASCII.GetBytes(copy.Headers + "\n" + copy.Body));
+        string decrypted = _world.Temp.File($"{Guid.NewGuid():N}.dec.eml");
+        OpensslTool.Run("cms", "-decrypt", "-in", file, "-recip", party.CertFile, "-inkey", party.KeyFile, "-out", decrypted);
+        string content = _world.Temp.File($"{Guid.NewGuid():N}.content.txt");
+        (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", _world.CaFile, "-out", content);
+        Assert.True(code == 0, $"{party.Address}: {error}");
+        return File.ReadAllText(content);
+    }
 
     [Fact]
     public async Task OutboundUnderRequiredNothingLeavesInPlaintextAndTheMissingRecipientIsRefusedAtRcpt()
@@ -36,13 +75,7 @@ public sealed class GatewayPostfixTests : IDisposable
         SinkMessage delivered = Assert.Single(await postfix.WaitForSinkMessagesAsync(1, s_delivery));
         Assert.Equal(["<bob@partner.example>"], delivered.Recipients);
         Assert.DoesNotContain("secret plan", delivered.Headers + delivered.Body, StringComparison.Ordinal);
-        string file = _world.Write(Encoding.ASCII.GetBytes(delivered.Headers + "\n" + delivered.Body));
-        string decrypted = _world.Temp.File("dec.eml");
-        OpensslTool.Run("cms", "-decrypt", "-in", file, "-recip", _world.Bob.CertFile, "-inkey", _world.Bob.KeyFile, "-out", decrypted);
-        string content = _world.Temp.File("content.txt");
-        (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", _world.CaFile, "-out", content);
-        Assert.True(code == 0, error);
-        Assert.Contains("the secret plan", File.ReadAllText(content), StringComparison.Ordinal);
+        Assert.Contains("the secret plan", DecryptAndVerify(delivered, _world.Bob), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -65,5 +98,103 @@ public sealed class GatewayPostfixTests : IDisposable
         Assert.Contains("Authentication-Results: gw.example; smime=pass body.smime-identifier=bob@partner.example", delivered.Headers, StringComparison.Ordinal);
         Assert.DoesNotContain("forged@evil.example", delivered.Headers, StringComparison.Ordinal);
         Assert.Contains("account 1", delivered.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnderRequiredNoCopyLeavesInPlaintextWhenARealMtaSendsToMixedRecipients()
+    {
+        // alice requires encryption; bob and carol have certificates, stranger has none (550), and loose@plain.example
+        // is opportunistic by domain policy and has none (452: it needs a differently protected copy).
+        _world.Know(_world.Bob);
+        _world.Know(_world.Carol);
+        _world.Store.SetUserPolicy("alice@gw.example", EncryptPolicy.Required, null, null);
+        await using DaemonProcess daemon = await StartDaemonAsync(extra: "DomainPolicy = plain.example:opportunistic\n");
+        await using PostfixInstance gateway = await PostfixInstance.StartAsync(daemon.Socket);
+        await using PostfixInstance sender = await StartSenderAsync(gateway);
+
+        string[] recipients = ["bob@partner.example", "stranger@nowhere.example", "loose@plain.example", "carol@partner.example"];
+        byte[] message = GatewayWorld.PlainMessage("alice@gw.example", string.Join(", ", recipients), "the quarterly numbers");
+        Assert.Equal(250, (await sender.SendAsync("alice@gw.example", recipients, message)).Code);
+
+        // bob and carol share one encrypted copy; loose gets a signed-only one; alice gets the bounce for stranger.
+        IReadOnlyList<SinkMessage> copies = await DeliveredAsync(sender, gateway, 3);
+        Assert.DoesNotContain(copies, c => c.Recipients.Contains("<stranger@nowhere.example>"));
+        foreach (SinkMessage copy in copies)
+        {
+            bool plaintext = (copy.Headers + copy.Body).Contains("the quarterly numbers", StringComparison.Ordinal);
+            if (copy.Recipients.Any(r => r is "<bob@partner.example>" or "<carol@partner.example>"))
+            {
+                Assert.False(plaintext, $"plaintext to {string.Join(", ", copy.Recipients)}");
+                Assert.Contains("the quarterly numbers", DecryptAndVerify(copy, _world.Bob), StringComparison.Ordinal);
+                Assert.Contains("the quarterly numbers", DecryptAndVerify(copy, _world.Carol), StringComparison.Ordinal);
+            }
+            else
+            {
+                // Allowed in plaintext only: the opportunistic recipient, and the bounce to alice herself.
+                Assert.True(copy.Recipients.SequenceEqual(["<loose@plain.example>"]) || copy.Recipients.SequenceEqual(["<alice@gw.example>"]) && copy.MailFrom == "<>",
+                    $"unexpected copy to {string.Join(", ", copy.Recipients)} from {copy.MailFrom}");
+            }
+        }
+
+        Assert.Equal(2, copies.Where(c => c.Recipients.Any(r => r is "<bob@partner.example>" or "<carol@partner.example>")).SelectMany(c => c.Recipients).Count());
+        Assert.Contains("multipart/signed", Assert.Single(copies, c => c.Recipients.Contains("<loose@plain.example>")).Headers, StringComparison.Ordinal);
+        string senderLog = sender.ReadMailLog();
+        Assert.Contains("550 5.7.1 <stranger@nowhere.example>", senderLog, StringComparison.Ordinal);
+        Assert.Contains("452 4.5.3 <loose@plain.example>", senderLog, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AMixedInboundTransactionSplitsVia452AndTheOtherRecipientGetsItStillEncrypted()
+    {
+        await using DaemonProcess daemon = await StartDaemonAsync();
+        await using PostfixInstance gateway = await PostfixInstance.StartAsync(daemon.Socket);
+        await using PostfixInstance sender = await StartSenderAsync(gateway);
+
+        // bob writes to alice (a gateway user) and to carol (who reads S/MIME herself), encrypted to both.
+        string entity = _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain\r\n\r\nmeeting at noon\r\n"));
+        byte[] message = _world.OpensslMessage("From: bob@partner.example\r\nTo: alice@gw.example, carol@partner.example\r\nSubject: split\r\n",
+            "cms", "-encrypt", "-aes256", "-in", entity, _world.Alice.CertFile, _world.Carol.CertFile);
+        Assert.Equal(250, (await sender.SendAsync("bob@partner.example", ["alice@gw.example", "carol@partner.example"], message)).Code);
+
+        IReadOnlyList<SinkMessage> copies = await DeliveredAsync(sender, gateway, 2);
+        Assert.Equal(2, copies.Count);
+        SinkMessage forAlice = Assert.Single(copies, c => c.Recipients.SequenceEqual(["<alice@gw.example>"]));
+        Assert.Contains("meeting at noon", forAlice.Body, StringComparison.Ordinal);
+        Assert.DoesNotContain("pkcs7-mime", forAlice.Headers, StringComparison.Ordinal);
+
+        SinkMessage forCarol = Assert.Single(copies, c => c.Recipients.SequenceEqual(["<carol@partner.example>"]));
+        Assert.Contains("application/pkcs7-mime", forCarol.Headers, StringComparison.Ordinal);
+        Assert.DoesNotContain("meeting at noon", forCarol.Headers + forCarol.Body, StringComparison.Ordinal);
+        string decrypted = _world.Temp.File("carol.txt");
+        OpensslTool.Run("cms", "-decrypt", "-in", _world.Write(Encoding.ASCII.GetBytes(forCarol.Headers + "\n" + forCarol.Body)), "-recip", _world.Carol.CertFile, "-inkey", _world.Carol.KeyFile, "-out", decrypted);
+        Assert.Contains("meeting at noon", File.ReadAllText(decrypted), StringComparison.Ordinal);
+        Assert.Contains("452 4.5.3", sender.ReadMailLog(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GatewayThenListsAUsersPlainPostIsSignedEncryptedAndReKeyedForEachMember()
+    {
+        const string List = "crypto@lists.gw.example";
+        _world.CreateList(List, _world.Bob, _world.Carol);
+        await using DaemonProcess daemon = await StartDaemonAsync("gateway, lists");
+        await using SecureListPostfix postfix = await SecureListPostfix.StartAsync(daemon.Socket, "lists.gw.example");
+
+        SmtpResult posted = await postfix.Postfix.SendAsync("alice@gw.example", [List], GatewayWorld.PlainMessage("alice@gw.example", List, "a plain post to an encrypted list"));
+        Assert.Equal(250, posted.Code);
+        SinkMessage delivered = Assert.Single(await postfix.Postfix.WaitForSinkMessagesAsync(1, s_delivery));
+        Assert.Equal(["<bob@partner.example>", "<carol@partner.example>"], delivered.Recipients.Order(StringComparer.Ordinal));
+        Assert.DoesNotContain("a plain post", delivered.Headers + delivered.Body, StringComparison.Ordinal);
+        foreach (Party member in new[] { _world.Bob, _world.Carol })
+        {
+            Assert.Contains("a plain post to an encrypted list", DecryptAndVerify(delivered, member), StringComparison.Ordinal);
+        }
+
+        // A sender who is not a gateway user meets the list's plaintext policy: refused, nothing delivered.
+        SmtpResult refused = await postfix.Postfix.SendAsync("bob@partner.example", [List], GatewayWorld.PlainMessage("bob@partner.example", List, "plain from outside"));
+        Assert.Equal(550, refused.Code);
+        Assert.Contains("5.7.1", refused.Text, StringComparison.Ordinal);
+        await postfix.Postfix.WaitForQueueEmptyAsync(s_delivery);
+        Assert.Single(postfix.Postfix.ReadSinkMessages());
+        Assert.Equal(0, postfix.DeferredCount());
     }
 }

@@ -113,6 +113,37 @@ public sealed class GatewayWorld : IDisposable
         return new Party(address, made, key, certFile, keyFile);
     }
 
+    /// <summary>
+    /// The milter.ini of a daemon serving this world's directory and keys with [Milter] Handlers = HANDLERS;
+    /// EXTRA is appended (more [Gateway] keys or whole sections).
+    /// </summary>
+    public string DaemonIni(string handlers, string extra = "") =>
+        $"[Listener]\nSocket = {{SOCKET}}\nSocketMode = 0666\n[Milter]\nHandlers = {handlers}\n[Directory]\nPath = {Temp.File("db/lists.db")}\nCacheRefreshSeconds = 1\n" +
+        $"[Keys]\nDirectory = {Temp.File("keys")}\n[Notices]\nEnabled = no\n[Gateway]\nAuthservId = {AuthservId}\nTrustAnchors = {CaFile}\n{extra}";
+
+    /// <summary>Creates the encrypted list LIST (owner owner@gw.example) with MEMBERS, through the securelist CLI.</summary>
+    public void CreateList(string list, params Party[] members)
+    {
+        string adminIni = Temp.File("admin.ini");
+        File.WriteAllText(adminIni, $"[Directory]\nPath = {Temp.File("db/lists.db")}\n[Keys]\nDirectory = {Temp.File("keys")}\n");
+        Admin("--config", adminIni, "list", "create", list, "--owner", "owner@gw.example");
+        foreach (Party member in members)
+        {
+            Admin("--config", adminIni, "member", "add", list, member.Address, "--cert", member.CertFile);
+        }
+    }
+
+    private static void Admin(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = MilterSecureList.Admin.AdminCli.Run(args, output, error);
+        if (exit != 0)
+        {
+            throw new InvalidOperationException($"securelist {string.Join(' ', args)}: exit {exit}: {error}");
+        }
+    }
+
     public static RSA FreshKey() => s_keys.Value[3];
 
     /// <summary>Imports PARTY's certificate as a manual, pinned correspondent certificate.</summary>

@@ -128,21 +128,86 @@ public sealed class GpgsmNssTests : IDisposable
 
         foreach (string der in new[] { fromGpgsm, fromNss })
         {
-            byte[] message = Encoding.ASCII.GetBytes(
-                "From: bob@partner.example\r\nTo: alice@gw.example\r\nSubject: enc\r\nMIME-Version: 1.0\r\n" +
-                "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-                Convert.ToBase64String(File.ReadAllBytes(der), Base64FormattingOptions.InsertLineBreaks) + "\r\n");
+            byte[] message = Pkcs7MimeMessage("enc", "enveloped-data", File.ReadAllBytes(der));
             (GatewayResult result, byte[] output, _) = _world.Run("bob@partner.example", ["alice@gw.example"], message);
             Assert.True(result.Reason.StartsWith("decrypted for alice@gw.example", StringComparison.Ordinal), $"{der}: {result.Reason}");
             Assert.Contains("for alice only", Encoding.ASCII.GetString(output), StringComparison.Ordinal);
         }
     }
 
-    private static byte[] MultipartSigned(byte[] entity, byte[] signature) => Encoding.ASCII.GetBytes(
-        "From: bob@partner.example\r\nTo: alice@gw.example\r\nSubject: peer\r\nMIME-Version: 1.0\r\n" +
+    private const string FromBob = "From: bob@partner.example\r\nTo: alice@gw.example\r\n";
+
+    [Fact]
+    public async Task MailSignedAndEncryptedByOpensslGpgsmAndCmsutilArrivesThroughPostfixDecryptedAndVerified()
+    {
+        Gpg("--batch", "--import", _world.Alice.CertFile);
+        Run("certutil", "-A", "-d", _nss, "-n", "alice", "-t", ",,", "-i", _world.Alice.CertFile);
+        var sent = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+
+        // openssl: multipart/signed, then enveloped-data (AES-256-CBC) around it, as openssl smime clients send.
+        string opensslEntity = _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain; charset=us-ascii\r\n\r\nsecret from openssl\r\n"), "entity");
+        string opensslSigned = _world.Temp.File("openssl.signed");
+        OpensslTool.Run("cms", "-sign", "-in", opensslEntity, "-signer", _world.Bob.CertFile, "-inkey", _world.Bob.KeyFile, "-out", opensslSigned);
+        sent["openssl"] = _world.OpensslMessage(FromBob + "Subject: openssl\r\n", "cms", "-encrypt", "-aes256", "-in", opensslSigned, _world.Alice.CertFile);
+
+        // gpgsm: a detached signature in multipart/signed, then encrypted to alice.
+        byte[] gpgsmEntity = Encoding.ASCII.GetBytes("Content-Type: text/plain; charset=us-ascii\r\n\r\nsecret from gpgsm\r\n");
+        string gpgsmSignature = _world.Temp.File("gpgsm.p7s");
+        GpgWithPassphrase("-u", "bob@partner.example", "--detach-sign", "-o", gpgsmSignature, _world.Write(gpgsmEntity, "entity"));
+        string gpgsmEnveloped = _world.Temp.File("gpgsm.p7m");
+        Gpg("--batch", "-r", "alice@gw.example", "-e", "-o", gpgsmEnveloped, _world.Write(MultipartSignedEntity(gpgsmEntity, File.ReadAllBytes(gpgsmSignature)), "signed"));
+        sent["gpgsm"] = Pkcs7MimeMessage("gpgsm", "enveloped-data", File.ReadAllBytes(gpgsmEnveloped));
+
+        // NSS cmsutil: an opaque signed-data (the entity inside), then encrypted to alice.
+        // (Delivered unwrapped: Content-Type text/plain; checked below.)
+        string nssSigned = _world.Temp.File("nss.p7m.signed");
+        Run("cmsutil", "-S", "-N", NssNickname(), "-i", _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain; charset=us-ascii\r\n\r\nsecret from cmsutil\r\n"), "entity"),
+            "-o", nssSigned, "-d", _nss, "-p", string.Empty);
+        string nssEnveloped = _world.Temp.File("nss.p7m");
+        Run("cmsutil", "-E", "-r", "alice@gw.example", "-i", _world.Write(Pkcs7MimeEntity("signed-data", File.ReadAllBytes(nssSigned)), "signed"), "-o", nssEnveloped, "-d", _nss);
+        sent["cmsutil"] = Pkcs7MimeMessage("cmsutil", "enveloped-data", File.ReadAllBytes(nssEnveloped));
+
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(_world.DaemonIni("gateway"));
+        await using PostfixInstance postfix = await PostfixInstance.StartAsync(daemon.Socket);
+        foreach ((string peer, byte[] message) in sent)
+        {
+            Assert.DoesNotContain($"secret from {peer}", Encoding.ASCII.GetString(message), StringComparison.Ordinal);
+            SmtpResult result = await postfix.SendAsync("bob@partner.example", ["alice@gw.example"], message);
+            Assert.True(result.Code == 250, $"{peer}: {result.Code} {result.Text}");
+        }
+
+        IReadOnlyList<SinkMessage> delivered = await postfix.WaitForSinkMessagesAsync(sent.Count, TimeSpan.FromSeconds(60));
+        foreach (string peer in sent.Keys)
+        {
+            SinkMessage copy = Assert.Single(delivered, m => m.Headers.Contains($"Subject: {peer}\n", StringComparison.Ordinal));
+            Assert.Equal(["<alice@gw.example>"], copy.Recipients);
+            Assert.Contains("\nAuthentication-Results: gw.example; smime=pass body.smime-identifier=bob@partner.example\n", "\n" + copy.Headers, StringComparison.Ordinal);
+            // Decrypted: a detached signature stays beside the content (multipart/signed), an opaque one is unwrapped.
+            Assert.DoesNotContain("application/pkcs7-mime", copy.Headers + copy.Body, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains($"\nsecret from {peer}\n", "\n" + copy.Body, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Content-Type: text/plain; charset=us-ascii", Assert.Single(delivered, m => m.Headers.Contains("Subject: cmsutil\n", StringComparison.Ordinal)).Headers, StringComparison.Ordinal);
+        Assert.Equal(3, daemon.Output.Split('\n').Count(l => l.Contains("gateway audit: decrypted for alice@gw.example", StringComparison.Ordinal)));
+    }
+
+    private static byte[] MultipartSigned(byte[] entity, byte[] signature) =>
+        [.. Encoding.ASCII.GetBytes(FromBob + "Subject: peer\r\n"), .. MultipartSignedEntity(entity, signature)];
+
+    /// <summary>A multipart/signed MIME entity (with MIME-Version) around ENTITY and its detached SIGNATURE.</summary>
+    private static byte[] MultipartSignedEntity(byte[] entity, byte[] signature) => Encoding.ASCII.GetBytes(
+        "MIME-Version: 1.0\r\n" +
         "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"b1\"\r\n\r\n" +
         "--b1\r\n" + Encoding.ASCII.GetString(entity) + "\r\n--b1\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
         Convert.ToBase64String(signature, Base64FormattingOptions.InsertLineBreaks) + "\r\n--b1--\r\n");
+
+    /// <summary>An application/pkcs7-mime entity (with MIME-Version) carrying DER.</summary>
+    private static byte[] Pkcs7MimeEntity(string smimeType, byte[] der) => Encoding.ASCII.GetBytes(
+        $"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type={smimeType}; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+        Convert.ToBase64String(der, Base64FormattingOptions.InsertLineBreaks) + "\r\n");
+
+    private static byte[] Pkcs7MimeMessage(string subject, string smimeType, byte[] der) =>
+        [.. Encoding.ASCII.GetBytes(FromBob + $"Subject: {subject}\r\n"), .. Pkcs7MimeEntity(smimeType, der)];
 
     private string NssNickname()
     {
