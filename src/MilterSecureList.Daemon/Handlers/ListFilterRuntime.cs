@@ -19,6 +19,7 @@ public sealed class ListFilterRuntime : IAsyncDisposable
     private readonly SmtpOwnerNotifier _notifier;
     private readonly ListMessageProcessor _processor;
     private readonly long _maxCmsBytes;
+    private readonly KeyRelease.HttpKeyDepository? _depository;
 
     private ListFilterRuntime(DaemonConfiguration configuration, ILoggerFactory loggers, FilterMetrics metrics)
     {
@@ -32,7 +33,11 @@ public sealed class ListFilterRuntime : IAsyncDisposable
         _store = SqlDirectoryStore.Open(directoryOptions, TimeProvider.System);
         _directory = new CachingListDirectory(new ListDirectory(_store, keys, TimeProvider.System), directoryOptions, TimeProvider.System);
         _notifier = new SmtpOwnerNotifier(configuration.Get<NoticesSection>().Options, loggers.CreateLogger("MilterSecureList.Notices"));
-        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"));
+        _depository = configuration.Get<KeyReleaseSection>().CreateDepository();
+        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"))
+        {
+            KeyDepository = _depository,
+        };
         Factory = new ListFilterHandlerFactory(_processor, loggers.CreateLogger("MilterSecureList.Filter"), metrics);
     }
 
@@ -57,6 +62,7 @@ public sealed class ListFilterRuntime : IAsyncDisposable
         await _notifier.DisposeAsync().ConfigureAwait(false);
         _directory.Dispose();
         _store.Dispose();
+        _depository?.Dispose();
     }
 
     private PolicyOptions WithLimits(DaemonConfiguration configuration)
