@@ -165,24 +165,6 @@ public sealed class KeyServerReleaseTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task TheKeyServerRestartedOnTheSameDatabaseLosesNothing()
-    {
-        KeyReleaseSeal seal = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("durable\r\n"));
-        byte[] nonce = RandomNumberGenerator.GetBytes(32);
-        Assert.NotNull(await AskAsync(ReleaseWorld.SignedRequest(seal.Entry, _alice.Address, _alice.Certificate, _alice.Key, nonce)));
-        Assert.True(_world.Host!.Service.Store.Revoke(seal.Entry.MessageIdHex, _bob.Address));
-
-        await _world.StopAsync();
-        await _world.StartAsync();
-
-        Assert.Null(await AskAsync(ReleaseWorld.SignedRequest(seal.Entry, _alice.Address, _alice.Certificate, _alice.Key, nonce)));
-        Assert.Null(await AskAsync(ReleaseWorld.SignedRequest(seal.Entry, _bob.Address, _bob.Certificate, _bob.Key)));
-        ReleaseHttpResponse? again = await AskAsync(ReleaseWorld.SignedRequest(seal.Entry, _alice.Address, _alice.Certificate, _alice.Key));
-        Assert.False(again!.FirstRelease);
-        Assert.Equal("durable\r\n", await _world.OpensslDecryptAsync(KeyReleaseReader.Insert(seal.ContentInfo, again.RecipientInfo), _alice));
-    }
-
-    [Fact]
     public async Task TheReaderRefusesAKeyServerWhoseCertificateIsNotTheTrustedOne()
     {
         KeyReleaseSeal seal = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("pinned\r\n"));
