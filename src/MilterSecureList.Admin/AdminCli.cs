@@ -29,6 +29,7 @@ public static class AdminCli
         root.Subcommands.Add(UserCommands.Build(context));
         root.Subcommands.Add(CertCommands.Build(context));
         root.Subcommands.Add(GatewayCommands.Build(context));
+        root.Subcommands.Add(ReleaseCommands.Build(context));
         foreach (Command verb in EncryptCommands.Build(context)) { root.Subcommands.Add(verb); }
         return root;
     }

@@ -85,4 +85,16 @@ public static class Oids
 
     /// <summary>oriType of the double-wrap OtherRecipientInfo (docs/double-wrap.md).</summary>
     public const string DoubleWrapOri = ProjectArc + ".1";
+
+    /// <summary>The key-release arc (docs/key-release.md §2): <c>id-msl-keyRelease</c>.</summary>
+    public const string KeyReleaseArc = ProjectArc + ".3";
+
+    /// <summary>oriType of the key-release OtherRecipientInfo.</summary>
+    public const string KeyReleaseOri = KeyReleaseArc + ".1";
+
+    /// <summary>eContentType of a member's signed release request.</summary>
+    public const string KeyReleaseRequest = KeyReleaseArc + ".2";
+
+    /// <summary>eContentType of a key server's signed receipt.</summary>
+    public const string KeyReleaseReceipt = KeyReleaseArc + ".3";
 }

@@ -86,6 +86,10 @@ public static class ListOptionKeys
     public const string CertUrl = "cert-url";
     public const string ListHeaders = "list-headers";
     public const string EcSharedKey = "ec-shared-key";
+    public const string Release = "release";
+    public const string ReleaseExpiry = "release-expiry";
+    public const string ReleaseDelete = "release-delete";
+    public const string Receipts = "receipts";
 
     private static readonly Dictionary<string, string[]?> s_allowed = new(StringComparer.Ordinal)
     {
@@ -98,6 +102,11 @@ public static class ListOptionKeys
         [CertUrl] = [], // any text: where senders get the list certificate (named in the plaintext reject)
         [ListHeaders] = ["yes", "no"],
         [EcSharedKey] = ["yes", "no"], // EC members share one ephemeral key per curve and message (default yes)
+        // Key release (docs/key-release.md): members fetch each post's key from the key server.
+        [Release] = ["on", "off"],
+        [ReleaseExpiry] = [], // a duration in days or hours: 30d, 12h (checked below)
+        [ReleaseDelete] = ["after-all", "at-expiry", "never"],
+        [Receipts] = ["off", "sender", "owner"],
     };
 
     public static IEnumerable<string> Known => s_allowed.Keys;
@@ -108,6 +117,11 @@ public static class ListOptionKeys
         if (!s_allowed.TryGetValue(key, out string[]? values))
         {
             return $"unknown list option '{key}' (known: {string.Join(", ", s_allowed.Keys)})";
+        }
+
+        if (key == ReleaseExpiry)
+        {
+            return TryParseReleaseExpiry(value, out _) ? null : $"option {key}: '{value}' is not a duration such as 30d or 12h";
         }
 
         if (values is { Length: 0 })
@@ -121,5 +135,24 @@ public static class ListOptionKeys
         }
 
         return Array.IndexOf(values, value) >= 0 ? null : $"option {key}: '{value}' is not one of {string.Join("|", values)}";
+    }
+
+    /// <summary>Parses <c>release-expiry</c>: a positive whole number of days (<c>30d</c>) or hours (<c>12h</c>), at most 100 years.</summary>
+    public static bool TryParseReleaseExpiry(string? text, out TimeSpan expiry)
+    {
+        expiry = default;
+        if (text is not { Length: >= 2 and <= 8 } || !int.TryParse(text.AsSpan(0, text.Length - 1), System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out int n) || n is <= 0 or > 36_500 * 24)
+        {
+            return false;
+        }
+
+        expiry = text[^1] switch
+        {
+            'd' when n <= 36_500 => TimeSpan.FromDays(n),
+            'h' => TimeSpan.FromHours(n),
+            _ => TimeSpan.Zero,
+        };
+        return expiry > TimeSpan.Zero;
     }
 }

@@ -60,6 +60,9 @@ public sealed class FilterDecision : IDisposable
     /// <summary>Members whose session key was re-wrapped (0 for plaintext passed through).</summary>
     public int MembersRekeyed { get; set; }
 
+    /// <summary>For a key-release list: the post's release message id (32 hex digits), else null.</summary>
+    public string? ReleaseMessageId { get; set; }
+
     /// <summary>Members left out because they had no usable certificate, with the reason.</summary>
     public List<(string Address, string Problem)> SkippedMembers { get; } = [];
 
@@ -108,6 +111,13 @@ public static class ReplyTexts
 
     public static readonly SmtpReply DirectoryUnavailable =
         new(451, "4.3.0", "list directory temporarily unavailable, try again later");
+
+    public static SmtpReply ReleaseListAlone() =>
+        new(550, "5.7.1", "a key-release list must be the only list a message is sent to; send it to each list separately");
+
+    /// <summary>The key server could not take a release list's key: Postfix keeps the mail and the client retries.</summary>
+    public static readonly SmtpReply KeyServerUnavailable =
+        new(451, "4.3.0", "list key server temporarily unavailable, try again later");
 
     public static readonly SmtpReply EmptyList =
         new(451, "4.7.0", "the list has no member that can receive this post; the list owner has to fix it, try again later");

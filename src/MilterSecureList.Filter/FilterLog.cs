@@ -17,4 +17,10 @@ internal static partial class FilterLog
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "{QueueId}: conn={ConnectionId} local failure, tempfail: {Error}: {Detail}")]
     public static partial void LocalFailure(ILogger logger, string queueId, string connectionId, string error, string detail);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Information, Message = "{QueueId}: conn={ConnectionId} list={List} key deposited as release {ReleaseId} in {Milliseconds:F1} ms")]
+    public static partial void Deposited(ILogger logger, string queueId, string connectionId, string list, string releaseId, double milliseconds);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Error, Message = "{QueueId}: conn={ConnectionId} list={List} key server failure, tempfail: {Detail}")]
+    public static partial void KeyServerFailed(ILogger logger, string queueId, string connectionId, string list, string detail);
 }

@@ -17,7 +17,7 @@ public readonly record struct RecipientCheck(bool IsList, SmtpReply? Refusal, bo
 /// decide the verdict and the modifications (expand, re-key, list headers). The milter handler and
 /// <c>securelist check</c> both call this, so what an operator checks offline is what the daemon does.
 /// </summary>
-public sealed class ListMessageProcessor
+public sealed partial class ListMessageProcessor
 {
     /// <summary>From this many members on, a PROGRESS goes out before the work starts, not only every interval.</summary>
     internal const int LargeList = 500;
@@ -148,6 +148,12 @@ public sealed class ListMessageProcessor
             return FilterDecision.Reject(ReplyTexts.MixedModes(), "rekey and double-wrap lists in one message");
         }
 
+        if (lists.Count > 1 && lists.Any(l => IsReleaseList(l.List)))
+        {
+            // A release post carries one release entry naming one list: send it to that list alone.
+            return FilterDecision.Reject(ReplyTexts.ReleaseListAlone(), "a key-release list with other lists in one message");
+        }
+
         // 3. Expand (recursive, de-duplicated by the directory) and check the posting policy.
         var expanded = new List<(MailingList List, ListPolicy Policy, ExpandedList Members)>();
         try
@@ -268,6 +274,8 @@ public sealed class ListMessageProcessor
         decision.AddHeaders.Add(new HeaderField("X-SecureList",
             smime is null
                 ? $"{members.Count} members of {string.Join(", ", decision.Lists)}; plaintext passed unchanged"
+                : decision.ReleaseMessageId is string release
+                ? $"{members.Count} members of {string.Join(", ", decision.Lists)} fetch the key from the key server (release {release})"
                 : $"{decision.MembersRekeyed} members re-keyed for {string.Join(", ", decision.Lists)} ({(mode == ListMode.Double ? "double-wrap" : "rekey")} mode)"));
 
         if (expanded.Count == 1 && expanded[0].Policy.BounceAddress is string bounce)
@@ -320,6 +328,11 @@ public sealed class ListMessageProcessor
             }
 
             listKeys.AddRange(keys);
+        }
+
+        if (IsReleaseList(expanded[0].List))
+        {
+            return await SealForReleaseAsync(smime, expanded[0].List, listKeys, mode, decision, message, ct).ConfigureAwait(false);
         }
 
         // Importing member keys can take seconds on a cold cache of a large list: tell Postfix we are alive first.

@@ -20,13 +20,18 @@ public sealed class ListFilterRuntime : IAsyncDisposable
     private readonly SmtpOwnerNotifier _notifier;
     private readonly ListMessageProcessor _processor;
     private readonly long _maxCmsBytes;
+    private readonly KeyRelease.HttpKeyDepository? _depository;
 
     private ListFilterRuntime(DaemonConfiguration configuration, DirectoryServices directory, ILoggerFactory loggers, FilterMetrics metrics)
     {
         _maxCmsBytes = configuration.Get<MilterOptions>().MaxMessageSize;
         _directory = directory.Cache;
         _notifier = new SmtpOwnerNotifier(configuration.Get<NoticesSection>().Options, loggers.CreateLogger("MilterSecureList.Notices"));
-        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"));
+        _depository = configuration.Get<KeyReleaseSection>().CreateDepository();
+        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"))
+        {
+            KeyDepository = _depository,
+        };
         Factory = new ListFilterHandlerFactory(_processor, loggers.CreateLogger("MilterSecureList.Filter"), metrics);
     }
 
@@ -46,8 +51,13 @@ public sealed class ListFilterRuntime : IAsyncDisposable
         _directory.Refresh();
     }
 
-    /// <summary>Sends what notices are queued; the directory belongs to <see cref="DirectoryServices"/>.</summary>
-    public ValueTask DisposeAsync() => _notifier.DisposeAsync();
+    /// <summary>Sends what notices are queued and closes the key-server client; the directory belongs to
+    /// <see cref="DirectoryServices"/>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _notifier.DisposeAsync().ConfigureAwait(false);
+        _depository?.Dispose();
+    }
 
     private PolicyOptions WithLimits(DaemonConfiguration configuration)
     {

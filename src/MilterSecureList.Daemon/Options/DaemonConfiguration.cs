@@ -20,6 +20,7 @@ public sealed class DaemonConfiguration
         () => new NoticesSection(),
         () => new MetricsSection(),
         () => new GatewaySection(),
+        () => new KeyReleaseSection(),
     ];
 
     private readonly Dictionary<Type, OptionsSection> _sections;

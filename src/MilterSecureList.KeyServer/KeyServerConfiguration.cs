@@ -1,0 +1,160 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.Configuration;
+using MilterSecureList.Directory;
+using MilterSecureList.KeyRelease;
+
+namespace MilterSecureList.KeyServer;
+
+/// <summary>keyd.ini (docs/key-release.md §6): [KeyServer], [Directory], [Metrics], [Logging]. Every problem is one
+/// line <c>FILE:LINE: [Section] Key: problem</c>; unknown sections and keys are refused.</summary>
+public sealed class KeyServerConfiguration
+{
+    public const string DefaultPath = "/etc/securelist/keyd.ini";
+
+    public required IPEndPoint Listen { get; init; }
+
+    public required string TlsCertificate { get; init; }
+
+    public required string TlsKey { get; init; }
+
+    public required string ReleaseCertificate { get; init; }
+
+    public required string ReleaseKey { get; init; }
+
+    /// <summary>Upper-case hex SHA-256 fingerprints of the milter client certificates allowed to deposit.</summary>
+    public required IReadOnlySet<string> DepositClients { get; init; }
+
+    public required KeyReleaseServiceOptions Service { get; init; }
+
+    public required DirectoryOptions Directory { get; init; }
+
+    public IPEndPoint? MetricsListen { get; init; }
+
+    public string LogLevel { get; init; } = "info";
+
+    public static KeyServerConfiguration Load(string path)
+    {
+        IniFile ini = IniFile.Load(path);
+        IniSection ks = ini.Section("KeyServer");
+        IPEndPoint listen = Endpoint(ks, "Listen", "127.0.0.1:8443");
+        string tlsCert = ExistingFile(ks, "TlsCertificate");
+        string tlsKey = PrivateFile(ks, "TlsKey");
+        string releaseCert = ExistingFile(ks, "ReleaseCertificate");
+        string releaseKey = PrivateFile(ks, "ReleaseKey");
+        var clients = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (string f in (ks.Value("DepositClients") ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            string hex = f.Replace(":", "", StringComparison.Ordinal).ToUpperInvariant();
+            if (hex.Length != 64 || !hex.All(char.IsAsciiHexDigit))
+            {
+                throw ks.Error("DepositClients", $"'{f}' is not a SHA-256 fingerprint (64 hex digits)");
+            }
+
+            clients.Add(hex);
+        }
+
+        var service = new KeyReleaseServiceOptions
+        {
+            ReplayWindow = ks.GetDuration("ReplayWindow", TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(30), TimeSpan.FromHours(1)),
+            RateLimitPerMinute = ks.GetInt("RateLimit", 60, 1, 1_000_000),
+        };
+        ks.RejectUnknownKeys();
+
+        IniSection dir = ini.Section(DirectoryOptions.SectionName);
+        var problems = new List<string>();
+        DirectoryOptions directory = DirectoryOptions.Bind(dir.Value, problems);
+        problems.AddRange(directory.Validate());
+        dir.ThrowFirst(problems);
+        dir.RejectUnknownKeys();
+
+        IniSection metrics = ini.Section("Metrics");
+        IPEndPoint? metricsListen = metrics.Value("Listen") is null ? null : Endpoint(metrics, "Listen", "");
+        metrics.RejectUnknownKeys();
+
+        IniSection logging = ini.Section("Logging");
+        string level = logging.GetChoice("Level", "info", "trace", "debug", "info", "warn", "error");
+        logging.RejectUnknownKeys();
+        ini.RejectUnknownSections(["KeyServer", DirectoryOptions.SectionName, "Metrics", "Logging"]);
+
+        // The two key pairs must load now: a wrong pair stops start-up with one line, not the first request.
+        try
+        {
+            using X509Certificate2 tls = LoadPair(tlsCert, tlsKey);
+        }
+        catch (Exception e) when (e is CryptographicException or DirectoryException or ArgumentException)
+        {
+            throw ks.Error("TlsKey", $"cannot load the TLS certificate and key: {e.Message}");
+        }
+
+        try
+        {
+            using Cms.ListKey release = LoadReleaseKey(releaseCert, releaseKey);
+        }
+        catch (Exception e) when (e is CryptographicException or DirectoryException or ArgumentException or Cms.CmsRewrapException)
+        {
+            throw ks.Error("ReleaseKey", $"cannot load the release certificate and key: {e.Message}");
+        }
+
+        return new KeyServerConfiguration
+        {
+            Listen = listen,
+            TlsCertificate = tlsCert,
+            TlsKey = tlsKey,
+            ReleaseCertificate = releaseCert,
+            ReleaseKey = releaseKey,
+            DepositClients = clients,
+            Service = service,
+            Directory = directory,
+            MetricsListen = metricsListen,
+            LogLevel = level,
+        };
+    }
+
+    /// <summary>The TLS certificate with its private key (PEM files; the key file must not be readable by others).</summary>
+    public static X509Certificate2 LoadPair(string certificatePath, string keyPath)
+    {
+        ListKeyStore.CheckPrivateFile(keyPath);
+        return X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+    }
+
+    public static Cms.ListKey LoadReleaseKey(string certificatePath, string keyPath)
+    {
+        ListKeyStore.CheckPrivateFile(keyPath);
+        X509Certificate2 certificate = CertificateInspector.LoadFile(certificatePath);
+        return new Cms.ListKey(certificate, ListKeyStore.LoadPrivateKey(keyPath, certificate, () => null));
+    }
+
+    private static IPEndPoint Endpoint(IniSection section, string key, string defaultValue)
+    {
+        string text = section.GetString(key, defaultValue);
+        if (!IPEndPoint.TryParse(text, out IPEndPoint? endpoint) || endpoint.Port == 0)
+        {
+            throw section.Error(key, $"'{text}' is not ADDRESS:PORT (e.g. 127.0.0.1:8443)");
+        }
+
+        return endpoint;
+    }
+
+    private static string ExistingFile(IniSection section, string key)
+    {
+        string path = section.Value(key) ?? throw section.Error(key, "is required");
+        return File.Exists(path) ? path : throw section.Error(key, $"'{path}' does not exist");
+    }
+
+    private static string PrivateFile(IniSection section, string key)
+    {
+        string path = ExistingFile(section, key);
+        try
+        {
+            ListKeyStore.CheckPrivateFile(path);
+        }
+        catch (DirectoryException e)
+        {
+            throw section.Error(key, e.Message);
+        }
+
+        return path;
+    }
+}

@@ -1,0 +1,174 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MilterSecureList.Cms;
+using MilterSecureList.Directory;
+using MilterSecureList.Directory.Storage;
+using MilterSecureList.KeyRelease;
+using NLog.Extensions.Logging;
+
+namespace MilterSecureList.KeyServer;
+
+/// <summary>
+/// securelist-keyd's HTTPS host: Kestrel with TLS on [KeyServer] Listen (client certificates asked for, required only by
+/// the deposit endpoint), the JSON API of docs/key-release.md §4, /openapi.json, and /metrics on [Metrics] Listen.
+/// </summary>
+public sealed class KeyServerHost : IAsyncDisposable
+{
+    private const string Refused = "release refused";
+    private const int MaxBodyBytes = 256 * 1024;
+
+    private readonly WebApplication _app;
+    private readonly IDisposable[] _owned;
+
+    private KeyServerHost(WebApplication app, params IDisposable[] owned)
+    {
+        _app = app;
+        _owned = owned;
+    }
+
+    public KeyReleaseService Service => _app.Services.GetRequiredService<KeyReleaseService>();
+
+    /// <summary>The TLS port actually bound (the configured one, or the kernel's choice for port 0 in tests).</summary>
+    public int Port => new Uri(_app.Urls.First(u => u.StartsWith("https", StringComparison.Ordinal))).Port;
+
+    public static KeyServerHost Build(KeyServerConfiguration config, TimeProvider? time = null)
+    {
+        time ??= TimeProvider.System;
+        X509Certificate2 tls = KeyServerConfiguration.LoadPair(config.TlsCertificate, config.TlsKey);
+        ListKey releaseKey = KeyServerConfiguration.LoadReleaseKey(config.ReleaseCertificate, config.ReleaseKey);
+        SqlDirectoryStore directoryStore = SqlDirectoryStore.Open(config.Directory, time);
+        ReleaseStore store = ReleaseStore.Open(config.Directory, time);
+        // The key store is never asked for list keys here; it only satisfies the directory's constructor.
+        var keys = new ListKeyStore(new KeysOptions { Directory = Path.GetDirectoryName(Path.GetFullPath(config.ReleaseKey))! });
+        var directory = new CachingListDirectory(new ListDirectory(directoryStore, keys, time), config.Directory, time);
+
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Information);
+        builder.Logging.AddNLog(KeyServerLogging.Create(config.LogLevel));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
+            kestrel.Listen(config.Listen, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+            {
+                ServerCertificate = tls,
+                // Asked of every client, checked only by /v1/deposit against [KeyServer] DepositClients.
+                ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+                ClientCertificateValidation = (_, _, _) => true,
+            }));
+            if (config.MetricsListen is { } metrics)
+            {
+                kestrel.Listen(metrics);
+            }
+        });
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton(sp => new KeyReleaseService(store, directory, releaseKey, config.Service, time,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("securelist-keyd")));
+
+        WebApplication app = builder.Build();
+        Map(app, config);
+        return new KeyServerHost(app, directory, store, directoryStore, releaseKey, tls);
+    }
+
+    private static void Map(WebApplication app, KeyServerConfiguration config)
+    {
+        int? metricsPort = config.MetricsListen?.Port;
+        app.Use(async (context, next) =>
+        {
+            // The API answers only over TLS; the plain metrics listener serves /metrics and nothing else.
+            if (!context.Request.IsHttps && !(context.Request.Path == "/metrics" && context.Connection.LocalPort == metricsPort))
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+
+        app.MapGet("/metrics", (HttpContext context, KeyReleaseService service) =>
+            context.Request.IsHttps ? Results.NotFound() : Results.Text(service.Counters.ToPrometheusText(), "text/plain; version=0.0.4; charset=utf-8"));
+
+        app.MapGet("/openapi.json", () =>
+        {
+            Stream s = typeof(KeyServerHost).Assembly.GetManifestResourceStream("openapi.json")!;
+            return Results.Stream(s, "application/json");
+        });
+
+        app.MapPost("/v1/deposit", async (HttpContext context, KeyReleaseService service) =>
+        {
+            X509Certificate2? client = context.Connection.ClientCertificate;
+            if (client is null || !config.DepositClients.Contains(client.GetCertHashString(HashAlgorithmName.SHA256)))
+            {
+                return Error(StatusCodes.Status403Forbidden, "deposit not allowed");
+            }
+
+            DepositRequest? request = await ReadJson(context, KeyReleaseJson.Default.DepositRequest).ConfigureAwait(false);
+            if (request is null)
+            {
+                return Error(StatusCodes.Status400BadRequest, "malformed request");
+            }
+
+            return service.Deposit(request) switch
+            {
+                DepositStatus.Stored => Results.StatusCode(StatusCodes.Status201Created),
+                DepositStatus.AlreadyStored => Results.StatusCode(StatusCodes.Status200OK),
+                DepositStatus.Conflict => Error(StatusCodes.Status409Conflict, "message id taken"),
+                DepositStatus.Forbidden => Error(StatusCodes.Status403Forbidden, "deposit not allowed"),
+                _ => Error(StatusCodes.Status400BadRequest, "malformed request"),
+            };
+        });
+
+        app.MapPost("/v1/release", async (HttpContext context, KeyReleaseService service) =>
+        {
+            ReleaseHttpRequest? request = await ReadJson(context, KeyReleaseJson.Default.ReleaseHttpRequest).ConfigureAwait(false);
+            if (request is null)
+            {
+                return Error(StatusCodes.Status400BadRequest, "malformed request");
+            }
+
+            string client = context.Connection.RemoteIpAddress?.ToString() ?? "-";
+            ReleaseOutcome outcome = service.Release(request.Request, client);
+            return outcome.Released
+                ? Results.Json(new ReleaseHttpResponse { RecipientInfo = outcome.RecipientInfo!, FirstRelease = outcome.FirstRelease }, KeyReleaseJson.Default.ReleaseHttpResponse)
+                : Error(StatusCodes.Status403Forbidden, Refused);
+        });
+    }
+
+    private static async Task<T?> ReadJson<T>(HttpContext context, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+        where T : class
+    {
+        try
+        {
+            return await context.Request.ReadFromJsonAsync(type, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or BadHttpRequestException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static IResult Error(int status, string text) =>
+        Results.Json(new ErrorResponse { Error = text }, KeyReleaseJson.Default.ErrorResponse, statusCode: status);
+
+    public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
+
+    public Task RunAsync() => _app.RunAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        foreach (IDisposable d in _owned)
+        {
+            d.Dispose();
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using MilterSecureList.Configuration;
+using MilterSecureList.Directory;
+
+namespace MilterSecureList.KeyServer;
+
+/// <summary>securelist-keyd [--config FILE] [--check-config] [--version]. Exit 0 stopped (or configuration valid),
+/// 1 configuration invalid or start-up failed (one line), 2 bad command line.</summary>
+public static class Program
+{
+    private const string Usage = "usage: securelist-keyd [--config FILE] [--check-config] [--version]";
+
+    public static async Task<int> Main(string[] args)
+    {
+        string path = KeyServerConfiguration.DefaultPath;
+        bool checkOnly = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--version":
+                    Console.WriteLine("securelist-keyd " + typeof(Program).Assembly.GetName().Version?.ToString(3));
+                    return 0;
+                case "--check-config":
+                    checkOnly = true;
+                    break;
+                case "--config" when i + 1 < args.Length:
+                    path = args[++i];
+                    break;
+                case "-h" or "--help":
+                    Console.WriteLine(Usage);
+                    return 0;
+                default:
+                    Console.Error.WriteLine(Usage);
+                    return 2;
+            }
+        }
+
+        KeyServerHost host;
+        try
+        {
+            KeyServerConfiguration config = KeyServerConfiguration.Load(path);
+            if (checkOnly)
+            {
+                Console.WriteLine($"{path}: OK");
+                return 0;
+            }
+
+            host = KeyServerHost.Build(config);
+        }
+        catch (Exception e) when (e is ConfigurationException or IOException or DirectoryException or System.Security.Cryptography.CryptographicException)
+        {
+            Console.Error.WriteLine(e is ConfigurationException ? e.Message : "securelist-keyd: cannot start: " + e.Message.ReplaceLineEndings(" "));
+            return 1;
+        }
+
+        try
+        {
+            await host.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine("securelist-keyd: cannot start: " + e.Message.ReplaceLineEndings(" "));
+            return 1;
+        }
+        finally
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            NLog.LogManager.Shutdown();
+        }
+    }
+}

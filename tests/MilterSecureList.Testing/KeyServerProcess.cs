@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace MilterSecureList.Testing;
+
+/// <summary>
+/// The key server's three key pairs for a test (TLS for 127.0.0.1, the release pair, the milter's client certificate),
+/// written as PEM files into a directory (keys 0600), and the INI lines that use them.
+/// </summary>
+public sealed class KeyServerFiles
+{
+    public KeyServerFiles(string dir)
+    {
+        Dir = dir;
+        TlsCertificate = Write("keyd-tls", "CN=127.0.0.1", tls: true);
+        ReleaseCertificate = Write("keyd-release", "CN=securelist-keyd release", tls: false);
+        string clientPem = Write("milter-client", "CN=securelist-milter", tls: true);
+        using X509Certificate2 client = X509CertificateLoader.LoadCertificateFromFile(clientPem);
+        ClientFingerprint = client.GetCertHashString(HashAlgorithmName.SHA256);
+        Port = ExternalTool.FreeTcpPort();
+    }
+
+    public string Dir { get; }
+
+    public string TlsCertificate { get; }
+
+    public string TlsKey => Path.Combine(Dir, "keyd-tls.key");
+
+    public string ReleaseCertificate { get; }
+
+    public string ReleaseKey => Path.Combine(Dir, "keyd-release.key");
+
+    public string ClientCertificate => Path.Combine(Dir, "milter-client.pem");
+
+    public string ClientKey => Path.Combine(Dir, "milter-client.key");
+
+    public string ClientFingerprint { get; }
+
+    public int Port { get; }
+
+    public string Url => $"https://127.0.0.1:{Port}/";
+
+    /// <summary>keyd.ini for these files and the given [Directory] lines.</summary>
+    public string KeydIni(string directorySection) => $"""
+        [KeyServer]
+        Listen = 127.0.0.1:{Port}
+        TlsCertificate = {TlsCertificate}
+        TlsKey = {TlsKey}
+        ReleaseCertificate = {ReleaseCertificate}
+        ReleaseKey = {ReleaseKey}
+        DepositClients = {ClientFingerprint}
+        RateLimit = 10000
+        [Directory]
+        {directorySection}
+        CacheRefreshSeconds = 1
+
+        """;
+
+    /// <summary>The [KeyRelease] section of milter.ini for these files.</summary>
+    public string MilterSection => $"""
+
+        [KeyRelease]
+        Url = {Url}
+        ReleaseCertificate = {ReleaseCertificate}
+        TrustedCertificate = {TlsCertificate}
+        ClientCertificate = {ClientCertificate}
+        ClientKey = {ClientKey}
+        Timeout = 10s
+
+        """;
+
+    private string Write(string name, string subject, bool tls)
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        if (tls)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddIpAddress(IPAddress.Loopback);
+            san.AddDnsName("localhost");
+            request.CertificateExtensions.Add(san.Build());
+        }
+
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(
+            tls ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment : X509KeyUsageFlags.KeyEncipherment, true));
+        using X509Certificate2 cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        string pem = Path.Combine(Dir, name + ".pem");
+        File.WriteAllText(pem, cert.ExportCertificatePem() + "\n");
+        string keyFile = Path.Combine(Dir, name + ".key");
+        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem() + "\n");
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return pem;
+    }
+}
+
+/// <summary>The built securelist-keyd run as a child process; <see cref="Kill"/> is SIGKILL (no clean shutdown).</summary>
+public sealed class KeyServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _output = [];
+
+    private KeyServerProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => Add(e.Data);
+        process.ErrorDataReceived += (_, e) => Add(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return string.Join('\n', _output);
+            }
+        }
+    }
+
+    public static string Dll()
+    {
+        string root = DaemonProcess.RepositoryRoot();
+        string[] candidates = [.. new[] { "Release", "Debug" }
+            .Select(c => Path.Combine(root, "src", "MilterSecureList.KeyServer", "bin", c, "net10.0", "securelist-keyd.dll"))
+            .Where(File.Exists)
+            .OrderByDescending(File.GetLastWriteTimeUtc)];
+        return candidates.Length > 0 ? candidates[0] : throw new InvalidOperationException("securelist-keyd.dll not built (dotnet build src/MilterSecureList.KeyServer)");
+    }
+
+    /// <summary>Starts it with <paramref name="configFile"/> and waits (bounded) until the TLS port accepts connections.</summary>
+    public static async Task<KeyServerProcess> StartAsync(string configFile, int port)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Dll());
+        psi.ArgumentList.Add("--config");
+        psi.ArgumentList.Add(configFile);
+        var keyd = new KeyServerProcess(Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet"));
+        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (keyd._process.HasExited)
+            {
+                throw new InvalidOperationException($"securelist-keyd exited with {keyd._process.ExitCode}: {keyd.Output}");
+            }
+
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, port).ConfigureAwait(false);
+                return keyd;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        }
+
+        await keyd.DisposeAsync().ConfigureAwait(false);
+        throw new TimeoutException("securelist-keyd did not start listening: " + keyd.Output);
+    }
+
+    /// <summary>SIGKILL and wait for the exit: what a crash or the OOM killer does.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            ExternalTool.Signal(_process.Id, "KILL");
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        }
+    }
+
+    private void Add(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.Add(line);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync().ConfigureAwait(false);
+        _process.Dispose();
+    }
+}
