@@ -60,6 +60,12 @@ public sealed class FilterDecision : IDisposable
     /// <summary>Members whose session key was re-wrapped (0 for plaintext passed through).</summary>
     public int MembersRekeyed { get; set; }
 
+    /// <summary>Extra copies of a split post queued through [Policy] CopyServer (0: not split).</summary>
+    public int CopiesSubmitted { get; set; }
+
+    /// <summary>Members reached through those copies rather than this message's own ADDRCPTs.</summary>
+    public int MembersInCopies { get; set; }
+
     /// <summary>Members left out because they had no usable certificate, with the reason.</summary>
     public List<(string Address, string Problem)> SkippedMembers { get; } = [];
 

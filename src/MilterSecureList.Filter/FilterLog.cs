@@ -26,4 +26,10 @@ internal static partial class FilterLog
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "notice sent to {Owner} about {Count} skipped member(s) of {List}")]
     public static partial void NoticeSent(ILogger logger, string owner, string list, int count);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Information, Message = "{QueueId}: conn={ConnectionId} {Copies} further copies for {Members} members queued through {Server} in {Milliseconds:F1} ms")]
+    public static partial void CopiesSubmitted(ILogger logger, string queueId, string connectionId, int copies, int members, string server, double milliseconds);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Error, Message = "{QueueId}: conn={ConnectionId} split post, {Copies} further copies through {Server} failed, tempfail (copies queued before the failure go out again when the client retries): {Error}: {Detail}")]
+    public static partial void CopiesFailed(ILogger logger, string queueId, string connectionId, int copies, string server, string error, string detail);
 }

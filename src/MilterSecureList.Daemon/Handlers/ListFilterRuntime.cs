@@ -32,7 +32,7 @@ public sealed class ListFilterRuntime : IAsyncDisposable
         _store = SqlDirectoryStore.Open(directoryOptions, TimeProvider.System);
         _directory = new CachingListDirectory(new ListDirectory(_store, keys, TimeProvider.System), directoryOptions, TimeProvider.System);
         _notifier = new SmtpOwnerNotifier(configuration.Get<NoticesSection>().Options, loggers.CreateLogger("MilterSecureList.Notices"));
-        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"));
+        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"), copies: new SmtpCopySubmitter());
         Factory = new ListFilterHandlerFactory(_processor, loggers.CreateLogger("MilterSecureList.Filter"), metrics);
     }
 
