@@ -63,6 +63,12 @@ public sealed class FilterDecision : IDisposable
     /// <summary>For a key-release list: the post's release message id (32 hex digits), else null.</summary>
     public string? ReleaseMessageId { get; set; }
 
+    /// <summary>Extra copies of a split post queued through [Policy] CopyServer (0: not split).</summary>
+    public int CopiesSubmitted { get; set; }
+
+    /// <summary>Members reached through those copies rather than this message's own ADDRCPTs.</summary>
+    public int MembersInCopies { get; set; }
+
     /// <summary>Members left out because they had no usable certificate, with the reason.</summary>
     public List<(string Address, string Problem)> SkippedMembers { get; } = [];
 

@@ -23,4 +23,10 @@ internal static partial class FilterLog
 
     [LoggerMessage(EventId = 2009, Level = LogLevel.Error, Message = "{QueueId}: conn={ConnectionId} list={List} key server failure, tempfail: {Detail}")]
     public static partial void KeyServerFailed(ILogger logger, string queueId, string connectionId, string list, string detail);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "{QueueId}: conn={ConnectionId} {Copies} further copies for {Members} members queued through {Server} in {Milliseconds:F1} ms")]
+    public static partial void CopiesSubmitted(ILogger logger, string queueId, string connectionId, int copies, int members, string server, double milliseconds);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Error, Message = "{QueueId}: conn={ConnectionId} split post, {Copies} further copies through {Server} failed, tempfail (copies queued before the failure go out again when the client retries): {Error}: {Detail}")]
+    public static partial void CopiesFailed(ILogger logger, string queueId, string connectionId, int copies, string server, string error, string detail);
 }

@@ -159,7 +159,8 @@ internal sealed class ListFilterHandler : IMilterHandler
 
         if (_logger.IsEnabled(LogLevel.Information))
         {
-            string text = $"lists={string.Join(",", decision.Lists)} members={decision.AddRecipients.Count}";
+            string text = $"lists={string.Join(",", decision.Lists)} members={decision.AddRecipients.Count}"
+                + (decision.CopiesSubmitted > 0 ? $" copies={decision.CopiesSubmitted + 1} members-in-copies={decision.MembersInCopies}" : "");
             FilterLog.Verdict(_logger, queueId, _connectionId, "continue", text, decision.Reason);
         }
 

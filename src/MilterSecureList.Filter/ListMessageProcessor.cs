@@ -28,8 +28,11 @@ public sealed partial class ListMessageProcessor
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly RecipientKeyCache _keys;
+    private readonly ICopySubmitter? _copies;
 
-    public ListMessageProcessor(IListDirectory directory, PolicyOptions policy, IOwnerNotifier notifier, ILogger logger, TimeProvider? time = null)
+    /// <param name="copies">Where the extra copies of a post split by <see cref="PolicyOptions.MembersPerCopy"/>
+    /// go; null (securelist check, the Exim filter) never splits.</param>
+    public ListMessageProcessor(IListDirectory directory, PolicyOptions policy, IOwnerNotifier notifier, ILogger logger, TimeProvider? time = null, ICopySubmitter? copies = null)
     {
         _directory = directory;
         _policy = policy;
@@ -37,6 +40,7 @@ public sealed partial class ListMessageProcessor
         _logger = logger;
         _time = time ?? TimeProvider.System;
         _keys = new RecipientKeyCache(directory);
+        _copies = copies;
     }
 
     /// <summary>
@@ -247,9 +251,23 @@ public sealed partial class ListMessageProcessor
         }
 
         // 6. Re-key: recover the session key once, wrap it per member; the encrypted content is copied verbatim.
+        // A post to more than MembersPerCopy members is split: this queue file keeps the first group, each
+        // further group becomes a copy of its own, re-keyed for its members only (docs/design.md).
+        List<ExpandedMember> here = members;
+        ExpandedMember[][] elsewhere = [];
+        int perCopy = defaults.MembersPerCopy;
+        // A key-release post carries no per-member RecipientInfo, so one copy serves every member: never split.
+        if (smime is not null && _copies is not null && perCopy > 0 && members.Count > perCopy
+            && !expanded.Any(e => IsReleaseList(e.List)))
+        {
+            here = members.GetRange(0, perCopy);
+            elsewhere = [.. members.Skip(perCopy).Chunk(perCopy)];
+        }
+
+        Func<IReadOnlyList<ExpandedMember>, RewrapResult>? rekey = null;
         if (smime is not null)
         {
-            FilterDecision? refusal = await RekeyAsync(smime, expanded, members, mode, decision, progress, message, defaults, ct).ConfigureAwait(false);
+            (FilterDecision? refusal, rekey) = await RekeyAsync(smime, expanded, here, members.Count, mode, decision, progress, message, defaults, ct).ConfigureAwait(false);
             if (refusal is not null)
             {
                 decision.Dispose();
@@ -259,7 +277,7 @@ public sealed partial class ListMessageProcessor
 
         // 7. The envelope and headers. DELRCPT uses the RCPT form; ADDRCPT the member's address.
         decision.DeleteRecipients.AddRange(listRcpts);
-        decision.AddRecipients.AddRange(members.Select(m => m.Address));
+        decision.AddRecipients.AddRange(here.Select(m => m.Address));
         if (expanded.Count == 1 && expanded[0].Policy.ListHeaders)
         {
             MailingList list = expanded[0].List;
@@ -271,25 +289,105 @@ public sealed partial class ListMessageProcessor
             }
         }
 
-        decision.AddHeaders.Add(new HeaderField("X-SecureList",
-            smime is null
-                ? $"{members.Count} members of {string.Join(", ", decision.Lists)}; plaintext passed unchanged"
-                : decision.ReleaseMessageId is string release
-                ? $"{members.Count} members of {string.Join(", ", decision.Lists)} fetch the key from the key server (release {release})"
-                : $"{decision.MembersRekeyed} members re-keyed for {string.Join(", ", decision.Lists)} ({(mode == ListMode.Double ? "double-wrap" : "rekey")} mode)"));
+        int copies = 1 + elsewhere.Length;
+        string Stamp(int rekeyed, int copy) => smime is null
+            ? $"{members.Count} members of {string.Join(", ", decision.Lists)}; plaintext passed unchanged"
+            : decision.ReleaseMessageId is string release
+            ? $"{members.Count} members of {string.Join(", ", decision.Lists)} fetch the key from the key server (release {release})"
+            : $"{rekeyed} members re-keyed for {string.Join(", ", decision.Lists)} ({(mode == ListMode.Double ? "double-wrap" : "rekey")} mode)"
+              + (copies > 1 ? $", copy {copy} of {copies}" : "");
+        var listHeaders = decision.AddHeaders.ToList();
+        decision.AddHeaders.Add(new HeaderField("X-SecureList", Stamp(decision.MembersRekeyed, 1)));
 
         if (expanded.Count == 1 && expanded[0].Policy.BounceAddress is string bounce)
         {
             decision.ChangeFrom = bounce;
         }
 
+        // 8. The other copies, queued before this one is answered: a failure tempfails the whole post.
+        if (elsewhere.Length > 0)
+        {
+            string envelopeSender = decision.ChangeFrom ?? EnvelopeAddress.Canonical(message.Sender, "");
+            IAsyncEnumerable<ListCopy> produced = ProduceCopies(elsewhere, rekey!, smime!, message, listHeaders, Stamp, ct);
+            var stopwatch = Stopwatch.StartNew();
+            int submitted = 0;
+            try
+            {
+                Task<int> work = Task.Run(() => _copies!.SubmitAsync(defaults.CopyServer, envelopeSender, produced, ct), ct);
+                await WaitWithProgressAsync(work, progress, defaults, ct).ConfigureAwait(false);
+                submitted = await work.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                FilterLog.CopiesFailed(_logger, message.QueueId, message.ConnectionId, elsewhere.Length, defaults.CopyServer, e.GetType().Name, OneLine(e));
+                decision.Dispose();
+                return FilterDecision.Tempfail(ReplyTexts.LocalFailure, $"copies to {defaults.CopyServer} failed: {e.GetType().Name}");
+            }
+
+            decision.CopiesSubmitted = submitted;
+            decision.MembersInCopies = members.Count - here.Count;
+            FilterLog.CopiesSubmitted(_logger, message.QueueId, message.ConnectionId, submitted, decision.MembersInCopies, defaults.CopyServer, stopwatch.Elapsed.TotalMilliseconds);
+        }
+
         return decision;
     }
 
-    private async Task<FilterDecision?> RekeyAsync(
+    /// <summary>
+    /// Each further group's copy, made when the submitter asks for it (so one copy at a time is in memory): the
+    /// post's header fields as received (LF folding turned into CRLF), the list headers, the copy's own stamp, and
+    /// the body re-keyed for that group alone.
+    /// </summary>
+    private static async IAsyncEnumerable<ListCopy> ProduceCopies(
+        ExpandedMember[][] groups,
+        Func<IReadOnlyList<ExpandedMember>, RewrapResult> rekey,
+        SmimeBody smime,
+        ListMessage message,
+        List<HeaderField> listHeaders,
+        Func<int, int, string> stamp,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        for (int g = 0; g < groups.Length; g++)
+        {
+            ct.ThrowIfCancellationRequested();
+            RewrapResult result = await Task.Run(() => rekey(groups[g]), ct).ConfigureAwait(false);
+            var text = new MemoryStream();
+            foreach (HeaderField h in message.Headers.Concat(listHeaders).Append(new HeaderField("X-SecureList", stamp(result.MembersWrapped, g + 2))))
+            {
+                string value = h.Value.ReplaceLineEndings("\r\n");
+                string line = h.Name + ":" + (value.Length > 0 && value[0] is ' ' or '\t' ? "" : " ") + value + "\r\n";
+                text.Write(System.Text.Encoding.UTF8.GetBytes(line));
+            }
+
+            text.Write("\r\n"u8);
+            await using (Stream body = smime.EncodeBody(result.ContentInfo))
+            {
+                await body.CopyToAsync(text, ct).ConfigureAwait(false);
+            }
+
+            text.Position = 0;
+            yield return new ListCopy([.. groups[g].Select(m => m.Address)], text);
+        }
+    }
+
+    /// <summary>Waits for CPU or SMTP work off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.</summary>
+    private async Task WaitWithProgressAsync(Task work, Func<ValueTask>? progress, PolicyOptions defaults, CancellationToken ct)
+    {
+        TimeSpan interval = TimeSpan.FromSeconds(defaults.ProgressInterval);
+        while (progress is not null && await Task.WhenAny(work, Task.Delay(interval, _time, ct)).ConfigureAwait(false) != work)
+        {
+            await progress().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Re-keys the post for <paramref name="members"/> into <paramref name="decision"/>'s new body. Returns a refusal,
+    /// or the re-key itself for further groups of a split post (same list keys, mode and options).
+    /// </summary>
+    private async Task<(FilterDecision? Refusal, Func<IReadOnlyList<ExpandedMember>, RewrapResult>? Rekey)> RekeyAsync(
         SmimeBody smime,
         List<(MailingList List, ListPolicy Policy, ExpandedList Members)> expanded,
         List<ExpandedMember> members,
+        int allMembers,
         ListMode mode,
         FilterDecision decision,
         Func<ValueTask>? progress,
@@ -304,7 +402,7 @@ public sealed partial class ListMessageProcessor
         }
         catch (CmsRewrapException e)
         {
-            return Refuse(e, expanded[0].List.Address);
+            return (Refuse(e, expanded[0].List.Address), null);
         }
 
         // Every list of the message must be able to recover the session key from its own RecipientInfo.
@@ -319,12 +417,12 @@ public sealed partial class ListMessageProcessor
 
             if (mode == ListMode.Rekey && info.FindListKey(keys) is null)
             {
-                return FilterDecision.Reject(ReplyTexts.NotForList(list.Address, Fingerprint(keys)), $"not encrypted to {list.Address}");
+                return (FilterDecision.Reject(ReplyTexts.NotForList(list.Address, Fingerprint(keys)), $"not encrypted to {list.Address}"), null);
             }
 
             if (mode == ListMode.Double && !info.HasDoubleWrap)
             {
-                return FilterDecision.Reject(ReplyTexts.DoubleWrapRequired(list.Address), $"no double-wrap recipient for {list.Address}");
+                return (FilterDecision.Reject(ReplyTexts.DoubleWrapRequired(list.Address), $"no double-wrap recipient for {list.Address}"), null);
             }
 
             listKeys.AddRange(keys);
@@ -332,28 +430,30 @@ public sealed partial class ListMessageProcessor
 
         if (IsReleaseList(expanded[0].List))
         {
-            return await SealForReleaseAsync(smime, expanded[0].List, listKeys, mode, decision, message, ct).ConfigureAwait(false);
+            return (await SealForReleaseAsync(smime, expanded[0].List, listKeys, mode, decision, message, ct).ConfigureAwait(false), null);
         }
 
         // Importing member keys can take seconds on a cold cache of a large list: tell Postfix we are alive first.
-        if (progress is not null && members.Count >= LargeList)
+        if (progress is not null && allMembers >= LargeList)
         {
             await progress().ConfigureAwait(false);
         }
 
-        IReadOnlyList<CmsRecipient> recipients = members.Select(m => _keys.GetRecipient(m)).ToList();
+        var options = new CmsRewrapOptions { ShareKeyAgreement = expanded.All(e => e.Policy.ShareKeyAgreement) };
+        ReadOnlyMemory<byte> contentInfo = smime.ContentInfo;
+        RewrapResult Rekey(IReadOnlyList<ExpandedMember> group)
+        {
+            IReadOnlyList<CmsRecipient> recipients = group.Select(m => _keys.GetRecipient(m)).ToList();
+            return mode == ListMode.Double
+                ? DoubleWrap.Rewrap(contentInfo, listKeys, recipients)
+                : SessionKeyRewrapper.Rewrap(contentInfo, listKeys, recipients, options);
+        }
+
         var stopwatch = Stopwatch.StartNew();
 
         // The CPU work runs off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.
-        Task<RewrapResult> work = Task.Run(() => mode == ListMode.Double
-            ? DoubleWrap.Rewrap(smime.ContentInfo, listKeys, recipients)
-            : SessionKeyRewrapper.Rewrap(smime.ContentInfo, listKeys, recipients,
-                new CmsRewrapOptions { ShareKeyAgreement = expanded.All(e => e.Policy.ShareKeyAgreement) }), ct);
-        TimeSpan interval = TimeSpan.FromSeconds(defaults.ProgressInterval);
-        while (progress is not null && await Task.WhenAny(work, Task.Delay(interval, _time, ct)).ConfigureAwait(false) != work)
-        {
-            await progress().ConfigureAwait(false);
-        }
+        Task<RewrapResult> work = Task.Run(() => Rekey(members), ct);
+        await WaitWithProgressAsync(work, progress, defaults, ct).ConfigureAwait(false);
 
         RewrapResult result;
         try
@@ -362,7 +462,7 @@ public sealed partial class ListMessageProcessor
         }
         catch (CmsRewrapException e)
         {
-            return Refuse(e, expanded[0].List.Address);
+            return (Refuse(e, expanded[0].List.Address), null);
         }
 
         decision.MembersRekeyed = result.MembersWrapped;
@@ -372,7 +472,7 @@ public sealed partial class ListMessageProcessor
             string lists = string.Join(",", decision.Lists);
             FilterLog.Rekeyed(_logger, message.QueueId, message.ConnectionId, lists, result.MembersWrapped, stopwatch.Elapsed.TotalMilliseconds);
         }
-        return null;
+        return (null, Rekey);
     }
 
     /// <summary>What the sender can fix is refused (5xx); anything else is our problem and tempfails.</summary>

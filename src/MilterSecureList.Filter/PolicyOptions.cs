@@ -68,6 +68,17 @@ public sealed class PolicyOptions
     /// (Postfix's milter_content_timeout is 300 s per read).</summary>
     public int ProgressInterval { get; set; } = 10;
 
+    /// <summary><c>MembersPerCopy = 1000</c>: an encrypted post to more members than this goes out as several
+    /// messages, each re-keyed for at most this many members (its CMS carries only their RecipientInfos), so no
+    /// copy grows past what members' mail servers accept. The first group stays in the queue file the milter
+    /// edits; the others are submitted to <see cref="CopyServer"/> before the milter answers. 0: never split.
+    /// Postfix's <c>smtpd_recipient_limit</c> (1000) bounds what one submission may carry.</summary>
+    public int MembersPerCopy { get; set; } = 1000;
+
+    /// <summary><c>CopyServer = 127.0.0.1:25</c>: the SMTP server (the local Postfix) that takes the extra copies
+    /// of a split post. They are addressed to members only, so the milter passes them untouched.</summary>
+    public string CopyServer { get; set; } = "127.0.0.1:25";
+
     /// <summary>Largest decoded CMS accepted (bytes); bigger S/MIME bodies are refused with 554 5.6.0.
     /// Set by the daemon from <c>[Milter] MaxMessageSize</c>.</summary>
     public long MaxCmsBytes { get; set; } = 256L * 1024 * 1024;
@@ -86,6 +97,19 @@ public sealed class PolicyOptions
         o.ListHeaders = Bool(value, problems, Section, nameof(ListHeaders), o.ListHeaders);
         o.RecipientDelimiter = value(nameof(RecipientDelimiter)) ?? o.RecipientDelimiter;
         o.CertificateUrl = value(nameof(CertificateUrl)) ?? o.CertificateUrl;
+        o.CopyServer = value(nameof(CopyServer)) ?? o.CopyServer;
+        if (value(nameof(MembersPerCopy)) is string perCopy)
+        {
+            if (int.TryParse(perCopy, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
+            {
+                o.MembersPerCopy = n;
+            }
+            else
+            {
+                problems.Add($"[{Section}] MembersPerCopy: '{perCopy}' is not a whole number (0 = never split)");
+            }
+        }
+
         if (value(nameof(ProgressInterval)) is string p)
         {
             // Seconds, with or without the 's' unit that milter.ini's other durations take.
@@ -144,6 +168,16 @@ public sealed class PolicyOptions
         if (ProgressInterval is < 1 or > 240)
         {
             yield return $"[{Section}] ProgressInterval: must be between 1 and 240 seconds (Postfix waits 300 s)";
+        }
+
+        if (MembersPerCopy is < 0 or > 100_000)
+        {
+            yield return $"[{Section}] MembersPerCopy: must be between 0 (never split) and 100000";
+        }
+
+        if (!NoticeOptions.TryParseHostPort(CopyServer, out _, out _))
+        {
+            yield return $"[{Section}] CopyServer: expected HOST:PORT, e.g. 127.0.0.1:25 (got '{CopyServer}')";
         }
 
         if (RecipientDelimiter.Any(c => c is '@' or '<' or '>' || char.IsWhiteSpace(c) || char.IsLetterOrDigit(c)))

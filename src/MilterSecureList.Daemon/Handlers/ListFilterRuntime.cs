@@ -28,7 +28,7 @@ public sealed class ListFilterRuntime : IAsyncDisposable
         _directory = directory.Cache;
         _notifier = new SmtpOwnerNotifier(configuration.Get<NoticesSection>().Options, loggers.CreateLogger("MilterSecureList.Notices"));
         _depository = configuration.Get<KeyReleaseSection>().CreateDepository();
-        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"))
+        _processor = new ListMessageProcessor(_directory, WithLimits(configuration), _notifier, loggers.CreateLogger("MilterSecureList.Filter"), copies: new SmtpCopySubmitter())
         {
             KeyDepository = _depository,
         };
