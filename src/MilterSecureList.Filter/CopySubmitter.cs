@@ -1,7 +1,3 @@
-using MailKit.Net.Smtp;
-using MailKit.Security;
-using MimeKit;
-
 namespace MilterSecureList.Filter;
 
 /// <summary>One extra copy of a split post: its members and the whole message (header block and body, CRLF).</summary>
@@ -16,46 +12,4 @@ public interface ICopySubmitter
 {
     /// <summary>Submits each copy as it is produced (each stream is disposed once sent) and returns how many went.</summary>
     Task<int> SubmitAsync(string server, string sender, IAsyncEnumerable<ListCopy> copies, CancellationToken cancellationToken);
-}
-
-/// <summary>
-/// Submits copies over one plain SMTP session (MailKit's <see cref="SmtpClient"/>) to the local MTA, one
-/// transaction per copy: the 250 after DATA means the copy sits in Postfix's queue.
-/// </summary>
-public sealed class SmtpCopySubmitter : ICopySubmitter
-{
-    private readonly TimeSpan _timeout;
-
-    public SmtpCopySubmitter(TimeSpan? timeout = null) => _timeout = timeout ?? TimeSpan.FromSeconds(60);
-
-    public async Task<int> SubmitAsync(string server, string sender, IAsyncEnumerable<ListCopy> copies, CancellationToken cancellationToken)
-    {
-        if (!NoticeOptions.TryParseHostPort(server, out string host, out int port))
-        {
-            throw new InvalidOperationException($"[Policy] CopyServer '{server}' is not HOST:PORT");
-        }
-
-        using var client = new SmtpClient { Timeout = (int)_timeout.TotalMilliseconds };
-        // Plain SMTP to the local MTA, as for owner notices: loopback, where STARTTLS would only add a failure.
-        await client.ConnectAsync(host, port, SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
-        var from = new MailboxAddress(string.Empty, sender); // MailKit writes MAIL FROM:<> for an empty address
-        int sent = 0;
-        await foreach (ListCopy copy in copies.WithCancellation(cancellationToken).ConfigureAwait(false))
-        {
-            await using (copy.Message.ConfigureAwait(false))
-            {
-                MimeMessage message = await MimeMessage.LoadAsync(copy.Message, cancellationToken).ConfigureAwait(false);
-                using (message)
-                {
-                    await client.SendAsync(message, from, copy.Recipients.Select(r => new MailboxAddress(string.Empty, r)), cancellationToken)
-                        .ConfigureAwait(false);
-                }
-            }
-
-            sent++;
-        }
-
-        await client.DisconnectAsync(quit: true, cancellationToken).ConfigureAwait(false);
-        return sent;
-    }
 }

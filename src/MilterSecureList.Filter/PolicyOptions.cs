@@ -1,3 +1,4 @@
+using MilterSecureList.Configuration;
 namespace MilterSecureList.Filter;
 
 /// <summary>What to do with a plaintext (not S/MIME-encrypted) message to an encrypted list.</summary>
@@ -175,7 +176,7 @@ public sealed class PolicyOptions
             yield return $"[{Section}] MembersPerCopy: must be between 0 (never split) and 100000";
         }
 
-        if (!NoticeOptions.TryParseHostPort(CopyServer, out _, out _))
+        if (!HostPort.TryParse(CopyServer, out _, out _))
         {
             yield return $"[{Section}] CopyServer: expected HOST:PORT, e.g. 127.0.0.1:25 (got '{CopyServer}')";
         }

@@ -1,4 +1,5 @@
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Rewrap;
 
 namespace MilterSecureList.Cms.KeyRelease;
 

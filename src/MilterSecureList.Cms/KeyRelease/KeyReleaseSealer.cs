@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Primitives;
+using MilterSecureList.Cms.Rewrap;
 
 namespace MilterSecureList.Cms.KeyRelease;
 

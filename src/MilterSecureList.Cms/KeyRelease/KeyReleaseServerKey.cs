@@ -1,5 +1,6 @@
 using System.Formats.Asn1;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Rewrap;
 
 namespace MilterSecureList.Cms.KeyRelease;
 

@@ -1,3 +1,4 @@
+using MilterSecureList.Configuration;
 using MilterSecureList.Filter;
 
 namespace MilterSecureList.Daemon.Notices;
@@ -47,7 +48,7 @@ public sealed class NoticeOptions
 
     public IEnumerable<string> Validate()
     {
-        if (!TryParseHostPort(SmtpServer, out _, out _))
+        if (!HostPort.TryParse(SmtpServer, out _, out _))
         {
             yield return $"[{Section}] SmtpServer: expected HOST:PORT, e.g. 127.0.0.1:25 (got '{SmtpServer}')";
         }
@@ -61,19 +62,5 @@ public sealed class NoticeOptions
         {
             yield return $"[{Section}] RepeatHours: must be between 0 and 8760";
         }
-    }
-
-    public static bool TryParseHostPort(string value, out string host, out int port)
-    {
-        host = "";
-        port = 0;
-        int colon = value.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out port) || port is < 1 or > 65535)
-        {
-            return false;
-        }
-
-        host = value[..colon].Trim('[', ']');
-        return host.Length > 0;
     }
 }

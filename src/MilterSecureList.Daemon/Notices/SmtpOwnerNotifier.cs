@@ -1,3 +1,4 @@
+using MilterSecureList.Configuration;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
@@ -97,7 +98,7 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
 
     private async Task SendAsync(MailingList list, List<(string Member, string Problem)> items)
     {
-        if (!NoticeOptions.TryParseHostPort(_options.SmtpServer, out string host, out int port))
+        if (!HostPort.TryParse(_options.SmtpServer, out string host, out int port))
         {
             throw new InvalidOperationException($"[Notices] SmtpServer '{_options.SmtpServer}' is not HOST:PORT");
         }

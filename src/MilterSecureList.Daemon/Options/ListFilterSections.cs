@@ -1,3 +1,4 @@
+using MilterSecureList.Configuration;
 using System.Net;
 using MilterSecureList.Daemon.Notices;
 using MilterSecureList.Directory;
@@ -101,7 +102,7 @@ public sealed class MetricsSection : OptionsSection
             return;
         }
 
-        if (!NoticeOptions.TryParseHostPort(raw, out string host, out int port) || !IPAddress.TryParse(host, out IPAddress? address))
+        if (!HostPort.TryParse(raw, out string host, out int port) || !IPAddress.TryParse(host, out IPAddress? address))
         {
             throw section.Error("Listen", $"'{raw}' is not ADDRESS:PORT such as 127.0.0.1:9465");
         }
