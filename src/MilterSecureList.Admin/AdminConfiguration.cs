@@ -6,7 +6,7 @@ namespace MilterSecureList.Admin;
 
 /// <summary>
 /// The parts of <c>milter.ini</c> the CLI needs, read with the daemon's INI reader: [Directory], [Keys],
-/// [Policy] and [Milter] MaxMessageSize. Problems are <see cref="ConfigurationException"/>s worded like the
+/// [Policy] and [Milter] MaxMessageSize and MaxHeaderBytes. Problems are <see cref="ConfigurationException"/>s worded like the
 /// daemon's (<c>FILE:LINE: [Section] Key: problem</c>). Sections and keys the CLI does not use are left to
 /// <c>securelist-milter --check-config</c>; syntax errors (a line without '=', a key set twice) are refused here too.
 /// </summary>
@@ -65,4 +65,7 @@ public sealed class AdminConfiguration
 
     /// <summary>[Milter] MaxMessageSize, the daemon's limit on a message (and on its CMS content).</summary>
     public long MaxMessageSize => MessageSizeLimit.Read(Ini.Section(MessageSizeLimit.Section));
+
+    /// <summary>[Milter] MaxHeaderBytes, the daemon's limit on a message's header.</summary>
+    public long MaxHeaderBytes => HeaderSizeLimit.Read(Ini.Section(HeaderSizeLimit.Section));
 }

@@ -39,9 +39,11 @@ public static class MessageReader
 
     /// <summary>Reads the header block. A seekable <paramref name="input"/> is used in place (and owned by the
     /// returned message); anything else is first copied into memory.</summary>
-    /// <exception cref="MimeFormatException">Reason <see cref="MimeErrorReason.MalformedHeader"/>: the first line is not a field,
-    /// or the header block is larger than <see cref="MaxHeaderBytes"/>.</exception>
-    public static RawMessage Read(Stream input)
+    /// <param name="maxHeaderBytes">The largest header block accepted (<c>securelist check</c> passes the daemon's
+    /// configured [Milter] MaxHeaderBytes).</param>
+    /// <exception cref="MimeFormatException">Reason <see cref="MimeErrorReason.MalformedHeader"/>: the first line is not a
+    /// field; <see cref="MimeErrorReason.HeaderTooLarge"/>: the header block is larger than <paramref name="maxHeaderBytes"/>.</exception>
+    public static RawMessage Read(Stream input, long maxHeaderBytes = MaxHeaderBytes)
     {
         Stream seekable = input;
         if (!input.CanSeek)
@@ -67,10 +69,10 @@ public static class MessageReader
             throw new MimeFormatException(MimeErrorReason.MalformedHeader, "the message does not start with a header field (Name: value)", e);
         }
 
-        if (parser.Position > MaxHeaderBytes)
+        if (parser.Position > maxHeaderBytes)
         {
             seekable.Dispose();
-            throw new MimeFormatException(MimeErrorReason.MalformedHeader, $"the header block is larger than {MaxHeaderBytes} bytes");
+            throw new MimeFormatException(MimeErrorReason.HeaderTooLarge, $"the header block is larger than {maxHeaderBytes} bytes");
         }
 
         // The parser reads ahead; its Position is where the body starts. The body is a view from there on.

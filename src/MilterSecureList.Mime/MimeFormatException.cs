@@ -22,6 +22,9 @@ public enum MimeErrorReason
 
     /// <summary>The decoded CMS body is larger than the configured limit.</summary>
     BodyTooLarge,
+
+    /// <summary>The header block of a message file is larger than the limit it was read with.</summary>
+    HeaderTooLarge,
 }
 
 /// <summary>The one exception type of the MIME layer: a reason plus a one-line message.</summary>

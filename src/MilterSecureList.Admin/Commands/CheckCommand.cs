@@ -42,6 +42,7 @@ public static class CheckCommand
             var log = new CollectingLogger();
             var processor = new ListMessageProcessor(session.Directory, policy, notices, log, context.Time);
             long maxMessageSize = session.Configuration.MaxMessageSize;
+            long maxHeaderBytes = session.Configuration.MaxHeaderBytes;
 
             string sender = Bracket(RequireAddress(parse.GetValue(from)!, "--from"));
             bool exim = parse.GetValue(eximData) is not null;
@@ -77,7 +78,16 @@ public static class CheckCommand
             RawMessage message;
             try
             {
-                message = MessageReader.Read(inStream);
+                message = MessageReader.Read(inStream, maxHeaderBytes);
+            }
+            catch (MimeFormatException e) when (e.Reason == MimeErrorReason.HeaderTooLarge)
+            {
+                // The daemon refuses any message whose header is over [Milter] MaxHeaderBytes, list mail or not.
+                MilterVerdict tooLarge = new MilterSessionOptions().HeaderLimitVerdict;
+                context.Output.WriteLine(tooLarge.ReplyText);
+                report.ForEach(context.Output.WriteLine);
+                context.Output.WriteLine($"verdict: reject ({e.Message}: [Milter] MaxHeaderBytes = {maxHeaderBytes})");
+                return ExitRejected;
             }
             catch (MimeFormatException e) when (listRcpts.Count > 0)
             {

@@ -29,7 +29,7 @@ public sealed class MilterOptions : OptionsSection
     public string TempDirectory { get; private set; } = string.Empty;
 
     /// <summary>Header bytes kept per message; past it the message is rejected 552 5.3.4.</summary>
-    public long MaxHeaderBytes { get; private set; } = 1024 * 1024;
+    public long MaxHeaderBytes { get; private set; } = HeaderSizeLimit.Default;
 
     /// <summary>Recipients kept per message; past it recipients get 452 4.5.3.</summary>
     public int MaxRecipients { get; private set; } = 10_000;
@@ -59,7 +59,7 @@ public sealed class MilterOptions : OptionsSection
         SpoolMemory = section.GetSize("SpoolMemory", SpoolMemory, 0, 64L << 30);
         MaxMessageSize = MessageSizeLimit.Read(section);
         MaxPacketSize = (int)section.GetSize("MaxPacketSize", MaxPacketSize, MilterLimits.MinMaxPayload, 64L * 1024 * 1024);
-        MaxHeaderBytes = section.GetSize("MaxHeaderBytes", MaxHeaderBytes, 64 * 1024, 1L << 30);
+        MaxHeaderBytes = HeaderSizeLimit.Read(section);
         MaxRecipients = section.GetInt("MaxRecipients", MaxRecipients, 1, 1_000_000);
         MaxRecipientBytes = section.GetSize("MaxRecipientBytes", MaxRecipientBytes, 64 * 1024, 1L << 30);
         MaxMacroBytes = section.GetSize("MaxMacroBytes", MaxMacroBytes, 4 * 1024, 64L * 1024 * 1024);
