@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Directory;
 using MilterSecureList.Directory.Storage;
 using MilterSecureList.Directory.Tests.Fixtures;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Admin.Tests;
 
@@ -376,13 +377,11 @@ public sealed class AdminCliTests(BackendFixture fixture)
         {
             cli.Run("member", "add", "news@example.org", $"m{i}@example.org", "--cert", cli.MemberCert($"m{i}@example.org")).AssertOk();
             int expected = i + 1;
-            Assert.True(
-                DirectoryWait.Until(() => daemon.Expand("news@example.org").Members.Count == expected, TimeSpan.FromSeconds(5)),
-                $"daemon did not see member {expected} within 5 s");
+            Poll.Until(() => daemon.Expand("news@example.org").Members.Count == expected, $"the daemon's directory to show member {expected}", TimeSpan.FromSeconds(5));
         }
 
         cli.Run("list", "rollover", "news@example.org").AssertOk();
-        Assert.True(DirectoryWait.Until(() => daemon.GetListKeys("news@example.org").Count == 2, TimeSpan.FromSeconds(5)), "daemon did not see the rollover within 5 s");
+        Poll.Until(() => daemon.GetListKeys("news@example.org").Count == 2, "the daemon's directory to show the rollover", TimeSpan.FromSeconds(5));
         stop.Cancel();
         reader.Join();
 
@@ -409,24 +408,4 @@ public sealed class AdminCliTests(BackendFixture fixture)
     }
 
     private static string Openssl(params string[] args) => OpensslTool.Run(args);
-}
-
-internal static class DirectoryWait
-{
-    /// <summary>Polls CONDITION until it holds or LIMIT passes (the product promise is 5 s).</summary>
-    public static bool Until(Func<bool> condition, TimeSpan limit)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < limit)
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            Thread.Sleep(50);
-        }
-
-        return condition();
-    }
 }

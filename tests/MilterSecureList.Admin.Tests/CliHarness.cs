@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using MilterSecureList.Directory.Tests.Fixtures;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Admin.Tests;
 
@@ -67,29 +67,8 @@ public sealed class CliHarness : IDisposable
     {
         string binary = Path.Combine(AppContext.BaseDirectory, "securelist");
         Assert.True(File.Exists(binary), $"built CLI not found at {binary}");
-        var info = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        info.ArgumentList.Add("--config");
-        info.ArgumentList.Add(ConfigFile);
-        using Process process = Process.Start(info)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"securelist {string.Join(' ', args)} did not finish in 60 s");
-        }
-
-        return new CliResult(process.ExitCode, stdout.Result, stderr.Result);
+        (int code, string output, string error) = ExternalTool.Run(binary, [.. args, "--config", ConfigFile]);
+        return new CliResult(code, output, error);
     }
 
     public string MemberCert(string address, int bits = 2048, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, string? fileName = null)

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using MilterSecureList.Directory;
 using MilterSecureList.Directory.Tests.Fixtures;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Admin.Tests;
 
@@ -122,10 +122,5 @@ public sealed class OperatorInputTests(BackendFixture fixture)
         }
     }
 
-    private static void Tool(string name, params string[] args)
-    {
-        using Process process = Process.Start(name, args)!;
-        process.WaitForExit();
-        Assert.Equal(0, process.ExitCode);
-    }
+    private static void Tool(string name, params string[] args) => ExternalTool.MustRun(name, args);
 }

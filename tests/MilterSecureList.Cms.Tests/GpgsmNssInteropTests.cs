@@ -1,4 +1,5 @@
 using MilterSecureList.Cms.Tests.Infrastructure;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Cms.Tests;
 
@@ -26,7 +27,7 @@ public sealed class GpgsmNssFixture : IDisposable
         Gpgsm("--batch", "--import", pki.Ca.CertPath);
         Gpgsm("--batch", "--import", List.CertPath);
         string p12 = pki.ExportLegacyPkcs12(Member1, Password);
-        Tool.Result r = Tool.Run("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import", p12], stdin: Password + "\n", env: GpgEnv);
+        ToolResult r = Tool.Run("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import", p12], stdin: Password + "\n", env: GpgEnv);
         Assert.True(r.ExitCode == 0, "gpgsm p12 import failed: " + r.StdErr);
         string fpr = pki.Ca.Certificate.GetCertHashString(); // SHA-1, as gpgsm's trustlist wants
         File.WriteAllText(Path.Combine(GnupgHome, "trustlist.txt"), string.Join(':', Enumerable.Range(0, 20).Select(i => fpr.Substring(2 * i, 2))) + " S relax\n");
@@ -49,7 +50,7 @@ public sealed class GpgsmNssFixture : IDisposable
 
     public Dictionary<string, string> GpgEnv => new() { ["GNUPGHOME"] = GnupgHome };
 
-    public Tool.Result Gpgsm(params string[] args) => Tool.MustRunEnv("gpgsm", GpgEnv, args);
+    public ToolResult Gpgsm(params string[] args) => Tool.MustRunEnv("gpgsm", GpgEnv, args);
 
     public byte[] GpgsmEncryptToList(byte[] plain)
     {
@@ -63,7 +64,7 @@ public sealed class GpgsmNssFixture : IDisposable
     {
         using var dir = new TempDir();
         File.WriteAllBytes(dir.File("in"), der);
-        Tool.Result r = Tool.Run("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "-d", "-o", dir.File("out"), dir.File("in")],
+        ToolResult r = Tool.Run("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "-d", "-o", dir.File("out"), dir.File("in")],
             stdin: Password + "\n", env: GpgEnv);
         LastError = "gpgsm: " + r.StdErr;
         return r.ExitCode == 0 ? File.ReadAllBytes(dir.File("out")) : null;
@@ -83,7 +84,7 @@ public sealed class GpgsmNssFixture : IDisposable
     {
         using var dir = new TempDir();
         File.WriteAllBytes(dir.File("in"), der);
-        Tool.Result r = Tool.Run("cmsutil", ["-D", "-i", dir.File("in"), "-o", dir.File("out"), "-d", NssDb, "-p", ""]);
+        ToolResult r = Tool.Run("cmsutil", ["-D", "-i", dir.File("in"), "-o", dir.File("out"), "-d", NssDb, "-p", ""]);
         LastError = "cmsutil: " + r.StdErr;
         return r.ExitCode == 0 ? File.ReadAllBytes(dir.File("out")) : null;
     }

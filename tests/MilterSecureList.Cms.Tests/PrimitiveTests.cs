@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using MilterSecureList.Cms.Primitives;
 using MilterSecureList.Cms.Tests.Infrastructure;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Cms.Tests;
 
@@ -98,7 +99,7 @@ public class PrimitiveTests
         byte[] sharedInfo = RandomNumberGenerator.GetBytes(27);
         byte[] key = new byte[72];
         X963Kdf.DeriveKey(hash, z, sharedInfo, key);
-        Tool.Result r = Tool.MustRun("openssl", "kdf", "-keylen", "72", "-kdfopt", "digest:" + opensslName,
+        ToolResult r = Tool.MustRun("openssl", "kdf", "-keylen", "72", "-kdfopt", "digest:" + opensslName,
             "-kdfopt", "hexsecret:" + Convert.ToHexString(z), "-kdfopt", "hexinfo:" + Convert.ToHexString(sharedInfo), "X963KDF");
         Assert.Equal(r.StdOut.Trim().Replace(":", "", StringComparison.Ordinal), Convert.ToHexString(key));
     }

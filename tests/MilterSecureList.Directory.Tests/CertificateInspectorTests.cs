@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Directory.Tests.Fixtures;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Directory.Tests;
 
@@ -37,7 +37,7 @@ public sealed class CertificateInspectorTests : IDisposable
         // Independent producer: a certificate made by openssl, not by .NET.
         string key = _temp.File("o.key");
         string cert = _temp.File("o.pem");
-        RunOpenssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=Olga", "-addext", "subjectAltName=email:olga@example.org", "-days", "30");
+        ExternalTool.MustRun("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=Olga", "-addext", "subjectAltName=email:olga@example.org", "-days", "30");
 
         using X509Certificate2 loaded = CertificateInspector.LoadFile(cert);
 
@@ -107,7 +107,7 @@ public sealed class CertificateInspectorTests : IDisposable
     public void Ed25519IsTheWrongKeyType()
     {
         string cert = _temp.File("ed.pem");
-        RunOpenssl("req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", _temp.File("ed.key"), "-out", cert, "-subj", "/CN=Ed", "-addext", "subjectAltName=email:ed@example.org", "-days", "30");
+        ExternalTool.MustRun("openssl", "req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", _temp.File("ed.key"), "-out", cert, "-subj", "/CN=Ed", "-addext", "subjectAltName=email:ed@example.org", "-days", "30");
         using X509Certificate2 loaded = CertificateInspector.LoadFile(cert);
 
         DirectoryException error = Assert.Throws<DirectoryException>(() => CertificateInspector.RequireAcceptable(loaded, "ed@example.org", false, Now, cert));
@@ -163,20 +163,5 @@ public sealed class CertificateInspectorTests : IDisposable
 
         Assert.Equal(DirectoryError.BadCertificate, error.Reason);
         Assert.Contains("expired", error.Message, StringComparison.Ordinal);
-    }
-
-    internal static void RunOpenssl(params string[] args)
-    {
-        var info = new ProcessStartInfo("openssl") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(info) ?? throw new InvalidOperationException("openssl is missing (apt-get install openssl)");
-        string error = process.StandardError.ReadToEnd();
-        process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(60_000), "openssl did not finish");
-        Assert.True(process.ExitCode == 0, $"openssl {string.Join(' ', args)} failed: {error}");
     }
 }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Directory.Storage;
 using MilterSecureList.Directory.Tests.Fixtures;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Directory.Tests;
 
@@ -461,7 +462,7 @@ public sealed class DirectoryBackendTests(BackendFixture fixture)
 
         env.Admin.AddMember("news@example.org", "a@example.org", [env.MemberCert("a@example.org")], false, false);
 
-        Assert.True(WaitUntil(() => cache.Expand("news@example.org").Members.Count == 1, TimeSpan.FromSeconds(5)), "change not seen within 5 s");
+        Poll.Until(() => cache.Expand("news@example.org").Members.Count == 1, "the cache to show the change", TimeSpan.FromSeconds(5));
     }
 
     [Theory]
@@ -611,21 +612,5 @@ public sealed class DirectoryBackendTests(BackendFixture fixture)
         Assert.Contains("OLD@example.org is already a member", error.Message, StringComparison.Ordinal);
         Assert.Equal(["old@example.org"], env.Admin.GetMembers("big@example.org").Select(m => m.Address));
         Assert.Equal(generation, env.Store.GetGeneration());
-    }
-
-    internal static bool WaitUntil(Func<bool> condition, TimeSpan limit)
-    {
-        DateTime deadline = DateTime.UtcNow + limit;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            Thread.Sleep(50);
-        }
-
-        return condition();
     }
 }

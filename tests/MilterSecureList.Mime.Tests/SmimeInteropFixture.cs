@@ -1,4 +1,5 @@
 using System.Text;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Mime.Tests;
 
@@ -39,9 +40,11 @@ public sealed class SmimeInteropFixture : IDisposable
 
     public string PathOf(string name) => Path.Combine(Directory, name);
 
-    public byte[] Run(string tool, params string[] args) => ExternalTool.Run(tool, Directory, null, null, args);
+    public byte[] Run(string tool, params string[] args) => Run(tool, null, null, args);
 
-    public byte[] RunWithInput(byte[] stdin, string tool, params string[] args) => ExternalTool.Run(tool, Directory, stdin, null, args);
+    /// <summary>Runs a peer in the fixture's directory; it must succeed. Returns what it wrote to stdout.</summary>
+    private byte[] Run(string tool, byte[]? stdin, IReadOnlyDictionary<string, string>? env, params string[] args) =>
+        ExternalTool.Run(tool, args, new ToolOptions { WorkingDirectory = Directory, Stdin = stdin, Environment = env }).EnsureSuccess().StdOutBytes;
 
     /// <summary>The message a sender produced (cached per fixture), exactly as the tool wrote it (openssl writes LF line ends).</summary>
     public byte[] Message(string sender)
@@ -103,11 +106,11 @@ public sealed class SmimeInteropFixture : IDisposable
         var env = new Dictionary<string, string> { ["GNUPGHOME"] = home };
         try
         {
-            ExternalTool.Run("gpgsm", Directory, null, env, "--batch", "--import", "list.pem");
-            string listing = ExternalTool.Text(ExternalTool.Run("gpgsm", Directory, null, env, "--with-colons", "--list-keys"));
+            Run("gpgsm", null, env, "--batch", "--import", "list.pem");
+            string listing = Encoding.UTF8.GetString(Run("gpgsm", null, env, "--with-colons", "--list-keys"));
             string fingerprint = listing.Split('\n').First(l => l.StartsWith("fpr:", StringComparison.Ordinal)).Split(':')[9];
             File.WriteAllText(Path.Combine(home, "trustlist.txt"), fingerprint + " S relax\n");
-            byte[] base64 = ExternalTool.Run("gpgsm", Directory, Plaintext, env,
+            byte[] base64 = Run("gpgsm", Plaintext, env,
                 "--batch", "--disable-policy-checks", "--cipher-algo", "AES128", "--base64", "--encrypt", "-r", fingerprint);
             byte[] header = Encoding.ASCII.GetBytes(
                 "From: sender@example.org\nTo: list@example.org\nSubject: interop gpgsm\nMIME-Version: 1.0\n" +
@@ -119,7 +122,7 @@ public sealed class SmimeInteropFixture : IDisposable
         {
             try
             {
-                ExternalTool.Run("gpgconf", Directory, null, env, "--kill", "all");
+                Run("gpgconf", null, env, "--kill", "all");
             }
             catch (InvalidOperationException)
             {

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.Pkcs;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Cms.Tests.Infrastructure;
 
@@ -32,7 +33,7 @@ public static class Peers
             args.Add(recipient.CertPath);
             args.AddRange(keyopts);
         }
-        Tool.Result r = Tool.Run("openssl", args);
+        ToolResult r = Tool.Run("openssl", args);
         Assert.True(r.ExitCode == 0, "openssl cms -encrypt failed: " + r.StdErr);
         return File.ReadAllBytes(dir.File("out"));
     }
@@ -43,7 +44,7 @@ public static class Peers
     {
         using var dir = new TempDir();
         File.WriteAllBytes(dir.File("in"), der);
-        Tool.Result r = Tool.Run("openssl", ["cms", "-decrypt", "-provider", "legacy", "-provider", "default", "-binary", "-inform", "DER",
+        ToolResult r = Tool.Run("openssl", ["cms", "-decrypt", "-provider", "legacy", "-provider", "default", "-binary", "-inform", "DER",
             "-in", dir.File("in"), "-out", dir.File("out"), "-recip", me.CertPath, "-inkey", me.KeyPath]);
         return r.ExitCode == 0 ? File.ReadAllBytes(dir.File("out")) : null;
     }

@@ -1,81 +1,25 @@
-using System.Diagnostics;
 using System.Text;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.Cms.Tests.Infrastructure;
 
-/// <summary>Runs a real peer (openssl, gpgsm, cmsutil, ...) with a time limit. A missing tool fails the test with
-/// a clear message (the test script installs them); it is never silently skipped.</summary>
+/// <summary>Runs a real peer (openssl, gpgsm, cmsutil, ...) through the shared runner. A missing tool fails the test with a
+/// clear message (the test script installs them); it is never silently skipped.</summary>
 public static class Tool
 {
-    public sealed record Result(int ExitCode, string StdOut, string StdErr);
-
-    public static Result Run(string exe, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null,
-        string? workDir = null, int timeoutSeconds = 60)
-    {
-        string? path = Find(exe);
-        Assert.True(path is not null, $"required tool '{exe}' is not installed (apt-get install openssl gpgsm libnss3-tools)");
-        var psi = new ProcessStartInfo(path!)
+    public static ToolResult Run(string exe, IEnumerable<string> args, string? stdin = null, IReadOnlyDictionary<string, string>? env = null,
+        string? workDir = null, int timeoutSeconds = 60) =>
+        ExternalTool.Run(exe, args, new ToolOptions
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
+            Stdin = stdin is null ? null : Encoding.UTF8.GetBytes(stdin),
+            Environment = env,
             WorkingDirectory = workDir ?? Path.GetTempPath(),
-        };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
+            Timeout = TimeSpan.FromSeconds(timeoutSeconds),
+        });
 
-        if (env is not null)
-        {
-            foreach ((string k, string v) in env)
-            {
-                psi.Environment[k] = v;
-            }
-        }
+    public static ToolResult MustRun(string exe, params string[] args) => MustRunEnv(exe, null, args);
 
-        using var p = Process.Start(psi)!;
-        Task<string> so = p.StandardOutput.ReadToEndAsync();
-        Task<string> se = p.StandardError.ReadToEndAsync();
-        if (stdin is not null)
-        {
-            p.StandardInput.Write(stdin);
-        }
-
-        p.StandardInput.Close();
-        if (!p.WaitForExit(timeoutSeconds * 1000))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"{exe} {string.Join(' ', args)} did not finish within {timeoutSeconds}s");
-        }
-
-        p.WaitForExit();
-        return new Result(p.ExitCode, so.Result, se.Result);
-    }
-
-    public static Result MustRun(string exe, params string[] args) => MustRunEnv(exe, null, args);
-
-    public static Result MustRunEnv(string exe, IDictionary<string, string>? env, params string[] args)
-    {
-        Result r = Run(exe, args, env: env);
-        Assert.True(r.ExitCode == 0, $"{exe} {string.Join(' ', args)} failed ({r.ExitCode}): {r.StdErr}{r.StdOut}");
-        return r;
-    }
-
-    private static string? Find(string exe)
-    {
-        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':'))
-        {
-            string candidate = Path.Combine(dir, exe);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
-    }
+    public static ToolResult MustRunEnv(string exe, IReadOnlyDictionary<string, string>? env, params string[] args) => Run(exe, args, env: env).EnsureSuccess();
 }
 
 /// <summary>A temp directory removed at dispose.</summary>

@@ -1,3 +1,5 @@
+using MilterSecureList.Testing;
+
 namespace MilterSecureList.Directory.Tests.Fixtures;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace MilterSecureList.Directory.Tests.Fixtures;
 /// </summary>
 public sealed class BackendFixture : IDisposable
 {
-    private readonly Lazy<PostgresServer> _postgres = new(() => new PostgresServer());
+    private readonly Lazy<PostgresServer> _postgres = new(PostgresServer.StartNew);
 
     /// <summary>"sqlite" always; "postgres" unless its binaries are missing (then <see cref="PostgresFactAttribute"/> reports the skip).</summary>
     public static TheoryData<string> Names
@@ -39,6 +41,7 @@ public sealed class BackendFixture : IDisposable
     {
         if (_postgres.IsValueCreated)
         {
+            Npgsql.NpgsqlConnection.ClearAllPools();
             _postgres.Value.Dispose();
         }
     }

@@ -22,13 +22,19 @@ public class HostilePeerTests
     /// <summary>Moves the clock in steps until the session ends (bounded in real time, so a hang fails the test).</summary>
     private static async Task<MilterConnectionEndReason> AdvanceUntilEndAsync(SessionHarness h, ManualTimeProvider clock, TimeSpan step)
     {
-        var real = System.Diagnostics.Stopwatch.StartNew();
-        while (!h.Run.IsCompleted && real.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            clock.Advance(step);
-            await Task.Delay(10);
-        }
+        await Poll.UntilAsync(
+            () =>
+            {
+                if (h.Run.IsCompleted)
+                {
+                    return true;
+                }
 
+                clock.Advance(step);
+                return false;
+            },
+            $"the session to end as the clock moves in steps of {step}",
+            interval: TimeSpan.FromMilliseconds(10));
         return await h.EndAsync();
     }
 
