@@ -30,6 +30,12 @@ public sealed class KeyReleaseSection : OptionsSection
         Timeout = section.GetDuration("Timeout", Timeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(2));
         if (url.Length == 0)
         {
+            // Read so that they count as known keys; without a key server they mean nothing.
+            foreach (string key in new[] { "ReleaseCertificate", "TrustedCertificate", "ClientCertificate", "ClientKey" })
+            {
+                _ = section.Value(key);
+            }
+
             return;
         }
 
