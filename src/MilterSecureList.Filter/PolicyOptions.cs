@@ -98,17 +98,7 @@ public sealed class PolicyOptions
         o.RecipientDelimiter = value(nameof(RecipientDelimiter)) ?? o.RecipientDelimiter;
         o.CertificateUrl = value(nameof(CertificateUrl)) ?? o.CertificateUrl;
         o.CopyServer = value(nameof(CopyServer)) ?? o.CopyServer;
-        if (value(nameof(MembersPerCopy)) is string perCopy)
-        {
-            if (int.TryParse(perCopy, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
-            {
-                o.MembersPerCopy = n;
-            }
-            else
-            {
-                problems.Add($"[{Section}] MembersPerCopy: '{perCopy}' is not a whole number (0 = never split)");
-            }
-        }
+        o.MembersPerCopy = WholeNumber(value, problems, Section, nameof(MembersPerCopy), o.MembersPerCopy, "a whole number (0 = never split)");
 
         if (value(nameof(ProgressInterval)) is string p)
         {
@@ -144,6 +134,24 @@ public sealed class PolicyOptions
         }
 
         problems.Add($"[{Section}] {key}: '{raw}' is not one of: {string.Join(", ", choices.Select(c => c.Word))}");
+        return defaultValue;
+    }
+
+    /// <summary>A non-negative whole number; otherwise "[Section] Key: 'raw' is not WHAT".</summary>
+    internal static int WholeNumber(Func<string, string?> value, List<string> problems, string section, string key, int defaultValue, string what)
+    {
+        string? raw = value(key);
+        if (raw is null)
+        {
+            return defaultValue;
+        }
+
+        if (int.TryParse(raw, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
+        {
+            return n;
+        }
+
+        problems.Add($"[{section}] {key}: '{raw}' is not {what}");
         return defaultValue;
     }
 
@@ -214,17 +222,7 @@ public sealed class NoticeOptions
         o.Enabled = PolicyOptions.Bool(value, problems, Section, nameof(Enabled), o.Enabled);
         o.SmtpServer = value(nameof(SmtpServer)) ?? o.SmtpServer;
         o.From = value(nameof(From)) ?? o.From;
-        if (value(nameof(RepeatHours)) is string h)
-        {
-            if (int.TryParse(h, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int hours))
-            {
-                o.RepeatHours = hours;
-            }
-            else
-            {
-                problems.Add($"[{Section}] RepeatHours: '{h}' is not a whole number of hours");
-            }
-        }
+        o.RepeatHours = PolicyOptions.WholeNumber(value, problems, Section, nameof(RepeatHours), o.RepeatHours, "a whole number of hours");
 
         problems.AddRange(o.Validate());
         return o;
