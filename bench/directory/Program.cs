@@ -60,7 +60,27 @@ if (existingDatabase is not null || existingList is not null)
     string keys = System.IO.Directory.CreateTempSubdirectory("securelist-bench-keys-").FullName;
     try
     {
-        return MeasureExpansion(options, new KeysOptions { Directory = keys }, existingList, expectedMembers: null, parseMs: null);
+        // Reference: the same member rows read with bare ADO.NET (no statuses, no objects), the floor of a cold expansion.
+        var clock = Stopwatch.StartNew();
+        long rows = 0, bytes = 0;
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={existingDatabase};Mode=ReadOnly"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT m.address, m.use_oaep, c.der, c.not_before, c.not_after FROM members m JOIN lists l ON l.id = m.list_id " +
+                "LEFT JOIN member_certificates c ON c.member_id = m.id WHERE l.address_norm = $list";
+            command.Parameters.AddWithValue("$list", existingList.ToLowerInvariant());
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                rows++;
+                bytes += reader.GetString(0).Length + (reader.IsDBNull(2) ? 0 : ((byte[])reader.GetValue(2)).Length);
+            }
+        }
+
+        double referenceMs = clock.Elapsed.TotalMilliseconds;
+        Console.WriteLine($"reference: bare SQLite read of the list's {rows} member rows ({bytes / 1_000_000.0:F1} MB)  {referenceMs,10:F1} ms");
+        return MeasureExpansion(options, new KeysOptions { Directory = keys }, existingList, expectedMembers: null, parseMs: null, referenceMs);
     }
     finally
     {
@@ -214,7 +234,7 @@ static double Median(List<double> values)
 // Cold: a fresh store and an empty cache, as a daemon right after start; then warm (what every message
 // after the first pays), the first use of every certificate, and an uncached database read for comparison.
 // parseMs (the DER-parse reference of this run) is null when the list came from an existing database.
-static int MeasureExpansion(DirectoryOptions directoryOptions, KeysOptions keysOptions, string listAddress, int? expectedMembers, double? parseMs)
+static int MeasureExpansion(DirectoryOptions directoryOptions, KeysOptions keysOptions, string listAddress, int? expectedMembers, double? parseMs, double? readMs = null)
 {
     string Ratio(double ms) => parseMs is double p ? $"  ({ms / p:F1}x parse)" : "";
     using SqlDirectoryStore store = SqlDirectoryStore.Open(directoryOptions, TimeProvider.System);
@@ -225,7 +245,7 @@ static int MeasureExpansion(DirectoryOptions directoryOptions, KeysOptions keysO
     double coldMs = clock.Elapsed.TotalMilliseconds;
     int count = cold.Members.Count;
     int usable = cold.Members.Count(m => m.Status == CertificateStatus.Usable);
-    Console.WriteLine($"expand cold ({count} members, {usable} usable)                   {coldMs,10:F1} ms  target <= 2000 ms  {(coldMs <= 2000 ? "OK" : "MISSED")}{Ratio(coldMs)}");
+    Console.WriteLine($"expand cold ({count} members, {usable} usable)                   {coldMs,10:F1} ms  target <= 2000 ms  {(coldMs <= 2000 ? "OK" : "MISSED")}{Ratio(coldMs)}{(readMs is double r ? $"  ({coldMs / r:F1}x the bare read)" : "")}");
 
     const int warmRounds = 10_000;
     var samples = new double[warmRounds];
@@ -244,6 +264,11 @@ static int MeasureExpansion(DirectoryOptions directoryOptions, KeysOptions keysO
     double median = samples[warmRounds / 2];
     double p99 = samples[(int)(warmRounds * 0.99)];
     Console.WriteLine($"expand warm (median of {warmRounds})                           {median * 1_000_000,10:F0} ns  p99 {p99 * 1_000_000:F0} ns  target <= 5 ms  {(p99 <= 5 ? "OK" : "MISSED")}");
+
+    if (parseMs is null)
+    {
+        return 0; // an existing list (bench/lists/large.sh): the daemon's first post measures the rest
+    }
 
     // Certificates are parsed on first use; the first message to a freshly loaded list pays this once
     // (then the parsed certificates stay in the cached expansion).

@@ -45,11 +45,12 @@ trap cleanup EXIT
 cc -O2 -Wall -o "$work/milterload" bench/milterload.c -pthread
 
 . scripts/lib.sh
+. bench/lists/common.sh
 list100=bench@lists.bench.test
 # milterload always sends RCPT <rcpt1@example.com>: that is the 1,000-member list's address.
 list1000=rcpt1@example.com
 
-cat >"$work/milter.ini" <<EOT
+write_milter_ini "$work"
 [Listener]
 Socket = unix:$work/milter.sock
 SocketMode = 0666
@@ -107,7 +108,7 @@ n1000=$("$securelist" --config "$work/milter.ini" member ls "$list1000" --plain 
 
 # posts: a text entity of the given size, encrypted to the list certificate as a client does
 mkpost() { # size listcert to out
-    python3 -c "import sys,base64,os; n=int(sys.argv[1]); b=base64.encodebytes(os.urandom(n*3//4+64)).decode(); sys.stdout.write('Content-Type: text/plain\r\n\r\n'+b.replace('\n','\r\n')[:n]+'\r\n')" "$1" >"$work/entity"
+    make_entity "$1" "$work/entity"
     openssl cms -encrypt -binary -aes256 -from sender@bench.test -to "$3" -subject "bench $1" -in "$work/entity" -out "$4" "$2"
 }
 mkpost 16384 "$work/list100.pem" "$list100" "$work/p16k-100.eml"

@@ -99,17 +99,7 @@ public sealed class PolicyOptions
         o.RecipientDelimiter = value(nameof(RecipientDelimiter)) ?? o.RecipientDelimiter;
         o.CertificateUrl = value(nameof(CertificateUrl)) ?? o.CertificateUrl;
         o.CopyServer = value(nameof(CopyServer)) ?? o.CopyServer;
-        if (value(nameof(MembersPerCopy)) is string perCopy)
-        {
-            if (int.TryParse(perCopy, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
-            {
-                o.MembersPerCopy = n;
-            }
-            else
-            {
-                problems.Add($"[{Section}] MembersPerCopy: '{perCopy}' is not a whole number (0 = never split)");
-            }
-        }
+        o.MembersPerCopy = WholeNumber(value, problems, Section, nameof(MembersPerCopy), o.MembersPerCopy, "a whole number (0 = never split)");
 
         if (value(nameof(ProgressInterval)) is string p)
         {
@@ -145,6 +135,24 @@ public sealed class PolicyOptions
         }
 
         problems.Add($"[{Section}] {key}: '{raw}' is not one of: {string.Join(", ", choices.Select(c => c.Word))}");
+        return defaultValue;
+    }
+
+    /// <summary>A non-negative whole number; otherwise "[Section] Key: 'raw' is not WHAT".</summary>
+    public static int WholeNumber(Func<string, string?> value, List<string> problems, string section, string key, int defaultValue, string what)
+    {
+        string? raw = value(key);
+        if (raw is null)
+        {
+            return defaultValue;
+        }
+
+        if (int.TryParse(raw, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
+        {
+            return n;
+        }
+
+        problems.Add($"[{section}] {key}: '{raw}' is not {what}");
         return defaultValue;
     }
 

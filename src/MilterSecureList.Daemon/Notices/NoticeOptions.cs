@@ -30,17 +30,7 @@ public sealed class NoticeOptions
         o.Enabled = PolicyOptions.Bool(value, problems, Section, nameof(Enabled), o.Enabled);
         o.SmtpServer = value(nameof(SmtpServer)) ?? o.SmtpServer;
         o.From = value(nameof(From)) ?? o.From;
-        if (value(nameof(RepeatHours)) is string h)
-        {
-            if (int.TryParse(h, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int hours))
-            {
-                o.RepeatHours = hours;
-            }
-            else
-            {
-                problems.Add($"[{Section}] RepeatHours: '{h}' is not a whole number of hours");
-            }
-        }
+        o.RepeatHours = PolicyOptions.WholeNumber(value, problems, Section, nameof(RepeatHours), o.RepeatHours, "a whole number of hours");
 
         problems.AddRange(o.Validate());
         return o;
