@@ -104,8 +104,7 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
                     await SendAsync(list, items).ConfigureAwait(false);
                     FilterLog.NoticeSent(_logger, list.Owner!, list.Address, items.Count);
                 }
-                catch (Exception e) when (e is IOException or SocketException or InvalidOperationException or TimeoutException
-                    or OperationCanceledException or ProtocolException or CommandException or ParseException)
+                catch (Exception e) when (NoticeMail.IsSendFailure(e))
                 {
                     FilterLog.NoticeFailed(_logger, list.Owner!, list.Address, e.Message);
                 }
@@ -113,23 +112,8 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
         }
     }
 
-    private async Task SendAsync(MailingList list, List<(string Member, string Problem)> items)
-    {
-        if (!NoticeOptions.TryParseHostPort(_options.SmtpServer, out string host, out int port))
-        {
-            throw new InvalidOperationException($"[Notices] SmtpServer '{_options.SmtpServer}' is not HOST:PORT");
-        }
-
-        MimeMessage notice = Compose(list, items);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var client = new SmtpClient { Timeout = 30_000 };
-        // Plain SMTP to the local MTA: loopback, where a self-signed STARTTLS certificate would only make it fail.
-        await client.ConnectAsync(host, port, SecureSocketOptions.None, cts.Token).ConfigureAwait(false);
-        // Envelope sender <> (MailKit writes MAIL FROM:<> for an empty address): a notice never bounces or loops.
-        await client.SendAsync(notice, new MailboxAddress(string.Empty, string.Empty), [MailboxAddress.Parse(list.Owner!)], cts.Token)
-            .ConfigureAwait(false);
-        await client.DisconnectAsync(quit: true, cts.Token).ConfigureAwait(false);
-    }
+    private Task SendAsync(MailingList list, List<(string Member, string Problem)> items) =>
+        NoticeMail.SendAsync(_options, Compose(list, items), list.Owner!);
 
     private MimeMessage Compose(MailingList list, List<(string Member, string Problem)> items)
     {
@@ -154,4 +138,32 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
         message.Headers.Add("Auto-Submitted", "auto-generated"); // RFC 3834 §5
         return message;
     }
+}
+
+/// <summary>
+/// Submits one notice to the local MTA at [Notices] SmtpServer with MailKit: plain SMTP on loopback, envelope
+/// sender &lt;&gt; (a notice never bounces or loops), 30 s for the whole exchange. Shared by owner notices and the
+/// gateway's notices to its users.
+/// </summary>
+public static class NoticeMail
+{
+    public static async Task SendAsync(NoticeOptions options, MimeMessage notice, string recipient)
+    {
+        if (!NoticeOptions.TryParseHostPort(options.SmtpServer, out string host, out int port))
+        {
+            throw new InvalidOperationException($"[Notices] SmtpServer '{options.SmtpServer}' is not HOST:PORT");
+        }
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var client = new SmtpClient { Timeout = 30_000 };
+        // Plain SMTP to the local MTA: loopback, where a self-signed STARTTLS certificate would only make it fail.
+        await client.ConnectAsync(host, port, SecureSocketOptions.None, cts.Token).ConfigureAwait(false);
+        // Envelope sender <> (MailKit writes MAIL FROM:<> for an empty address).
+        await client.SendAsync(notice, new MailboxAddress(string.Empty, string.Empty), [MailboxAddress.Parse(recipient)], cts.Token).ConfigureAwait(false);
+        await client.DisconnectAsync(quit: true, cts.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether E is one of the failures a notice submission can meet (logged, never thrown at the message path).</summary>
+    public static bool IsSendFailure(Exception e) => e is IOException or SocketException or InvalidOperationException or TimeoutException
+        or OperationCanceledException or ProtocolException or CommandException or ParseException;
 }
