@@ -34,4 +34,10 @@ public static partial class GatewayLog
 
     [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "{QueueId}: gateway: left encrypted message-id={MessageId}: {Reason}")]
     public static partial void LeftEncrypted(ILogger logger, string queueId, string messageId, string reason);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Information, Message = "gateway: notice sent to {User} about the pending certificate {Fingerprint} of {Correspondent}")]
+    public static partial void NoticeSent(ILogger logger, string user, string correspondent, string fingerprint);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "gateway: notice to {User} about {Correspondent} could not be sent: {Error}")]
+    public static partial void NoticeFailed(ILogger logger, string user, string correspondent, string error);
 }

@@ -19,12 +19,14 @@ public sealed class GatewayProcessor
     private const string AuthenticationResults = "Authentication-Results";
 
     private readonly IGatewayDirectory _directory;
-    private readonly SmimeVerifier _verifier;
+    private volatile SmimeVerifier _verifier;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly IGatewayNotifier? _notifier;
 
-    public GatewayProcessor(IGatewayDirectory directory, GatewayOptions options, TrustAnchors anchors, TimeProvider time, ILogger logger)
+    public GatewayProcessor(IGatewayDirectory directory, GatewayOptions options, TrustAnchors anchors, TimeProvider time, ILogger logger, IGatewayNotifier? notifier = null)
     {
+        _notifier = notifier;
         _directory = directory;
         Options = options;
         _verifier = new SmimeVerifier(anchors, time);
@@ -32,7 +34,12 @@ public sealed class GatewayProcessor
         _logger = logger;
     }
 
+    /// <summary>The [Gateway] settings; replaced as a whole on reload (each message reads it once per decision).</summary>
     public GatewayOptions Options { get; set; }
+
+    /// <summary>SIGHUP: new trust anchors for signatures checked from now on. The caller keeps the old anchors
+    /// alive until no message can still be using them (the daemon disposes them when it stops).</summary>
+    public void UseTrustAnchors(TrustAnchors anchors) => _verifier = new SmimeVerifier(anchors, _time);
 
     // ---- envelope ---------------------------------------------------------------------------
 
@@ -204,7 +211,7 @@ public sealed class GatewayProcessor
             case SmimeKind.MultipartSigned:
                 (ReadOnlyMemory<byte> signed, ReadOnlyMemory<byte> signaturePart) = MultipartSignedBody.Split(body, form.Boundary!);
                 SignatureCheck check = _verifier.VerifyDetached(signed, DecodeBase64Entity(signaturePart.Span), from);
-                if (Judge(check, from, queueId, messageId, out authenticationResult) is { } refused)
+                if (Judge(transaction, check, from, queueId, messageId, out authenticationResult) is { } refused)
                 {
                     return refused;
                 }
@@ -238,7 +245,7 @@ public sealed class GatewayProcessor
         if (envelope is not { IsEncrypted: true })
         {
             SignatureCheck check = _verifier.VerifyOpaque(cms, from);
-            if (Judge(check, from, queueId, messageId, out string? opaqueResult) is { } refused)
+            if (Judge(transaction, check, from, queueId, messageId, out string? opaqueResult) is { } refused)
             {
                 return refused;
             }
@@ -297,7 +304,7 @@ public sealed class GatewayProcessor
         {
             (ReadOnlyMemory<byte> signed, ReadOnlyMemory<byte> signaturePart) = MultipartSignedBody.Split(inner.Body, innerForm.Boundary!);
             SignatureCheck check = _verifier.VerifyDetached(signed, DecodeBase64Entity(signaturePart.Span), from);
-            if (Judge(check, from, queueId, messageId, out innerResult) is { } refused)
+            if (Judge(transaction, check, from, queueId, messageId, out innerResult) is { } refused)
             {
                 return refused;
             }
@@ -307,7 +314,7 @@ public sealed class GatewayProcessor
         else if (innerForm.Kind == SmimeKind.Pkcs7Mime && innerForm.SmimeType == "signed-data")
         {
             SignatureCheck check = _verifier.VerifyOpaque(DecodeBase64Entity(inner.ToBytes()), from);
-            if (Judge(check, from, queueId, messageId, out innerResult) is { } refused)
+            if (Judge(transaction, check, from, queueId, messageId, out innerResult) is { } refused)
             {
                 return refused;
             }
@@ -330,7 +337,7 @@ public sealed class GatewayProcessor
     /// Turns a signature check into a refusal (or null to go on). Valid: audit line, harvest, and the
     /// Authentication-Results header is added later by the caller's result. Invalid: 550 or, by policy, a warning.
     /// </summary>
-    private GatewayResult? Judge(SignatureCheck check, string? from, string queueId, string messageId, out string? authenticationResult)
+    private GatewayResult? Judge(GatewayTransaction transaction, SignatureCheck check, string? from, string queueId, string messageId, out string? authenticationResult)
     {
         authenticationResult = null;
         if (!check.Valid)
@@ -351,19 +358,25 @@ public sealed class GatewayProcessor
         authenticationResult = $"{Options.AuthservId}; smime=pass body.smime-identifier={signer}";
         if (Options.Harvest)
         {
-            Harvest(signer, check);
+            Harvest(transaction, signer, check);
         }
 
         return null;
     }
 
-    private void Harvest(string address, SignatureCheck check)
+    private void Harvest(GatewayTransaction transaction, string address, SignatureCheck check)
     {
         HarvestOutcome outcome = _directory.Harvest(address, check.Signer!, check.Capabilities);
         string fingerprint = CertificateInspector.Sha256Fingerprint(check.Signer!);
         if (outcome == HarvestOutcome.PendingAcceptance)
         {
             GatewayLog.PinConflict(_logger, address, fingerprint);
+            string? pinned = _directory.FindCertificate(address, _time.GetUtcNow())?.Fingerprint;
+            // Inbound transactions hold gateway users only (the others were sent away with 452 at RCPT).
+            foreach (string user in transaction.Recipients)
+            {
+                _notifier?.CertificateChangePending(new PendingCertificateChange(user, address, fingerprint, pinned));
+            }
         }
         else if (outcome == HarvestOutcome.Added)
         {

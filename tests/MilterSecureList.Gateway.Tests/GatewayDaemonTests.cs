@@ -96,12 +96,49 @@ public sealed class GatewayDaemonTests : IDisposable
 
         // A sender who is not a gateway user still meets the list's plaintext policy.
         await mta.AbortAsync();
-        mta.Macro(MilterCommandCode.Mail, "i", "GW4");
+        EndOfMessageResult refused = await PlainPostAsync(mta, "GW4");
+        Assert.StartsWith("550 5.7.1", Encoding.ASCII.GetString(refused.Final.Payload), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SighupAppliesAChangedGatewayPolicyAndTheListPolicyOnTheSameConnection()
+    {
+        _world.CreateList(List, _world.Bob, _world.Carol);
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(Ini("gateway, lists"));
+        await using TestMta mta = await daemon.OpenSessionAsync();
+
+        // Before: opportunistic by default, so a recipient without a certificate is accepted; the list refuses plaintext.
+        mta.Macro(MilterCommandCode.Mail, "i", "GW5");
+        await mta.MailAsync("<alice@gw.example>");
+        Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync("<stranger@nowhere.example>"))!.Response);
+        await mta.AbortAsync();
+        Assert.StartsWith("550 5.7.1", Encoding.ASCII.GetString((await PlainPostAsync(mta, "GW6")).Final.Payload), StringComparison.Ordinal);
+        await mta.AbortAsync();
+
+        // The [Gateway] section is the file's last: the appended key lands in it, then a [Policy] section follows.
+        string ini = Path.Combine(daemon.Directory, "milter.ini");
+        await File.AppendAllTextAsync(ini, "Encrypt = required\n[Policy]\nPlaintext = pass\n");
+        Assert.Contains("reloaded ", await daemon.ReloadAsync(), StringComparison.Ordinal);
+
+        mta.Macro(MilterCommandCode.Mail, "i", "GW7");
+        await mta.MailAsync("<alice@gw.example>");
+        MilterReply refused = (await mta.RcptAsync("<stranger@nowhere.example>"))!;
+        Assert.StartsWith("550 5.7.1 <stranger@nowhere.example>: encryption to this recipient is required", Encoding.ASCII.GetString(refused.Payload), StringComparison.Ordinal);
+        await mta.AbortAsync();
+        EndOfMessageResult passed = await PlainPostAsync(mta, "GW8");
+        Assert.Equal(MilterResponseCode.Continue, passed.Final.Response);
+        Assert.Equal(["<bob@partner.example>", "<carol@partner.example>"], passed.AddedRecipients);
+        Assert.False(daemon.HasExited);
+    }
+
+    /// <summary>bob (not a gateway user) posts plain text to the list.</summary>
+    private static async Task<EndOfMessageResult> PlainPostAsync(TestMta mta, string queueId)
+    {
+        mta.Macro(MilterCommandCode.Mail, "i", queueId);
         await mta.MailAsync("<bob@partner.example>");
         await mta.RcptAsync($"<{List}>");
-        (List<GatewayHeader> plainHeaders, byte[] plainBody) = GatewayMessages.Split(GatewayWorld.PlainMessage("bob@partner.example", List, "plain"));
-        EndOfMessageResult refused = await SendHeadersAndBodyAsync(mta, plainHeaders, plainBody, "GW4");
-        Assert.StartsWith("550 5.7.1", Encoding.ASCII.GetString(refused.Final.Payload), StringComparison.Ordinal);
+        (List<GatewayHeader> headers, byte[] body) = GatewayMessages.Split(GatewayWorld.PlainMessage("bob@partner.example", List, "plain"));
+        return await SendHeadersAndBodyAsync(mta, headers, body, queueId);
     }
 
     private static async Task<byte[]> SendMessageAsync(TestMta mta, byte[] message, string queueId)

@@ -197,4 +197,37 @@ public sealed class GatewayPostfixTests : IDisposable
         Assert.Single(postfix.Postfix.ReadSinkMessages());
         Assert.Equal(0, postfix.DeferredCount());
     }
+
+    [Fact]
+    public async Task AChangedCertificateOfAPinnedCorrespondentWaitsAndTheUserIsToldByMailThroughTheLocalMta()
+    {
+        _world.Know(_world.Bob);
+        Party newBob = _world.Issue("bob@partner.example", GatewayWorld.FreshKey());
+        string socket = $"inet:127.0.0.1:{ExternalTool.FreeTcpPort()}";
+        await using PostfixInstance postfix = await PostfixInstance.StartAsync(socket);
+        string ini = _world.DaemonIni("gateway").Replace("{SOCKET}", socket, StringComparison.Ordinal)
+            .Replace("[Notices]\nEnabled = no\n", $"[Notices]\nSmtpServer = 127.0.0.1:{postfix.SmtpPort}\nFrom = postmaster@gw.example\n", StringComparison.Ordinal);
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(ini);
+
+        string entity = _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain\r\n\r\nmy new certificate\r\n"));
+        byte[] signed = _world.OpensslMessage("From: bob@partner.example\r\nTo: alice@gw.example\r\nSubject: new cert\r\n",
+            "cms", "-sign", "-in", entity, "-signer", newBob.CertFile, "-inkey", newBob.KeyFile);
+        Assert.Equal(250, (await postfix.SendAsync("bob@partner.example", ["alice@gw.example"], signed)).Code);
+
+        // The message (validly signed, chained to the CA) and the notice to alice, submitted by the daemon to Postfix.
+        IReadOnlyList<SinkMessage> delivered = await postfix.WaitForSinkMessagesAsync(2, s_delivery);
+        string fingerprint = MilterSecureList.Directory.CertificateInspector.Sha256Fingerprint(newBob.Certificate);
+        SinkMessage notice = Assert.Single(delivered, m => m.Headers.Contains("Subject: Certificate change for bob@partner.example", StringComparison.Ordinal));
+        Assert.Equal("<>", notice.MailFrom);
+        Assert.Equal(["<alice@gw.example>"], notice.Recipients);
+        Assert.Contains("Auto-Submitted: auto-generated", notice.Headers, StringComparison.Ordinal);
+        Assert.Contains(fingerprint, notice.Body, StringComparison.Ordinal);
+        Assert.Contains(MilterSecureList.Directory.CertificateInspector.Sha256Fingerprint(_world.Bob.Certificate), notice.Body, StringComparison.Ordinal);
+        Assert.Contains("securelist cert accept bob@partner.example", notice.Body, StringComparison.Ordinal);
+        Assert.Contains("certificate change for bob@partner.example", daemon.Output, StringComparison.Ordinal);
+
+        // The new certificate waits; encryption still uses the pinned one.
+        Assert.Contains(_world.Store.GetCertificates("bob@partner.example"), c => c.State == CorrespondentState.Pending && c.Fingerprint == fingerprint);
+        Assert.Equal(MilterSecureList.Directory.CertificateInspector.Sha256Fingerprint(_world.Bob.Certificate), _world.Directory.FindCertificate("bob@partner.example", DateTimeOffset.UtcNow)!.Fingerprint);
+    }
 }

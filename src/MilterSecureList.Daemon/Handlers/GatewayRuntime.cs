@@ -17,17 +17,20 @@ public sealed class GatewayRuntime : IDisposable
 {
     private readonly SqlDirectoryStore _lists;
     private readonly StoreGatewayDirectory _directory;
-    private readonly TrustAnchors _anchors;
+    private readonly List<TrustAnchors> _anchors = [];
+    private readonly ILogger _logger;
+    private readonly GatewayNoticeMailer _notices;
 
     private GatewayRuntime(DaemonConfiguration configuration, DirectoryServices services, ILoggerFactory loggers)
     {
         GatewayOptions options = configuration.Get<GatewaySection>().Options;
-        _anchors = TrustAnchors.Load(options.TrustAnchors);
+        _anchors.Add(TrustAnchors.Load(options.TrustAnchors));
         _lists = services.Store;
         _directory = new StoreGatewayDirectory(services.Gateway, services.Keys, ListCertificate);
-        ILogger logger = loggers.CreateLogger("MilterSecureList.Gateway");
-        Processor = new GatewayProcessor(_directory, options, _anchors, TimeProvider.System, logger);
-        Factory = new GatewayHandlerFactory(Processor, logger);
+        _logger = loggers.CreateLogger("MilterSecureList.Gateway");
+        _notices = new GatewayNoticeMailer(configuration.Get<NoticesSection>().Options, _logger);
+        Processor = new GatewayProcessor(_directory, options, _anchors[0], TimeProvider.System, _logger, _notices);
+        Factory = new GatewayHandlerFactory(Processor, _logger);
     }
 
     public GatewayProcessor Processor { get; }
@@ -36,13 +39,37 @@ public sealed class GatewayRuntime : IDisposable
 
     public static GatewayRuntime Open(DaemonConfiguration configuration, DirectoryServices services, ILoggerFactory loggers) => new(configuration, services, loggers);
 
+    /// <summary>
+    /// SIGHUP: the re-read [Gateway] section (policies, AuthservId, InvalidSignature, Harvest, DomainPolicy) and its
+    /// TrustAnchors file apply to the next MAIL FROM. A transaction already under way keeps the decisions made at
+    /// its RCPTs. The directory and key settings, like the listener, need a restart.
+    /// </summary>
+    public void Reload(DaemonConfiguration configuration)
+    {
+        GatewayOptions options = configuration.Get<GatewaySection>().Options;
+        // Load first: a TrustAnchors file that cannot be read leaves the running settings as they were.
+        TrustAnchors anchors = TrustAnchors.Load(options.TrustAnchors);
+        lock (_anchors)
+        {
+            _anchors.Add(anchors);
+        }
+
+        Processor.UseTrustAnchors(anchors);
+        Processor.Options = options;
+    }
+
     private byte[]? ListCertificate(string address) =>
         _lists.TryGetList(address, out _) ? _lists.GetListKeys(address).FirstOrDefault(k => k.IsCurrent && !k.IsRetired)?.Certificate : null;
 
     public void Dispose()
     {
-        // The stores belong to DirectoryServices, shared with the lists handler.
+        // Notices already queued are sent (each within 30 s) before the directory goes away; the stores belong to
+        // DirectoryServices, shared with the lists handler.
+        _notices.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _directory.Dispose();
-        _anchors.Dispose();
+        foreach (TrustAnchors anchors in _anchors)
+        {
+            anchors.Dispose();
+        }
     }
 }

@@ -28,6 +28,12 @@ public static class HandlerRegistry
 
     private const string GatewayListsName = "gateway,lists";
 
+    /// <summary>Whether the configured handler (a <see cref="ParseChain"/> result or a single name) runs the list filter.</summary>
+    public static bool UsesLists(string handler) => handler is "lists" or GatewayListsName;
+
+    /// <summary>Whether the configured handler runs the gateway.</summary>
+    public static bool UsesGateway(string handler) => handler is "gateway" or GatewayListsName;
+
     public static IMilterHandlerFactory Create(DaemonConfiguration configuration, IServiceProvider services)
     {
         MilterOptions options = configuration.Get<MilterOptions>();

@@ -71,7 +71,8 @@ public static class DaemonHost
                 s.AddSingleton<IMilterSessionObserver, LoggingSessionObserver>();
                 s.AddSingleton(sp => new MilterConnectionHandler(sp.GetRequiredService<IMilterHandlerFactory>(), sessionOptions, sp.GetRequiredService<IMilterSessionObserver>()));
                 s.AddHostedService(sp => new ReloadOnHangup(
-                    handlerFactory is null && milter.Handler == "lists" ? sp.GetRequiredService<ListFilterRuntime>() : null,
+                    handlerFactory is null && HandlerRegistry.UsesLists(milter.Handler) ? sp.GetRequiredService<ListFilterRuntime>() : null,
+                    handlerFactory is null && HandlerRegistry.UsesGateway(milter.Handler) ? sp.GetRequiredService<GatewayRuntime>() : null,
                     sp.GetRequiredService<ILogger<ReloadOnHangup>>()));
                 s.AddHostedService(sp => new ListenerLifetime(listener, milter, sp.GetRequiredService<IHostApplicationLifetime>(), sp.GetRequiredService<ILogger<ListenerLifetime>>()));
                 if (!kestrelMilter)

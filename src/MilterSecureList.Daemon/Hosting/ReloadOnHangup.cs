@@ -8,10 +8,11 @@ using MilterSecureList.Daemon.Options;
 namespace MilterSecureList.Daemon.Hosting;
 
 /// <summary>
-/// SIGHUP (systemd's ExecReload): re-reads milter.ini and the directory without dropping connections.
+/// SIGHUP (systemd's ExecReload): re-reads milter.ini and the directory without dropping connections, for each
+/// runtime the configured handler uses (lists, gateway, or both for "gateway, lists").
 /// Listener settings need a restart; a file that no longer validates is logged and the running settings stay.
 /// </summary>
-internal sealed class ReloadOnHangup(ListFilterRuntime? runtime, ILogger<ReloadOnHangup> logger) : IHostedService
+internal sealed class ReloadOnHangup(ListFilterRuntime? runtime, GatewayRuntime? gateway, ILogger<ReloadOnHangup> logger) : IHostedService
 {
     private PosixSignalRegistration? _registration;
 
@@ -39,6 +40,8 @@ internal sealed class ReloadOnHangup(ListFilterRuntime? runtime, ILogger<ReloadO
         try
         {
             DaemonConfiguration configuration = DaemonConfiguration.Load(ConfigPath);
+            // Both validate before either changes: Load above has checked the whole file.
+            gateway?.Reload(configuration);
             runtime?.Reload(configuration);
             DaemonLog.Reloaded(logger, ConfigPath);
         }

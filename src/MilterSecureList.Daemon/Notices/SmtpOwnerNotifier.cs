@@ -1,10 +1,5 @@
-using MilterSecureList.Configuration;
-using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
-using MailKit;
-using MailKit.Net.Smtp;
-using MailKit.Security;
 using Microsoft.Extensions.Logging;
 using MilterSecureList.Directory;
 using MilterSecureList.Daemon.Logging;
@@ -87,8 +82,7 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
                     await SendAsync(list, items).ConfigureAwait(false);
                     NoticeLog.NoticeSent(_logger, list.Owner!, list.Address, items.Count);
                 }
-                catch (Exception e) when (e is IOException or SocketException or InvalidOperationException or TimeoutException
-                    or OperationCanceledException or ProtocolException or CommandException or ParseException)
+                catch (Exception e) when (NoticeMail.IsSendFailure(e))
                 {
                     NoticeLog.NoticeFailed(_logger, list.Owner!, list.Address, e.Message);
                 }
@@ -96,23 +90,8 @@ public sealed class SmtpOwnerNotifier : IOwnerNotifier, IAsyncDisposable
         }
     }
 
-    private async Task SendAsync(MailingList list, List<(string Member, string Problem)> items)
-    {
-        if (!HostPort.TryParse(_options.SmtpServer, out string host, out int port))
-        {
-            throw new InvalidOperationException($"[Notices] SmtpServer '{_options.SmtpServer}' is not HOST:PORT");
-        }
-
-        MimeMessage notice = Compose(list, items);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var client = new SmtpClient { Timeout = 30_000 };
-        // Plain SMTP to the local MTA: loopback, where a self-signed STARTTLS certificate would only make it fail.
-        await client.ConnectAsync(host, port, SecureSocketOptions.None, cts.Token).ConfigureAwait(false);
-        // Envelope sender <> (MailKit writes MAIL FROM:<> for an empty address): a notice never bounces or loops.
-        await client.SendAsync(notice, new MailboxAddress(string.Empty, string.Empty), [MailboxAddress.Parse(list.Owner!)], cts.Token)
-            .ConfigureAwait(false);
-        await client.DisconnectAsync(quit: true, cts.Token).ConfigureAwait(false);
-    }
+    private Task SendAsync(MailingList list, List<(string Member, string Problem)> items) =>
+        NoticeMail.SendAsync(_options, Compose(list, items), list.Owner!);
 
     private MimeMessage Compose(MailingList list, List<(string Member, string Problem)> items)
     {
