@@ -332,9 +332,10 @@ public sealed class ListMessageProcessor
         var stopwatch = Stopwatch.StartNew();
 
         // The CPU work runs off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.
+        // It re-wraps the envelope inspected above: the message is parsed once.
         Task<RewrapResult> work = Task.Run(() => mode == ListMode.Double
-            ? DoubleWrap.Rewrap(smime.ContentInfo, listKeys, recipients)
-            : SessionKeyRewrapper.Rewrap(smime.ContentInfo, listKeys, recipients,
+            ? DoubleWrap.Rewrap(info, listKeys, recipients)
+            : SessionKeyRewrapper.Rewrap(info, listKeys, recipients,
                 new CmsRewrapOptions { ShareKeyAgreement = expanded.All(e => e.Policy.ShareKeyAgreement) }), ct);
         TimeSpan interval = TimeSpan.FromSeconds(defaults.ProgressInterval);
         while (progress is not null && await Task.WhenAny(work, Task.Delay(interval, _time, ct)).ConfigureAwait(false) != work)
