@@ -192,6 +192,7 @@ public static class DoubleWrap
         using Aes aes = SymmetricKeys.CreateAes(listKey);
         return aes.DecryptKeyWrapPadded(blob);
     }
+
     /// <summary>Double-wrap: our entry is an OtherRecipientInfo whose outer layer names a server key; what it carries is
     /// the inner blob (an RFC 5649 wrap of the content key under the list key), re-wrapped per member in the same
     /// kind of OtherRecipientInfo with the same ListKeyIdentifier.</summary>
