@@ -16,7 +16,7 @@ public static class CmsDecryptor
     {
         ArgumentNullException.ThrowIfNull(certificate);
         ArgumentNullException.ThrowIfNull(privateKey);
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(contentInfo, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(contentInfo).Enveloped;
         using var me = new ListKey(certificate, privateKey, ownsKey: false);
         return DecryptOrdinary(ed, me);
     }
@@ -25,11 +25,11 @@ public static class CmsDecryptor
     {
         foreach (RecipientInfoAsn ri in ed.RecipientInfos)
         {
-            if (Names(ri, me))
+            if (me.IsAddressedBy(ri))
             {
                 int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
-                byte[] cek = RecoverOrThrow(ri, me, cekLength);
+                byte[] cek = ContentKeyRecovery.Recover(ri, me, cekLength);
                 try
                 {
                     return ContentCipher.Decrypt(ed, cek);
@@ -43,43 +43,5 @@ public static class CmsDecryptor
 
         throw new CmsRewrapException(CmsRewrapFailure.NotForThisList,
             $"the message has no RecipientInfo for certificate {me.Sha256Fingerprint}");
-    }
-
-    internal static bool Names(in RecipientInfoAsn ri, ListKey key)
-    {
-        if (ri.KeyTrans is { } ktri)
-        {
-            return key.Matches(ktri.Rid);
-        }
-
-        if (ri.KeyAgree is { } kari)
-        {
-            foreach ((RecipientIdentifierAsn rid, _) in kari.RecipientEncryptedKeys)
-            {
-                if (key.Matches(rid))
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>The key-recovery step with decoder exceptions mapped to the typed exception.</summary>
-    internal static byte[] RecoverOrThrow(in RecipientInfoAsn ri, ListKey key, int length)
-    {
-        try
-        {
-            return ContentKeyRecovery.Recover(ri, key, length);
-        }
-        catch (UnsupportedCmsException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, e.Message);
-        }
-        catch (System.Formats.Asn1.AsnContentException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed RecipientInfo: " + e.Message, e);
-        }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms.Asn1;
 
@@ -15,15 +16,7 @@ public sealed class CmsRecipientIdentifier
             Rid = r;
             if (r.IssuerAndSerialNumber is { } iasn)
             {
-                try
-                {
-                    Issuer = new X500DistinguishedName(iasn.Issuer.Span).Name;
-                }
-                catch (System.Security.Cryptography.CryptographicException)
-                {
-                    Issuer = "(unparsable issuer)";
-                }
-
+                Issuer = iasn.IssuerText;
                 SerialNumber = Convert.ToHexString(iasn.SerialNumber.Span);
             }
             else
@@ -65,18 +58,31 @@ public sealed class CmsRecipientIdentifier
     };
 }
 
-/// <summary>A cheap look at a ContentInfo without any private-key work.</summary>
+/// <summary>A parsed ContentInfo: what the filter looks at before any private-key work (content type, recipients,
+/// double-wrap presence) and what <see cref="SessionKeyRewrapper.Rewrap(CmsEnvelopeInfo, IReadOnlyList{ListKey}, IReadOnlyList{CmsRecipient}, CmsRewrapOptions?)"/>
+/// and <see cref="DoubleWrap.Rewrap(CmsEnvelopeInfo, IReadOnlyList{ListKey}, IReadOnlyList{CmsRecipient}, CmsRewrapOptions?)"/>
+/// re-wrap. The message is parsed once; the engines work on this object and never read the raw bytes again
+/// (docs/design.md, "One parse per message").</summary>
+/// <remarks>The parsed parts are slices of the input: the caller keeps the input unchanged while the object is in use.
+/// Not for concurrent use by several threads.</remarks>
 public sealed class CmsEnvelopeInfo
 {
-    internal CmsEnvelopeInfo(string contentType, int version, string? contentEncryptionAlgorithm, IReadOnlyList<CmsRecipientIdentifier> recipients)
+    private readonly ContentInfoAsn _contentInfo;
+    private readonly EnvelopedDataAsn? _enveloped;
+    private DoubleWrapRecipientInfoAsn?[]? _doubleWraps;
+    private IReadOnlyList<CmsRecipientIdentifier>? _recipients;
+
+    /// <summary>Counts the parses of the current async flow while a test sets it; null (nothing counted) otherwise.
+    /// The filter's tests hold the one-parse rule with it.</summary>
+    internal static readonly AsyncLocal<StrongBox<int>?> ParseCounter = new();
+
+    private CmsEnvelopeInfo(ContentInfoAsn contentInfo, EnvelopedDataAsn? enveloped)
     {
-        ContentType = contentType;
-        Version = version;
-        ContentEncryptionAlgorithm = contentEncryptionAlgorithm;
-        Recipients = recipients;
+        _contentInfo = contentInfo;
+        _enveloped = enveloped;
     }
 
-    public string ContentType { get; }
+    public string ContentType => _contentInfo.ContentType;
 
     public bool IsEnvelopedData => ContentType == Oids.EnvelopedData;
 
@@ -85,12 +91,13 @@ public sealed class CmsEnvelopeInfo
     /// <summary>Enveloped or AuthEnveloped.</summary>
     public bool IsEncrypted => IsEnvelopedData || IsAuthEnvelopedData;
 
-    public int Version { get; }
+    /// <summary>The CMSVersion of the input, or -1 when it is not (Auth)EnvelopedData.</summary>
+    public int Version => _enveloped?.Version ?? -1;
 
-    public string? ContentEncryptionAlgorithm { get; }
+    public string? ContentEncryptionAlgorithm => _enveloped?.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm;
 
     /// <summary>One entry per RecipientInfo (for kari, one per RecipientEncryptedKey), input order.</summary>
-    public IReadOnlyList<CmsRecipientIdentifier> Recipients { get; }
+    public IReadOnlyList<CmsRecipientIdentifier> Recipients => _recipients ??= ListRecipients();
 
     /// <summary>True when an OtherRecipientInfo of the project's double-wrap type is present.</summary>
     public bool HasDoubleWrap => Recipients.Any(r => r.OriType == Oids.DoubleWrapOri);
@@ -114,5 +121,93 @@ public sealed class CmsEnvelopeInfo
         }
 
         return null;
+    }
+
+    /// <summary>The EnvelopedData or AuthEnvelopedData; a typed failure for any other content type.</summary>
+    internal EnvelopedDataAsn Enveloped => _enveloped ?? throw new CmsRewrapException(CmsRewrapFailure.NotEnvelopedData,
+        $"the CMS content type is {ContentType}, not EnvelopedData or AuthEnvelopedData");
+
+    internal bool IsDoubleWrapAt(int index) =>
+        Enveloped.RecipientInfos[index] is { Kind: RecipientInfoKind.Other, OriType: Oids.DoubleWrapOri };
+
+    /// <summary>The decoded double-wrap RecipientInfo at <paramref name="index"/> (decoded once, on first use).</summary>
+    internal DoubleWrapRecipientInfoAsn DoubleWrapAt(int index)
+    {
+        _doubleWraps ??= new DoubleWrapRecipientInfoAsn?[Enveloped.RecipientInfos.Count];
+        return _doubleWraps[index] ??= DecoderBoundary.Decode(Enveloped.RecipientInfos[index].OriValue,
+            DoubleWrapRecipientInfoAsn.Decode, "malformed double-wrap RecipientInfo");
+    }
+
+    /// <summary>Parse a ContentInfo (DER or BER) within the size and RecipientInfo limits of <paramref name="options"/>.
+    /// Any other content type parses too (<see cref="IsEncrypted"/> is false); only (Auth)EnvelopedData is decoded further.</summary>
+    /// <exception cref="CmsRewrapException">Malformed, unsupported, or beyond a limit.</exception>
+    internal static CmsEnvelopeInfo Parse(ReadOnlyMemory<byte> contentInfo, CmsRewrapOptions? options = null)
+    {
+        options ??= CmsRewrapOptions.Default;
+        if (ParseCounter.Value is { } counter)
+        {
+            Interlocked.Increment(ref counter.Value);
+        }
+
+        if (contentInfo.Length > options.MaxInputBytes)
+        {
+            CmsRewrapException.Throw(CmsRewrapFailure.LimitExceeded, $"the CMS message is larger than {options.MaxInputBytes} bytes");
+        }
+
+        ContentInfoAsn ci = DecoderBoundary.Decode(contentInfo, ContentInfoAsn.Decode, "malformed CMS ContentInfo");
+        if (ci.ContentType is not (Oids.EnvelopedData or Oids.AuthEnvelopedData))
+        {
+            return new CmsEnvelopeInfo(ci, null);
+        }
+
+        bool auth = ci.ContentType == Oids.AuthEnvelopedData;
+        EnvelopedDataAsn ed = DecoderBoundary.Decode((ci.Content, auth, options.MaxInputRecipientInfos),
+            static a => EnvelopedDataAsn.Decode(a.Content, a.auth, a.MaxInputRecipientInfos),
+            auth ? "malformed AuthEnvelopedData" : "malformed EnvelopedData");
+        return new CmsEnvelopeInfo(ci, ed);
+    }
+
+    private List<CmsRecipientIdentifier> ListRecipients()
+    {
+        var ids = new List<CmsRecipientIdentifier>();
+        if (_enveloped is not { } ed)
+        {
+            return ids;
+        }
+
+        for (int i = 0; i < ed.RecipientInfos.Count; i++)
+        {
+            RecipientInfoAsn ri = ed.RecipientInfos[i];
+            if (IsDoubleWrapAt(i))
+            {
+                // Name the outer layer's recipient (the server or a member), so the filter can match server keys.
+                AddRecipients(ids, DoubleWrapAt(i).Outer, ri.OriType);
+            }
+            else if (ri.Kind is RecipientInfoKind.KeyTransport or RecipientInfoKind.KeyAgreement)
+            {
+                AddRecipients(ids, ri, null);
+            }
+            else
+            {
+                ids.Add(new CmsRecipientIdentifier(ri.Kind, null, ri.OriType));
+            }
+        }
+
+        return ids;
+    }
+
+    private static void AddRecipients(List<CmsRecipientIdentifier> ids, in RecipientInfoAsn ri, string? oriType)
+    {
+        RecipientInfoKind kind = oriType is null ? ri.Kind : RecipientInfoKind.Other;
+        if (ri.KeyTrans is { } ktri)
+        {
+            ids.Add(new CmsRecipientIdentifier(kind, ktri.Rid, oriType));
+            return;
+        }
+
+        foreach ((RecipientIdentifierAsn rid, _) in ri.KeyAgree!.Value.RecipientEncryptedKeys)
+        {
+            ids.Add(new CmsRecipientIdentifier(kind, rid, oriType));
+        }
     }
 }

@@ -65,18 +65,9 @@ public sealed class CmsRecipient
     public static CmsRecipient FromCertificate(X509Certificate2 cert, bool preferOaep = false)
     {
         ArgumentNullException.ThrowIfNull(cert);
-        try
-        {
-            return Create(cert, preferOaep);
-        }
-        catch (CryptographicException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, $"member certificate {cert.Subject} has an unusable public key: {e.Message}", e);
-        }
-        catch (AsnContentException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, $"member certificate {cert.Subject} is malformed: {e.Message}", e);
-        }
+        // The certificate is the caller's input, not the sender's: a broken one is InvalidArgument (ours to fix).
+        return DecoderBoundary.Decode((cert, preferOaep), static a => Create(a.cert, a.preferOaep),
+            $"member certificate {cert.Subject} is malformed or has an unusable public key", CmsRewrapFailure.InvalidArgument);
     }
 
     private static CmsRecipient Create(X509Certificate2 cert, bool preferOaep)

@@ -90,6 +90,28 @@ public sealed class ListKey : IDisposable
 
     internal bool Matches(RecipientIdentifierAsn rid) => rid.Matches(Certificate, _ski, _publicKeySha1, _publicKeyInfoSha1);
 
+    /// <summary>True when <paramref name="ri"/> (ktri, or kari with one of its RecipientEncryptedKeys) names this key.</summary>
+    internal bool IsAddressedBy(in RecipientInfoAsn ri)
+    {
+        if (ri.KeyTrans is { } ktri)
+        {
+            return Matches(ktri.Rid);
+        }
+
+        if (ri.KeyAgree is { } kari)
+        {
+            foreach ((RecipientIdentifierAsn rid, _) in kari.RecipientEncryptedKeys)
+            {
+                if (Matches(rid))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     public void Dispose()
     {
         RsaPrimitive?.Dispose();

@@ -440,18 +440,18 @@ public sealed partial class ListMessageProcessor
         }
 
         var options = new CmsRewrapOptions { ShareKeyAgreement = expanded.All(e => e.Policy.ShareKeyAgreement) };
-        ReadOnlyMemory<byte> contentInfo = smime.ContentInfo;
         RewrapResult Rekey(IReadOnlyList<ExpandedMember> group)
         {
             IReadOnlyList<CmsRecipient> recipients = group.Select(m => _keys.GetRecipient(m)).ToList();
             return mode == ListMode.Double
-                ? DoubleWrap.Rewrap(contentInfo, listKeys, recipients)
-                : SessionKeyRewrapper.Rewrap(contentInfo, listKeys, recipients, options);
+                ? DoubleWrap.Rewrap(info, listKeys, recipients)
+                : SessionKeyRewrapper.Rewrap(info, listKeys, recipients, options);
         }
 
         var stopwatch = Stopwatch.StartNew();
 
         // The CPU work runs off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.
+        // It re-wraps the envelope inspected above: the message is parsed once (each further copy re-wraps it too).
         Task<RewrapResult> work = Task.Run(() => Rekey(members), ct);
         await WaitWithProgressAsync(work, progress, defaults, ct).ConfigureAwait(false);
 

@@ -108,7 +108,7 @@ public class ClientFormTests
         TestIdentity list = s_pki.Get("list-p256", "p256");
         byte[] plain = Plaintexts.MimeEntity("3des kari");
         byte[] input = Peers.OpensslEncrypt(plain, [list], "-des3");
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(input, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(input).Enveloped;
         KeyAgreeRecipientInfoAsn kari = ed.RecipientInfos[0].KeyAgree!.Value;
         var wrap = new System.Formats.Asn1.AsnReader(kari.KeyEncryptionAlgorithm.Parameters!.Value, System.Formats.Asn1.AsnEncodingRules.BER);
         Assert.Equal(Oids.Cms3DesWrap, wrap.ReadSequence().ReadObjectIdentifier());
@@ -135,7 +135,7 @@ public class ClientFormTests
         TestIdentity m2 = s_pki.Get("member2");
         byte[] plain = Plaintexts.MimeEntity("old cipher " + cipher);
         byte[] input = Peers.OpensslEncrypt(plain, [list], "-provider", "legacy", "-provider", "default", cipher);
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(input, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(input).Enveloped;
         Assert.Equal(keyLength, ContentCiphers.KeyLengthOrThrow(ed));
         using ListKey listKey = list.ToListKey();
 

@@ -70,7 +70,7 @@ public class DoubleWrapTests
         byte[] sent = DoubleWrap.Encrypt(plain, ListId, 1, s_epoch1, server.Certificate, useGcm: true, cek);
 
         // 1. What the server can unwrap is the RFC 5649 blob, not the content key, and the blob opens nothing.
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(sent, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(sent).Enveloped;
         DoubleWrapRecipientInfoAsn dw = DoubleWrapRecipientInfoAsn.Decode(ed.RecipientInfos[0].OriValue);
         using ListKey serverKey = server.ToListKey();
         byte[] blob = ContentKeyRecovery.Recover(dw.Outer, serverKey, 40);
@@ -121,7 +121,7 @@ public class DoubleWrapTests
         TestIdentity m1 = s_pki.Get("member1");
         byte[] sent = DoubleWrap.Encrypt(Plaintexts.MimeEntity("integrity"), ListId, 1, s_epoch1, server.Certificate);
         RewrapResult result = ServerRewrap(sent, server, Members);
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(result.ContentInfo, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(result.ContentInfo).Enveloped;
         byte[] ciphertext = ed.EncryptedContentInfo.ReadEncryptedContent();
         byte[] tampered = (byte[])result.ContentInfo.Clone();
         int at = tampered.AsSpan().IndexOf(ciphertext);
@@ -151,7 +151,7 @@ public class DoubleWrapTests
         TestIdentity server = s_pki.Get("server-rsa", "rsa");
         TestIdentity m1 = s_pki.Get("member1");
         byte[] sent = DoubleWrap.Encrypt(Plaintexts.MimeEntity(), ListId, 1, s_epoch1, server.Certificate);
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(sent, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(sent).Enveloped;
         byte[] ek = DoubleWrapRecipientInfoAsn.Decode(ed.RecipientInfos[0].OriValue).Outer.KeyTrans!.Value.EncryptedKey.ToArray();
         byte[] bad = (byte[])sent.Clone();
         bad[bad.AsSpan().IndexOf(ek) + 100] ^= 0x55;
@@ -184,7 +184,7 @@ public class DoubleWrapTests
         byte[] kek = RandomNumberGenerator.GetBytes(32);
         byte[] kekId = [1, 2, 3, 4];
         byte[] sent = DoubleWrap.Encrypt(plain, ListId, 1, s_epoch1, server.Certificate, useGcm: true, cek);
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(sent, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(sent).Enveloped;
 
         var kekri = new AsnWriter(AsnEncodingRules.DER);
         using (kekri.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 2, true)))

@@ -19,7 +19,7 @@ public class PaddingOracleTests
         var cms = new EnvelopedCms(new ContentInfo(plain), new AlgorithmIdentifier(new Oid(Oids.Aes256Cbc)));
         cms.Encrypt(new System.Security.Cryptography.Pkcs.CmsRecipient(list.Certificate, RSAEncryptionPadding.Pkcs1));
         byte[] der = cms.Encode();
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(der, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(der).Enveloped;
         return (der, ed.RecipientInfos[0].KeyTrans!.Value.EncryptedKey.ToArray());
     }
 
@@ -92,7 +92,7 @@ public class PaddingOracleTests
         // The synthetic key is PRF(KDK, "message", 8k)'s tail, KDK = HMAC-SHA256(SHA-256(d), C): recomputed here
         // from the private key with .NET's own HMAC as an independent check of the derivation.
         RSAParameters p = ((RSA)list.Key).ExportParameters(true);
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(bad1, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(bad1).Enveloped;
         byte[] c = ed.RecipientInfos[0].KeyTrans!.Value.EncryptedKey.ToArray();
         byte[] kdk = HMACSHA256.HashData(SHA256.HashData(p.D!), c);
         byte[] synthetic = new byte[256];
@@ -194,7 +194,7 @@ public class PaddingOracleTests
         TestIdentity m1 = s_pki.Get("member1");
         byte[] plain = Plaintexts.MimeEntity("kari oracle");
         byte[] good = Peers.OpensslEncrypt(plain, [list], "-aes256");
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(good, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(good).Enveloped;
         byte[] ek = ed.RecipientInfos[0].KeyAgree!.Value.RecipientEncryptedKeys[0].EncryptedKey.ToArray();
         byte[] tampered = (byte[])ek.Clone();
         tampered[5] ^= 0x40;
@@ -212,7 +212,7 @@ public class PaddingOracleTests
 
     private static byte[] RecoverViaListKey(byte[] message, ListKey key, int length = 32)
     {
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(message, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(message).Enveloped;
         return ContentKeyRecovery.Recover(ed.RecipientInfos[0], key, length);
     }
 

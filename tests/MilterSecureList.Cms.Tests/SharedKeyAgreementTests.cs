@@ -20,7 +20,7 @@ public class SharedKeyAgreementTests
         using ListKey listKey = list.ToListKey();
         CmsRecipient[] members = [CmsRecipient.FromCertificate(s_pki.Get("member1").Certificate), .. EcMembers().Select(m => CmsRecipient.FromCertificate(m.Certificate))];
         RewrapResult result = SessionKeyRewrapper.Rewrap(input, [listKey], members, options);
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(result.ContentInfo, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(result.ContentInfo).Enveloped;
         return (plain, input, result, ed);
     }
 

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms;
 using MilterSecureList.Directory;
@@ -67,8 +66,9 @@ public static class SmimeCommands
                 context.Error.WriteLine($"securelist: {e.Message}");
                 return AdminContext.ExitUsage;
             }
-            catch (Exception e) when (e is CmsRewrapException or CryptographicException)
+            catch (CmsRewrapException e)
             {
+                // The engine translates every decoding failure at its ASN.1 boundary; what is left is ours (exit 1).
                 context.Error.WriteLine($"securelist: {e.Message}");
                 return AdminContext.ExitFailure;
             }

@@ -44,6 +44,15 @@ internal readonly struct AlgorithmIdentifierAsn
         return new AlgorithmIdentifierAsn(oid, parameters, encoded);
     }
 
+    /// <summary>An AlgorithmIdentifier that is the whole of <paramref name="encoded"/> (nothing after it).</summary>
+    public static AlgorithmIdentifierAsn DecodeWhole(ReadOnlyMemory<byte> encoded)
+    {
+        var reader = new AsnReader(encoded, AsnEncodingRules.BER);
+        AlgorithmIdentifierAsn alg = Decode(reader);
+        reader.ThrowIfNotEmpty();
+        return alg;
+    }
+
     public static void Encode(AsnWriter writer, string oid, bool writeNull = false)
     {
         using (writer.PushSequence())

@@ -41,7 +41,7 @@ internal readonly struct DoubleWrapRecipientInfoAsn
         outerReader.ThrowIfNotEmpty();
         if (!seq.TryReadInt32(out int version) || version != 0)
         {
-            throw new UnsupportedCmsException("double-wrap RecipientInfo version is not 0");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, "double-wrap RecipientInfo version is not 0");
         }
 
         ReadOnlyMemory<byte> idEncoded = seq.PeekEncodedValue();
@@ -56,13 +56,13 @@ internal readonly struct DoubleWrapRecipientInfoAsn
         AlgorithmIdentifierAsn inner = AlgorithmIdentifierAsn.Decode(seq);
         if (inner.Algorithm != Oids.Aes256WrapPad || inner.Parameters is not null)
         {
-            throw new UnsupportedCmsException($"double-wrap inner wrap {inner.Algorithm} is not id-aes256-wrap-pad");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"double-wrap inner wrap {inner.Algorithm} is not id-aes256-wrap-pad");
         }
 
         RecipientInfoAsn outer = RecipientInfoAsn.Decode(seq);
         if (outer.Kind is not (RecipientInfoKind.KeyTransport or RecipientInfoKind.KeyAgreement))
         {
-            throw new UnsupportedCmsException("double-wrap outer RecipientInfo is not ktri or kari");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, "double-wrap outer RecipientInfo is not ktri or kari");
         }
 
         seq.ThrowIfNotEmpty();

@@ -67,7 +67,7 @@ internal sealed class EnvelopedDataAsn
         {
             if (ris.Count >= maxRecipientInfos)
             {
-                throw new LimitExceededException($"more than {maxRecipientInfos} RecipientInfos");
+                throw new CmsRewrapException(CmsRewrapFailure.LimitExceeded, $"more than {maxRecipientInfos} RecipientInfos");
             }
 
             ris.Add(RecipientInfoAsn.Decode(set));

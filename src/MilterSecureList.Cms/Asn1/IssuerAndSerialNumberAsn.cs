@@ -36,6 +36,22 @@ internal readonly struct IssuerAndSerialNumberAsn
         return new IssuerAndSerialNumberAsn(issuer, serial);
     }
 
+    /// <summary>The issuer as RFC 4514-ish text for logs and the CLI; a Name the BCL cannot read is shown as such.</summary>
+    public string IssuerText
+    {
+        get
+        {
+            try
+            {
+                return new X500DistinguishedName(Issuer.Span).Name;
+            }
+            catch (System.Security.Cryptography.CryptographicException)
+            {
+                return "(unparsable issuer)";
+            }
+        }
+    }
+
     /// <summary>Compare with a certificate: issuer as exact DER bytes (or, failing that, the same RFC 4514 text),
     /// serial as an integer (docs/cms.md §5: leading 0x00 octets differ between encoders).</summary>
     public bool Matches(X509Certificate2 certificate)

@@ -61,7 +61,7 @@ internal readonly struct KeyAgreeRecipientInfoAsn
             AlgorithmIdentifierAsn alg = AlgorithmIdentifierAsn.Decode(opk);
             if (alg.Algorithm != Oids.EcPublicKey)
             {
-                throw new UnsupportedCmsException($"originator key algorithm {alg.Algorithm} is not id-ecPublicKey");
+                throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"originator key algorithm {alg.Algorithm} is not id-ecPublicKey");
             }
 
             point = opk.ReadBitString(out int unused);

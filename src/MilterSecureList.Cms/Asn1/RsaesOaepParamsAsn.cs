@@ -37,7 +37,7 @@ internal sealed record RsaesOaepParamsAsn(string HashAlgorithm, string MaskGenHa
         {
             if (mgf.Algorithm != Oids.Mgf1 || mgf.Parameters is null)
             {
-                throw new UnsupportedCmsException($"OAEP mask generation {mgf.Algorithm} is not MGF1");
+                throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"OAEP mask generation {mgf.Algorithm} is not MGF1");
             }
 
             var mgfReader = new AsnReader(mgf.Parameters.Value, AsnEncodingRules.BER);
@@ -49,7 +49,7 @@ internal sealed record RsaesOaepParamsAsn(string HashAlgorithm, string MaskGenHa
         {
             if (ps.Algorithm != Oids.PSpecified || ps.Parameters is not { } encodedLabel)
             {
-                throw new UnsupportedCmsException($"OAEP label source {ps.Algorithm} is not id-pSpecified");
+                throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"OAEP label source {ps.Algorithm} is not id-pSpecified");
             }
 
             var labelReader = new AsnReader(encodedLabel, AsnEncodingRules.BER);
@@ -67,7 +67,7 @@ internal sealed record RsaesOaepParamsAsn(string HashAlgorithm, string MaskGenHa
     {
         if (oid is not (Oids.Sha1 or Oids.Sha224 or Oids.Sha256 or Oids.Sha384 or Oids.Sha512))
         {
-            throw new UnsupportedCmsException($"{what} {oid} is not supported");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"{what} {oid} is not supported");
         }
     }
 

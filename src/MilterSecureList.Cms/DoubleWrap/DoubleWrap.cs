@@ -89,84 +89,19 @@ public static class DoubleWrap
     {
         ArgumentNullException.ThrowIfNull(serverKeys);
         ArgumentNullException.ThrowIfNull(members);
+        return Rewrap(CmsEnvelopeInfo.Parse(contentInfo, options), serverKeys, members, options);
+    }
+
+    /// <summary>Server side, on an inspected message (<see cref="SessionKeyRewrapper.Inspect"/>): no second parse.</summary>
+    /// <exception cref="CmsRewrapException">NotForThisList when no double-wrap RecipientInfo names a server key.</exception>
+    public static RewrapResult Rewrap(CmsEnvelopeInfo envelope, IReadOnlyList<ListKey> serverKeys,
+        IReadOnlyList<CmsRecipient> members, CmsRewrapOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        ArgumentNullException.ThrowIfNull(serverKeys);
+        ArgumentNullException.ThrowIfNull(members);
         options ??= CmsRewrapOptions.Default;
-        (ContentInfoAsn ci, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(contentInfo, options);
-
-        DoubleWrapRecipientInfoAsn? mine = null;
-        ListKey? matched = null;
-        var kept = new List<RecipientInfoAsn>();
-        foreach (RecipientInfoAsn ri in ed.RecipientInfos)
-        {
-            if (ri.Kind == RecipientInfoKind.Other && ri.OriType == Oids.DoubleWrapOri)
-            {
-                DoubleWrapRecipientInfoAsn dw = DecodeDoubleWrap(ri);
-                ListKey? k = serverKeys.FirstOrDefault(key => CmsDecryptor.Names(dw.Outer, key));
-                if (k is not null)
-                {
-                    if (mine is null)
-                    {
-                        mine = dw;
-                        matched = k;
-                    }
-
-                    continue; // every copy for the server is replaced by the members'
-                }
-            }
-
-            if (options.KeepOtherRecipientInfos)
-            {
-                kept.Add(ri);
-            }
-        }
-
-        if (mine is not { } dwMine || matched is null)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.NotForThisList,
-                "the message has no double-wrap RecipientInfo for the list server (SHA-256 "
-                + string.Join(" or ", serverKeys.Select(k => k.Sha256Fingerprint)) + ")");
-        }
-
-        string cipher = ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm;
-        int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
-
-        // The blob is an RFC 5649 wrap of the CEK: its length follows from the content cipher. As in re-key mode a
-        // failed outer unwrap silently continues with random bytes (no padding oracle on the server).
-        byte[] blob = CmsDecryptor.RecoverOrThrow(dwMine.Outer, matched, Aes.GetKeyWrapPaddedLength(cekLength));
-        var encoded = new byte[members.Count][];
-        try
-        {
-            byte[] listKeyId = dwMine.ListKeyIdEncoded.ToArray();
-            if (members.Count >= options.ParallelThreshold)
-            {
-                Parallel.For(0, members.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
-                    i => encoded[i] = DoubleWrapRecipientInfoAsn.EncodeOri(listKeyId, RecipientInfoWriter.Write(members[i], blob)));
-            }
-            else
-            {
-                for (int i = 0; i < members.Count; i++)
-                {
-                    encoded[i] = DoubleWrapRecipientInfoAsn.EncodeOri(listKeyId, RecipientInfoWriter.Write(members[i], blob));
-                }
-            }
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(blob);
-        }
-
-        if (members.Count + kept.Count == 0)
-        {
-            CmsRewrapException.Throw(CmsRewrapFailure.InvalidArgument, "the list has no members to wrap for");
-        }
-
-        // Every member entry is an ori, so EnvelopedData is version 3 (RFC 5652 §6.1 rule 2) unless rule 1 applies.
-        int version = SessionKeyRewrapper.OutputVersion(ed,
-            anyPwriOrOri: members.Count > 0 || kept.Any(r => r.Kind is RecipientInfoKind.Password or RecipientInfoKind.Other),
-            allRecipientInfosVersion0: false);
-
-        byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded,
-            options.SortRecipientInfos);
-        return new RewrapResult(output, members.Count, ed.IsAuthEnveloped, kept.Count, matched, version, cipher);
+        return EnvelopeRewrap.Run(envelope, serverKeys, members, options, default(ServerMode));
     }
 
     /// <summary>Member side: open a double-wrapped message (or, when it has no double-wrap RecipientInfo for this
@@ -180,24 +115,25 @@ public static class DoubleWrap
         ArgumentNullException.ThrowIfNull(certificate);
         ArgumentNullException.ThrowIfNull(privateKey);
         ArgumentNullException.ThrowIfNull(listKeyLookup);
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(contentInfo, CmsRewrapOptions.Default);
+        CmsEnvelopeInfo envelope = CmsEnvelopeInfo.Parse(contentInfo);
+        EnvelopedDataAsn ed = envelope.Enveloped;
         using var me = new ListKey(certificate, privateKey, ownsKey: false);
-        foreach (RecipientInfoAsn ri in ed.RecipientInfos)
+        for (int i = 0; i < ed.RecipientInfos.Count; i++)
         {
-            if (ri.Kind != RecipientInfoKind.Other || ri.OriType != Oids.DoubleWrapOri)
+            if (!envelope.IsDoubleWrapAt(i))
             {
                 continue;
             }
 
-            DoubleWrapRecipientInfoAsn dw = DecodeDoubleWrap(ri);
-            if (!CmsDecryptor.Names(dw.Outer, me))
+            DoubleWrapRecipientInfoAsn dw = envelope.DoubleWrapAt(i);
+            if (!me.IsAddressedBy(dw.Outer))
             {
                 continue;
             }
 
             int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
-            byte[] blob = CmsDecryptor.RecoverOrThrow(dw.Outer, me, Aes.GetKeyWrapPaddedLength(cekLength));
+            byte[] blob = ContentKeyRecovery.Recover(dw.Outer, me, Aes.GetKeyWrapPaddedLength(cekLength));
             byte[]? listKey = listKeyLookup((dw.ListId, dw.Epoch));
             if (listKey is null)
             {
@@ -257,19 +193,45 @@ public static class DoubleWrap
         return aes.DecryptKeyWrapPadded(blob);
     }
 
-    private static DoubleWrapRecipientInfoAsn DecodeDoubleWrap(in RecipientInfoAsn ri)
+    /// <summary>Double-wrap: our entry is an OtherRecipientInfo whose outer layer names a server key; what it carries is
+    /// the inner blob (an RFC 5649 wrap of the content key under the list key), re-wrapped per member in the same
+    /// kind of OtherRecipientInfo with the same ListKeyIdentifier.</summary>
+    private readonly struct ServerMode : IRewrapMode
     {
-        try
+        public bool MemberEntriesAreOri => true;
+
+        public RecipientInfoAsn? KeySource(CmsEnvelopeInfo e, int index) =>
+            e.IsDoubleWrapAt(index) ? e.DoubleWrapAt(index).Outer : null;
+
+        /// <summary>Every copy for the server is replaced by the members'.</summary>
+        public bool IsReplaced(CmsEnvelopeInfo e, int index, IReadOnlyList<ListKey> keys)
         {
-            return DoubleWrapRecipientInfoAsn.Decode(ri.OriValue);
+            if (!e.IsDoubleWrapAt(index))
+            {
+                return false;
+            }
+
+            RecipientInfoAsn outer = e.DoubleWrapAt(index).Outer;
+            return keys.Any(k => k.IsAddressedBy(outer));
         }
-        catch (AsnContentException e)
+
+        public string NotAddressed(IReadOnlyList<ListKey> keys) =>
+            "the message has no double-wrap RecipientInfo for the list server (SHA-256 "
+            + string.Join(" or ", keys.Select(k => k.Sha256Fingerprint)) + ")";
+
+        // The blob's length follows from the content cipher's key length.
+        public int MaterialLength(int contentKeyLength) => Aes.GetKeyWrapPaddedLength(contentKeyLength);
+
+        public bool MemberEntriesAreVersion0(IReadOnlyList<CmsRecipient> members) => false;
+
+        public byte[][] WrapForMembers(CmsEnvelopeInfo e, int ours, IReadOnlyList<CmsRecipient> members, byte[] blob,
+            CmsRewrapOptions options)
         {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed double-wrap RecipientInfo: " + e.Message, e);
-        }
-        catch (UnsupportedCmsException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, e.Message, e);
+            byte[] listKeyId = e.DoubleWrapAt(ours).ListKeyIdEncoded.ToArray();
+            var encoded = new byte[members.Count][];
+            EnvelopeRewrap.ForEachMember(members, encoded, options,
+                m => DoubleWrapRecipientInfoAsn.EncodeOri(listKeyId, RecipientInfoWriter.Write(m, blob)));
+            return encoded;
         }
     }
 }

@@ -12,15 +12,8 @@ internal static class ContentCipher
     public static byte[] Decrypt(EnvelopedDataAsn ed, ReadOnlySpan<byte> cek)
     {
         AlgorithmIdentifierAsn alg = ed.EncryptedContentInfo.ContentEncryptionAlgorithm;
-        byte[] ciphertext;
-        try
-        {
-            ciphertext = ed.EncryptedContentInfo.ReadEncryptedContent();
-        }
-        catch (AsnContentException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed encrypted content: " + e.Message, e);
-        }
+        byte[] ciphertext = DecoderBoundary.Decode(ed.EncryptedContentInfo, static eci => eci.ReadEncryptedContent(),
+            "malformed encrypted content");
 
         try
         {
@@ -29,7 +22,7 @@ internal static class ContentCipher
                 case Oids.Aes128Cbc or Oids.Aes192Cbc or Oids.Aes256Cbc when !ed.IsAuthEnveloped:
                 {
                     using Aes aes = SymmetricKeys.CreateAes(cek);
-                    return aes.DecryptCbc(ciphertext, ReadIv(alg, 16), PaddingMode.PKCS7);
+                    return aes.DecryptCbc(ciphertext, ReadParameters(alg, static a => ReadIv(a, 16)), PaddingMode.PKCS7);
                 }
 
                 case Oids.DesEde3Cbc when !ed.IsAuthEnveloped:
@@ -38,12 +31,12 @@ internal static class ContentCipher
                     using TripleDES des = TripleDES.Create();
 #pragma warning restore CA5350
                     SymmetricKeys.SetKey(des, cek);
-                    return des.DecryptCbc(ciphertext, ReadIv(alg, 8), PaddingMode.PKCS7);
+                    return des.DecryptCbc(ciphertext, ReadParameters(alg, static a => ReadIv(a, 8)), PaddingMode.PKCS7);
                 }
 
                 case Oids.Aes128Gcm or Oids.Aes192Gcm or Oids.Aes256Gcm when ed.IsAuthEnveloped:
                 {
-                    (byte[] nonce, int tagLength) = ReadGcmParameters(alg);
+                    (byte[] nonce, int tagLength) = ReadParameters(alg, ReadGcmParameters);
                     if (nonce.Length != 12)
                     {
                         // RFC 5084 §3.2 recommends 12 octets; .NET's AesGcm supports only that size.
@@ -71,10 +64,6 @@ internal static class ContentCipher
             throw new CmsRewrapException(CmsRewrapFailure.DecryptionFailed,
                 "the content does not decrypt (wrong key or the message was altered)", e);
         }
-        catch (AsnContentException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed content-encryption parameters: " + e.Message, e);
-        }
         finally
         {
             CryptographicOperations.ZeroMemory(ciphertext);
@@ -93,6 +82,9 @@ internal static class ContentCipher
         aad[0] = 0x31;
         return aad;
     }
+
+    private static T ReadParameters<T>(AlgorithmIdentifierAsn alg, Func<AlgorithmIdentifierAsn, T> read) =>
+        DecoderBoundary.Decode(alg, read, "malformed content-encryption parameters");
 
     private static byte[] ReadIv(AlgorithmIdentifierAsn alg, int length)
     {

@@ -12,15 +12,8 @@ internal static class ContentCiphers
     public static int KeyLengthOrThrow(EnvelopedDataAsn ed)
     {
         AlgorithmIdentifierAsn alg = ed.EncryptedContentInfo.ContentEncryptionAlgorithm;
-        int length;
-        try
-        {
-            length = KeyLength(alg, ed.IsAuthEnveloped);
-        }
-        catch (AsnContentException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, $"malformed parameters of content encryption algorithm {alg.Algorithm}: {e.Message}", e);
-        }
+        int length = DecoderBoundary.Decode((alg, ed.IsAuthEnveloped), static a => KeyLength(a.alg, a.IsAuthEnveloped),
+            $"malformed parameters of content encryption algorithm {alg.Algorithm}");
 
         if (length == 0)
         {

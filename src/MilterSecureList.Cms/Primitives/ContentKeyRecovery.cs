@@ -30,7 +30,7 @@ internal static class ContentKeyRecovery
             return RecoverKeyAgree(kari, key, cekLength);
         }
 
-        throw new UnsupportedCmsException($"RecipientInfo type {ri.Kind} cannot carry the list key");
+        throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"RecipientInfo type {ri.Kind} cannot carry the list key");
     }
 
     private static byte[] RecoverKeyTrans(in KeyTransRecipientInfoAsn ktri, ListKey key, int cekLength)
@@ -39,12 +39,12 @@ internal static class ContentKeyRecovery
         RsaesOaepParamsAsn? oaep = alg.Algorithm switch
         {
             Oids.RsaEncryption when alg.HasNullOrAbsentParameters => null,
-            Oids.RsaEncryption => throw new AsnContentException("rsaEncryption parameters must be NULL or absent"),
-            Oids.RsaesOaep => RsaesOaepParamsAsn.Decode(alg.Parameters),
-            _ => throw new UnsupportedCmsException($"key transport algorithm {alg.Algorithm} is not supported"),
+            Oids.RsaEncryption => throw new CmsRewrapException(CmsRewrapFailure.Malformed, "rsaEncryption parameters must be NULL or absent"),
+            Oids.RsaesOaep => DecoderBoundary.Decode(alg.Parameters, RsaesOaepParamsAsn.Decode, "malformed RSAES-OAEP parameters"),
+            _ => throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"key transport algorithm {alg.Algorithm} is not supported"),
         };
         RsaDecryptionPrimitive rsa = key.RsaPrimitive
-            ?? throw new UnsupportedCmsException("a key-transport RecipientInfo names an EC list certificate");
+            ?? throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, "a key-transport RecipientInfo names an EC list certificate");
 
         // From here on every ciphertext takes the same path: RSADP, the rejection key, one constant-time decoding.
         int k = rsa.ModulusLength;
@@ -89,51 +89,49 @@ internal static class ContentKeyRecovery
 
     private static byte[] RecoverKeyAgree(in KeyAgreeRecipientInfoAsn kari, ListKey key, int cekLength)
     {
-        ECDiffieHellman ecdh = key.Ecdh ?? throw new UnsupportedCmsException("a key-agreement RecipientInfo names an RSA list certificate");
+        ECDiffieHellman ecdh = key.Ecdh ?? throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, "a key-agreement RecipientInfo names an RSA list certificate");
         if (kari.Version != 3)
         {
-            throw new AsnContentException("KeyAgreeRecipientInfo version is not 3");
+            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "KeyAgreeRecipientInfo version is not 3");
         }
 
         if (!X963Kdf.TryGetScheme(kari.KeyEncryptionAlgorithm.Algorithm, out string hash))
         {
-            throw new UnsupportedCmsException($"key agreement scheme {kari.KeyEncryptionAlgorithm.Algorithm} is not supported");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"key agreement scheme {kari.KeyEncryptionAlgorithm.Algorithm} is not supported");
         }
 
         if (kari.KeyEncryptionAlgorithm.Parameters is not { } wrapEncoded)
         {
-            throw new AsnContentException("key agreement scheme has no key-wrap algorithm");
+            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "key agreement scheme has no key-wrap algorithm");
         }
 
-        var wrapReader = new AsnReader(wrapEncoded, AsnEncodingRules.BER);
-        AlgorithmIdentifierAsn wrap = AlgorithmIdentifierAsn.Decode(wrapReader);
-        wrapReader.ThrowIfNotEmpty();
+        AlgorithmIdentifierAsn wrap = DecoderBoundary.Decode(wrapEncoded, AlgorithmIdentifierAsn.DecodeWhole, "malformed key-wrap algorithm");
         int kekLength = KeyWrap.KekLength(wrap.Algorithm);
         if (kekLength == 0 || !wrap.HasNullOrAbsentParameters)
         {
-            throw new UnsupportedCmsException($"key wrap algorithm {wrap.Algorithm} is not supported");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"key wrap algorithm {wrap.Algorithm} is not supported");
         }
 
         if (KeyWrap.WrappedLength(wrap.Algorithm, cekLength) == 0)
         {
-            throw new UnsupportedCmsException($"key wrap algorithm {wrap.Algorithm} cannot carry a {cekLength}-byte content key");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"key wrap algorithm {wrap.Algorithm} cannot carry a {cekLength}-byte content key");
         }
 
         if (kari.OriginatorPublicKey is not { } point)
         {
-            throw new UnsupportedCmsException("static-static ECDH (originator named by certificate) is not supported");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, "static-static ECDH (originator named by certificate) is not supported");
         }
 
         ECParameters mine = ecdh.ExportParameters(false);
         int coord = EcCurves.CoordinateLength(mine.Curve);
         if (coord == 0)
         {
-            throw new UnsupportedCmsException("the list key's EC curve is not P-256/P-384/P-521");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, "the list key's EC curve is not P-256/P-384/P-521");
         }
 
         if (point.Length != 1 + (2 * coord) || point.Span[0] != 0x04)
         {
-            throw new AsnContentException("originator public key is not an uncompressed point on the list key's curve");
+            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "originator public key is not an uncompressed point on the list key's curve");
         }
 
         ReadOnlyMemory<byte> encryptedKey = default;

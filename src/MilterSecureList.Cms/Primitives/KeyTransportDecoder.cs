@@ -34,7 +34,7 @@ internal static class KeyTransportDecoder
         if (separator < 10)
         {
             // Public facts (modulus and content-cipher key length): a key this long never fits PKCS#1 v1.5.
-            throw new UnsupportedCmsException($"a {key.Length}-byte content key does not fit PKCS#1 v1.5 under a {k * 8}-bit RSA key");
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"a {key.Length}-byte content key does not fit PKCS#1 v1.5 under a {k * 8}-bit RSA key");
         }
 
         // All-ones when the padding holds a key of exactly the expected length, else zero; no branch on em.
