@@ -46,20 +46,14 @@ public sealed record ReleasePolicy(string List, ReleaseMode Mode, string Sender,
     }
 
     /// <summary>Reads a DER ReleasePolicy. Throws <see cref="CmsRewrapException"/> (Malformed) on anything else.</summary>
-    public static ReleasePolicy Decode(ReadOnlyMemory<byte> der)
-    {
-        try
+    public static ReleasePolicy Decode(ReadOnlyMemory<byte> der) =>
+        DecoderBoundary.Decode(der, static d =>
         {
-            var reader = new AsnReader(der, AsnEncodingRules.DER);
+            var reader = new AsnReader(d, AsnEncodingRules.DER);
             ReleasePolicy policy = Read(reader);
             reader.ThrowIfNotEmpty();
             return policy;
-        }
-        catch (AsnContentException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed release policy: " + e.Message, e);
-        }
-    }
+        }, "malformed release policy");
 
     internal static ReleasePolicy Read(AsnReader reader)
     {
@@ -153,11 +147,10 @@ public sealed class KeyReleaseEntry
     }
 
     /// <summary>Decodes the oriValue of an <c>id-msl-ori-keyRelease</c> entry.</summary>
-    internal static KeyReleaseEntry Decode(ReadOnlyMemory<byte> oriValue)
-    {
-        try
+    internal static KeyReleaseEntry Decode(ReadOnlyMemory<byte> oriValue) =>
+        DecoderBoundary.Decode(oriValue, static v =>
         {
-            var outer = new AsnReader(oriValue, AsnEncodingRules.BER);
+            var outer = new AsnReader(v, AsnEncodingRules.BER);
             AsnReader seq = outer.ReadSequence();
             outer.ThrowIfNotEmpty();
             if (!seq.TryReadInt32(out int version) || version != 0)
@@ -171,13 +164,16 @@ public sealed class KeyReleaseEntry
             ReleasePolicy policy = ReleasePolicy.Read(seq);
             byte[] binding = seq.ReadOctetString();
             seq.ThrowIfNotEmpty();
-            return new KeyReleaseEntry(server, messageId, keyId, policy, binding);
-        }
-        catch (Exception e) when (e is AsnContentException or ArgumentException)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed key-release RecipientInfo: " + e.Message, e);
-        }
-    }
+            try
+            {
+                return new KeyReleaseEntry(server, messageId, keyId, policy, binding);
+            }
+            catch (ArgumentException e)
+            {
+                // Field sizes the constructor refuses are a malformed entry when they come from a message.
+                throw new AsnContentException(e.Message, e);
+            }
+        }, "malformed key-release RecipientInfo");
 
     /// <summary>A fresh random message id.</summary>
     public static byte[] NewMessageId() => RandomNumberGenerator.GetBytes(MessageIdLength);

@@ -11,7 +11,7 @@ public static class KeyReleaseReader
     /// <exception cref="CmsRewrapException">Not enveloped, or malformed.</exception>
     public static KeyReleaseEntry? Find(ReadOnlyMemory<byte> contentInfo)
     {
-        (_, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(contentInfo, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(contentInfo, CmsRewrapOptions.Default).Enveloped;
         foreach (RecipientInfoAsn ri in ed.RecipientInfos)
         {
             if (ri.Kind == RecipientInfoKind.Other && ri.OriType == Oids.KeyReleaseOri)
@@ -28,7 +28,8 @@ public static class KeyReleaseReader
     /// EnvelopedData version is recomputed (RFC 5652 §6.1).</summary>
     public static byte[] Insert(ReadOnlyMemory<byte> contentInfo, ReadOnlyMemory<byte> recipientInfo)
     {
-        (ContentInfoAsn ci, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(contentInfo, CmsRewrapOptions.Default);
+        CmsEnvelopeInfo envelope = CmsEnvelopeInfo.Parse(contentInfo, CmsRewrapOptions.Default);
+        EnvelopedDataAsn ed = envelope.Enveloped;
         RecipientInfoAsn mine = KeyReleaseServerKey.DecodeRecipientInfo(recipientInfo);
         bool doubleWrap = mine.Kind == RecipientInfoKind.Other && mine.OriType == Oids.DoubleWrapOri;
         if (mine.Kind is not (RecipientInfoKind.KeyTransport or RecipientInfoKind.KeyAgreement) && !doubleWrap)
@@ -44,7 +45,7 @@ public static class KeyReleaseReader
 
         bool anyPwriOrOri = doubleWrap || kept.Any(r => r.Kind is RecipientInfoKind.Password or RecipientInfoKind.Other);
         bool allV0 = mine.Version == 0 && kept.All(r => r.Version == 0);
-        int version = SessionKeyRewrapper.OutputVersion(ed, anyPwriOrOri, allV0);
-        return EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), [recipientInfo.ToArray()]);
+        int version = EnvelopeRewrap.OutputVersion(ed, anyPwriOrOri, allV0);
+        return EnvelopeAssembler.Assemble(envelope.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), [recipientInfo.ToArray()]);
     }
 }

@@ -50,7 +50,8 @@ public static class KeyReleaseSealer
         ArgumentNullException.ThrowIfNull(keyServer);
         ArgumentNullException.ThrowIfNull(policy);
         options ??= CmsRewrapOptions.Default;
-        (ContentInfoAsn ci, EnvelopedDataAsn ed) = SessionKeyRewrapper.Parse(contentInfo, options);
+        CmsEnvelopeInfo envelope = CmsEnvelopeInfo.Parse(contentInfo, options);
+        EnvelopedDataAsn ed = envelope.Enveloped;
         int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
         var kept = new List<RecipientInfoAsn>();
@@ -63,19 +64,19 @@ public static class KeyReleaseSealer
                 if (policy.Mode == ReleaseMode.Double && ri.Kind == RecipientInfoKind.Other && ri.OriType == Oids.DoubleWrapOri)
                 {
                     DoubleWrapRecipientInfoAsn dw = DecodeDoubleWrap(ri);
-                    ListKey? server = listKeys.FirstOrDefault(k => CmsDecryptor.Names(dw.Outer, k));
+                    ListKey? server = listKeys.FirstOrDefault(k => k.IsAddressedBy(dw.Outer));
                     if (server is not null)
                     {
                         // The inner blob: an RFC 5649 wrap of the CEK, whose length follows from the content cipher.
-                        material ??= CmsDecryptor.RecoverOrThrow(dw.Outer, server, Aes.GetKeyWrapPaddedLength(cekLength));
+                        material ??= ContentKeyRecovery.Recover(dw.Outer, server, Aes.GetKeyWrapPaddedLength(cekLength));
                         listKeyId ??= dw.ListKeyIdEncoded.ToArray();
                         continue;
                     }
                 }
-                else if (policy.Mode == ReleaseMode.Rekey && listKeys.FirstOrDefault(k => CmsDecryptor.Names(ri, k)) is { } key)
+                else if (policy.Mode == ReleaseMode.Rekey && listKeys.FirstOrDefault(k => k.IsAddressedBy(ri)) is { } key)
                 {
                     // No padding oracle: a forged key transport yields a synthetic key, deposited like any other.
-                    material ??= CmsDecryptor.RecoverOrThrow(ri, key, cekLength);
+                    material ??= ContentKeyRecovery.Recover(ri, key, cekLength);
                     continue;
                 }
 
@@ -97,8 +98,8 @@ public static class KeyReleaseSealer
             var entry = new KeyReleaseEntry(keyServerUrl, messageId, KeyId(keyServer.Certificate.RawData), policy, binding);
 
             // RFC 5652 §6.1 rule 2: an ori makes EnvelopedData version 3 (AuthEnvelopedData stays 0).
-            int version = SessionKeyRewrapper.OutputVersion(ed, anyPwriOrOri: true, allRecipientInfosVersion0: false);
-            byte[] output = EnvelopeAssembler.Assemble(ci.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(),
+            int version = EnvelopeRewrap.OutputVersion(ed, anyPwriOrOri: true, allRecipientInfosVersion0: false);
+            byte[] output = EnvelopeAssembler.Assemble(envelope.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(),
                 [entry.EncodeRecipientInfo()], options.SortRecipientInfos);
             return new KeyReleaseSeal(output, entry, keyRecipientInfo, material.Length, listKeyId);
         }
@@ -114,19 +115,6 @@ public static class KeyReleaseSealer
     /// <summary>The key id of a release certificate: SHA-256 of its DER (docs/key-release.md §2).</summary>
     public static byte[] KeyId(ReadOnlySpan<byte> certificateDer) => SHA256.HashData(certificateDer);
 
-    internal static DoubleWrapRecipientInfoAsn DecodeDoubleWrap(in RecipientInfoAsn ri)
-    {
-        try
-        {
-            return DoubleWrapRecipientInfoAsn.Decode(ri.OriValue);
-        }
-        catch (System.Formats.Asn1.AsnContentException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed double-wrap RecipientInfo: " + e.Message, e);
-        }
-        catch (UnsupportedCmsException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, e.Message, e);
-        }
-    }
+    internal static DoubleWrapRecipientInfoAsn DecodeDoubleWrap(in RecipientInfoAsn ri) =>
+        DecoderBoundary.Decode(ri.OriValue, DoubleWrapRecipientInfoAsn.Decode, "malformed double-wrap RecipientInfo");
 }

@@ -1,5 +1,6 @@
 using System.Formats.Asn1;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Primitives;
 using MilterSecureList.Cms.Rewrap;
 
 namespace MilterSecureList.Cms.KeyRelease;
@@ -21,12 +22,12 @@ public static class KeyReleaseServerKey
         }
 
         RecipientInfoAsn ri = DecodeRecipientInfo(keyRecipientInfo);
-        if (ri.Kind is not (RecipientInfoKind.KeyTransport or RecipientInfoKind.KeyAgreement) || !CmsDecryptor.Names(ri, releaseKey))
+        if (ri.Kind is not (RecipientInfoKind.KeyTransport or RecipientInfoKind.KeyAgreement) || !releaseKey.IsAddressedBy(ri))
         {
             throw new CmsRewrapException(CmsRewrapFailure.NotForThisList, "the deposit is not wrapped to this key server's release certificate");
         }
 
-        return CmsDecryptor.RecoverOrThrow(ri, releaseKey, keyLength);
+        return ContentKeyRecovery.Recover(ri, releaseKey, keyLength);
     }
 
     /// <summary>The member's RecipientInfo: ktri or kari around the content key (rekey), or, with a
@@ -38,22 +39,12 @@ public static class KeyReleaseServerKey
         return listKeyId.IsEmpty ? ri : DoubleWrapRecipientInfoAsn.EncodeOri(listKeyId, ri);
     }
 
-    internal static RecipientInfoAsn DecodeRecipientInfo(ReadOnlyMemory<byte> encoded)
-    {
-        try
+    internal static RecipientInfoAsn DecodeRecipientInfo(ReadOnlyMemory<byte> encoded) =>
+        DecoderBoundary.Decode(encoded, static e =>
         {
-            var reader = new AsnReader(encoded, AsnEncodingRules.BER);
+            var reader = new AsnReader(e, AsnEncodingRules.BER);
             RecipientInfoAsn ri = RecipientInfoAsn.Decode(reader);
             reader.ThrowIfNotEmpty();
             return ri;
-        }
-        catch (AsnContentException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.Malformed, "malformed RecipientInfo: " + e.Message, e);
-        }
-        catch (UnsupportedCmsException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, e.Message, e);
-        }
-    }
+        }, "malformed RecipientInfo");
 }
