@@ -13,6 +13,11 @@ if (args.Length == 2 && args[0] == "--memory-child")
     return MemoryChild(args[1]);
 }
 
+if (args.Length == 2 && args[0] == "--against")
+{
+    return AgainstBench.Run(args[1]);
+}
+
 if (args.Length >= 1 && args[0] == "--oracle")
 {
     return OracleBench.Run(args.Length > 1 ? int.Parse(args[1]) : 2_000);
