@@ -296,7 +296,7 @@ public sealed class ListKeyStore
                     char[]? secret = passphrase();
                     if (secret is null)
                     {
-                        throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: key is passphrase-protected but [Keys] PassphraseFile is not set");
+                        throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: key is passphrase-protected but [Keys] PassphraseFile is not set (user import: give --passphrase-file)");
                     }
 
                     try
@@ -403,14 +403,14 @@ public sealed class ListKeyStore
         CheckPrivateFile(path);
     }
 
-    private char[]? ReadPassphrase()
-    {
-        if (string.IsNullOrEmpty(_options.PassphraseFile))
-        {
-            return null;
-        }
+    private char[]? ReadPassphrase() => string.IsNullOrEmpty(_options.PassphraseFile) ? null : ReadPassphraseFile(_options.PassphraseFile);
 
-        string path = _options.PassphraseFile;
+    /// <summary>
+    /// The passphrase in PATH (checked as [Keys] PassphraseFile is: a regular file group and others cannot read),
+    /// without trailing line ends, in a pinned buffer the caller clears.
+    /// </summary>
+    public static char[] ReadPassphraseFile(string path)
+    {
         CheckPassphraseFile(path);
         byte[] bytes = ReadSecretFile(path, MaxPassphraseBytes);
         try
@@ -423,7 +423,7 @@ public sealed class ListKeyStore
 
             if (length == 0)
             {
-                throw new DirectoryException(DirectoryError.BadPrivateKey, $"[Keys] PassphraseFile {path} is empty");
+                throw new DirectoryException(DirectoryError.BadPrivateKey, $"passphrase file {path} is empty");
             }
 
             char[] chars = SecretChars(Encoding.UTF8.GetCharCount(bytes, 0, length));
