@@ -247,4 +247,26 @@ public sealed class GatewayPostfixTests : IDisposable
         string altered = delivered.Body[..i] + "B" + delivered.Body[(i + 1)..];
         Assert.Contains("failed", await dkim.VerifyAsync(delivered.Headers + "\n" + altered), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task WithOpenDkimVerifyingBeforeTheGatewayTheSendersDkimResultSurvivesDecryption()
+    {
+        // contrib/postfix/gateway.md: DKIM verification before the gateway, which then decrypts what was verified.
+        await using OpenDkim dkim = await OpenDkim.StartVerifyingAsync(_world.Temp.File("dkim-v"), "partner.example");
+        await using DaemonProcess daemon = await StartDaemonAsync();
+        await using PostfixInstance postfix = await PostfixInstance.StartAsync($"{dkim.Socket}, {daemon.Socket}");
+
+        string entity = _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain\r\n\r\nverified, then decrypted\r\n"));
+        byte[] encrypted = _world.OpensslMessage("From: bob@partner.example\r\nTo: alice@gw.example\r\nSubject: dkim in\r\nDate: Fri, 4 Dec 2026 20:00:00 +0000\r\nMessage-ID: <dkim1@partner.example>\r\n",
+            "cms", "-encrypt", "-aes256", "-in", entity, _world.Alice.CertFile);
+        byte[] signed = await dkim.SignAsync(encrypted, "partner.example");
+        Assert.Equal(250, (await postfix.SendAsync("bob@partner.example", ["alice@gw.example"], signed)).Code);
+
+        SinkMessage delivered = Assert.Single(await postfix.WaitForSinkMessagesAsync(1, s_delivery));
+        Assert.Contains("verified, then decrypted", delivered.Body, StringComparison.Ordinal);
+        Assert.DoesNotContain("pkcs7-mime", delivered.Headers, StringComparison.Ordinal);
+        // The verifier saw the message as sent (before the gateway changed it), and the gateway kept its result.
+        Assert.Contains($"Authentication-Results: {OpenDkim.AuthservId};", delivered.Headers, StringComparison.Ordinal);
+        Assert.Contains("dkim=pass", delivered.Headers, StringComparison.Ordinal);
+    }
 }

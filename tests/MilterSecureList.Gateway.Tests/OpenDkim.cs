@@ -6,9 +6,9 @@ using MilterSecureList.Testing;
 namespace MilterSecureList.Gateway.Tests;
 
 /// <summary>
-/// OpenDKIM (the Debian package opendkim) as a signing milter on a loopback port, with a fresh 2048-bit key for
-/// DOMAIN and selector "sel", and its test mode (opendkim -t) to verify a message offline against that key
-/// (TestPublicKeys stands in for DNS). Stopped by its process id.
+/// OpenDKIM (the Debian package opendkim) as a signing or verifying milter on a loopback port, with a fresh
+/// 2048-bit key for DOMAIN and selector "sel"; its test mode (opendkim -t) verifies a message offline and
+/// opendkim-testmsg signs one (TestPublicKeys stands in for DNS everywhere). Stopped by its process id.
 /// </summary>
 public sealed class OpenDkim : IAsyncDisposable
 {
@@ -25,7 +25,14 @@ public sealed class OpenDkim : IAsyncDisposable
     /// <summary>The milter address in Postfix syntax.</summary>
     public string Socket { get; }
 
-    public static async Task<OpenDkim> StartSigningAsync(string directory, string domain)
+    /// <summary>The authserv-id of the verifier's Authentication-Results.</summary>
+    public const string AuthservId = "dkim.gw.example";
+
+    public static Task<OpenDkim> StartSigningAsync(string directory, string domain) => StartAsync(directory, domain, sign: true);
+
+    public static Task<OpenDkim> StartVerifyingAsync(string directory, string domain) => StartAsync(directory, domain, sign: false);
+
+    private static async Task<OpenDkim> StartAsync(string directory, string domain, bool sign)
     {
         string opendkim = ExternalTool.Require("opendkim", "opendkim");
         ExternalTool.Require("opendkim-genkey", "opendkim-tools");
@@ -39,7 +46,10 @@ public sealed class OpenDkim : IAsyncDisposable
         int port = ExternalTool.FreeTcpPort();
         string conf = Path.Combine(directory, "sign.conf");
         // RequireSafeKeys false: the key lives in a test temp directory under /tmp, which others can write.
-        await File.WriteAllTextAsync(conf, $"Mode s\nDomain {domain}\nSelector sel\nKeyFile {key}\nSocket inet:{port}@127.0.0.1\nSyslog no\nBackground no\nCanonicalization relaxed/relaxed\nInternalHosts 127.0.0.1\nRequireSafeKeys false\n");
+        string mode = sign
+            ? $"Mode s\nDomain {domain}\nSelector sel\nKeyFile {key}\nInternalHosts 127.0.0.1\nRequireSafeKeys false\n"
+            : $"Mode v\nTestPublicKeys {Path.Combine(directory, "keys")}\nAuthservID {AuthservId}\n";
+        await File.WriteAllTextAsync(conf, $"{mode}Socket inet:{port}@127.0.0.1\nSyslog no\nBackground no\nCanonicalization relaxed/relaxed\n");
         var psi = new ProcessStartInfo(opendkim) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in new[] { "-f", "-x", conf })
         {
@@ -79,6 +89,14 @@ public sealed class OpenDkim : IAsyncDisposable
         await File.WriteAllTextAsync(file, message.ReplaceLineEndings("\r\n"), Encoding.Latin1);
         (int code, string output, string error) = await ExternalTool.RunAsync("opendkim", ["-x", Path.Combine(_directory, "verify.conf"), "-t", file]);
         return $"exit {code}: {output}{error}".Trim();
+    }
+
+    /// <summary>MESSAGE signed for the domain with this instance's key (opendkim-testmsg), CRLF line ends.</summary>
+    public async Task<byte[]> SignAsync(byte[] message, string domain)
+    {
+        (int code, string output, string error) = await ExternalTool.RunAsync("opendkim-testmsg", ["-C", "-d", domain, "-k", Path.Combine(_directory, "sel.private"), "-s", "sel"],
+            stdin: Encoding.Latin1.GetString(message).ReplaceLineEndings("\r\n"));
+        return code == 0 ? Encoding.Latin1.GetBytes(output) : throw new InvalidOperationException("opendkim-testmsg: " + error);
     }
 
     public async ValueTask DisposeAsync()
