@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(postfix miltertest swaks openssl gpgsm libnss3-tools libmilter-dev postgresql
           lintian rpm build-essential dpkg-dev fakeroot python3 gpg-agent gpgconf
-          python3-cryptography bc iproute2 passwd systemd)
+          python3-cryptography bc iproute2 passwd systemd opendkim opendkim-tools)
 
 missing=()
 for p in "${packages[@]}"; do

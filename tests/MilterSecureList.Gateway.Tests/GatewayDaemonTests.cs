@@ -38,12 +38,7 @@ public sealed class GatewayDaemonTests : IDisposable
         byte[] delivered = await SendMessageAsync(mta, message, "GW1");
         Assert.DoesNotContain("through the daemon", Encoding.ASCII.GetString(delivered), StringComparison.Ordinal);
 
-        string decrypted = _world.Temp.File("d.eml");
-        OpensslTool.Run("cms", "-decrypt", "-in", _world.Write(delivered), "-recip", _world.Bob.CertFile, "-inkey", _world.Bob.KeyFile, "-out", decrypted);
-        string content = _world.Temp.File("c.txt");
-        (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", _world.CaFile, "-out", content);
-        Assert.True(code == 0, error);
-        Assert.Contains("through the daemon", File.ReadAllText(content), StringComparison.Ordinal);
+        Assert.Contains("through the daemon", _world.DecryptAndVerify(delivered, _world.Bob), StringComparison.Ordinal);
         await daemon.WaitForOutputAsync("gateway audit: signed for alice@gw.example", TimeSpan.FromSeconds(10));
     }
 
@@ -86,12 +81,7 @@ public sealed class GatewayDaemonTests : IDisposable
         byte[] delivered = Rebuild(headers, body, eom);
         foreach (Party member in new[] { _world.Bob, _world.Carol })
         {
-            string decrypted = _world.Temp.File($"{member.Address}.eml");
-            OpensslTool.Run("cms", "-decrypt", "-in", _world.Write(delivered), "-recip", member.CertFile, "-inkey", member.KeyFile, "-out", decrypted);
-            string content = _world.Temp.File($"{member.Address}.txt");
-            (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", _world.CaFile, "-out", content);
-            Assert.True(code == 0, $"{member.Address}: {error}");
-            Assert.Contains("a plain post to an encrypted list", File.ReadAllText(content), StringComparison.Ordinal);
+            Assert.Contains("a plain post to an encrypted list", _world.DecryptAndVerify(delivered, member), StringComparison.Ordinal);
         }
 
         // A sender who is not a gateway user still meets the list's plaintext policy.

@@ -48,17 +48,8 @@ public sealed class GatewayPostfixTests : IDisposable
         return await gateway.WaitForSinkMessagesAsync(count, s_delivery);
     }
 
-    /// <summary>openssl decrypts COPY with PARTY's key and verifies the signature inside against the test CA; returns the signed text.</summary>
-    private string DecryptAndVerify(SinkMessage copy, Party party)
-    {
-        string file = _world.Write(Encoding.ASCII.GetBytes(copy.Headers + "\n" + copy.Body));
-        string decrypted = _world.Temp.File($"{Guid.NewGuid():N}.dec.eml");
-        OpensslTool.Run("cms", "-decrypt", "-in", file, "-recip", party.CertFile, "-inkey", party.KeyFile, "-out", decrypted);
-        string content = _world.Temp.File($"{Guid.NewGuid():N}.content.txt");
-        (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", _world.CaFile, "-out", content);
-        Assert.True(code == 0, $"{party.Address}: {error}");
-        return File.ReadAllText(content);
-    }
+    private string DecryptAndVerify(SinkMessage copy, Party party) =>
+        _world.DecryptAndVerify(Encoding.ASCII.GetBytes(copy.Headers + "\n" + copy.Body), party);
 
     [Fact]
     public async Task OutboundUnderRequiredNothingLeavesInPlaintextAndTheMissingRecipientIsRefusedAtRcpt()
@@ -229,5 +220,53 @@ public sealed class GatewayPostfixTests : IDisposable
         // The new certificate waits; encryption still uses the pinned one.
         Assert.Contains(_world.Store.GetCertificates("bob@partner.example"), c => c.State == CorrespondentState.Pending && c.Fingerprint == fingerprint);
         Assert.Equal(MilterSecureList.Directory.CertificateInspector.Sha256Fingerprint(_world.Bob.Certificate), _world.Directory.FindCertificate("bob@partner.example", DateTimeOffset.UtcNow)!.Fingerprint);
+    }
+
+    [Fact]
+    public async Task WithOpenDkimSigningAfterTheGatewayTheEncryptedMailCarriesADkimSignatureThatVerifies()
+    {
+        // contrib/postfix/gateway.md: the gateway before DKIM signing, so the signature covers what leaves.
+        _world.Know(_world.Bob);
+        await using OpenDkim dkim = await OpenDkim.StartSigningAsync(_world.Temp.File("dkim"), "gw.example");
+        await using DaemonProcess daemon = await StartDaemonAsync();
+        await using PostfixInstance postfix = await PostfixInstance.StartAsync($"{daemon.Socket}, {dkim.Socket}");
+
+        SmtpResult sent = await postfix.SendAsync("alice@gw.example", ["bob@partner.example"], GatewayWorld.PlainMessage("alice@gw.example", "bob@partner.example", "signed twice"));
+        Assert.Equal(250, sent.Code);
+        SinkMessage delivered = Assert.Single(await postfix.WaitForSinkMessagesAsync(1, s_delivery));
+        Assert.Contains("\nDKIM-Signature: v=1;", "\n" + delivered.Headers, StringComparison.Ordinal);
+        Assert.Contains("application/pkcs7-mime", delivered.Headers, StringComparison.Ordinal);
+        Assert.Contains("signed twice", DecryptAndVerify(delivered, _world.Bob), StringComparison.Ordinal);
+
+        string verdict = await dkim.VerifyAsync(delivered.Headers + "\n" + delivered.Body);
+        Assert.Contains("d=gw.example", verdict, StringComparison.Ordinal);
+        Assert.EndsWith("succeeded", verdict, StringComparison.Ordinal);
+
+        // The check can fail: one changed byte of the encrypted body breaks the DKIM signature.
+        int i = delivered.Body.IndexOf('A', StringComparison.Ordinal);
+        string altered = delivered.Body[..i] + "B" + delivered.Body[(i + 1)..];
+        Assert.Contains("failed", await dkim.VerifyAsync(delivered.Headers + "\n" + altered), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WithOpenDkimVerifyingBeforeTheGatewayTheSendersDkimResultSurvivesDecryption()
+    {
+        // contrib/postfix/gateway.md: DKIM verification before the gateway, which then decrypts what was verified.
+        await using OpenDkim dkim = await OpenDkim.StartVerifyingAsync(_world.Temp.File("dkim-v"), "partner.example");
+        await using DaemonProcess daemon = await StartDaemonAsync();
+        await using PostfixInstance postfix = await PostfixInstance.StartAsync($"{dkim.Socket}, {daemon.Socket}");
+
+        string entity = _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain\r\n\r\nverified, then decrypted\r\n"));
+        byte[] encrypted = _world.OpensslMessage("From: bob@partner.example\r\nTo: alice@gw.example\r\nSubject: dkim in\r\nDate: Fri, 4 Dec 2026 20:00:00 +0000\r\nMessage-ID: <dkim1@partner.example>\r\n",
+            "cms", "-encrypt", "-aes256", "-in", entity, _world.Alice.CertFile);
+        byte[] signed = await dkim.SignAsync(encrypted, "partner.example");
+        Assert.Equal(250, (await postfix.SendAsync("bob@partner.example", ["alice@gw.example"], signed)).Code);
+
+        SinkMessage delivered = Assert.Single(await postfix.WaitForSinkMessagesAsync(1, s_delivery));
+        Assert.Contains("verified, then decrypted", delivered.Body, StringComparison.Ordinal);
+        Assert.DoesNotContain("pkcs7-mime", delivered.Headers, StringComparison.Ordinal);
+        // The verifier saw the message as sent (before the gateway changed it), and the gateway kept its result.
+        Assert.Contains($"Authentication-Results: {OpenDkim.AuthservId};", delivered.Headers, StringComparison.Ordinal);
+        Assert.Contains("dkim=pass", delivered.Headers, StringComparison.Ordinal);
     }
 }

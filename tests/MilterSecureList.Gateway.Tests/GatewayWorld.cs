@@ -165,6 +165,16 @@ public sealed class GatewayWorld : IDisposable
     public static byte[] PlainMessage(string from, string to, string text, string extraHeaders = "") => Encoding.UTF8.GetBytes(
         $"From: {from}\r\nTo: {to}\r\nSubject: gateway test\r\nMessage-ID: <{Guid.NewGuid():N}@test>\r\n{extraHeaders}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n");
 
+    /// <summary>openssl decrypts MESSAGE with PARTY's key and verifies the signature inside against the test CA; returns the signed text.</summary>
+    public string DecryptAndVerify(byte[] message, Party party)
+    {
+        string decrypted = Temp.File($"{Guid.NewGuid():N}.dec.eml");
+        OpensslTool.Run("cms", "-decrypt", "-in", Write(message), "-recip", party.CertFile, "-inkey", party.KeyFile, "-out", decrypted);
+        string content = Temp.File($"{Guid.NewGuid():N}.content.txt");
+        (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", decrypted, "-CAfile", CaFile, "-out", content);
+        return code == 0 ? File.ReadAllText(content) : throw new InvalidOperationException($"openssl cms -verify for {party.Address}: {error}");
+    }
+
     /// <summary>Writes BYTES to a new temp file and returns its path.</summary>
     public string Write(byte[] bytes, string name = "msg.eml")
     {

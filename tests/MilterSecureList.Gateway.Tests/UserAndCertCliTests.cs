@@ -183,4 +183,41 @@ public sealed class UserAndCertCliTests(BackendFixture fixture)
             Assert.StartsWith("550 5.7.1 <nobody@else.example>", refused.Output, StringComparison.Ordinal);
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void UserImportReadsAPassphraseProtectedPemKeyMadeByOpensslAndTheStoredKeySigns(string backend)
+    {
+        (CliHarness cli, _, _) = Open(fixture, backend);
+        using (cli)
+        {
+            // openssl req without -nodes writes an encrypted PKCS#8 key (AES-256-CBC, PBKDF2) with the passphrase given.
+            string passphrase = cli.Temp.File("dan.pass");
+            File.WriteAllText(passphrase, "correct horse\n");
+            File.SetUnixFileMode(passphrase, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            string key = cli.Temp.File("dan.key");
+            string cert = cli.Temp.File("dan.pem");
+            OpensslTool.Run("req", "-x509", "-newkey", "rsa:2048", "-keyout", key, "-passout", "file:" + passphrase, "-out", cert, "-subj", "/CN=dan", "-days", "30",
+                "-addext", "subjectAltName=email:dan@example.org");
+            File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Assert.Contains("ENCRYPTED PRIVATE KEY", File.ReadAllText(key), StringComparison.Ordinal);
+
+            cli.Run("user", "import", "dan@example.org", "--cert", cert, "--key", key).AssertUserError("give --passphrase-file");
+            string wrong = cli.Temp.File("wrong.pass");
+            File.WriteAllText(wrong, "battery staple\n");
+            File.SetUnixFileMode(wrong, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            cli.Run("user", "import", "dan@example.org", "--cert", cert, "--key", key, "--passphrase-file", wrong).AssertUserError("wrong passphrase");
+            File.SetUnixFileMode(wrong, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+            cli.Run("user", "import", "dan@example.org", "--cert", cert, "--key", key, "--passphrase-file", wrong).AssertUserError("group or others can read it");
+            cli.Run("user", "import", "dan@example.org", "--cert", cert, "--key", key, "--passphrase-file", cli.Temp.File("none.pass")).AssertUserError("does not exist");
+
+            cli.Run("user", "import", "dan@example.org", "--cert", cert, "--key", key, "--passphrase-file", passphrase).AssertOk();
+            // The stored copy (in the key directory, under [Keys] rules) is the key that signs: the offline check uses it.
+            string input = cli.Temp.File("in.eml");
+            File.WriteAllText(input, "From: dan@example.org\r\nTo: x@else.example\r\nMessage-ID: <d1@example.org>\r\nSubject: s\r\n\r\nhello\r\n");
+            CliResult checkedOut = cli.Run("gateway", "check", "--from", "dan@example.org", "--rcpt", "x@else.example", "--in", input).AssertOk();
+            Assert.Contains("gateway audit: signed for dan@example.org", checkedOut.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("ENCRYPTED PRIVATE KEY", File.ReadAllText(Assert.Single(System.IO.Directory.GetFiles(cli.KeysDirectory))), StringComparison.Ordinal);
+        }
+    }
 }

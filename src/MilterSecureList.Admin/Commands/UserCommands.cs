@@ -101,10 +101,11 @@ public static class UserCommands
         var cert = new Option<string?>("--cert") { Description = "PKCS#12 file (with --password), or PEM certificate(s) with --key" };
         var key = new Option<string?>("--key") { Description = "PEM private key of a PEM --cert (must be 0600)" };
         var password = new Option<string?>("--password") { Description = "Password of the PKCS#12 file" };
+        var passphraseFile = new Option<string?>("--passphrase-file") { Description = "File (0600) with the passphrase of an encrypted PEM --key" };
         var signed = new Option<string?>("--signed") { Description = "The certificate an external CA issued for a user added with --csr" };
         var allowMismatch = new Option<bool>("--allow-mismatch") { Description = "Accept a certificate not issued to ADDRESS" };
         var policy = new PolicyOptions();
-        var command = new Command("import", "Import a user's key pair (PKCS#12 or PEM), or the CA's answer to a request") { address, cert, key, password, signed, allowMismatch };
+        var command = new Command("import", "Import a user's key pair (PKCS#12 or PEM), or the CA's answer to a request") { address, cert, key, password, passphraseFile, signed, allowMismatch };
         policy.AddTo(command);
         command.SetAction(parse => context.Run(() =>
         {
@@ -120,7 +121,7 @@ public static class UserCommands
             using GatewayAdminSession session = GatewayAdminSession.Open(context, parse);
             using X509Certificate2 certificate = signedFile is not null
                 ? session.Administration.CompleteRequest(user, signedFile, parse.GetValue(allowMismatch))
-                : session.Administration.Import(user, certificateFile!, parse.GetValue(key), parse.GetValue(password), parse.GetValue(allowMismatch), encrypt, sign, opaque);
+                : session.Administration.Import(user, certificateFile!, parse.GetValue(key), parse.GetValue(password), parse.GetValue(allowMismatch), encrypt, sign, opaque, parse.GetValue(passphraseFile));
             context.Output.WriteLine($"imported gateway user {user}: certificate {CertificateInspector.Sha256Fingerprint(certificate)} valid until {certificate.NotAfter.ToUniversalTime():yyyy-MM-dd}");
             return AdminContext.ExitOk;
         }));

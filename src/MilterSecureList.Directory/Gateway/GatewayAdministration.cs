@@ -74,12 +74,13 @@ public sealed class GatewayAdministration
     /// file. The certificate must be RSA, usable now and issued to ADDRESS (unless ALLOWMISMATCH);
     /// further certificates in the input are kept as the chain sent with signatures.
     /// </summary>
-    public X509Certificate2 Import(string address, string certificateFile, string? keyFile, string? password, bool allowMismatch, EncryptPolicy? encrypt, SignPolicy? sign, bool? opaque)
+    /// <param name="keyPassphraseFile">For a passphrase-protected (encrypted PKCS#8) PEM KEYFILE: the file holding its passphrase.</param>
+    public X509Certificate2 Import(string address, string certificateFile, string? keyFile, string? password, bool allowMismatch, EncryptPolicy? encrypt, SignPolicy? sign, bool? opaque, string? keyPassphraseFile = null)
     {
         address = EmailAddress.Require(address, "user address");
         RequireNewUser(address);
         DateTimeOffset now = _time.GetUtcNow();
-        (X509Certificate2 certificate, RSA key, List<byte[]> chain) = LoadKeyPair(certificateFile, keyFile, password);
+        (X509Certificate2 certificate, RSA key, List<byte[]> chain) = LoadKeyPair(certificateFile, keyFile, password, keyPassphraseFile);
         using (key)
         {
             RequireUsable(certificate, address, allowMismatch, certificateFile);
@@ -213,7 +214,7 @@ public sealed class GatewayAdministration
         return request;
     }
 
-    private static (X509Certificate2 Certificate, RSA Key, List<byte[]> Chain) LoadKeyPair(string certificateFile, string? keyFile, string? password)
+    private static (X509Certificate2 Certificate, RSA Key, List<byte[]> Chain) LoadKeyPair(string certificateFile, string? keyFile, string? password, string? keyPassphraseFile)
     {
         if (keyFile is null)
         {
@@ -266,7 +267,7 @@ public sealed class GatewayAdministration
             throw new DirectoryException(DirectoryError.BadCertificate, $"{certificateFile}: gateway users need an RSA key pair (signing and decryption with one key)");
         }
 
-        var rsa = (RSA)ListKeyStore.LoadPrivateKey(keyFile, first, () => null);
+        var rsa = (RSA)ListKeyStore.LoadPrivateKey(keyFile, first, () => keyPassphraseFile is null ? null : ListKeyStore.ReadPassphraseFile(keyPassphraseFile));
         return (first, rsa, all.Skip(1).Select(c => c.RawData).ToList());
     }
 }

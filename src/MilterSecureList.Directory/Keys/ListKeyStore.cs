@@ -251,7 +251,7 @@ public sealed class ListKeyStore
                     char[]? secret = passphrase();
                     if (secret is null)
                     {
-                        throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: key is passphrase-protected but [Keys] PassphraseFile is not set");
+                        throw new DirectoryException(DirectoryError.BadPrivateKey, $"{path}: key is passphrase-protected but [Keys] PassphraseFile is not set (user import: give --passphrase-file)");
                     }
 
                     try
@@ -358,14 +358,14 @@ public sealed class ListKeyStore
         CheckPrivateFile(path);
     }
 
-    private char[]? ReadPassphrase()
-    {
-        if (string.IsNullOrEmpty(_options.PassphraseFile))
-        {
-            return null;
-        }
+    private char[]? ReadPassphrase() => string.IsNullOrEmpty(_options.PassphraseFile) ? null : ReadPassphraseFile(_options.PassphraseFile);
 
-        string path = _options.PassphraseFile;
+    /// <summary>
+    /// The passphrase in PATH (checked as [Keys] PassphraseFile is: a regular file group and others cannot read),
+    /// without trailing line ends, in a pinned buffer the caller clears.
+    /// </summary>
+    public static char[] ReadPassphraseFile(string path)
+    {
         CheckPassphraseFile(path);
         byte[] bytes = BoundedFile.ReadAllBytes(path, MaxPassphraseBytes, DirectoryError.BadPrivateKey, "passphrase file", pinned: true);
         try
@@ -378,7 +378,7 @@ public sealed class ListKeyStore
 
             if (length == 0)
             {
-                throw new DirectoryException(DirectoryError.BadPrivateKey, $"[Keys] PassphraseFile {path} is empty");
+                throw new DirectoryException(DirectoryError.BadPrivateKey, $"passphrase file {path} is empty");
             }
 
             char[] chars = SecretChars(Encoding.UTF8.GetCharCount(bytes, 0, length));
