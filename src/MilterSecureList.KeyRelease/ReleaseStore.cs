@@ -82,33 +82,7 @@ public sealed class ReleaseStore : IDisposable
 
     private void Migrate() => Run(c =>
     {
-        Sql.Exec(c, null, "CREATE TABLE IF NOT EXISTS release_schema_version (version BIGINT NOT NULL)");
-        using DbTransaction tx = c.BeginTransaction();
-        if (_dialect.Provider == DirectoryProvider.Postgres)
-        {
-            Sql.Exec(c, tx, "LOCK TABLE release_schema_version IN ACCESS EXCLUSIVE MODE");
-        }
-
-        long current = Convert.ToInt64(Sql.Scalar(c, tx, "SELECT COALESCE(MAX(version), 0) FROM release_schema_version") ?? 0L);
-        if (current > ReleaseMigrations.LatestVersion)
-        {
-            throw new DirectoryException(DirectoryError.Corrupt, $"release schema version {current} is newer than this program ({ReleaseMigrations.LatestVersion}); upgrade securelist");
-        }
-
-        foreach ((int version, string[] statements) in ReleaseMigrations.All)
-        {
-            if (version > current)
-            {
-                foreach (string statement in statements)
-                {
-                    Sql.Exec(c, tx, statement.Replace("{ID}", _dialect.IdentityColumn).Replace("{BLOB}", _dialect.BlobType));
-                }
-
-                Sql.Exec(c, tx, "INSERT INTO release_schema_version (version) VALUES (@v)", ("v", (long)version));
-            }
-        }
-
-        tx.Commit();
+        SchemaMigrator.Apply(_dialect, c, "release_schema_version", ReleaseMigrations.All, "release");
         return 0;
     });
 

@@ -43,35 +43,7 @@ public sealed class GatewayStore : IDisposable
 
     private void Migrate() => Run(c =>
     {
-        Sql.Exec(c, null, "CREATE TABLE IF NOT EXISTS gateway_schema_version (version BIGINT NOT NULL)");
-        using DbTransaction tx = c.BeginTransaction();
-        if (_dialect.Provider == DirectoryProvider.Postgres)
-        {
-            Sql.Exec(c, tx, "LOCK TABLE gateway_schema_version IN ACCESS EXCLUSIVE MODE");
-        }
-
-        long current = Convert.ToInt64(Sql.Scalar(c, tx, "SELECT COALESCE(MAX(version), 0) FROM gateway_schema_version") ?? 0L);
-        if (current > GatewayMigrations.LatestVersion)
-        {
-            throw new DirectoryException(DirectoryError.Corrupt, $"gateway schema version {current} is newer than this program ({GatewayMigrations.LatestVersion}); upgrade securelist");
-        }
-
-        foreach ((int version, string[] statements) in GatewayMigrations.All)
-        {
-            if (version <= current)
-            {
-                continue;
-            }
-
-            foreach (string statement in statements)
-            {
-                Sql.Exec(c, tx, statement.Replace("{ID}", _dialect.IdentityColumn).Replace("{BLOB}", _dialect.BlobType));
-            }
-
-            Sql.Exec(c, tx, "INSERT INTO gateway_schema_version (version) VALUES (@v)", ("v", (long)version));
-        }
-
-        tx.Commit();
+        SchemaMigrator.Apply(_dialect, c, "gateway_schema_version", GatewayMigrations.All, "gateway");
         return 0;
     });
 
