@@ -169,17 +169,12 @@ public sealed class KeyReleaseService
 
     private ReleaseOutcome Check(ReleaseRequest request, X509Certificate2 signer, string messageId, string client, DateTimeOffset now)
     {
-        if (!TakeRate(request.Member, now))
-        {
-            return ReleaseOutcome.Refused("rate-limit");
-        }
-
         if ((request.Time - now).Duration() > _options.ReplayWindow)
         {
             return ReleaseOutcome.Refused("time");
         }
 
-        ReleaseRecord? record = _store.GetMessage(messageId);
+        (ReleaseRecord? record, bool revokedForMember) = _store.GetForRelease(messageId, request.Member);
         if (record is null)
         {
             return ReleaseOutcome.Refused("unknown-message");
@@ -207,7 +202,13 @@ public sealed class KeyReleaseService
             return ReleaseOutcome.Refused("certificate");
         }
 
-        if (record.RevokedAt is not null || _store.IsRevokedFor(messageId, request.Member))
+        // Counted only for a proven member: forged requests in a member's name cannot use up that member's allowance.
+        if (!TakeRate(request.Member, now))
+        {
+            return ReleaseOutcome.Refused("rate-limit");
+        }
+
+        if (record.RevokedAt is not null || revokedForMember)
         {
             return ReleaseOutcome.Refused("revoked");
         }

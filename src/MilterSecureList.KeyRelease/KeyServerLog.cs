@@ -2,15 +2,16 @@ using Microsoft.Extensions.Logging;
 
 namespace MilterSecureList.KeyRelease;
 
-/// <summary>The key server's log catalog. Message ids, addresses and reasons only: never key material.</summary>
+/// <summary>The key server's log catalog. Message ids, addresses and reasons only: never key material. Every release and
+/// refusal is an audit row in the database; the per-request lines here are debug level.</summary>
 internal static partial class KeyServerLog
 {
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "deposit {MessageId} list={List}: {Outcome}")]
     public static partial void Deposited(ILogger logger, string messageId, string list, DepositOutcome outcome);
 
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "release {MessageId} to {Member} from {Client}: released (first={First})")]
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Debug, Message = "release {MessageId} to {Member} from {Client}: released (first={First})")]
     public static partial void Released(ILogger logger, string messageId, string member, string client, bool first);
 
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "release {MessageId} to {Member} from {Client}: refused ({Reason})")]
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Debug, Message = "release {MessageId} to {Member} from {Client}: refused ({Reason})")]
     public static partial void Refused(ILogger logger, string messageId, string member, string client, string reason);
 }

@@ -46,10 +46,15 @@ public sealed class ReleaseStore : IDisposable
     private readonly SqlDialect _dialect;
     private readonly TimeProvider _time;
 
+    // SQLite has one writer at a time and makes the others retry with sleeps (busy_timeout): under 64 concurrent
+    // releases that turned into hundreds of milliseconds per request. One writer per process queues them instead.
+    private readonly SemaphoreSlim? _sqliteWriter;
+
     private ReleaseStore(SqlDialect dialect, TimeProvider time)
     {
         _dialect = dialect;
         _time = time;
+        _sqliteWriter = dialect.Provider == DirectoryProvider.Sqlite ? new SemaphoreSlim(1, 1) : null;
         Migrate();
     }
 
@@ -69,37 +74,15 @@ public sealed class ReleaseStore : IDisposable
         }
     }
 
-    public void Dispose() => _dialect.Dispose();
+    public void Dispose()
+    {
+        _dialect.Dispose();
+        _sqliteWriter?.Dispose();
+    }
 
     private void Migrate() => Run(c =>
     {
-        Sql.Exec(c, null, "CREATE TABLE IF NOT EXISTS release_schema_version (version BIGINT NOT NULL)");
-        using DbTransaction tx = c.BeginTransaction();
-        if (_dialect.Provider == DirectoryProvider.Postgres)
-        {
-            Sql.Exec(c, tx, "LOCK TABLE release_schema_version IN ACCESS EXCLUSIVE MODE");
-        }
-
-        long current = Convert.ToInt64(Sql.Scalar(c, tx, "SELECT COALESCE(MAX(version), 0) FROM release_schema_version") ?? 0L);
-        if (current > ReleaseMigrations.LatestVersion)
-        {
-            throw new DirectoryException(DirectoryError.Corrupt, $"release schema version {current} is newer than this program ({ReleaseMigrations.LatestVersion}); upgrade securelist");
-        }
-
-        foreach ((int version, string[] statements) in ReleaseMigrations.All)
-        {
-            if (version > current)
-            {
-                foreach (string statement in statements)
-                {
-                    Sql.Exec(c, tx, statement.Replace("{ID}", _dialect.IdentityColumn).Replace("{BLOB}", _dialect.BlobType));
-                }
-
-                Sql.Exec(c, tx, "INSERT INTO release_schema_version (version) VALUES (@v)", ("v", (long)version));
-            }
-        }
-
-        tx.Commit();
+        SchemaMigrator.Apply(c, _dialect, "release", "release_schema_version", ReleaseMigrations.All);
         return 0;
     });
 
@@ -141,6 +124,15 @@ public sealed class ReleaseStore : IDisposable
 
     public ReleaseRecord? GetMessage(string messageId) => Run(c => ReadMessage(c, null, messageId));
 
+    /// <summary>The post and whether it is revoked for <paramref name="member"/>, on one connection (the release path).</summary>
+    public (ReleaseRecord? Record, bool RevokedForMember) GetForRelease(string messageId, string member) => Run(c =>
+    {
+        ReleaseRecord? record = ReadMessage(c, null, messageId);
+        bool revoked = record is not null && Sql.Scalar(c, null, "SELECT 1 FROM release_revocations WHERE message_id = @id AND member_norm = @m",
+            ("id", messageId), ("m", EmailAddress.Normalize(member))) is not null;
+        return (record, revoked);
+    });
+
     private static ReleaseRecord? ReadMessage(DbConnection c, DbTransaction? tx, string messageId)
     {
         using DbCommand cmd = Sql.Command(c, tx,
@@ -161,10 +153,6 @@ public sealed class ReleaseStore : IDisposable
             r.IsDBNull(12) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(12)),
             r.IsDBNull(13) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(13)));
     }
-
-    public bool IsRevokedFor(string messageId, string member) => Run(c =>
-        Sql.Scalar(c, null, "SELECT 1 FROM release_revocations WHERE message_id = @id AND member_norm = @m",
-            ("id", messageId), ("m", EmailAddress.Normalize(member))) is not null);
 
     // ---- control -----------------------------------------------------------------------------
 
@@ -259,7 +247,7 @@ public sealed class ReleaseStore : IDisposable
     /// audit row goes in the same transaction. Returns whether the nonce was fresh and, for a release, whether it was the
     /// member's first.
     /// </summary>
-    public (bool NonceFresh, bool FirstFetch) CommitRelease(string nonceHex, DateTimeOffset nonceExpires, ReleaseAuditRow audit, bool released) => Run(c =>
+    public (bool NonceFresh, bool FirstFetch) CommitRelease(string nonceHex, DateTimeOffset nonceExpires, ReleaseAuditRow audit, bool released) => Write(c =>
     {
         using DbTransaction tx = c.BeginTransaction();
         int taken;
@@ -293,7 +281,7 @@ public sealed class ReleaseStore : IDisposable
     });
 
     /// <summary>An audit row on its own (refusals before the nonce was taken).</summary>
-    public void Audit(ReleaseAuditRow audit) => Run(c =>
+    public void Audit(ReleaseAuditRow audit) => Write(c =>
     {
         InsertAudit(c, null, audit);
         return 0;
@@ -310,6 +298,25 @@ public sealed class ReleaseStore : IDisposable
         Sql.Exec(c, tx, "INSERT INTO release_audit (message_id, member, at, client, result, reason) VALUES (@id, @m, @at, @client, @result, @reason)",
             ("id", a.MessageId), ("m", a.Member.Length > 254 ? a.Member[..254] : a.Member), ("at", a.At.ToUnixTimeSeconds()),
             ("client", a.Client), ("result", a.Result), ("reason", a.Reason));
+
+    /// <summary>A write on the release path, queued behind this process's other writers on SQLite.</summary>
+    private T Write<T>(Func<DbConnection, T> work)
+    {
+        if (_sqliteWriter is null)
+        {
+            return Run(work);
+        }
+
+        _sqliteWriter.Wait();
+        try
+        {
+            return Run(work);
+        }
+        finally
+        {
+            _sqliteWriter.Release();
+        }
+    }
 
     private T Run<T>(Func<DbConnection, T> work)
     {

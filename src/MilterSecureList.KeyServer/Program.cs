@@ -35,6 +35,11 @@ public static class Program
             }
         }
 
+        // A release is synchronous work (database reads, one transaction, RSA) on a pool thread: have threads for a burst
+        // of readers at once instead of waiting for the pool to grow by one thread per half second.
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
+
         KeyServerHost host;
         try
         {
