@@ -60,27 +60,13 @@ cleanup() {
 trap cleanup EXIT
 cc -O2 -Wall -o "$work/milterload" bench/milterload.c -pthread
 . scripts/lib.sh
+. bench/lists/common.sh
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc -l; }
 # milterload always sends RCPT <rcpt1@example.com>: that is the list's address for the direct run.
 list=rcpt1@example.com
 
-cat >"$work/milter.ini" <<EOT
-[Listener]
-Socket = unix:$work/milter.sock
-SocketMode = 0666
-[Milter]
-Handler = lists
-[Directory]
-Provider = sqlite
-Path = $work/lists.db
-[Keys]
-Directory = $work/keys
-[Notices]
-Enabled = no
-[Logging]
-File = $work/milter.log
-EOT
+write_milter_ini "$work"
 
 if [ -z "${REUSE:-}" ]; then
 echo "== setup: $MEMBERS member certificates over $KEYS RSA-2048 key pairs"
@@ -119,7 +105,7 @@ n=$("$securelist" --config "$work/milter.ini" member ls "$list" --plain | wc -l)
 [ "$n" = "$MEMBERS" ] || { echo "bench/lists/large: member import gave $n members" >&2; tail -5 "$work/import.log" >&2; exit 1; }
 echo "member import --dir: $(since "$t0") s"
 "$securelist" --config "$work/milter.ini" list export-cert "$list" >"$work/list.pem"
-python3 -c "import sys,base64,os; n=1048576; b=base64.encodebytes(os.urandom(n*3//4+64)).decode(); sys.stdout.write('Content-Type: text/plain\r\n\r\n'+b.replace('\n','\r\n')[:n]+'\r\n')" >"$work/entity"
+make_entity 1048576 "$work/entity"
 openssl cms -encrypt -binary -aes256 -from sender@bench.test -to "$list" -subject "bench 1 MB" -in "$work/entity" -out "$work/post.eml" "$work/list.pem"
 fi
 echo "post: $(stat -c %s "$work/post.eml") bytes (1 MB text, encrypted to the list, base64)"

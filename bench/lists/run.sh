@@ -51,21 +51,6 @@ list100=bench@lists.bench.test
 list1000=rcpt1@example.com
 
 write_milter_ini "$work"
-[Listener]
-Socket = unix:$work/milter.sock
-SocketMode = 0666
-[Milter]
-Handler = lists
-[Directory]
-Provider = sqlite
-Path = $work/lists.db
-[Keys]
-Directory = $work/keys
-[Notices]
-Enabled = no
-[Logging]
-File = $work/milter.log
-EOT
 
 echo "== lists: $list100 (100 members), $list1000 (1,000 members), RSA-2048 member certificates"
 # One RSA key behind all member certificates (key generation is not what is measured); one certificate

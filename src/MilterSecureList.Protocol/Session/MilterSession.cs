@@ -523,9 +523,18 @@ internal sealed class MilterSession : IDisposable
     /// <summary>Header/envelope edits in call order, then consecutive REPLBODY chunks (docs/protocol.md §4.1, §4.5).</summary>
     private async ValueTask<int> WriteModificationsAsync(MilterMessageContext context, CancellationToken cancellationToken)
     {
+        // Flushed in batches: every flush must be read within FrameTimeout, and the MTA works on each edit as it
+        // reads it (Postfix's cleanup seeks and writes the queue file per ADDRCPT), so one flush of 100,000
+        // ADDRCPTs took it longer than 10 s on a loaded machine and cost the connection (docs/design.md).
+        int sinceFlush = 0;
         foreach (MilterModification m in context.Modifications)
         {
             m.WriteTo(_output);
+            if (++sinceFlush == MilterSessionOptions.ModificationsPerFlush)
+            {
+                sinceFlush = 0;
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         int count = context.Modifications.Count;

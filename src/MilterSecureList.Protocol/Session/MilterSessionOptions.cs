@@ -85,4 +85,7 @@ public sealed class MilterSessionOptions
 
     /// <summary>Flush the output after this many REPLBODY bytes, so a large body never sits whole in the pipe.</summary>
     internal const int BodyFlushBytes = 128 * 1024;
+
+    /// <summary>Header and envelope edits written between two flushes (1,024 ADDRCPTs are ~30 KB).</summary>
+    internal const int ModificationsPerFlush = 1024;
 }

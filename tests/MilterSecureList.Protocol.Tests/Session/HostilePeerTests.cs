@@ -138,6 +138,55 @@ public class HostilePeerTests
     }
 
     [Fact]
+    public async Task AnMtaThatReadsManyEditsSlowlyButSteadilyKeepsItsConnection()
+    {
+        // 50,000 ADDRCPTs (~1.4 MB) read 1,000 at a time, one clock second per batch: 50 s in all, five times
+        // FrameTimeout, as Postfix's cleanup takes its time per ADDRCPT. Each flush carries a bounded batch of
+        // edits, so each one is read within FrameTimeout; one flush of all of them was not.
+        var clock = new ManualTimeProvider();
+        const int added = 50_000;
+        await using SessionHarness h = SessionHarness.Start(
+            () => new RecordingHandler
+            {
+                OnEom = ctx =>
+                {
+                    for (int i = 0; i < added; i++)
+                    {
+                        ctx.AddRecipient($"<member{i}@lists.example.org>");
+                    }
+
+                    return new(MilterVerdict.Continue);
+                },
+            },
+            Timed(clock));
+        await h.OpenAsync();
+        await h.Mta.MailAsync("<a@x>");
+        await h.Mta.RcptAsync("<b@x>");
+        await h.Mta.BodyAsync(s_body);
+        await h.Mta.SendRawFrameAsync((byte)MilterCommandCode.EndOfMessage, ReadOnlyMemory<byte>.Empty);
+        int adds = 0;
+        MilterReply reply;
+        do
+        {
+            reply = await h.Mta.ReadReplyAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            if (reply.Code == (byte)'+')
+            {
+                adds++;
+                if (adds % 1000 == 0)
+                {
+                    clock.Advance(TimeSpan.FromSeconds(1));
+                    await Task.Delay(10);
+                }
+            }
+        }
+        while (reply.Code == (byte)'+');
+
+        Assert.Equal((byte)'c', reply.Code);
+        Assert.Equal(added, adds);
+        Assert.False(h.Run.IsCompleted);
+    }
+
+    [Fact]
     public async Task MacroPacketReplacesTheValuesOfItsStage()
     {
         string? seenOld = null;
