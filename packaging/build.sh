@@ -59,23 +59,25 @@ newer_extension() {
 publish() {
     rm -rf "$build/publish" "$lib"
     local project name
-    for project in Daemon Admin; do
+    for project in Daemon Admin KeyServer; do
         echo "== [${SECONDS}s] dotnet publish MilterSecureList.$project (self-contained, linux-x64)"
         dotnet publish "$repo/src/MilterSecureList.$project" -c Release -r linux-x64 --self-contained true \
             -p:DebugType=None -p:DebugSymbols=false -p:GenerateDocumentationFile=false -p:SatelliteResourceLanguages=en \
             -o "$build/publish/$project" --nologo -v q -clp:ErrorsOnly
     done
-    # Both programs share one runtime directory. Files they have in common come from the same
-    # build and runtime pack; anything that differs would mean one program runs with the other's copy.
+    # The three programs share one runtime directory. Files they have in common come from the same
+    # build and runtime pack; anything that differs would mean one program runs with another's copy.
     mkdir -p "$lib"
     cp -a "$build/publish/Daemon/." "$lib/"
-    (cd "$build/publish/Admin" && find . -type f) | while read -r f; do
-        if [ -e "$lib/$f" ]; then
-            cmp -s "$build/publish/Admin/$f" "$lib/$f" || newer_extension "$f" || die "Daemon and Admin publish different versions of $f"
-        else
-            mkdir -p "$(dirname "$lib/$f")"
-            cp -a "$build/publish/Admin/$f" "$lib/$f"
-        fi
+    for project in Admin KeyServer; do
+        (cd "$build/publish/$project" && find . -type f) | while read -r f; do
+            if [ -e "$lib/$f" ]; then
+                cmp -s "$build/publish/$project/$f" "$lib/$f" || newer_extension "$f" || die "Daemon and $project publish different versions of $f"
+            else
+                mkdir -p "$(dirname "$lib/$f")"
+                cp -a "$build/publish/$project/$f" "$lib/$f"
+            fi
+        done
     done
     # LTTng tracing provider: optional for the runtime, and it would drag in liblttng-ust.
     rm -f "$lib/libcoreclrtraceptprovider.so"
@@ -86,7 +88,7 @@ publish() {
     done
     find "$lib" -type d -exec chmod 0755 {} +
     find "$lib" -type f -exec chmod 0644 {} +
-    chmod 0755 "$lib/securelist-milter" "$lib/securelist" "$lib/createdump"
+    chmod 0755 "$lib/securelist-milter" "$lib/securelist" "$lib/securelist-keyd" "$lib/createdump"
 }
 
 # troff-safe copy of a text file for a .nf block: backslashes escaped, control characters at line start neutralised.
@@ -105,6 +107,7 @@ stage() {
         "$root/usr/share/man/man1" "$root/usr/share/man/man5" "$root/usr/share/man/man8" "$root/usr/share/doc/securelist"
     cp -a "$lib/." "$root/usr/lib/securelist/"
     ln -s ../lib/securelist/securelist-milter "$root/usr/sbin/securelist-milter"
+    ln -s ../lib/securelist/securelist-keyd "$root/usr/sbin/securelist-keyd"
     ln -s ../lib/securelist/securelist "$root/usr/bin/securelist"
 
     awk -f "$here/common/make-production-ini.awk" "$here/common/production.ini" "$example" >"$root/etc/securelist/milter.ini"
@@ -112,11 +115,13 @@ stage() {
     chmod 0640 "$root/etc/securelist/milter.ini"
 
     install -m 0644 "$here/common/securelist-milter.service" "$root$unitdir/securelist-milter.service"
+    # The key server is optional: installed, never enabled by the package (it needs keyd.ini and its key pairs).
+    install -m 0644 "$here/common/securelist-keyd.service" "$root$unitdir/securelist-keyd.service"
     install -m 0644 "$here/common/securelist.sysusers" "$root/usr/lib/sysusers.d/securelist.conf"
     install -m 0644 "$here/common/securelist.tmpfiles" "$root/usr/lib/tmpfiles.d/securelist.conf"
 
     local page
-    for page in securelist.1:man1 securelist-milter.8:man8; do
+    for page in securelist.1:man1 securelist-milter.8:man8 securelist-keyd.8:man8; do
         sed -e "s/@VERSION@/$version/g" -e "s/@DATE@/$man_date/g" "$here/common/man/${page%%:*}" \
             | gzip -9n >"$root/usr/share/man/${page##*:}/${page%%:*}.gz"
     done

@@ -128,6 +128,9 @@ expect_eq "symlink to the runtime directory" /usr/lib/securelist/securelist-milt
 check "securelist-milter --version runs without a .NET install" \
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/securelist-milter --version
 check "securelist --help runs without a .NET install" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/bin/securelist --help
+expect_eq "securelist-keyd on the PATH" /usr/sbin/securelist-keyd "$(command -v securelist-keyd)"
+check "securelist-keyd --version runs without a .NET install" \
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/securelist-keyd --version
 
 # User and groups.
 IFS=: read -r _ _ uid _ _ home shell < <(getent passwd securelist)
@@ -226,13 +229,24 @@ else
 fi
 
 # systemd unit and hardening.
+# verify_unit UNIT: systemd-analyze finds nothing to say, and the offline exposure score is at most 2.0.
+verify_unit() {
+    local unit=$1 exposure
+    if systemd-analyze verify "$unit" >"$tmp/verify.log" 2>&1 && ! grep -q . "$tmp/verify.log"; then
+        ok "systemd-analyze verify $unit"
+    else
+        sed 's/^/     /' "$tmp/verify.log"
+        bad "systemd-analyze verify $unit"
+    fi
+    exposure=$(systemd-analyze security --offline=true "$unit" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+    if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
+        ok "systemd-analyze security $(basename "$unit"): exposure $exposure (at most 2.0)"
+    else
+        bad "systemd-analyze security $(basename "$unit"): exposure '${exposure:-?}', want at most 2.0"
+    fi
+}
 unit=/lib/systemd/system/securelist-milter.service
-if systemd-analyze verify "$unit" >"$tmp/verify.log" 2>&1 && ! grep -q . "$tmp/verify.log"; then
-    ok "systemd-analyze verify $unit"
-else
-    sed 's/^/     /' "$tmp/verify.log"
-    bad "systemd-analyze verify $unit"
-fi
+verify_unit "$unit"
 for directive in 'User=securelist' 'RuntimeDirectory=securelist' 'StateDirectory=securelist' 'ProtectSystem=strict' \
         'ProtectHome=yes' 'NoNewPrivileges=yes' 'PrivateTmp=yes' 'CapabilityBoundingSet=' 'Restart=on-failure' \
         'ReadWritePaths=/var/lib/securelist /run/securelist' 'ExecReload=/bin/kill -HUP $MAINPID' \
@@ -240,18 +254,20 @@ for directive in 'User=securelist' 'RuntimeDirectory=securelist' 'StateDirectory
         'IPAddressDeny=any' 'IPAddressAllow=localhost' 'LimitCORE=0'; do
     check "unit has $directive" grep -qxF "$directive" "$unit"
 done
-exposure=$(systemd-analyze security --offline=true "$unit" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
-if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
-    ok "systemd-analyze security: exposure $exposure (at most 2.0)"
-else
-    bad "systemd-analyze security: exposure '${exposure:-?}', want at most 2.0"
-fi
+keyd_unit=/lib/systemd/system/securelist-keyd.service
+verify_unit "$keyd_unit"
+for directive in 'User=securelist' 'ProtectSystem=strict' 'NoNewPrivileges=yes' 'CapabilityBoundingSet=' 'LimitCORE=0' \
+        'ExecStartPre=/usr/sbin/securelist-keyd --config /etc/securelist/keyd.ini --check-config'; do
+    check "keyd unit has $directive" grep -qxF "$directive" "$keyd_unit"
+done
+check "keyd unit is not enabled by the package (it needs keyd.ini first)" \
+    test ! -e /etc/systemd/system/multi-user.target.wants/securelist-keyd.service
 check "unit enabled (multi-user.target.wants)" test -L /etc/systemd/system/multi-user.target.wants/securelist-milter.service
 check "sysusers.d entry" grep -q '^u securelist ' /usr/lib/sysusers.d/securelist.conf
 check "tmpfiles.d entry for the keys dir" grep -q '^d /var/lib/securelist/keys  *0700 securelist securelist' /usr/lib/tmpfiles.d/securelist.conf
 
 # Man pages render without groff warnings and are found by man.
-for page in securelist-milter.8 securelist.1 milter.ini.5; do
+for page in securelist-milter.8 securelist-keyd.8 securelist.1 milter.ini.5; do
     section=${page##*.}
     file=/usr/share/man/man$section/$page.gz
     if zcat "$file" | groff -man -Tutf8 -ww -z >"$tmp/groff.log" 2>&1 && ! grep -q . "$tmp/groff.log"; then
