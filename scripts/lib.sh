@@ -51,3 +51,43 @@ wait_listen() {
     *) return 2 ;;
     esac
 }
+
+# missing_tools TOOL...: prints the first TOOL that is not on the PATH and returns 1; returns 0 when all are there.
+#   t=$(missing_tools postfix openssl) || die "$t is missing (see scripts/install-deps.sh)"
+missing_tools() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "$t"; return 1; }
+    done
+}
+
+# build_programs: builds the daemon and the CLI (Release) from the checkout in $root and sets $milter and
+# $securelist to the two binaries.
+build_programs() {
+    echo "== building (Release)"
+    dotnet build "$root/src/MilterSecureList.Daemon" -c Release --nologo -v q -clp:ErrorsOnly >/dev/null || return 1
+    dotnet build "$root/src/MilterSecureList.Admin" -c Release --nologo -v q -clp:ErrorsOnly >/dev/null || return 1
+    milter=$root/src/MilterSecureList.Daemon/bin/Release/net10.0/securelist-milter
+    securelist=$root/src/MilterSecureList.Admin/bin/Release/net10.0/securelist
+}
+
+# use_workdir DIR: makes DIR the run's work directory ($work; world-readable, for Postfix's users) and installs an
+# EXIT trap that stops the daemon in $milter_pid, any process in $extra_pids, and every Postfix sandbox under DIR
+# (pf-* and postfix), then removes DIR unless KEEP=1.
+use_workdir() {
+    work=$1
+    chmod 755 "$work"
+    milter_pid=""
+    extra_pids=""
+    trap cleanup_workdir EXIT
+}
+
+cleanup_workdir() {
+    local pid pf
+    [ -n "${milter_pid:-}" ] && kill "$milter_pid" 2>/dev/null && wait "$milter_pid" 2>/dev/null || true
+    for pid in ${extra_pids:-}; do kill "$pid" 2>/dev/null || true; done
+    for pf in "$work"/pf-* "$work/postfix"; do
+        [ -d "$pf" ] && "$root/scripts/postfix-sandbox.sh" stop "$pf" >/dev/null 2>&1 || true
+    done
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}

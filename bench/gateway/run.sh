@@ -26,27 +26,12 @@ RCPTS=10
 SIZE=102400
 die() { echo "bench/gateway: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (Postfix)"
-for t in smtp-source smtp-sink postfix openssl python3 bc; do
-    command -v $t >/dev/null || die "$t is missing (see scripts/install-deps.sh)"
-done
+. scripts/lib.sh
+t=$(missing_tools smtp-source smtp-sink postfix openssl python3 bc) || die "$t is missing (see scripts/install-deps.sh)"
 python3 -c 'import cryptography' 2>/dev/null || die "apt-get install -y python3-cryptography"
 
-echo "== building (Release)"
-dotnet build src/MilterSecureList.Daemon -c Release --nologo -v q -clp:ErrorsOnly >/dev/null
-dotnet build src/MilterSecureList.Admin -c Release --nologo -v q -clp:ErrorsOnly >/dev/null
-milter=$root/src/MilterSecureList.Daemon/bin/Release/net10.0/securelist-milter
-securelist=$root/src/MilterSecureList.Admin/bin/Release/net10.0/securelist
-
-work=$(mktemp -d /tmp/securelist-gwbench.XXXXXX)
-chmod 755 "$work"
-milter_pid=""
-cleanup() {
-    [ -n "$milter_pid" ] && kill "$milter_pid" 2>/dev/null && wait "$milter_pid" 2>/dev/null || true
-    for pf in "$work"/pf-*; do [ -d "$pf" ] && scripts/postfix-sandbox.sh stop "$pf" >/dev/null 2>&1 || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-. scripts/lib.sh
+build_programs
+use_workdir "$(mktemp -d /tmp/securelist-gwbench.XXXXXX)"
 
 user=alice@gw.bench.test
 peer=bob@partner.bench.test

@@ -32,34 +32,19 @@ DIRECT=${DIRECT:-1}
 PER_COPY=${PER_COPY:-1000}
 UNSPLIT=${UNSPLIT:-1}
 [ "$(id -u)" = 0 ] || { echo "bench/lists/large: run as root (Postfix)" >&2; exit 1; }
-for t in smtp-source smtp-sink postfix openssl cc python3; do
-    command -v $t >/dev/null || { echo "bench/lists/large: $t is missing (see scripts/install-deps.sh)" >&2; exit 1; }
-done
+. scripts/lib.sh
+t=$(missing_tools smtp-source smtp-sink postfix openssl cc python3) || { echo "bench/lists/large: $t is missing (see scripts/install-deps.sh)" >&2; exit 1; }
 python3 -c 'import cryptography' 2>/dev/null || { echo "bench/lists/large: apt-get install -y python3-cryptography" >&2; exit 1; }
 echo "== $(date -u '+%F %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 
-echo "== building (Release)"
-dotnet build src/MilterSecureList.Daemon -c Release --nologo -v q -clp:ErrorsOnly >/dev/null
-dotnet build src/MilterSecureList.Admin -c Release --nologo -v q -clp:ErrorsOnly >/dev/null
+build_programs
 dotnet build bench/directory -c Release --nologo -v q -clp:ErrorsOnly >/dev/null
-milter=$root/src/MilterSecureList.Daemon/bin/Release/net10.0/securelist-milter
-securelist=$root/src/MilterSecureList.Admin/bin/Release/net10.0/securelist
 dirbench=$root/bench/directory/bin/Release/net10.0/directory-bench
 
 # REUSE=DIR: a directory kept by an earlier run (KEEP=1): its certificates, database and post are used again.
-if [ -n "${REUSE:-}" ]; then work=$REUSE; KEEP=1; else work=$(mktemp -d /tmp/securelist-large.XXXXXX); fi
-chmod 755 "$work"
+if [ -n "${REUSE:-}" ]; then use_workdir "$REUSE"; KEEP=1; else use_workdir "$(mktemp -d /tmp/securelist-large.XXXXXX)"; fi
 rm -rf "$work"/pf-* "$work/milter.sock"
-milter_pid=""
-cleanup() {
-    [ -n "$milter_pid" ] && kill "$milter_pid" 2>/dev/null && wait "$milter_pid" 2>/dev/null || true
-    [ -n "${copy_sink_pid:-}" ] && kill "$copy_sink_pid" 2>/dev/null || true
-    for pf in "$work"/pf-*; do [ -d "$pf" ] && scripts/postfix-sandbox.sh stop "$pf" >/dev/null 2>&1 || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
 cc -O2 -Wall -o "$work/milterload" bench/milterload.c -pthread
-. scripts/lib.sh
 . bench/lists/common.sh
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc -l; }
@@ -118,6 +103,7 @@ echo "== cold directory expansion (bench/directory --database, a fresh process a
 read -r copy_sink <<<"$(free_port 1)"
 smtp-sink -u postfix "127.0.0.1:$copy_sink" 256 >"$work/copy-sink.log" 2>&1 &
 copy_sink_pid=$!
+extra_pids="$copy_sink_pid"
 set_policy() { # membersPerCopy copyServer: [Policy] of milter.ini; a running milter re-reads it on SIGHUP
     sed -i '/^\[Policy\]/,$d' "$work/milter.ini"
     printf '[Policy]\nMembersPerCopy = %s\nCopyServer = %s\n' "$1" "$2" >>"$work/milter.ini"

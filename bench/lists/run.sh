@@ -22,29 +22,14 @@ ROUNDS=${ROUNDS:-3}
 NDIRECT=${NDIRECT:-20}
 CONC=${CONC:-4}
 [ "$(id -u)" = 0 ] || { echo "bench/lists: run as root (Postfix)" >&2; exit 1; }
-for t in smtp-source smtp-sink postfix openssl cc python3; do
-    command -v $t >/dev/null || { echo "bench/lists: $t is missing (see scripts/install-deps.sh)" >&2; exit 1; }
-done
+. scripts/lib.sh
+t=$(missing_tools smtp-source smtp-sink postfix openssl cc python3) || { echo "bench/lists: $t is missing (see scripts/install-deps.sh)" >&2; exit 1; }
 python3 -c 'import cryptography' 2>/dev/null || { echo "bench/lists: apt-get install -y python3-cryptography" >&2; exit 1; }
 
-echo "== building (Release)"
-dotnet build src/MilterSecureList.Daemon -c Release --nologo -v q -clp:ErrorsOnly >/dev/null
-dotnet build src/MilterSecureList.Admin -c Release --nologo -v q -clp:ErrorsOnly >/dev/null
-milter=$root/src/MilterSecureList.Daemon/bin/Release/net10.0/securelist-milter
-securelist=$root/src/MilterSecureList.Admin/bin/Release/net10.0/securelist
-
-work=$(mktemp -d /tmp/securelist-bench.XXXXXX)
-chmod 755 "$work"
-milter_pid=""
-cleanup() {
-    [ -n "$milter_pid" ] && kill "$milter_pid" 2>/dev/null && wait "$milter_pid" 2>/dev/null || true
-    for pf in "$work"/pf-*; do [ -d "$pf" ] && scripts/postfix-sandbox.sh stop "$pf" >/dev/null 2>&1 || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+build_programs
+use_workdir "$(mktemp -d /tmp/securelist-bench.XXXXXX)"
 cc -O2 -Wall -o "$work/milterload" bench/milterload.c -pthread
 
-. scripts/lib.sh
 . bench/lists/common.sh
 list100=bench@lists.bench.test
 # milterload always sends RCPT <rcpt1@example.com>: that is the 1,000-member list's address.
