@@ -90,6 +90,18 @@ public sealed class ListsDaemonOperationsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SighupReloadsEvenWhenTheDaemonWasStartedWithHangupsIgnored()
+    {
+        // nohup(1) sets SIGHUP to "ignore", which exec passes on to the daemon.
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(_ini, wrapper: ["nohup"]);
+        string ini = Path.Combine(daemon.Directory, "milter.ini");
+        await File.AppendAllTextAsync(ini, "[Policy]\nPlaintext = pass\n");
+        Assert.Contains("reloaded", await daemon.ReloadAsync(), StringComparison.Ordinal);
+        await using TestMta mta = await daemon.OpenSessionAsync();
+        Assert.Equal(MilterResponseCode.Continue, (await SendAsync(mta, null, "Q3")).Final.Response);
+    }
+
+    [Fact]
     public async Task ABrokenFileOnSighupKeepsTheRunningSettings()
     {
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(_ini);

@@ -66,9 +66,10 @@ public sealed class DaemonProcess : IAsyncDisposable
     /// Starts the daemon with the given INI sections; "{SOCKET}" in the text is replaced by the listen address
     /// (a unix socket in the temp directory when <paramref name="unix"/>, else a free TCP port).
     /// With <paramref name="runAs"/> (needs root) the daemon runs as that user and group, as under systemd.
+    /// With <paramref name="wrapper"/> the daemon is started through that command (e.g. nohup).
     /// Waits until it accepts connections.
     /// </summary>
-    public static async Task<DaemonProcess> StartAsync(string ini, bool unix = true, (string User, string Group)? runAs = null)
+    public static async Task<DaemonProcess> StartAsync(string ini, bool unix = true, (string User, string Group)? runAs = null, string[]? wrapper = null)
     {
         string dir = System.IO.Directory.CreateTempSubdirectory("msl-daemon-").FullName;
         File.SetUnixFileMode(dir, (UnixFileMode)0x1ED); // 0755: Postfix (user postfix) must reach the socket
@@ -87,6 +88,11 @@ public sealed class DaemonProcess : IAsyncDisposable
             ExternalTool.RequireRoot($"starting the daemon as user {user}");
             command = ["setpriv", $"--reuid={user}", $"--regid={group}", "--clear-groups", .. command];
             options = new ToolOptions { Environment = new Dictionary<string, string> { ["HOME"] = dir } }; // root's HOME is not the user's to read
+        }
+
+        if (wrapper is not null)
+        {
+            command = [.. wrapper, .. command];
         }
 
         var daemon = new DaemonProcess(ExternalTool.Start(command[0], command[1..], options), dir, socket);

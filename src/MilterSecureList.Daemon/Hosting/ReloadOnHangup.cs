@@ -21,6 +21,7 @@ internal sealed class ReloadOnHangup(ListFilterRuntime? runtime, GatewayRuntime?
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        ProcessHardening.TakeBackIgnoredHangup();
         _registration = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true; // the default action would end the process
