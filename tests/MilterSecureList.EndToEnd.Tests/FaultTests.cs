@@ -98,12 +98,7 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
             await stream.FlushAsync();
 
             ExternalTool.Signal(world.Daemon.ProcessId, "KILL");
-            for (int i = 0; i < 100 && !world.Daemon.HasExited; i++)
-            {
-                await Task.Delay(50);
-            }
-
-            Assert.True(world.Daemon.HasExited, "securelist-milter survived SIGKILL");
+            await Poll.UntilAsync(() => world.Daemon.HasExited, "securelist-milter to die of SIGKILL", TimeSpan.FromSeconds(5));
             string final = await SendAsync(".");
             // milter_default_action = tempfail (contrib/postfix): the client keeps the message and retries.
             Assert.StartsWith("451 4.7.1", final, StringComparison.Ordinal);
@@ -142,13 +137,12 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
             Swaks s = await world.SendAsync(world["dave"].Address, [FaultWorld.Keyless], post);
             Assert.NotEqual(0, s.ExitCode);
             Assert.Equal("451 4.3.0 temporary failure in list processing, try again later", FinalReply(s));
-            // The daemon logs asynchronously (NLog): give the line a moment to reach the file.
-            for (int i = 0; i < 50 && !world.MilterLog().Contains("keyless@lists.e2e.test", StringComparison.Ordinal); i++)
-            {
-                await Task.Delay(100);
-            }
-
-            Assert.Contains("keyless@lists.e2e.test", world.MilterLog(), StringComparison.Ordinal);
+            // The daemon logs asynchronously (NLog): wait for the line to reach the file.
+            await Poll.UntilAsync(
+                () => world.MilterLog().Contains("keyless@lists.e2e.test", StringComparison.Ordinal),
+                "the milter log to name keyless@lists.e2e.test",
+                TimeSpan.FromSeconds(5),
+                evidence: () => ListWorld.Tail(world.MilterLog(), 10));
         }
         finally
         {
@@ -219,19 +213,17 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
     /// <summary>Waits (bounded) until the maillog shows COUNT deferrals of QUEUEID to the list address.</summary>
     private async Task WaitForDeferralsAsync(string queueId, int count)
     {
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            string log = world.Postfix.ReadMailLog();
-            int deferrals = log.Split('\n').Count(l => l.Contains($" {queueId}: to=<{ListWorld.Crypto}>", StringComparison.Ordinal) && l.Contains("status=deferred", StringComparison.Ordinal));
-            if (deferrals >= count)
+        int deferrals = 0;
+        await Poll.UntilAsync(
+            () =>
             {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < end, $"{queueId} was deferred {deferrals} time(s), expected {count}; maillog:\n" + ListWorld.Tail(log, 15));
-            await Task.Delay(100);
-        }
+                deferrals = world.Postfix.ReadMailLog().Split('\n').Count(l => l.Contains($" {queueId}: to=<{ListWorld.Crypto}>", StringComparison.Ordinal) && l.Contains("status=deferred", StringComparison.Ordinal));
+                return deferrals >= count;
+            },
+            $"{count} deferral(s) of {queueId}",
+            TimeSpan.FromSeconds(60),
+            TimeSpan.FromMilliseconds(100),
+            () => $"{queueId} was deferred {deferrals} time(s); maillog:\n" + ListWorld.Tail(world.Postfix.ReadMailLog(), 15));
     }
 
     /// <summary>The queue file of QUEUEID exists in one of Postfix's queues (whichever it is in right now).</summary>

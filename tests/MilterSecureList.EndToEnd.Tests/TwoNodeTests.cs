@@ -179,7 +179,7 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         // Members-only, so that node B's knowledge of the list is visible at RCPT (a non-member is refused there)
         // without queueing anything.
         await SecureListCli.MustRunAsync(world.A.Config, "list", "set", list, "--policy", "members-only");
-        await UntilAsync(async () => (await RcptReplyAsync(world.B, world["mallory"].Address, list)).StartsWith("550", StringComparison.Ordinal), "node B never learnt the new list");
+        await UntilAsync(async () => (await RcptReplyAsync(world.B, world["mallory"].Address, list)).StartsWith("550", StringComparison.Ordinal), "node B to learn the new list");
 
         string post = await world.OpensslPostAsync(world["alice"].Address, list, "new list on B", Smime.Entity("made on A, posted on B"), [world.ListCert(list)], "-aes256");
         byte[] message = await File.ReadAllBytesAsync(post);
@@ -222,9 +222,9 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         }
 
         Task[] senders = [SendToAsync(world.A, "x"), SendToAsync(world.A, "y"), SendToAsync(world.B, "x"), SendToAsync(world.B, "y")];
-        await UntilAsync(() => Task.FromResult(Volatile.Read(ref sentToB) >= perNode / 2), "node B's first half of the load did not finish");
+        await UntilAsync(() => Task.FromResult(Volatile.Read(ref sentToB) >= perNode / 2), "node B's first half of the load to finish");
         ExternalTool.Signal(world.B.Daemon.ProcessId, "KILL");
-        await UntilAsync(() => Task.FromResult(world.B.Daemon.HasExited), "securelist-milter on node B survived SIGKILL");
+        await UntilAsync(() => Task.FromResult(world.B.Daemon.HasExited), "securelist-milter on node B to die of SIGKILL");
         killed.SetResult();
         await Task.WhenAll(senders);
 
@@ -269,13 +269,13 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         await SecureListCli.MustRunAsync(world.A.Config, "list", "set", cold, "--policy", "members-only");
         foreach (Node node in new[] { world.A, world.B })
         {
-            await UntilAsync(async () => (await RcptReplyAsync(node, world["mallory"].Address, cold)).StartsWith("550", StringComparison.Ordinal), $"{node} never learnt the list");
+            await UntilAsync(async () => (await RcptReplyAsync(node, world["mallory"].Address, cold)).StartsWith("550", StringComparison.Ordinal), $"{node} to learn the list");
         }
 
         await SecureListCli.MustRunAsync(world.A.Config, "list", "set", cold, "--policy", "open");
         foreach (Node node in new[] { world.A, world.B })
         {
-            await UntilAsync(async () => (await RcptReplyAsync(node, world["mallory"].Address, cold)).StartsWith("250", StringComparison.Ordinal), $"{node} never reloaded the list");
+            await UntilAsync(async () => (await RcptReplyAsync(node, world["mallory"].Address, cold)).StartsWith("250", StringComparison.Ordinal), $"{node} to reload the list");
         }
 
         const int perNode = 12;
@@ -304,7 +304,7 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         }
 
         Task[] senders = [SendToAsync(world.A), SendToAsync(world.B)];
-        await UntilAsync(() => Task.FromResult(Volatile.Read(ref sent) >= perNode / 2), "the first part of the load did not finish");
+        await UntilAsync(() => Task.FromResult(Volatile.Read(ref sent) >= perNode / 2), "the first part of the load to finish");
         await world.Database.StopAsync();
         down.SetResult();
         Submission coldA, coldB;
@@ -313,7 +313,7 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
             // The cold list needs the directory: 451 4.3.0 from both nodes (never 550, never accepted).
             coldA = await SubmitAsync(world.A, world["dave"].Address, cold, "cold list", coldPost);
             coldB = await SubmitAsync(world.B, world["dave"].Address, cold, "cold list", coldPost);
-            await UntilAsync(() => Task.FromResult(Volatile.Read(ref sent) >= perNode), "the load stalled while the database was down");
+            await UntilAsync(() => Task.FromResult(Volatile.Read(ref sent) >= perNode), "the load to finish while the database is down");
         }
         finally
         {
@@ -386,23 +386,20 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
     private async Task AccountForEveryMessageAsync(IReadOnlyList<string> subjects)
     {
         string[] members = [.. CryptoMembers.Select(n => world[n].Address).Order()];
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-        while (true)
-        {
-            SinkMessage[] sunk = [.. world.A.Postfix.ReadSinkMessages(), .. world.B.Postfix.ReadSinkMessages()];
-            string[] missing = [.. subjects.Where(subject => !sunk.Any(m => ListWorld.HasSubject(m, subject)))];
-            if (missing.Length == 0 && world.A.Postfix.QueuedCount() == 0 && world.B.Postfix.QueuedCount() == 0)
+        string[] missing = [];
+        // Both queues empty is the positive signal that smtp-sink answered (and so closed the file of) every delivery.
+        await Poll.UntilAsync(
+            () =>
             {
-                break;
-            }
+                SinkMessage[] sunk = [.. world.A.Postfix.ReadSinkMessages(), .. world.B.Postfix.ReadSinkMessages()];
+                missing = [.. subjects.Where(subject => !sunk.Any(m => ListWorld.HasSubject(m, subject)))];
+                return missing.Length == 0 && world.A.Postfix.QueuedCount() == 0 && world.B.Postfix.QueuedCount() == 0;
+            },
+            "every accepted message delivered and both queues empty",
+            TimeSpan.FromSeconds(120),
+            TimeSpan.FromMilliseconds(200),
+            () => $"{missing.Length} accepted message(s) never delivered, e.g. {missing.FirstOrDefault()}; queued A {world.A.Postfix.QueuedCount()}, B {world.B.Postfix.QueuedCount()}\nmaillog B:\n{ListWorld.Tail(world.B.Postfix.ReadMailLog(), 10)}");
 
-            Assert.True(
-                DateTime.UtcNow < end,
-                $"{missing.Length} accepted message(s) never delivered, e.g. {missing.FirstOrDefault()}; queued A {world.A.Postfix.QueuedCount()}, B {world.B.Postfix.QueuedCount()}\nmaillog B:\n{ListWorld.Tail(world.B.Postfix.ReadMailLog(), 10)}");
-            await Task.Delay(200);
-        }
-
-        await Task.Delay(300); // smtp-sink closes its last file
         SinkMessage[] all = [.. world.A.Postfix.ReadSinkMessages(), .. world.B.Postfix.ReadSinkMessages()];
         Assert.DoesNotContain(all, m => m.Recipients.Any(r => Addr(r).Equals(ListWorld.Crypto, StringComparison.OrdinalIgnoreCase)));
         foreach (string subject in subjects)
@@ -419,19 +416,14 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
     /// <summary>Sink messages with SUBJECT on NODE (both nodes when null), waiting for the first TRANSACTIONS of them.</summary>
     private async Task<IReadOnlyList<SinkMessage>> DeliveredAsync(Node? node, string subject, int transactions = 1)
     {
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            IReadOnlyList<SinkMessage> hits = Read(node, subject);
-            if (hits.Count >= transactions)
-            {
-                await Task.Delay(300);
-                return Read(node, subject);
-            }
-
-            Assert.True(DateTime.UtcNow < end, $"no message with Subject {subject} reached smtp-sink");
-            await Task.Delay(100);
-        }
+        PostfixInstance[] instances = node is null ? [world.A.Postfix, world.B.Postfix] : [node.Postfix];
+        // An empty queue means every delivery, split copies included, was answered by smtp-sink, which closes its file first.
+        return await Poll.ForAsync(
+            () => Read(node, subject) is { } hits && hits.Count >= transactions && instances.All(p => p.QueuedCount() == 0) ? hits : null,
+            $"{transactions} transaction(s) with Subject {subject} at smtp-sink and the queue empty",
+            TimeSpan.FromSeconds(60),
+            TimeSpan.FromMilliseconds(100),
+            () => string.Join("; ", instances.Select(p => $"{p.QueuedCount()} queued")));
     }
 
     private List<SinkMessage> Read(Node? node, string subject)
@@ -453,15 +445,8 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         return hits;
     }
 
-    private static async Task UntilAsync(Func<Task<bool>> condition, string failure)
-    {
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < end, failure);
-            await Task.Delay(100);
-        }
-    }
+    private static Task UntilAsync(Func<Task<bool>> condition, string awaited) =>
+        Poll.UntilAsync(condition, awaited, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(100));
 
     /// <summary>MAIL and RCPT only (nothing is queued): the reply to RCPT.</summary>
     private static async Task<string> RcptReplyAsync(Node node, string from, string rcpt)

@@ -33,17 +33,21 @@ public sealed class GatewayPostfixTests : IDisposable
     /// </summary>
     private static async Task<IReadOnlyList<SinkMessage>> DeliveredAsync(PostfixInstance sender, PostfixInstance gateway, int count)
     {
-        DateTime deadline = DateTime.UtcNow + s_delivery;
-        while (sender.QueuedCount() > 0 || gateway.ReadSinkMessages().Count < count)
-        {
-            if (DateTime.UtcNow > deadline)
+        await Poll.UntilAsync(
+            async () =>
             {
-                throw new TimeoutException($"{sender.QueuedCount()} still queued at the sender, {gateway.ReadSinkMessages().Count} of {count} delivered; sender log:\n{sender.ReadMailLog()}");
-            }
+                if (sender.QueuedCount() == 0 && gateway.ReadSinkMessages().Count >= count)
+                {
+                    return true;
+                }
 
-            await sender.FlushQueueAsync();
-            await Task.Delay(500);
-        }
+                await sender.FlushQueueAsync();
+                return false;
+            },
+            $"the sender's queue to empty and {count} message(s) at the gateway's sink",
+            s_delivery,
+            TimeSpan.FromMilliseconds(500), // each try runs postqueue -f; pacing, not a wait for anything in particular
+            () => $"{sender.QueuedCount()} still queued at the sender, {gateway.ReadSinkMessages().Count} of {count} delivered; sender log:\n{sender.ReadMailLog()}");
 
         return await gateway.WaitForSinkMessagesAsync(count, s_delivery);
     }

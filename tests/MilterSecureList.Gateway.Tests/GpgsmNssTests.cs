@@ -57,7 +57,7 @@ public sealed class GpgsmNssTests : IDisposable
 
     public void Dispose()
     {
-        ExternalTool.RunAsync("env", ["GNUPGHOME=" + _gnupg, "gpgconf", "--kill", "gpg-agent"], TimeSpan.FromSeconds(20)).GetAwaiter().GetResult();
+        ExternalTool.Run("gpgconf", ["--kill", "gpg-agent"], GnupgOptions(TimeSpan.FromSeconds(20)));
         _world.Dispose();
     }
 
@@ -223,15 +223,19 @@ public sealed class GpgsmNssTests : IDisposable
     }
 
     private (int Code, string Output, string Error) GpgTry(params string[] args) =>
-        ExternalTool.RunAsync("env", ["GNUPGHOME=" + _gnupg, "gpgsm", .. args], TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
+        ExternalTool.Run("gpgsm", args, GnupgOptions(TimeSpan.FromSeconds(60)));
 
     /// <summary>gpgsm with the key's passphrase on standard input (loopback pinentry, no agent dialogue).</summary>
     private void GpgWithPassphrase(params string[] args)
     {
-        (int code, _, string error) = ExternalTool.RunAsync("env", ["GNUPGHOME=" + _gnupg, "gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", .. args],
-            TimeSpan.FromSeconds(60), Password + "\n").GetAwaiter().GetResult();
+        (int code, _, string error) = ExternalTool.Run("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", .. args],
+            GnupgOptions(TimeSpan.FromSeconds(60)) with { Stdin = Encoding.UTF8.GetBytes(Password + "\n") });
         Assert.True(code == 0, $"gpgsm {string.Join(' ', args)}: {error}");
     }
+
+    /// <summary>gpgconf and gpgsm see this test's own home directory (and agent), never the user's.</summary>
+    private ToolOptions GnupgOptions(TimeSpan timeout) =>
+        new() { Timeout = timeout, Environment = new Dictionary<string, string> { ["GNUPGHOME"] = _gnupg } };
 
     private static void Run(string tool, params string[] args)
     {

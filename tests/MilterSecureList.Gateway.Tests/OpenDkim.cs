@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text;
 using MilterSecureList.Testing;
 
@@ -12,10 +10,10 @@ namespace MilterSecureList.Gateway.Tests;
 /// </summary>
 public sealed class OpenDkim : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly BackgroundProcess _process;
     private readonly string _directory;
 
-    private OpenDkim(Process process, string directory, int port)
+    private OpenDkim(BackgroundProcess process, string directory, int port)
     {
         _process = process;
         _directory = directory;
@@ -50,36 +48,24 @@ public sealed class OpenDkim : IAsyncDisposable
             ? $"Mode s\nDomain {domain}\nSelector sel\nKeyFile {key}\nInternalHosts 127.0.0.1\nRequireSafeKeys false\n"
             : $"Mode v\nTestPublicKeys {Path.Combine(directory, "keys")}\nAuthservID {AuthservId}\n";
         await File.WriteAllTextAsync(conf, $"{mode}Socket inet:{port}@127.0.0.1\nSyslog no\nBackground no\nCanonicalization relaxed/relaxed\n");
-        var psi = new ProcessStartInfo(opendkim) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "-f", "-x", conf })
+        var dkim = new OpenDkim(ExternalTool.Start(opendkim, ["-f", "-x", conf]), directory, port);
+        try
         {
-            psi.ArgumentList.Add(a);
+            await Poll.UntilAsync(
+                async () => dkim._process.HasExited || await ExternalTool.AcceptsTcpAsync(port),
+                $"opendkim to listen on 127.0.0.1:{port}",
+                TimeSpan.FromSeconds(30),
+                TimeSpan.FromMilliseconds(100),
+                () => dkim._process.Output);
+            return dkim._process.HasExited
+                ? throw new InvalidOperationException($"opendkim exited with {dkim._process.ExitCode}: {dkim._process.Output}")
+                : dkim;
         }
-
-        Process process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start opendkim");
-        var dkim = new OpenDkim(process, directory, port);
-        for (int i = 0; i < 100; i++)
+        catch
         {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", port);
-                return dkim;
-            }
-            catch (SocketException)
-            {
-                if (process.HasExited)
-                {
-                    break;
-                }
-
-                await Task.Delay(100);
-            }
+            await dkim.DisposeAsync();
+            throw;
         }
-
-        string error = process.HasExited ? await process.StandardError.ReadToEndAsync() : "not listening";
-        await dkim.DisposeAsync();
-        throw new InvalidOperationException("opendkim did not start: " + error);
     }
 
     /// <summary>opendkim -t: the verdict line for MESSAGE (LF or CRLF), e.g. "... verification (s=sel, d=..., 2048-bit key) succeeded".</summary>
@@ -99,16 +85,7 @@ public sealed class OpenDkim : IAsyncDisposable
         return code == 0 ? Encoding.Latin1.GetBytes(output) : throw new InvalidOperationException("opendkim-testmsg: " + error);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-
-        _process.Dispose();
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 
     private static async Task MustRunAsync(string tool, params string[] args)
     {

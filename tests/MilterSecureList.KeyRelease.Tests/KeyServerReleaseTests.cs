@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using MilterSecureList.Cms.KeyRelease;
+using MilterSecureList.Testing;
 
 namespace MilterSecureList.KeyRelease.Tests;
 
@@ -122,12 +123,18 @@ public sealed class KeyServerReleaseTests : IAsyncLifetime
         Assert.False(store.Revoke(KeyReleaseEntry.NewMessageId().ToString()!, null));
 
         // Expired: poll until the post's notAfter has passed, then the member is refused.
-        await PollAsync(async () => await AskAsync(ReleaseWorld.SignedRequest(shortLived.Entry, _alice.Address, _alice.Certificate, _alice.Key)) is null);
+        await Poll.UntilAsync(
+            async () => await AskAsync(ReleaseWorld.SignedRequest(shortLived.Entry, _alice.Address, _alice.Certificate, _alice.Key)) is null,
+            "the key server to refuse alice once the post's notAfter has passed",
+            interval: TimeSpan.FromMilliseconds(200));
         Assert.Contains(store.GetAudit(shortLived.Entry.MessageIdHex), a => a.Reason == "expired");
 
         // Removed after the post: refused once the key server's directory cache has seen the change.
         _world.Admin.RemoveMember(ReleaseWorld.List, _bob.Address);
-        await PollAsync(async () => await AskAsync(ReleaseWorld.SignedRequest(second.Entry, _bob.Address, _bob.Certificate, _bob.Key)) is null);
+        await Poll.UntilAsync(
+            async () => await AskAsync(ReleaseWorld.SignedRequest(second.Entry, _bob.Address, _bob.Certificate, _bob.Key)) is null,
+            "the key server to refuse bob after his removal from the list",
+            interval: TimeSpan.FromMilliseconds(200));
         Assert.Contains(store.GetAudit(second.Entry.MessageIdHex), a => a.Member == _bob.Address && a.Reason == "membership");
         Assert.NotNull(await AskAsync(ReleaseWorld.SignedRequest(second.Entry, _alice.Address, _alice.Certificate, _alice.Key)));
     }
@@ -188,15 +195,5 @@ public sealed class KeyServerReleaseTests : IAsyncLifetime
         cms.AddCertificate(victim.Certificate);
         Assert.Equal(victim.Certificate.RawData, cms.SignerInfos[0].Certificate!.RawData);
         return cms.Encode();
-    }
-
-    internal static async Task PollAsync(Func<Task<bool>> condition)
-    {
-        DateTime deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 30 s");
-            await Task.Delay(200);
-        }
     }
 }

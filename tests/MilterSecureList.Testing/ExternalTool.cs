@@ -173,6 +173,21 @@ public static class ExternalTool
         return port;
     }
 
+    /// <summary>Whether something accepts TCP connections on 127.0.0.1:<paramref name="port"/> now (a start-up probe for <see cref="Poll"/>).</summary>
+    public static async Task<bool> AcceptsTcpAsync(int port)
+    {
+        try
+        {
+            using var probe = new System.Net.Sockets.TcpClient();
+            await probe.ConnectAsync(System.Net.IPAddress.Loopback, port).ConfigureAwait(false);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// Sends a signal to a process we started (kill(1); .NET has no SIGTERM API). A process that has just exited is
     /// not an error: callers check what they expect of the process afterwards.

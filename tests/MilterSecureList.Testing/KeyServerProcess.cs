@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -96,31 +94,14 @@ public sealed class KeyServerFiles
     }
 }
 
-/// <summary>The built securelist-keyd run as a child process; <see cref="Kill"/> is SIGKILL (no clean shutdown).</summary>
+/// <summary>The built securelist-keyd run as a child process; <see cref="KillAsync"/> is SIGKILL (no clean shutdown).</summary>
 public sealed class KeyServerProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly List<string> _output = [];
+    private readonly BackgroundProcess _process;
 
-    private KeyServerProcess(Process process)
-    {
-        _process = process;
-        process.OutputDataReceived += (_, e) => Add(e.Data);
-        process.ErrorDataReceived += (_, e) => Add(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-    }
+    private KeyServerProcess(BackgroundProcess process) => _process = process;
 
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return string.Join('\n', _output);
-            }
-        }
-    }
+    public string Output => _process.Output;
 
     public static string Dll()
     {
@@ -135,33 +116,24 @@ public sealed class KeyServerProcess : IAsyncDisposable
     /// <summary>Starts it with <paramref name="configFile"/> and waits (bounded) until the TLS port accepts connections.</summary>
     public static async Task<KeyServerProcess> StartAsync(string configFile, int port)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Dll());
-        psi.ArgumentList.Add("--config");
-        psi.ArgumentList.Add(configFile);
-        var keyd = new KeyServerProcess(Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet"));
-        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
+        var keyd = new KeyServerProcess(ExternalTool.Start("dotnet", [Dll(), "--config", configFile]));
+        try
         {
-            if (keyd._process.HasExited)
-            {
-                throw new InvalidOperationException($"securelist-keyd exited with {keyd._process.ExitCode}: {keyd.Output}");
-            }
-
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, port).ConfigureAwait(false);
-                return keyd;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100).ConfigureAwait(false);
-            }
+            await Poll.UntilAsync(
+                async () => keyd._process.HasExited || await ExternalTool.AcceptsTcpAsync(port).ConfigureAwait(false),
+                $"securelist-keyd to listen on 127.0.0.1:{port}",
+                TimeSpan.FromSeconds(60),
+                TimeSpan.FromMilliseconds(100),
+                () => keyd.Output).ConfigureAwait(false);
+            return keyd._process.HasExited
+                ? throw new InvalidOperationException($"securelist-keyd exited with {keyd._process.ExitCode}: {keyd.Output}")
+                : keyd;
         }
-
-        await keyd.DisposeAsync().ConfigureAwait(false);
-        throw new TimeoutException("securelist-keyd did not start listening: " + keyd.Output);
+        catch
+        {
+            await keyd.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>SIGKILL and wait for the exit: what a crash or the OOM killer does.</summary>
@@ -170,25 +142,13 @@ public sealed class KeyServerProcess : IAsyncDisposable
         if (!_process.HasExited)
         {
             ExternalTool.Signal(_process.Id, "KILL");
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
-        }
-    }
-
-    private void Add(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_output)
-            {
-                _output.Add(line);
-            }
+            await _process.WaitForExitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         await KillAsync().ConfigureAwait(false);
-        _process.Dispose();
+        await _process.DisposeAsync().ConfigureAwait(false);
     }
 }

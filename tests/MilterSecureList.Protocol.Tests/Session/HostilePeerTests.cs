@@ -82,7 +82,7 @@ public class HostilePeerTests
         for (int i = 0; i < frame.Length && !h.Run.IsCompleted; i++)
         {
             await h.Mta.SendBytesAsync(frame.AsMemory(i, 1));
-            await Task.Delay(10);
+            await Task.Delay(10); // pacing only: the fake clock, not this delay, decides when FrameTimeout expires
             clock.Advance(TimeSpan.FromSeconds(1));
         }
 
