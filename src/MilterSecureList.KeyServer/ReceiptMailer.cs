@@ -1,16 +1,12 @@
 using System.Globalization;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
-using MailKit;
-using MailKit.Net.Smtp;
-using MailKit.Security;
 using Microsoft.Extensions.Logging;
-using MilterSecureList.Cms;
 using MilterSecureList.Configuration;
 using MilterSecureList.KeyRelease;
+using MilterSecureList.Mime;
 using MimeKit;
 using MimeKit.Text;
 
@@ -61,7 +57,7 @@ public sealed class ReceiptMailer : IReleaseReceipts, IAsyncDisposable
 
         if (!_queue.Writer.TryWrite(receipt))
         {
-            ReceiptLog.Failed(_logger, receipt.MessageId, receipt.Member, receipt.Recipient, "queue full");
+            ReceiptLog.Failed(_logger, receipt.MessageId, receipt.Member, Printable(receipt.Recipient), "queue full");
         }
     }
 
@@ -80,10 +76,9 @@ public sealed class ReceiptMailer : IReleaseReceipts, IAsyncDisposable
                 await SendAsync(Compose(receipt), receipt.Recipient).ConfigureAwait(false);
                 ReceiptLog.Sent(_logger, receipt.MessageId, receipt.Member, receipt.Recipient);
             }
-            catch (Exception e) when (e is IOException or SocketException or InvalidOperationException or TimeoutException
-                or OperationCanceledException or ProtocolException or CommandException or ParseException or CryptographicException)
+            catch (Exception e) when (LocalSubmission.IsSendFailure(e) || e is CryptographicException)
             {
-                ReceiptLog.Failed(_logger, receipt.MessageId, receipt.Member, receipt.Recipient, e.Message.ReplaceLineEndings(" "));
+                ReceiptLog.Failed(_logger, receipt.MessageId, receipt.Member, Printable(receipt.Recipient), Printable(e.Message));
             }
         }
     }
@@ -132,10 +127,10 @@ public sealed class ReceiptMailer : IReleaseReceipts, IAsyncDisposable
         canonical.Position = 0;
         MimeEntity signedPart = MimeEntity.Load(canonical);
 
-        var cms = new SignedCms(new ContentInfo(new Oid(Oids.KeyReleaseReceipt), bytes), detached: true);
+        var cms = new SignedCms(new ContentInfo(new Oid(MilterSecureList.Cms.Oids.KeyReleaseReceipt), bytes), detached: true);
         var signer = new CmsSigner(SubjectIdentifierType.IssuerAndSerialNumber, _signer)
         {
-            DigestAlgorithm = new Oid(Oids.Sha256),
+            DigestAlgorithm = new Oid(MilterSecureList.Cms.Oids.Sha256),
             IncludeOption = X509IncludeOption.EndCertOnly,
         };
         signer.SignedAttributes.Add(new Pkcs9SigningTime(DateTime.UtcNow));
@@ -154,6 +149,15 @@ public sealed class ReceiptMailer : IReleaseReceipts, IAsyncDisposable
         return multipart;
     }
 
+    /// <summary>The sender's address comes from outside: control characters would forge log lines.</summary>
+    private static string Printable(string text) => string.Create(text.Length, text, static (span, t) =>
+    {
+        for (int i = 0; i < t.Length; i++)
+        {
+            span[i] = char.IsControl(t[i]) ? '?' : t[i];
+        }
+    });
+
     private async Task SendAsync(MimeMessage message, string recipient)
     {
         if (!HostPort.TryParse(_options.SmtpServer, out string host, out int port))
@@ -161,12 +165,7 @@ public sealed class ReceiptMailer : IReleaseReceipts, IAsyncDisposable
             throw new InvalidOperationException($"[Notices] SmtpServer '{_options.SmtpServer}' is not HOST:PORT");
         }
 
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var client = new SmtpClient { Timeout = 30_000 };
-        // Plain SMTP to the local MTA on loopback; envelope sender <> (MailKit writes MAIL FROM:<> for an empty address).
-        await client.ConnectAsync(host, port, SecureSocketOptions.None, cts.Token).ConfigureAwait(false);
-        await client.SendAsync(message, new MailboxAddress(string.Empty, string.Empty), [MailboxAddress.Parse(recipient)], cts.Token).ConfigureAwait(false);
-        await client.DisconnectAsync(quit: true, cts.Token).ConfigureAwait(false);
+        await LocalSubmission.SendAsync(host, port, message, recipient).ConfigureAwait(false);
     }
 }
 

@@ -38,12 +38,12 @@ public sealed class ReceiptTests : IAsyncLifetime
         System.IO.Directory.Delete(_sinkDirectory, recursive: true);
     }
 
-    private async Task<KeyReleaseEntry> PostAsync(string receipts)
+    private async Task<KeyReleaseEntry> PostAsync(string receipts, string sender = Sender)
     {
         _world.Admin.SetList(ReleaseWorld.List, null, null, null, [$"receipts={receipts}"]);
         // The key server's directory cache refreshes every second: wait until the key server sees the option.
         await Poll.UntilAsync(() => ReceiptsOption() == receipts, "the key server to see receipts=" + receipts);
-        KeyReleaseSeal seal = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("receipt test\r\n"), sender: Sender);
+        KeyReleaseSeal seal = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("receipt test\r\n"), sender: sender);
         return seal.Entry;
     }
 
@@ -66,7 +66,7 @@ public sealed class ReceiptTests : IAsyncLifetime
         string file = Path.Combine(_world.Root, $"receipt-{Guid.NewGuid():N}.eml");
         File.WriteAllText(file, message.Headers + "\n" + message.Body);
         (int code, string output, string error) = await ExternalTool.RunAsync("openssl",
-            ["smime", "-verify", "-in", file, "-CAfile", _world.ReleaseCertificateFile, "-purpose", "any"]);
+            ["smime", "-verify", "-in", file, "-CAfile", _world.ReleaseCertificateFile]);
         return (code, output + error);
     }
 
@@ -114,5 +114,38 @@ public sealed class ReceiptTests : IAsyncLifetime
 
         // The off-list release came first on the same queue: had it sent a receipt, it would be here by now.
         Assert.Single(_sink.ReadMessages());
+    }
+
+    [Fact]
+    public async Task AnInjectedSenderGetsNoReceiptAndTheReleaseStillWorks()
+    {
+        // The policy's sender is the post's envelope sender: an outsider chooses it. SMTP and header injection make
+        // an address MimeKit refuses; the receipt is dropped (logged), the release answers as always.
+        KeyReleaseEntry evil = await PostAsync("sender", "evil@example.test>\r\nRCPT TO:<victim@example.test");
+        await ReleaseAsync(evil, _alice);
+
+        KeyReleaseEntry good = await PostAsync("sender");
+        await ReleaseAsync(good, _bob);
+        SinkMessage receipt = await ReceiptForAsync(_bob);
+        Assert.Contains(good.MessageIdHex, receipt.Body, StringComparison.Ordinal);
+        Assert.Single(_sink.ReadMessages());
+        Assert.DoesNotContain(_sink.ReadMessages(), m => m.Recipients.Any(r => r.Contains("victim", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("SmtpServer = no-port", "[Notices] SmtpServer: 'no-port' is not HOST:PORT")]
+    [InlineData("From = not an address<", "[Notices] From: 'not an address<' is not a mail address")]
+    [InlineData("Enabled = maybe", "[Notices] Enabled: 'maybe' is not one of: yes, no")]
+    [InlineData("Smtp = 127.0.0.1:25", "[Notices] Smtp")]
+    public void ABadNoticesKeyIsOneConfigurationLine(string line, string problem)
+    {
+        string file = Path.Combine(_world.Root, $"bad-{Guid.NewGuid():N}.ini");
+        // The [Notices] section is last in the world's keyd.ini: the bad line replaces a key of the same name there.
+        string key = line[..line.IndexOf(' ', StringComparison.Ordinal)];
+        File.WriteAllLines(file, [.. File.ReadAllLines(_world.ConfigFile).Where(l => !l.StartsWith(key + " =", StringComparison.Ordinal)), line]);
+        var e = Assert.Throws<MilterSecureList.Configuration.ConfigurationException>(() => KeyServer.KeyServerConfiguration.Load(file));
+        Assert.StartsWith(file + ":", e.Message, StringComparison.Ordinal);
+        Assert.Contains(problem, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
     }
 }
