@@ -33,6 +33,9 @@ public enum DepositStatus
 /// <summary>What the key server answers a release request with.</summary>
 public sealed record ReleaseOutcome(bool Released, byte[]? RecipientInfo, bool FirstRelease, string Reason)
 {
+    /// <summary>The deposit released (for the receipt); set only on a release.</summary>
+    internal ReleaseRecord? Record { get; init; }
+
     public static ReleaseOutcome Refused(string reason) => new(false, null, false, reason);
 }
 
@@ -50,13 +53,15 @@ public sealed class KeyReleaseService
     private readonly KeyReleaseServiceOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly IReleaseReceipts? _receipts;
     private readonly ConcurrentDictionary<string, RateWindow> _rates = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, CmsRecipient> _recipients = new(StringComparer.Ordinal);
     private long _releasesSincePurge;
 
     public KeyReleaseService(ReleaseStore store, IListDirectory directory, ListKey releaseKey, KeyReleaseServiceOptions options,
-        TimeProvider time, ILogger logger)
+        TimeProvider time, ILogger logger, IReleaseReceipts? receipts = null)
     {
+        _receipts = receipts;
         _store = store;
         _directory = directory;
         _releaseKey = releaseKey;
@@ -67,6 +72,9 @@ public sealed class KeyReleaseService
     }
 
     public ReleaseStore Store => _store;
+
+    /// <summary>The (cached) directory the checks read: tests wait on it to see a changed list option.</summary>
+    internal IListDirectory Directory => _directory;
 
     /// <summary>Counters for /metrics.</summary>
     public KeyServerCounters Counters { get; } = new();
@@ -244,7 +252,7 @@ public sealed class KeyReleaseService
 
             CmsRecipient recipient = Recipient(current, member.UseOaep);
             byte[] ri = KeyReleaseServerKey.WrapForMember(recipient, material, record.ListKeyId);
-            return new ReleaseOutcome(true, ri, false, "released");
+            return new ReleaseOutcome(true, ri, false, "released") { Record = record };
         }
         finally
         {
@@ -273,6 +281,10 @@ public sealed class KeyReleaseService
             else if (outcome.Released)
             {
                 result = outcome with { FirstRelease = first };
+                if (first)
+                {
+                    QueueReceipt(outcome.Record!, request.Member, now);
+                }
             }
 
             if (Interlocked.Increment(ref _releasesSincePurge) % 10_000 == 0)
@@ -292,6 +304,16 @@ public sealed class KeyReleaseService
         }
 
         return result;
+    }
+
+    /// <summary>The list's receipt for a first release (docs/key-release.md §7), handed to the mailer's queue.</summary>
+    private void QueueReceipt(ReleaseRecord record, string member, DateTimeOffset now)
+    {
+        if (_receipts is not null && _directory.TryGetList(record.List, out MailingList list)
+            && ReleaseReceipt.RecipientFor(list, record.Sender) is { } recipient)
+        {
+            _receipts.Enqueue(new ReleaseReceipt(record.MessageId, list.Address, member, now, recipient));
+        }
     }
 
     private CmsRecipient Recipient(X509Certificate2 certificate, bool useOaep)

@@ -7,7 +7,7 @@ using MilterSecureList.KeyRelease;
 
 namespace MilterSecureList.KeyServer;
 
-/// <summary>keyd.ini (docs/key-release.md §6): [KeyServer], [Directory], [Metrics], [Logging]. Every problem is one
+/// <summary>keyd.ini (docs/key-release.md §6): [KeyServer], [Directory], [Metrics], [Logging], [Notices]. Every problem is one
 /// line <c>FILE:LINE: [Section] Key: problem</c>; unknown sections and keys are refused.</summary>
 public sealed class KeyServerConfiguration
 {
@@ -33,6 +33,9 @@ public sealed class KeyServerConfiguration
     public IPEndPoint? MetricsListen { get; init; }
 
     public string LogLevel { get; init; } = "info";
+
+    /// <summary>[Notices]: where receipts go (docs/key-release.md §7).</summary>
+    public ReceiptOptions Notices { get; init; } = new();
 
     public static KeyServerConfiguration Load(string path)
     {
@@ -76,7 +79,25 @@ public sealed class KeyServerConfiguration
         IniSection logging = ini.Section("Logging");
         string level = logging.GetChoice("Level", "info", "trace", "debug", "info", "warn", "error");
         logging.RejectUnknownKeys();
-        ini.RejectUnknownSections(["KeyServer", DirectoryOptions.SectionName, "Metrics", "Logging"]);
+        IniSection notices = ini.Section("Notices");
+        ReceiptOptions receipts = new()
+        {
+            Enabled = notices.GetChoice("Enabled", "yes", "yes", "no") == "yes",
+            SmtpServer = notices.GetString("SmtpServer", "127.0.0.1:25"),
+            From = notices.GetString("From", "securelist-keyd@localhost"),
+        };
+        if (!HostPort.TryParse(receipts.SmtpServer, out _, out _))
+        {
+            throw notices.Error("SmtpServer", $"'{receipts.SmtpServer}' is not HOST:PORT (e.g. 127.0.0.1:25)");
+        }
+
+        if (!MimeKit.MailboxAddress.TryParse(receipts.From, out _))
+        {
+            throw notices.Error("From", $"'{receipts.From}' is not a mail address");
+        }
+
+        notices.RejectUnknownKeys();
+        ini.RejectUnknownSections(["KeyServer", DirectoryOptions.SectionName, "Metrics", "Logging", "Notices"]);
 
         // The two key pairs must load now: a wrong pair stops start-up with one line, not the first request.
         try
@@ -109,6 +130,7 @@ public sealed class KeyServerConfiguration
             Directory = directory,
             MetricsListen = metricsListen,
             LogLevel = level,
+            Notices = receipts,
         };
     }
 

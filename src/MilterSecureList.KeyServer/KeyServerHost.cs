@@ -25,11 +25,13 @@ public sealed class KeyServerHost : IAsyncDisposable
     private const int MaxBodyBytes = 256 * 1024;
 
     private readonly WebApplication _app;
+    private readonly ReceiptMailer _receipts;
     private readonly IDisposable[] _owned;
 
-    private KeyServerHost(WebApplication app, params IDisposable[] owned)
+    private KeyServerHost(WebApplication app, ReceiptMailer receipts, params IDisposable[] owned)
     {
         _app = app;
+        _receipts = receipts;
         _owned = owned;
     }
 
@@ -70,12 +72,15 @@ public sealed class KeyServerHost : IAsyncDisposable
             }
         });
         builder.Services.AddSingleton(time);
-        builder.Services.AddSingleton(sp => new KeyReleaseService(store, directory, releaseKey, config.Service, time,
+        X509Certificate2 receiptSigner = KeyServerConfiguration.LoadPair(config.ReleaseCertificate, config.ReleaseKey);
+        builder.Services.AddSingleton(sp => new ReceiptMailer(config.Notices, receiptSigner,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("securelist-keyd")));
+        builder.Services.AddSingleton(sp => new KeyReleaseService(store, directory, releaseKey, config.Service, time,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("securelist-keyd"), sp.GetRequiredService<ReceiptMailer>()));
 
         WebApplication app = builder.Build();
         Map(app, config);
-        return new KeyServerHost(app, directory, store, directoryStore, releaseKey, tls);
+        return new KeyServerHost(app, app.Services.GetRequiredService<ReceiptMailer>(), directory, store, directoryStore, releaseKey, tls, receiptSigner);
     }
 
     private static void Map(WebApplication app, KeyServerConfiguration config)
@@ -165,6 +170,8 @@ public sealed class KeyServerHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().ConfigureAwait(false);
+        // Receipts already queued are sent before the signing key goes.
+        await _receipts.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         foreach (IDisposable d in _owned)
         {

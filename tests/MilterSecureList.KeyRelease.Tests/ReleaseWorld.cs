@@ -93,6 +93,11 @@ public sealed class ReleaseWorld : IAsyncDisposable
 
     public string TlsCertificateFile => Path.Combine(Root, "tls.pem");
 
+    public string ReleaseCertificateFile => Path.Combine(Root, "release.pem");
+
+    /// <summary>Adds sections to keyd.ini before <see cref="StartAsync"/>.</summary>
+    public void AppendConfig(string text) => File.AppendAllText(ConfigFile, "\n" + text + "\n");
+
     public KeyServerHost? Host { get; private set; }
 
     public async Task<KeyServerHost> StartAsync()
@@ -192,7 +197,8 @@ public sealed class ReleaseWorld : IAsyncDisposable
         }
         else
         {
-            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment, true));
+            // Key encipherment for deposits, digital signature for the receipts (docs/key-release.md §7).
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment | X509KeyUsageFlags.DigitalSignature, true));
         }
 
         using X509Certificate2 made = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));

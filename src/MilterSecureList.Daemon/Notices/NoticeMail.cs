@@ -1,8 +1,5 @@
-using System.Net.Sockets;
-using MailKit;
-using MailKit.Net.Smtp;
-using MailKit.Security;
 using MilterSecureList.Configuration;
+using MilterSecureList.Mime;
 using MimeKit;
 
 namespace MilterSecureList.Daemon.Notices;
@@ -20,16 +17,9 @@ public static class NoticeMail
             throw new InvalidOperationException($"[Notices] SmtpServer '{options.SmtpServer}' is not HOST:PORT");
         }
 
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var client = new SmtpClient { Timeout = 30_000 };
-        // Plain SMTP to the local MTA: loopback, where a self-signed STARTTLS certificate would only make it fail.
-        await client.ConnectAsync(host, port, SecureSocketOptions.None, cts.Token).ConfigureAwait(false);
-        // Envelope sender <> (MailKit writes MAIL FROM:<> for an empty address).
-        await client.SendAsync(notice, new MailboxAddress(string.Empty, string.Empty), [MailboxAddress.Parse(recipient)], cts.Token).ConfigureAwait(false);
-        await client.DisconnectAsync(quit: true, cts.Token).ConfigureAwait(false);
+        await LocalSubmission.SendAsync(host, port, notice, recipient).ConfigureAwait(false);
     }
 
     /// <summary>Whether E is one of the failures a notice submission can meet (logged, never thrown at the message path).</summary>
-    public static bool IsSendFailure(Exception e) => e is IOException or SocketException or InvalidOperationException or TimeoutException
-        or OperationCanceledException or ProtocolException or CommandException or ParseException;
+    public static bool IsSendFailure(Exception e) => LocalSubmission.IsSendFailure(e);
 }
