@@ -42,12 +42,11 @@ public sealed class SplitCopiesTests(SplitWorld world) : IClassFixture<SplitWorl
         // Three messages: the milter's own (2 members) and two copies (2 and 1); Postfix may deliver each in one
         // or more transactions, so wait for every member rather than for a count of files.
         IReadOnlyList<SinkMessage> got = await world.ReceivedAsync(subject, transactions: 3);
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (got.SelectMany(m => m.Recipients).Count() < CryptoMembers.Length && DateTime.UtcNow < end)
-        {
-            await Task.Delay(200);
-            got = world.ReceivedNow(subject);
-        }
+        await Poll.UntilAsync(
+            () => (got = world.ReceivedNow(subject)).SelectMany(m => m.Recipients).Count() >= CryptoMembers.Length,
+            $"all {CryptoMembers.Length} members of the split post to be delivered",
+            TimeSpan.FromSeconds(60),
+            evidence: () => string.Join(", ", got.SelectMany(m => m.Recipients)));
 
         List<string> rcpts = [.. got.SelectMany(m => m.Recipients).Select(Addr)];
         Assert.Equal(CryptoMembers.Select(n => world[n].Address).Order(), rcpts.Order());
