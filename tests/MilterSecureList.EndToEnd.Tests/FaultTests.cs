@@ -9,27 +9,12 @@ namespace MilterSecureList.EndToEnd.Tests;
 /// Only the crypto list and lists for breaking things; no expired member, no gpgsm/NSS set-up. The directory is
 /// PostgreSQL (the shared back end of several milter nodes), so "directory unavailable" is a real server outage.
 /// </summary>
-public sealed class FaultWorld : ListWorld
+public sealed class FaultWorld : PostgresWorld
 {
     public const string Keyless = "keyless@" + Domain;
     public const string Dirless = "dirless@" + Domain;
 
-    public PostgresCluster Database { get; private set; } = null!;
-
     protected override bool Full => false;
-
-    protected override string DirectorySection => $"Provider = postgres\nConnectionString = {Database.ConnectionString}";
-
-    protected override async Task PrepareAsync() => Database = await PostgresCluster.CreateAsync();
-
-    public override async Task DisposeAsync()
-    {
-        await base.DisposeAsync();
-        if (Database is not null)
-        {
-            await Database.DisposeAsync();
-        }
-    }
 
     protected override async Task CreateMoreAsync()
     {
@@ -98,12 +83,7 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
             await stream.FlushAsync();
 
             ExternalTool.Signal(world.Daemon.ProcessId, "KILL");
-            for (int i = 0; i < 100 && !world.Daemon.HasExited; i++)
-            {
-                await Task.Delay(50);
-            }
-
-            Assert.True(world.Daemon.HasExited, "securelist-milter survived SIGKILL");
+            await Poll.UntilAsync(() => world.Daemon.HasExited, "securelist-milter to die of SIGKILL", TimeSpan.FromSeconds(5));
             string final = await SendAsync(".");
             // milter_default_action = tempfail (contrib/postfix): the client keeps the message and retries.
             Assert.StartsWith("451 4.7.1", final, StringComparison.Ordinal);
@@ -142,13 +122,8 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
             Swaks s = await world.SendAsync(world["dave"].Address, [FaultWorld.Keyless], post);
             Assert.NotEqual(0, s.ExitCode);
             Assert.Equal("451 4.3.0 temporary failure in list processing, try again later", FinalReply(s));
-            // The daemon logs asynchronously (NLog): give the line a moment to reach the file.
-            for (int i = 0; i < 50 && !world.MilterLog().Contains("keyless@lists.e2e.test", StringComparison.Ordinal); i++)
-            {
-                await Task.Delay(100);
-            }
-
-            Assert.Contains("keyless@lists.e2e.test", world.MilterLog(), StringComparison.Ordinal);
+            // The daemon logs asynchronously (NLog): the line reaches the file a moment later.
+            await Poll.UntilAsync(() => world.MilterLog().Contains("keyless@lists.e2e.test", StringComparison.Ordinal), "the list in the milter log", TimeSpan.FromSeconds(5), evidence: () => ListWorld.Tail(world.MilterLog(), 10));
         }
         finally
         {
@@ -205,39 +180,23 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
         // (deferred -> active on every queue run, "skipped, still being delivered" in between), so polling
         // the deferred/ directory raced with other tests' queue runs. The log lines do not go away.
         await WaitForDeferralsAsync(queueId, 1);
-        Assert.True(IsQueued(queueId), "the list message left the queue after its first deferral");
+        Assert.True(world.Postfix.IsQueued(queueId), "the list message left the queue after its first deferral");
 
         // Even an explicit queue run does not deliver it: the run ends with one more deferral of the same message.
         await world.Postfix.FlushQueueAsync();
         await WaitForDeferralsAsync(queueId, 2);
-        Assert.True(IsQueued(queueId), "the list message left the queue after a flush");
+        Assert.True(world.Postfix.IsQueued(queueId), "the list message left the queue after a flush");
         Assert.Empty(world.ReceivedNow(subject));
         Assert.DoesNotContain(world.Postfix.ReadMailLog().Split('\n'), l => l.Contains($" {queueId}: ", StringComparison.Ordinal) && l.Contains("status=sent", StringComparison.Ordinal));
-        await ExternalTool.RunAsync("postsuper", ["-c", world.Postfix.ConfigDirectory, "-d", queueId]);
+        (await ExternalTool.RunAsync("postsuper", ["-c", world.Postfix.ConfigDirectory, "-d", queueId])).EnsureSuccess();
     }
 
     /// <summary>Waits (bounded) until the maillog shows COUNT deferrals of QUEUEID to the list address.</summary>
-    private async Task WaitForDeferralsAsync(string queueId, int count)
-    {
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            string log = world.Postfix.ReadMailLog();
-            int deferrals = log.Split('\n').Count(l => l.Contains($" {queueId}: to=<{ListWorld.Crypto}>", StringComparison.Ordinal) && l.Contains("status=deferred", StringComparison.Ordinal));
-            if (deferrals >= count)
-            {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < end, $"{queueId} was deferred {deferrals} time(s), expected {count}; maillog:\n" + ListWorld.Tail(log, 15));
-            await Task.Delay(100);
-        }
-    }
-
-    /// <summary>The queue file of QUEUEID exists in one of Postfix's queues (whichever it is in right now).</summary>
-    private bool IsQueued(string queueId) =>
-        new[] { "maildrop", "incoming", "active", "deferred", "hold" }
-            .Select(d => Path.Combine(world.Postfix.QueueDirectory, d))
-            .Where(System.IO.Directory.Exists)
-            .Any(d => System.IO.Directory.EnumerateFiles(d, queueId, SearchOption.AllDirectories).Any());
+    private Task WaitForDeferralsAsync(string queueId, int count) =>
+        Poll.UntilAsync(
+            () => world.Postfix.ReadMailLog().Split('\n').Count(l => l.Contains($" {queueId}: to=<{ListWorld.Crypto}>", StringComparison.Ordinal) && l.Contains("status=deferred", StringComparison.Ordinal)) >= count,
+            $"{count} deferral(s) of {queueId}",
+            TimeSpan.FromSeconds(60),
+            TimeSpan.FromMilliseconds(100),
+            () => "maillog:\n" + ListWorld.Tail(world.Postfix.ReadMailLog(), 15));
 }

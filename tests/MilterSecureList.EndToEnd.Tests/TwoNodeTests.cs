@@ -12,20 +12,14 @@ namespace MilterSecureList.EndToEnd.Tests;
 /// contrib snippets, securelist-milter, key directory A); node B has its own Postfix, daemon and key directory
 /// and gets the crypto list's key files with <c>securelist list export-key</c> / <c>import-key</c>.
 /// </summary>
-public sealed class TwoNodeWorld : ListWorld
+public sealed class TwoNodeWorld : PostgresWorld
 {
-    public PostgresCluster Database { get; private set; } = null!;
-
     /// <summary>Node A's socket, Postfix and daemon are the base world's.</summary>
     public Node A { get; private set; } = null!;
 
     public Node B { get; private set; } = null!;
 
     protected override bool Full => false;
-
-    protected override string DirectorySection => $"Provider = postgres\nConnectionString = {Database.ConnectionString}";
-
-    protected override async Task PrepareAsync() => Database = await PostgresCluster.CreateAsync();
 
     protected override async Task StartedAsync()
     {
@@ -58,10 +52,6 @@ public sealed class TwoNodeWorld : ListWorld
         }
 
         await base.DisposeAsync();
-        if (Database is not null)
-        {
-            await Database.DisposeAsync();
-        }
     }
 }
 
@@ -179,7 +169,7 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         // Members-only, so that node B's knowledge of the list is visible at RCPT (a non-member is refused there)
         // without queueing anything.
         await SecureListCli.MustRunAsync(world.A.Config, "list", "set", list, "--policy", "members-only");
-        await UntilAsync(async () => (await RcptReplyAsync(world.B, world["mallory"].Address, list)).StartsWith("550", StringComparison.Ordinal), "node B never learnt the new list");
+        await UntilAsync(async () => (await RcptReplyAsync(world.B, world["mallory"].Address, list)).StartsWith("550", StringComparison.Ordinal), "node B to learn the new list");
 
         string post = await world.OpensslPostAsync(world["alice"].Address, list, "new list on B", Smime.Entity("made on A, posted on B"), [world.ListCert(list)], "-aes256");
         byte[] message = await File.ReadAllBytesAsync(post);
@@ -222,9 +212,9 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         }
 
         Task[] senders = [SendToAsync(world.A, "x"), SendToAsync(world.A, "y"), SendToAsync(world.B, "x"), SendToAsync(world.B, "y")];
-        await UntilAsync(() => Task.FromResult(Volatile.Read(ref sentToB) >= perNode / 2), "node B's first half of the load did not finish");
+        await UntilAsync(() => Task.FromResult(Volatile.Read(ref sentToB) >= perNode / 2), "node B's first half of the load");
         ExternalTool.Signal(world.B.Daemon.ProcessId, "KILL");
-        await UntilAsync(() => Task.FromResult(world.B.Daemon.HasExited), "securelist-milter on node B survived SIGKILL");
+        await UntilAsync(() => Task.FromResult(world.B.Daemon.HasExited), "securelist-milter on node B to die of SIGKILL");
         killed.SetResult();
         await Task.WhenAll(senders);
 
@@ -269,13 +259,13 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         await SecureListCli.MustRunAsync(world.A.Config, "list", "set", cold, "--policy", "members-only");
         foreach (Node node in new[] { world.A, world.B })
         {
-            await UntilAsync(async () => (await RcptReplyAsync(node, world["mallory"].Address, cold)).StartsWith("550", StringComparison.Ordinal), $"{node} never learnt the list");
+            await UntilAsync(async () => (await RcptReplyAsync(node, world["mallory"].Address, cold)).StartsWith("550", StringComparison.Ordinal), $"{node} to learn the list");
         }
 
         await SecureListCli.MustRunAsync(world.A.Config, "list", "set", cold, "--policy", "open");
         foreach (Node node in new[] { world.A, world.B })
         {
-            await UntilAsync(async () => (await RcptReplyAsync(node, world["mallory"].Address, cold)).StartsWith("250", StringComparison.Ordinal), $"{node} never reloaded the list");
+            await UntilAsync(async () => (await RcptReplyAsync(node, world["mallory"].Address, cold)).StartsWith("250", StringComparison.Ordinal), $"{node} to reload the list");
         }
 
         const int perNode = 12;
@@ -304,7 +294,7 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         }
 
         Task[] senders = [SendToAsync(world.A), SendToAsync(world.B)];
-        await UntilAsync(() => Task.FromResult(Volatile.Read(ref sent) >= perNode / 2), "the first part of the load did not finish");
+        await UntilAsync(() => Task.FromResult(Volatile.Read(ref sent) >= perNode / 2), "the first part of the load");
         await world.Database.StopAsync();
         down.SetResult();
         Submission coldA, coldB;
@@ -313,7 +303,7 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
             // The cold list needs the directory: 451 4.3.0 from both nodes (never 550, never accepted).
             coldA = await SubmitAsync(world.A, world["dave"].Address, cold, "cold list", coldPost);
             coldB = await SubmitAsync(world.B, world["dave"].Address, cold, "cold list", coldPost);
-            await UntilAsync(() => Task.FromResult(Volatile.Read(ref sent) >= perNode), "the load stalled while the database was down");
+            await UntilAsync(() => Task.FromResult(Volatile.Read(ref sent) >= perNode), "the rest of the load while the database is down");
         }
         finally
         {
@@ -362,21 +352,24 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
     /// <summary>Posts through node B until a delivery's recipients satisfy WANTED; returns how long that took.</summary>
     private async Task<TimeSpan> UntilNodeBDeliversAsync(byte[] cms, string what, Func<IReadOnlyList<string>, bool> wanted)
     {
-        DateTime start = DateTime.UtcNow;
-        DateTime end = start + TimeSpan.FromSeconds(60);
-        for (int attempt = 0; ; attempt++)
-        {
-            string subject = $"{what} {Guid.NewGuid():N}";
-            Submission s = await SubmitAsync(world.B, world["dave"].Address, ListWorld.Crypto, subject, Smime.Message(world["dave"].Address, ListWorld.Crypto, subject, cms));
-            Assert.True(s.Outcome == Outcome.Queued, s.ToString());
-            SinkMessage got = Assert.Single(await DeliveredAsync(world.B, subject));
-            if (wanted([.. got.Recipients.Select(Addr)]))
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int attempts = 0;
+        IReadOnlyList<string> last = [];
+        await Poll.UntilAsync(
+            async () =>
             {
-                return DateTime.UtcNow - start;
-            }
-
-            Assert.True(DateTime.UtcNow < end, $"{what}: node B still re-keys for the old member set after {attempt + 1} posts; recipients {string.Join(", ", got.Recipients)}");
-        }
+                attempts++;
+                string subject = $"{what} {Guid.NewGuid():N}";
+                Submission s = await SubmitAsync(world.B, world["dave"].Address, ListWorld.Crypto, subject, Smime.Message(world["dave"].Address, ListWorld.Crypto, subject, cms));
+                Assert.True(s.Outcome == Outcome.Queued, s.ToString());
+                last = Assert.Single(await DeliveredAsync(world.B, subject)).Recipients;
+                return wanted([.. last.Select(Addr)]);
+            },
+            $"{what}: node B to re-key for the new member set",
+            TimeSpan.FromSeconds(60),
+            TimeSpan.Zero,
+            () => $"still the old set after {attempts} posts; recipients {string.Join(", ", last)}");
+        return clock.Elapsed;
     }
 
     /// <summary>
@@ -386,23 +379,25 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
     private async Task AccountForEveryMessageAsync(IReadOnlyList<string> subjects)
     {
         string[] members = [.. CryptoMembers.Select(n => world[n].Address).Order()];
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-        while (true)
-        {
-            SinkMessage[] sunk = [.. world.A.Postfix.ReadSinkMessages(), .. world.B.Postfix.ReadSinkMessages()];
-            string[] missing = [.. subjects.Where(subject => !sunk.Any(m => ListWorld.HasSubject(m, subject)))];
-            if (missing.Length == 0 && world.A.Postfix.QueuedCount() == 0 && world.B.Postfix.QueuedCount() == 0)
+        string[] missing = [];
+        // Both queues empty: every delivery was answered, and smtp-sink closes each dump before it answers.
+        await Poll.UntilAsync(
+            () =>
             {
-                break;
-            }
+                if (world.A.Postfix.QueuedCount() > 0 || world.B.Postfix.QueuedCount() > 0)
+                {
+                    return false;
+                }
 
-            Assert.True(
-                DateTime.UtcNow < end,
-                $"{missing.Length} accepted message(s) never delivered, e.g. {missing.FirstOrDefault()}; queued A {world.A.Postfix.QueuedCount()}, B {world.B.Postfix.QueuedCount()}\nmaillog B:\n{ListWorld.Tail(world.B.Postfix.ReadMailLog(), 10)}");
-            await Task.Delay(200);
-        }
+                SinkMessage[] sunk = [.. world.A.Postfix.ReadSinkMessages(), .. world.B.Postfix.ReadSinkMessages()];
+                missing = [.. subjects.Where(subject => !sunk.Any(m => ListWorld.HasSubject(m, subject)))];
+                return missing.Length == 0;
+            },
+            "every accepted message delivered and both queues empty",
+            TimeSpan.FromSeconds(120),
+            TimeSpan.FromMilliseconds(200),
+            () => $"{missing.Length} accepted message(s) never delivered, e.g. {missing.FirstOrDefault()}; queued A {world.A.Postfix.QueuedCount()}, B {world.B.Postfix.QueuedCount()}\nmaillog B:\n{ListWorld.Tail(world.B.Postfix.ReadMailLog(), 10)}");
 
-        await Task.Delay(300); // smtp-sink closes its last file
         SinkMessage[] all = [.. world.A.Postfix.ReadSinkMessages(), .. world.B.Postfix.ReadSinkMessages()];
         Assert.DoesNotContain(all, m => m.Recipients.Any(r => Addr(r).Equals(ListWorld.Crypto, StringComparison.OrdinalIgnoreCase)));
         foreach (string subject in subjects)
@@ -416,27 +411,24 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         Assert.Equal(Smime.Entity("two nodes"), await world.OpensslDecryptAsync(sample, world["bob"]));
     }
 
-    /// <summary>Sink messages with SUBJECT on NODE (both nodes when null), waiting for the first TRANSACTIONS of them.</summary>
+    /// <summary>
+    /// Sink messages with SUBJECT on NODE (both nodes when null): waits for the first TRANSACTIONS of them, then until
+    /// Postfix has finished with the messages they came from, so that every copy there will be is there.
+    /// </summary>
     private async Task<IReadOnlyList<SinkMessage>> DeliveredAsync(Node? node, string subject, int transactions = 1)
     {
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
+        PostfixInstance[] instances = node is null ? [world.A.Postfix, world.B.Postfix] : [node.Postfix];
+        await Poll.UntilAsync(() => Read(instances, subject).Count >= transactions, $"{transactions} message(s) with Subject {subject} at smtp-sink", TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(100));
+        foreach (PostfixInstance p in instances)
         {
-            IReadOnlyList<SinkMessage> hits = Read(node, subject);
-            if (hits.Count >= transactions)
-            {
-                await Task.Delay(300);
-                return Read(node, subject);
-            }
-
-            Assert.True(DateTime.UtcNow < end, $"no message with Subject {subject} reached smtp-sink");
-            await Task.Delay(100);
+            await p.WaitForDoneAsync(Read([p], subject), TimeSpan.FromSeconds(60));
         }
+
+        return Read(instances, subject);
     }
 
-    private List<SinkMessage> Read(Node? node, string subject)
+    private static List<SinkMessage> Read(PostfixInstance[] instances, string subject)
     {
-        PostfixInstance[] instances = node is null ? [world.A.Postfix, world.B.Postfix] : [node.Postfix];
         var hits = new List<SinkMessage>();
         foreach (PostfixInstance p in instances)
         {
@@ -453,15 +445,8 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         return hits;
     }
 
-    private static async Task UntilAsync(Func<Task<bool>> condition, string failure)
-    {
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < end, failure);
-            await Task.Delay(100);
-        }
-    }
+    private static Task UntilAsync(Func<Task<bool>> condition, string what) =>
+        Poll.UntilAsync(condition, what, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(100));
 
     /// <summary>MAIL and RCPT only (nothing is queued): the reply to RCPT.</summary>
     private static async Task<string> RcptReplyAsync(Node node, string from, string rcpt)
