@@ -9,27 +9,12 @@ namespace MilterSecureList.EndToEnd.Tests;
 /// Only the crypto list and lists for breaking things; no expired member, no gpgsm/NSS set-up. The directory is
 /// PostgreSQL (the shared back end of several milter nodes), so "directory unavailable" is a real server outage.
 /// </summary>
-public sealed class FaultWorld : ListWorld
+public sealed class FaultWorld : PostgresWorld
 {
     public const string Keyless = "keyless@" + Domain;
     public const string Dirless = "dirless@" + Domain;
 
-    public PostgresCluster Database { get; private set; } = null!;
-
     protected override bool Full => false;
-
-    protected override string DirectorySection => $"Provider = postgres\nConnectionString = {Database.ConnectionString}";
-
-    protected override async Task PrepareAsync() => Database = await PostgresCluster.CreateAsync();
-
-    public override async Task DisposeAsync()
-    {
-        await base.DisposeAsync();
-        if (Database is not null)
-        {
-            await Database.DisposeAsync();
-        }
-    }
 
     protected override async Task CreateMoreAsync()
     {
@@ -199,15 +184,15 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
         // (deferred -> active on every queue run, "skipped, still being delivered" in between), so polling
         // the deferred/ directory raced with other tests' queue runs. The log lines do not go away.
         await WaitForDeferralsAsync(queueId, 1);
-        Assert.True(IsQueued(queueId), "the list message left the queue after its first deferral");
+        Assert.True(world.Postfix.IsQueued(queueId), "the list message left the queue after its first deferral");
 
         // Even an explicit queue run does not deliver it: the run ends with one more deferral of the same message.
         await world.Postfix.FlushQueueAsync();
         await WaitForDeferralsAsync(queueId, 2);
-        Assert.True(IsQueued(queueId), "the list message left the queue after a flush");
+        Assert.True(world.Postfix.IsQueued(queueId), "the list message left the queue after a flush");
         Assert.Empty(world.ReceivedNow(subject));
         Assert.DoesNotContain(world.Postfix.ReadMailLog().Split('\n'), l => l.Contains($" {queueId}: ", StringComparison.Ordinal) && l.Contains("status=sent", StringComparison.Ordinal));
-        await ExternalTool.RunAsync("postsuper", ["-c", world.Postfix.ConfigDirectory, "-d", queueId]);
+        (await ExternalTool.RunAsync("postsuper", ["-c", world.Postfix.ConfigDirectory, "-d", queueId])).EnsureSuccess();
     }
 
     /// <summary>Waits (bounded) until the maillog shows COUNT deferrals of QUEUEID to the list address.</summary>

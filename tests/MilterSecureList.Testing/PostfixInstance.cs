@@ -312,6 +312,19 @@ public sealed class PostfixInstance : IAsyncDisposable
     public Task WaitForDoneAsync(string queueId, TimeSpan timeout) =>
         Poll.UntilAsync(() => !IsQueued(queueId), $"Postfix to finish with {queueId}", timeout, evidence: () => "log tail: " + Tail(ReadMailLog(), 10));
 
+    /// <summary>
+    /// Waits until Postfix has finished with every message these smtp-sink copies came from (by the queue id in
+    /// Postfix's Received field): after that no further copy of those messages can arrive.
+    /// </summary>
+    public async Task WaitForDoneAsync(IEnumerable<SinkMessage> copies, TimeSpan timeout)
+    {
+        foreach (SinkMessage copy in copies.DistinctBy(c => c.PostfixQueueId))
+        {
+            string queueId = copy.PostfixQueueId ?? throw new InvalidOperationException($"{copy.File} has no Received field from Postfix:\n{copy.Headers}");
+            await WaitForDoneAsync(queueId, timeout).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Messages smtp-sink received so far.</summary>
     public IReadOnlyList<SinkMessage> ReadSinkMessages() => _sink?.ReadMessages() ?? [];
 

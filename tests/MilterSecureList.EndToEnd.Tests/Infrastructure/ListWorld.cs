@@ -278,8 +278,7 @@ public class ListWorld : IAsyncLifetime
     /// <summary>swaks, a second real SMTP client, against the milter-protected smtpd (or <paramref name="port"/>).</summary>
     public async Task<Swaks> SendAsync(string from, IEnumerable<string> to, string messageFile, int? port = null)
     {
-        string swaks = ExternalTool.Require("swaks", "swaks");
-        (int rc, string o, string e) = await ExternalTool.RunAsync(swaks,
+        (int rc, string o, string e) = await ExternalTool.RunAsync("swaks",
             ["--server", $"127.0.0.1:{port ?? Postfix.SmtpPort}", "--from", from, "--to", string.Join(',', to), "--data", messageFile, "--hide-informational"],
             TimeSpan.FromSeconds(120));
         return new Swaks(rc, o + e);
@@ -287,32 +286,32 @@ public class ListWorld : IAsyncLifetime
 
     // ---- what members received -------------------------------------------------------------------------
 
-    /// <summary>Waits for the sink message whose Subject is <paramref name="subject"/> (bounded) and returns every such transaction.</summary>
+    /// <summary>
+    /// Waits (bounded) for the first <paramref name="transactions"/> sink messages whose Subject is
+    /// <paramref name="subject"/>, then until Postfix has finished with the messages they came from (a split
+    /// delivery may still be under way), and returns every such transaction.
+    /// </summary>
     public async Task<IReadOnlyList<SinkMessage>> ReceivedAsync(string subject, int transactions = 1)
     {
-        DateTime end = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            IReadOnlyList<SinkMessage> all;
-            try
+        IReadOnlyList<SinkMessage> hits = await Poll.ForAsync(
+            () =>
             {
-                all = Postfix.ReadSinkMessages();
-            }
-            catch (IOException)
-            {
-                all = [];
-            }
-
-            List<SinkMessage> hits = [.. all.Where(m => HasSubject(m, subject))];
-            if (hits.Count >= transactions)
-            {
-                await Task.Delay(300); // smtp-sink closes its file; Postfix may still be delivering a split
-                return [.. Postfix.ReadSinkMessages().Where(m => HasSubject(m, subject))];
-            }
-
-            Assert.True(DateTime.UtcNow < end, $"no message with Subject {subject} reached smtp-sink; maillog tail:\n{Tail(Postfix.ReadMailLog(), 15)}\nmilter log tail:\n{Tail(MilterLog(), 10)}");
-            await Task.Delay(100);
-        }
+                try
+                {
+                    List<SinkMessage> found = [.. Postfix.ReadSinkMessages().Where(m => HasSubject(m, subject))];
+                    return found.Count >= transactions ? found : null;
+                }
+                catch (IOException)
+                {
+                    return null; // smtp-sink is still writing the file; the next round reads it
+                }
+            },
+            $"{transactions} message(s) with Subject {subject} at smtp-sink",
+            TimeSpan.FromSeconds(60),
+            TimeSpan.FromMilliseconds(100),
+            () => $"maillog tail:\n{Tail(Postfix.ReadMailLog(), 15)}\nmilter log tail:\n{Tail(MilterLog(), 10)}");
+        await Postfix.WaitForDoneAsync(hits, TimeSpan.FromSeconds(60));
+        return [.. Postfix.ReadSinkMessages().Where(m => HasSubject(m, subject))];
     }
 
     /// <summary>Sink messages with this subject, now (for asserting that nothing arrived).</summary>
