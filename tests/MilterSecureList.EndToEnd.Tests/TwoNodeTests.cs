@@ -415,7 +415,7 @@ public sealed class TwoNodeTests(TwoNodeWorld world, ITestOutputHelper output) :
         PostfixInstance[] instances = node is null ? [world.A.Postfix, world.B.Postfix] : [node.Postfix];
         // An empty queue means every delivery, split copies included, was answered by smtp-sink, which closes its file first.
         return await Poll.ForAsync(
-            () => Read(node, subject) is { } hits && hits.Count >= transactions && instances.All(p => p.QueuedCount() == 0) ? hits : null,
+            () => Read(instances, subject) is { } hits && hits.Count >= transactions && instances.All(p => p.QueuedCount() == 0) ? hits : null,
             $"{transactions} transaction(s) with Subject {subject} at smtp-sink and the queue empty",
             TimeSpan.FromSeconds(60),
             TimeSpan.FromMilliseconds(100),
