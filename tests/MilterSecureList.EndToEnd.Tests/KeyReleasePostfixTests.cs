@@ -90,6 +90,7 @@ public sealed class KeyReleasePostfixTests(KeyReleaseWorld world) : IClassFixtur
         await SecureListCli.MustRunAsync(world.Config, "member", "remove", KeyReleaseWorld.Release, world["carol"].Address);
         string carolOut = Path.Combine(world.Dir, "carol-readable.eml");
         string lastAnswer = string.Empty;
+        bool carolServedEarly = false;
         await Poll.UntilAsync(
             async () =>
             {
@@ -101,7 +102,10 @@ public sealed class KeyReleasePostfixTests(KeyReleaseWorld world) : IClassFixtur
                     return true;
                 }
 
-                File.Delete(carolOut); // served before the key server's cache saw the removal; the next try must not find it
+                // Served before the key server's cache saw the removal: that fetch counts in the status below, and
+                // the next try must not find its output.
+                carolServedEarly |= code == 0;
+                File.Delete(carolOut);
                 return false;
             },
             "the key server to refuse carol after her removal (release fetch exit 3)",
@@ -113,7 +117,7 @@ public sealed class KeyReleasePostfixTests(KeyReleaseWorld world) : IClassFixtur
         string id = m.Headers.Split('\n').First(l => l.StartsWith("X-SecureList-Release: ", StringComparison.Ordinal))["X-SecureList-Release: ".Length..].Split(' ')[0];
         string status = await SecureListCli.MustRunAsync(world.Config, "release", "status", id);
         Assert.Contains("alice@e2e.test", status);
-        Assert.Contains("1 member(s) fetched", status);
+        Assert.Contains(carolServedEarly ? "2 member(s) fetched" : "1 member(s) fetched", status);
     }
 
     [Fact]
