@@ -16,7 +16,7 @@ public sealed partial class ListMessageProcessor
     internal static bool IsReleaseList(MailingList list) => list.GetOption(ListOptionKeys.Release) == "on";
 
     /// <summary>Seals the post for the key server and deposits its key material. Null: done; else the refusal.</summary>
-    private async Task<FilterDecision?> SealForReleaseAsync(SmimeBody smime, MailingList list, IReadOnlyList<ListKey> listKeys, ListMode mode,
+    private async Task<FilterDecision?> SealForReleaseAsync(SmimeBody smime, CmsEnvelopeInfo inspected, MailingList list, IReadOnlyList<ListKey> listKeys, ListMode mode,
         FilterDecision decision, ListMessage message, CancellationToken ct)
     {
         if (KeyDepository is not { } depository)
@@ -32,7 +32,7 @@ public sealed partial class ListMessageProcessor
         KeyReleaseSeal seal;
         try
         {
-            seal = await Task.Run(() => KeyReleaseSealer.Seal(smime.ContentInfo, listKeys, depository.ReleaseCertificate, depository.KeyServerUrl,
+            seal = await Task.Run(() => KeyReleaseSealer.Seal(inspected, listKeys, depository.ReleaseCertificate, depository.KeyServerUrl,
                 policy, KeyReleaseEntry.NewMessageId()), ct).ConfigureAwait(false);
         }
         catch (CmsRewrapException ex)

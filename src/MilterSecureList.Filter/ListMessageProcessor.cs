@@ -430,7 +430,7 @@ public sealed partial class ListMessageProcessor
 
         if (IsReleaseList(expanded[0].List))
         {
-            return (await SealForReleaseAsync(smime, expanded[0].List, listKeys, mode, decision, message, ct).ConfigureAwait(false), null);
+            return (await SealForReleaseAsync(smime, info, expanded[0].List, listKeys, mode, decision, message, ct).ConfigureAwait(false), null);
         }
 
         // Importing member keys can take seconds on a cold cache of a large list: tell Postfix we are alive first.

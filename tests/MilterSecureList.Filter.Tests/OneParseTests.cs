@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using MilterSecureList.Cms;
+using MilterSecureList.Cms.KeyRelease;
 using MilterSecureList.Directory;
 using static MilterSecureList.Filter.Tests.FilterTestKit;
 
@@ -45,5 +46,40 @@ public sealed class OneParseTests
 
         Assert.Equal(2, d.MembersRekeyed);
         Assert.Equal(1, parses.Value);
+    }
+
+    [Fact]
+    public async Task AKeyReleasePostIsParsedOnce()
+    {
+        var options = new Dictionary<string, string> { ["release"] = "on" };
+        FakeDirectory dir = NewDirectory(List, ListMode.Rekey, options: options, members: [Member("alice@example.org")]);
+        var depository = new RecordingDepository(CmsRecipient.FromCertificate(PublicOnly("keys@example.org")));
+        var parses = new StrongBox<int>();
+        CmsEnvelopeInfo.ParseCounter.Value = parses;
+
+        using FilterDecision d = await new ListMessageProcessor(dir, new PolicyOptions(), new RecordingOwnerNotifier(), NullLogger.Instance)
+        {
+            KeyDepository = depository,
+        }.ProcessAsync(Post(Encrypt(List)));
+
+        Assert.NotNull(d.ReleaseMessageId);
+        Assert.Equal(d.ReleaseMessageId, Assert.Single(depository.Seals).Entry.MessageIdHex);
+        Assert.Equal(1, parses.Value);
+    }
+
+    /// <summary>Accepts every deposit and keeps it, as a key server that stored it would.</summary>
+    private sealed class RecordingDepository(CmsRecipient releaseCertificate) : IKeyDepository
+    {
+        public List<KeyReleaseSeal> Seals { get; } = [];
+
+        public string KeyServerUrl => "https://keys.example.org/";
+
+        public CmsRecipient ReleaseCertificate { get; } = releaseCertificate;
+
+        public Task DepositAsync(KeyReleaseSeal seal, CancellationToken cancellationToken)
+        {
+            Seals.Add(seal);
+            return Task.CompletedTask;
+        }
     }
 }

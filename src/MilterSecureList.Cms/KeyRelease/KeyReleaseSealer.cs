@@ -44,13 +44,21 @@ public static class KeyReleaseSealer
     /// <param name="messageId">16 random bytes (<see cref="KeyReleaseEntry.NewMessageId"/>).</param>
     /// <exception cref="CmsRewrapException">Not enveloped, not for this list, malformed, unsupported.</exception>
     public static KeyReleaseSeal Seal(ReadOnlyMemory<byte> contentInfo, IReadOnlyList<ListKey> listKeys, CmsRecipient keyServer,
+        string keyServerUrl, ReleasePolicy policy, byte[] messageId, CmsRewrapOptions? options = null) =>
+        Seal(CmsEnvelopeInfo.Parse(contentInfo, options), listKeys, keyServer, keyServerUrl, policy, messageId, options);
+
+    /// <summary>Seals a post the filter has already inspected, so its CMS is parsed once per message
+    /// (docs/design.md, "One parse per message"); the raw bytes are not read again.</summary>
+    /// <param name="envelope">The inspection of the post (<see cref="SessionKeyRewrapper.Inspect"/>).</param>
+    /// <exception cref="CmsRewrapException">Not for this list, malformed, unsupported.</exception>
+    public static KeyReleaseSeal Seal(CmsEnvelopeInfo envelope, IReadOnlyList<ListKey> listKeys, CmsRecipient keyServer,
         string keyServerUrl, ReleasePolicy policy, byte[] messageId, CmsRewrapOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(listKeys);
         ArgumentNullException.ThrowIfNull(keyServer);
         ArgumentNullException.ThrowIfNull(policy);
         options ??= CmsRewrapOptions.Default;
-        CmsEnvelopeInfo envelope = CmsEnvelopeInfo.Parse(contentInfo, options);
         EnvelopedDataAsn ed = envelope.Enveloped;
         int cekLength = ContentCiphers.KeyLengthOrThrow(ed);
 
