@@ -32,7 +32,9 @@ public sealed class SmtpCopySubmitter : ICopySubmitter
         {
             await using (copy.Message.ConfigureAwait(false))
             {
-                MimeMessage message = await MimeMessage.LoadAsync(copy.Message, cancellationToken).ConfigureAwait(false);
+                // MailKit sends only a MimeMessage. A persistent parse leaves each part's content in the copy's own
+                // (seekable) stream, so the re-keyed body of up to a few MB is not copied again just to be sent.
+                MimeMessage message = await MimeMessage.LoadAsync(copy.Message, persistent: copy.Message.CanSeek, cancellationToken).ConfigureAwait(false);
                 using (message)
                 {
                     await client.SendAsync(message, from, copy.Recipients.Select(r => new MailboxAddress(string.Empty, r)), cancellationToken)
