@@ -80,10 +80,14 @@ public class EchoDaemonTests
 
             Assert.True(File.Exists(path));
             await using DaemonProcess daemon = await DaemonProcess.StartAsync($"[Listener]\nSocket = unix:{path}\nSocketMode = 0640\nSocketGroup = postfix\n[Milter]\nHandler = echo\n");
-            // Mode and group are applied right after Kestrel binds; the start-up probe may connect a moment earlier.
-            await Poll.UntilAsync(() => File.GetUnixFileMode(path) == (UnixFileMode)0x1A0, "socket mode 0640", TimeSpan.FromSeconds(5), evidence: () => File.GetUnixFileMode(path).ToString());
-            var stat = await ExternalTool.RunAsync("stat", ["-c", "%G", path]);
-            Assert.Equal("postfix", stat.StdOut.Trim());
+            // Mode and group are applied right after Kestrel binds; the start-up probe may connect a moment earlier,
+            // so both are polled for together (one stat reads them at the same instant).
+            string seen = "";
+            await Poll.UntilAsync(async () =>
+            {
+                seen = (await ExternalTool.RunAsync("stat", ["-c", "%a %G", path])).StdOut.Trim();
+                return seen == "640 postfix";
+            }, "socket mode 0640, group postfix", TimeSpan.FromSeconds(10), evidence: () => seen);
             await using TestMta mta = await TestMta.ConnectAsync("unix:" + path);
             await mta.NegotiateAsync();
             Assert.Equal(6u, mta.Version);
