@@ -137,10 +137,14 @@ public sealed class KeyReleaseService
             CryptographicOperations.ZeroMemory(material);
         }
 
+        ReleaseDeletePolicy delete = KeyReleaseListOptions.Delete(list);
         var record = new ReleaseRecord(Convert.ToHexStringLower(request.MessageId), list.Address, policy.Sender, (int)policy.Mode,
             request.Policy, request.Binding, request.KeyId, request.KeyRecipientInfo, request.KeyLength, request.ListKeyId,
-            _time.GetUtcNow(), policy.NotAfter, null, null);
-        DepositOutcome outcome = _store.Deposit(record);
+            _time.GetUtcNow(), policy.NotAfter, null, null) { DeletePolicy = delete };
+
+        // after-all: who is a member now (nested lists expanded, as check 4 reads it) is who must fetch before the key goes.
+        string[]? entitled = delete == ReleaseDeletePolicy.AfterAll ? [.. _directory.Expand(list.Address).Members.Select(m => m.Address)] : null;
+        DepositOutcome outcome = _store.Deposit(record, entitled);
         KeyServerLog.Deposited(_logger, record.MessageId, list.Address, outcome);
         return outcome switch
         {

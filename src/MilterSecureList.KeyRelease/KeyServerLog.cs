@@ -14,4 +14,10 @@ internal static partial class KeyServerLog
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Debug, Message = "release {MessageId} to {Member} from {Client}: refused ({Reason})")]
     public static partial void Refused(ILogger logger, string messageId, string member, string client, string reason);
+
+    [LoggerMessage(EventId = 4110, Level = LogLevel.Information, Message = "release-delete: forgot the key material of {Expired} expired and {AfterAll} fully fetched post(s)")]
+    public static partial void Forgot(ILogger logger, int expired, int afterAll);
+
+    [LoggerMessage(EventId = 4111, Level = LogLevel.Warning, Message = "release-delete sweep failed, next try in {Interval}: {Problem}")]
+    public static partial void SweepFailed(ILogger logger, TimeSpan interval, string problem);
 }

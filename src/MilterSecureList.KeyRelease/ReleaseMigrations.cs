@@ -58,6 +58,21 @@ public static class ReleaseMigrations
             """,
             "CREATE INDEX release_audit_by_message ON release_audit (message_id)",
         ]),
+        (2,
+        [
+            // release-delete (docs/key-release.md §4.3), fixed at deposit like the expiry. Posts deposited before this
+            // migration are forgotten at expiry: an expired key is never released anyway.
+            "ALTER TABLE release_messages ADD COLUMN delete_policy TEXT NOT NULL DEFAULT 'at-expiry'",
+            "ALTER TABLE release_messages ADD COLUMN delete_reason TEXT NULL",
+            // For release-delete = after-all: the members at deposit time who have not fetched yet. A member's first
+            // fetch removes its row; the post's key material goes when the last row does.
+            """
+            CREATE TABLE release_pending (
+                message_id TEXT NOT NULL REFERENCES release_messages(message_id) ON DELETE CASCADE,
+                member_norm TEXT NOT NULL,
+                PRIMARY KEY (message_id, member_norm))
+            """,
+        ]),
     ];
 
     public static int LatestVersion => All[^1].Version;

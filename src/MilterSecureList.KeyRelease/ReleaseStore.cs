@@ -20,7 +20,14 @@ public sealed record ReleaseRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset NotAfter,
     DateTimeOffset? RevokedAt,
-    DateTimeOffset? DeletedAt);
+    DateTimeOffset? DeletedAt)
+{
+    /// <summary>The list's <c>release-delete</c> at deposit time.</summary>
+    public ReleaseDeletePolicy DeletePolicy { get; init; }
+
+    /// <summary>Why the key material was forgotten (<c>after-all</c>, <c>at-expiry</c>); null while it is held.</summary>
+    public string? DeleteReason { get; init; }
+}
 
 /// <summary>Who fetched a post, when first and last, how often.</summary>
 public sealed record ReleaseFetch(string Member, DateTimeOffset FirstAt, DateTimeOffset LastAt, long Count);
@@ -49,6 +56,9 @@ public sealed class ReleaseStore : IDisposable
     // SQLite has one writer at a time and makes the others retry with sleeps (busy_timeout): under 64 concurrent
     // releases that turned into hundreds of milliseconds per request. One writer per process queues them instead.
     private readonly SemaphoreSlim? _sqliteWriter;
+
+    // Set when key material was forgotten and SQLite's write-ahead log may still hold it.
+    private int _forgottenSinceCheckpoint;
 
     private ReleaseStore(SqlDialect dialect, TimeProvider time)
     {
@@ -89,28 +99,35 @@ public sealed class ReleaseStore : IDisposable
     // ---- deposits ----------------------------------------------------------------------------
 
     /// <summary>Stores a deposit; the same deposit again is <see cref="DepositOutcome.AlreadyStored"/> (the milter retries
-    /// after a timeout), a different one under the same id <see cref="DepositOutcome.Conflict"/>.</summary>
-    public DepositOutcome Deposit(ReleaseRecord record) => Run(c =>
+    /// after a timeout), a different one under the same id <see cref="DepositOutcome.Conflict"/>. For an
+    /// <see cref="ReleaseDeletePolicy.AfterAll"/> post, <paramref name="entitled"/> are the list's members now: the key
+    /// material is forgotten once each of them has fetched it.</summary>
+    public DepositOutcome Deposit(ReleaseRecord record, IReadOnlyCollection<string>? entitled = null) => Run(c =>
     {
+        SecureDelete(c);
         using DbTransaction tx = c.BeginTransaction();
         int inserted;
         using (DbCommand cmd = Sql.Command(c, tx,
             """
             INSERT INTO release_messages (message_id, list_norm, sender, mode, policy, binding, key_id, key_recipient_info,
-                key_length, list_key_id, created_at, not_after)
-            VALUES (@id, @list, @sender, @mode, @policy, @binding, @keyid, @ri, @len, @lkid, @created, @notafter)
+                key_length, list_key_id, created_at, not_after, delete_policy)
+            VALUES (@id, @list, @sender, @mode, @policy, @binding, @keyid, @ri, @len, @lkid, @created, @notafter, @delete)
             ON CONFLICT (message_id) DO NOTHING
             """,
             ("id", record.MessageId), ("list", EmailAddress.Normalize(record.List)), ("sender", record.Sender), ("mode", (long)record.Mode),
             ("policy", record.Policy), ("binding", record.Binding), ("keyid", record.KeyId), ("ri", record.KeyRecipientInfo),
             ("len", (long)record.KeyLength), ("lkid", record.ListKeyId), ("created", record.CreatedAt.ToUnixTimeSeconds()),
-            ("notafter", record.NotAfter.ToUnixTimeSeconds())))
+            ("notafter", record.NotAfter.ToUnixTimeSeconds()), ("delete", KeyReleaseListOptions.Name(record.DeletePolicy))))
         {
             inserted = cmd.ExecuteNonQuery();
         }
 
         DepositOutcome outcome = DepositOutcome.Stored;
-        if (inserted == 0)
+        if (inserted == 1 && record.DeletePolicy == ReleaseDeletePolicy.AfterAll && entitled is not null)
+        {
+            InsertPending(c, tx, record.MessageId, entitled);
+        }
+        else if (inserted == 0)
         {
             ReleaseRecord? existing = ReadMessage(c, tx, record.MessageId);
             bool same = existing is not null && existing.Binding.AsSpan().SequenceEqual(record.Binding)
@@ -122,7 +139,31 @@ public sealed class ReleaseStore : IDisposable
         return outcome;
     });
 
+    private void InsertPending(DbConnection c, DbTransaction tx, string messageId, IReadOnlyCollection<string> members)
+    {
+        string[] distinct = [.. members.Select(EmailAddress.Normalize).Distinct(StringComparer.Ordinal)];
+        int batchSize = _dialect.InsertBatchRows;
+        for (int first = 0; first < distinct.Length; first += batchSize)
+        {
+            int count = Math.Min(batchSize, distinct.Length - first);
+            using var insert = new RowBatch(c, tx, "INSERT INTO release_pending (message_id, member_norm) VALUES ", "", PendingColumns, count);
+            for (int i = 0; i < count; i++)
+            {
+                insert.Set(i, 0, messageId);
+                insert.Set(i, 1, distinct[first + i]);
+            }
+
+            insert.Command.ExecuteNonQuery();
+        }
+    }
+
+    private static readonly System.Data.DbType[] PendingColumns = [System.Data.DbType.String, System.Data.DbType.String];
+
     public ReleaseRecord? GetMessage(string messageId) => Run(c => ReadMessage(c, null, messageId));
+
+    /// <summary>How many members at deposit time have not fetched an <c>after-all</c> post yet.</summary>
+    public long GetPendingCount(string messageId) => Run(c =>
+        Convert.ToInt64(Sql.Scalar(c, null, "SELECT COUNT(*) FROM release_pending WHERE message_id = @id", ("id", messageId)) ?? 0L));
 
     /// <summary>The post and whether it is revoked for <paramref name="member"/>, on one connection (the release path).</summary>
     public (ReleaseRecord? Record, bool RevokedForMember) GetForRelease(string messageId, string member) => Run(c =>
@@ -138,7 +179,7 @@ public sealed class ReleaseStore : IDisposable
         using DbCommand cmd = Sql.Command(c, tx,
             """
             SELECT message_id, list_norm, sender, mode, policy, binding, key_id, key_recipient_info, key_length, list_key_id,
-                   created_at, not_after, revoked_at, deleted_at
+                   created_at, not_after, revoked_at, deleted_at, delete_policy, delete_reason
             FROM release_messages WHERE message_id = @id
             """, ("id", messageId));
         using DbDataReader r = cmd.ExecuteReader();
@@ -151,7 +192,11 @@ public sealed class ReleaseStore : IDisposable
             (byte[])r[6], r.IsDBNull(7) ? null : (byte[])r[7], (int)r.GetInt64(8), r.IsDBNull(9) ? null : (byte[])r[9],
             DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(10)), DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(11)),
             r.IsDBNull(12) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(12)),
-            r.IsDBNull(13) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(13)));
+            r.IsDBNull(13) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(13)))
+        {
+            DeletePolicy = KeyReleaseListOptions.ParseDelete(r.GetString(14)),
+            DeleteReason = r.IsDBNull(15) ? null : r.GetString(15),
+        };
     }
 
     // ---- control -----------------------------------------------------------------------------
@@ -159,6 +204,7 @@ public sealed class ReleaseStore : IDisposable
     /// <summary>Revokes the whole post, or only for <paramref name="member"/>. False when the post is unknown.</summary>
     public bool Revoke(string messageId, string? member) => Run(c =>
     {
+        SecureDelete(c);
         using DbTransaction tx = c.BeginTransaction();
         if (Sql.Scalar(c, tx, "SELECT 1 FROM release_messages WHERE message_id = @id", ("id", messageId)) is null)
         {
@@ -180,22 +226,107 @@ public sealed class ReleaseStore : IDisposable
         return true;
     });
 
-    /// <summary>Forgets the key material (the record, fetches and audit stay): nothing can be released afterwards.</summary>
-    public void ForgetKey(string messageId) => Run(c =>
+    // ---- forgetting (release-delete) ---------------------------------------------------------------
+
+    /// <summary>Reason of a forgetting: every member at deposit time fetched the post.</summary>
+    public const string ForgottenAfterAll = "after-all";
+
+    /// <summary>Reason of a forgetting: the post's notAfter passed.</summary>
+    public const string ForgottenAtExpiry = "at-expiry";
+
+    /// <summary>Forgets one post's key material now (the record, fetches and audit stay). False when it is unknown or
+    /// already forgotten.</summary>
+    public bool ForgetKey(string messageId, string reason) => Write(c =>
     {
-        Sql.Exec(c, null, "UPDATE release_messages SET key_recipient_info = NULL, deleted_at = COALESCE(deleted_at, @now) WHERE message_id = @id",
-            ("id", messageId), ("now", _time.GetUtcNow().ToUnixTimeSeconds()));
-        return 0;
+        SecureDelete(c);
+        using DbTransaction tx = c.BeginTransaction();
+        int n = Forget(c, tx, "message_id = @id", reason, ("id", messageId));
+        tx.Commit();
+        return n == 1;
     });
 
-    /// <summary>Forgets the key material of every post whose expiry has passed; returns how many.</summary>
-    public int ForgetExpired() => Run(c =>
+    /// <summary>
+    /// The sweep (docs/key-release.md §4.3): forgets the key material of every post whose notAfter has passed (unless
+    /// its policy is <c>never</c>) and of every <c>after-all</c> post no member at deposit time still waits for (a post
+    /// whose last fetches raced on PostgreSQL, or a list that had no members). Returns how many of each.
+    /// </summary>
+    public (int Expired, int AfterAll) ForgetDue() => Write(c =>
     {
-        using DbCommand cmd = Sql.Command(c, null,
-            "UPDATE release_messages SET key_recipient_info = NULL, deleted_at = @now WHERE deleted_at IS NULL AND not_after < @now",
+        SecureDelete(c);
+        using DbTransaction tx = c.BeginTransaction();
+        int expired = Forget(c, tx, "not_after < @now AND delete_policy <> 'never'", ForgottenAtExpiry,
             ("now", _time.GetUtcNow().ToUnixTimeSeconds()));
-        return cmd.ExecuteNonQuery();
+        int afterAll = Forget(c, tx,
+            "delete_policy = 'after-all' AND NOT EXISTS (SELECT 1 FROM release_pending p WHERE p.message_id = release_messages.message_id)",
+            ForgottenAfterAll);
+        tx.Commit();
+        return (expired, afterAll);
     });
+
+    /// <summary>
+    /// Overwrites the key material of the posts matching <paramref name="condition"/> with zeros, then clears it and notes
+    /// when and why. The overwrite comes first so that neither SQLite's page nor a PostgreSQL row version written from
+    /// now on holds the bytes; what older row versions, the WAL and backups keep is in docs/key-release.md §8.
+    /// </summary>
+    private int Forget(DbConnection c, DbTransaction tx, string condition, string reason, params (string Name, object? Value)[] parameters)
+    {
+        var due = new List<(string Id, int Length)>();
+        using (DbCommand select = Sql.Command(c, tx,
+            $"SELECT message_id, length(key_recipient_info) FROM release_messages WHERE deleted_at IS NULL AND key_recipient_info IS NOT NULL AND {condition}",
+            parameters))
+        using (DbDataReader r = select.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                due.Add((r.GetString(0), Convert.ToInt32(r.GetValue(1), System.Globalization.CultureInfo.InvariantCulture)));
+            }
+        }
+
+        long now = _time.GetUtcNow().ToUnixTimeSeconds();
+        foreach ((string id, int length) in due)
+        {
+            Sql.Exec(c, tx, "UPDATE release_messages SET key_recipient_info = @zeros WHERE message_id = @id", ("zeros", new byte[length]), ("id", id));
+            Sql.Exec(c, tx, "UPDATE release_messages SET key_recipient_info = NULL, deleted_at = @now, delete_reason = @why WHERE message_id = @id",
+                ("now", now), ("why", reason), ("id", id));
+            Sql.Exec(c, tx, "DELETE FROM release_pending WHERE message_id = @id", ("id", id));
+        }
+
+        if (due.Count > 0)
+        {
+            Volatile.Write(ref _forgottenSinceCheckpoint, 1);
+        }
+
+        return due.Count;
+    }
+
+    /// <summary>
+    /// SQLite keeps earlier page images in its write-ahead log until a checkpoint: after a forgetting, copy the log into
+    /// the database file and truncate it, so the file system holds the key material in neither. Queued behind this
+    /// process's writers; a reader still on an old snapshot makes SQLite wait (busy_timeout). No-op on PostgreSQL.
+    /// </summary>
+    public void CheckpointAfterForgetting()
+    {
+        if (_dialect.Provider != DirectoryProvider.Sqlite || Interlocked.Exchange(ref _forgottenSinceCheckpoint, 0) == 0)
+        {
+            return;
+        }
+
+        Write(c =>
+        {
+            Sql.Exec(c, null, "PRAGMA wal_checkpoint(TRUNCATE)");
+            return 0;
+        });
+    }
+
+    /// <summary>SQLite: freed space is zeroed, so a rewritten or cleared row leaves no copy of its old bytes in the page.
+    /// Set on every connection that writes release_messages.</summary>
+    private void SecureDelete(DbConnection c, DbTransaction? tx = null)
+    {
+        if (_dialect.Provider == DirectoryProvider.Sqlite)
+        {
+            Sql.Exec(c, tx, "PRAGMA secure_delete = ON");
+        }
+    }
 
     public IReadOnlyList<ReleaseFetch> GetFetches(string messageId) => Run(c =>
     {
@@ -273,12 +404,30 @@ public sealed class ReleaseStore : IDisposable
                 ? "INSERT INTO release_fetches (message_id, member_norm, first_at, last_at, fetch_count) VALUES (@id, @m, @at, @at, 1)"
                 : "UPDATE release_fetches SET last_at = @at, fetch_count = fetch_count + 1 WHERE message_id = @id AND member_norm = @m",
                 ("id", audit.MessageId), ("m", member), ("at", at));
+            if (first)
+            {
+                ForgetWhenAllFetched(c, tx, audit.MessageId, member);
+            }
         }
 
         InsertAudit(c, tx, audit);
         tx.Commit();
         return (true, first);
     });
+
+    /// <summary>release-delete = after-all: the member's first fetch ticks it off; the last one forgets the key material in
+    /// the same transaction. (Two last fetches committing at once on PostgreSQL each still see the other's row: the
+    /// sweep forgets such a post.)</summary>
+    private void ForgetWhenAllFetched(DbConnection c, DbTransaction tx, string messageId, string member)
+    {
+        using DbCommand tick = Sql.Command(c, tx, "DELETE FROM release_pending WHERE message_id = @id AND member_norm = @m", ("id", messageId), ("m", member));
+        if (tick.ExecuteNonQuery() == 1
+            && Sql.Scalar(c, tx, "SELECT 1 FROM release_pending WHERE message_id = @id LIMIT 1", ("id", messageId)) is null)
+        {
+            SecureDelete(c, tx);
+            Forget(c, tx, "message_id = @id AND delete_policy = 'after-all'", ForgottenAfterAll, ("id", messageId));
+        }
+    }
 
     /// <summary>An audit row on its own (refusals before the nonce was taken).</summary>
     public void Audit(ReleaseAuditRow audit) => Write(c =>

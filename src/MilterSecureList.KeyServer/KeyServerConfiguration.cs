@@ -34,6 +34,9 @@ public sealed class KeyServerConfiguration
 
     public string LogLevel { get; init; } = "info";
 
+    /// <summary>[KeyServer] SweepInterval: how often key material due under <c>release-delete</c> is forgotten.</summary>
+    public TimeSpan SweepInterval { get; init; } = ReleaseSweeper.DefaultInterval;
+
     /// <summary>[Notices]: where receipts go (docs/key-release.md §7).</summary>
     public ReceiptOptions Notices { get; init; } = new();
 
@@ -63,6 +66,7 @@ public sealed class KeyServerConfiguration
             ReplayWindow = ks.GetDuration("ReplayWindow", TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(30), TimeSpan.FromHours(1)),
             RateLimitPerMinute = ks.GetInt("RateLimit", 60, 1, 1_000_000),
         };
+        TimeSpan sweep = ks.GetDuration("SweepInterval", ReleaseSweeper.DefaultInterval, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1));
         ks.RejectUnknownKeys();
 
         IniSection dir = ini.Section(DirectoryOptions.SectionName);
@@ -109,6 +113,11 @@ public sealed class KeyServerConfiguration
             throw ks.Error("TlsKey", $"cannot load the TLS certificate and key: {e.Message}");
         }
 
+        if (ReleaseCertificateProblem(releaseCert) is { } problem)
+        {
+            throw ks.Error("ReleaseCertificate", problem);
+        }
+
         try
         {
             using Cms.ListKey release = LoadReleaseKey(releaseCert, releaseKey);
@@ -131,7 +140,61 @@ public sealed class KeyServerConfiguration
             MetricsListen = metricsListen,
             LogLevel = level,
             Notices = receipts,
+            SweepInterval = sweep,
         };
+    }
+
+    /// <summary>
+    /// What the release certificate must allow when it has a keyUsage extension (RFC 5280 §4.2.1.3): the deposits are
+    /// wrapped to it (keyEncipherment for RSA key transport, keyAgreement for EC, RFC 5753 §3) and it signs receipts
+    /// (digitalSignature, docs/key-release.md §7). Null when it is fit; a certificate without the extension allows all.
+    /// </summary>
+    public static string? ReleaseCertificateProblem(string certificatePath)
+    {
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = CertificateInspector.LoadFile(certificatePath);
+        }
+        catch (Exception e) when (e is CryptographicException or DirectoryException)
+        {
+            return $"cannot read '{certificatePath}': {e.Message.ReplaceLineEndings(" ")}";
+        }
+
+        using (certificate)
+        {
+            string algorithm = certificate.GetKeyAlgorithm();
+            (X509KeyUsageFlags wrap, string wrapName) = algorithm switch
+            {
+                Cms.Oids.RsaEncryption => (X509KeyUsageFlags.KeyEncipherment, "keyEncipherment"),
+                Cms.Oids.EcPublicKey => (X509KeyUsageFlags.KeyAgreement, "keyAgreement"),
+                _ => (X509KeyUsageFlags.None, ""),
+            };
+            if (wrap == X509KeyUsageFlags.None)
+            {
+                return $"key type {algorithm} is not supported (RSA or EC)";
+            }
+
+            if (certificate.Extensions.OfType<X509KeyUsageExtension>().FirstOrDefault() is not { } extension)
+            {
+                return null;
+            }
+
+            X509KeyUsageFlags usage = extension.KeyUsages;
+            var missing = new List<string>();
+            if ((usage & wrap) == 0)
+            {
+                missing.Add(wrapName + " (deposits are wrapped to it)");
+            }
+
+            if ((usage & X509KeyUsageFlags.DigitalSignature) == 0)
+            {
+                missing.Add("digitalSignature (it signs receipts)");
+            }
+
+            return missing.Count == 0 ? null
+                : $"its keyUsage ({usage}) lacks {string.Join(" and ", missing)}; issue it with keyUsage digitalSignature, {wrapName}";
+        }
     }
 
     /// <summary>The TLS certificate with its private key (PEM files; the key file must not be readable by others).</summary>

@@ -77,6 +77,8 @@ public sealed class KeyServerHost : IAsyncDisposable
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("securelist-keyd")));
         builder.Services.AddSingleton(sp => new KeyReleaseService(store, directory, releaseKey, config.Service, time,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("securelist-keyd"), sp.GetRequiredService<ReceiptMailer>()));
+        builder.Services.AddHostedService(sp => new SweepService(new ReleaseSweeper(store, config.SweepInterval, time,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("securelist-keyd"))));
 
         WebApplication app = builder.Build();
         Map(app, config);
@@ -178,4 +180,10 @@ public sealed class KeyServerHost : IAsyncDisposable
             d.Dispose();
         }
     }
+}
+
+/// <summary>Runs the release-delete sweep (<see cref="ReleaseSweeper"/>) for as long as the host runs.</summary>
+internal sealed class SweepService(ReleaseSweeper sweeper) : Microsoft.Extensions.Hosting.BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => sweeper.RunAsync(stoppingToken);
 }

@@ -4,70 +4,60 @@ using MilterSecureList.Testing;
 
 namespace MilterSecureList.KeyRelease.Tests;
 
-/// <summary>The built securelist-keyd as a process: --check-config, and SIGKILL then restart on the same database.</summary>
-public sealed class KeyServerProcessTests : IAsyncLifetime
+/// <summary>The built securelist-keyd as a process: --check-config, and SIGKILL then restart on the same database (SQLite
+/// and PostgreSQL).</summary>
+[Collection(ReleaseBackends.Name)]
+public sealed class KeyServerProcessTests(ReleaseBackends backends)
 {
-    private readonly ReleaseWorld _world = new();
-    private TestMember _alice = null!;
-    private TestMember _bob = null!;
+    public static TheoryData<string> Backends => ReleaseBackends.Names;
 
-    public Task InitializeAsync()
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public async Task KilledAndRestartedItLosesNoDepositReleaseRevocationOrNonce(string backend)
     {
-        _alice = _world.AddMember("alice@example.test");
-        _bob = _world.AddMember("bob@example.test");
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
-
-    private async Task<ReleaseHttpResponse?> AskAsync(byte[] signed)
-    {
-        using KeyReleaseClient http = _world.ReaderHttp();
-        return await http.ReleaseAsync(_world.Url, signed, CancellationToken.None);
-    }
-
-    [Fact]
-    public async Task KilledAndRestartedItLosesNoDepositReleaseRevocationOrNonce()
-    {
+        await using ReleaseWorld world = backends.NewWorld(backend);
+        TestMember alice = world.AddMember("alice@example.test");
+        TestMember bob = world.AddMember("bob@example.test");
         byte[] nonce = RandomNumberGenerator.GetBytes(32);
         KeyReleaseSeal seal;
-        await using (KeyServerProcess keyd = await KeyServerProcess.StartAsync(_world.ConfigFile, _world.Port))
+        await using (KeyServerProcess keyd = await KeyServerProcess.StartAsync(world.ConfigFile, world.Port))
         {
-            seal = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("durable\r\n"));
-            Assert.NotNull(await AskAsync(ReleaseWorld.SignedRequest(seal.Entry, _alice.Address, _alice.Certificate, _alice.Key, nonce)));
-            using (ReleaseStore store = ReleaseStore.Open(_world.DirectoryOptions, TimeProvider.System))
+            seal = await world.SealAndDepositAsync(await world.OpensslPostAsync("durable\r\n"));
+            Assert.NotNull(await world.AskAsync(ReleaseWorld.SignedRequest(seal.Entry, alice.Address, alice.Certificate, alice.Key, nonce)));
+            using (ReleaseStore store = ReleaseStore.Open(world.DirectoryOptions, TimeProvider.System))
             {
-                Assert.True(store.Revoke(seal.Entry.MessageIdHex, _bob.Address));
+                Assert.True(store.Revoke(seal.Entry.MessageIdHex, bob.Address));
             }
 
             await keyd.KillAsync();
         }
 
-        await using KeyServerProcess again = await KeyServerProcess.StartAsync(_world.ConfigFile, _world.Port);
-        Assert.Null(await AskAsync(ReleaseWorld.SignedRequest(seal.Entry, _alice.Address, _alice.Certificate, _alice.Key, nonce)));
-        Assert.Null(await AskAsync(ReleaseWorld.SignedRequest(seal.Entry, _bob.Address, _bob.Certificate, _bob.Key)));
-        ReleaseHttpResponse? reply = await AskAsync(ReleaseWorld.SignedRequest(seal.Entry, _alice.Address, _alice.Certificate, _alice.Key));
+        await using KeyServerProcess again = await KeyServerProcess.StartAsync(world.ConfigFile, world.Port);
+        Assert.Null(await world.AskAsync(ReleaseWorld.SignedRequest(seal.Entry, alice.Address, alice.Certificate, alice.Key, nonce)));
+        Assert.Null(await world.AskAsync(ReleaseWorld.SignedRequest(seal.Entry, bob.Address, bob.Certificate, bob.Key)));
+        ReleaseHttpResponse? reply = await world.AskAsync(ReleaseWorld.SignedRequest(seal.Entry, alice.Address, alice.Certificate, alice.Key));
         Assert.NotNull(reply);
         Assert.False(reply.FirstRelease);
-        Assert.Equal("durable\r\n", await _world.OpensslDecryptAsync(KeyReleaseReader.Insert(seal.ContentInfo, reply.RecipientInfo), _alice));
+        Assert.Equal("durable\r\n", await world.OpensslDecryptAsync(KeyReleaseReader.Insert(seal.ContentInfo, reply.RecipientInfo), alice));
     }
 
     [Fact]
     public async Task CheckConfigNamesTheFileLineSectionAndKey()
     {
-        (int code, string output, _) = await ExternalTool.RunAsync("dotnet", [KeyServerProcess.Dll(), "--check-config", "--config", _world.ConfigFile]);
+        await using ReleaseWorld world = backends.NewWorld("sqlite");
+        (int code, string output, _) = await ExternalTool.RunAsync("dotnet", [KeyServerProcess.Dll(), "--check-config", "--config", world.ConfigFile]);
         Assert.Equal(0, code);
         Assert.Contains("OK", output);
 
-        string bad = Path.Combine(_world.Root, "bad.ini");
-        File.WriteAllText(bad, File.ReadAllText(_world.ConfigFile).Replace("RateLimit = 1000", "RateLimit = lots", StringComparison.Ordinal));
+        string bad = Path.Combine(world.Root, "bad.ini");
+        File.WriteAllText(bad, File.ReadAllText(world.ConfigFile).Replace("RateLimit = 1000", "RateLimit = lots", StringComparison.Ordinal));
         (code, _, string error) = await ExternalTool.RunAsync("dotnet", [KeyServerProcess.Dll(), "--check-config", "--config", bad]);
         Assert.Equal(1, code);
         Assert.Matches(@"^\S*bad\.ini:\d+: \[KeyServer\] RateLimit: ", error.Trim());
 
         // A release key others can read is refused.
-        File.SetUnixFileMode(_world.ReleaseKeyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
-        (code, _, error) = await ExternalTool.RunAsync("dotnet", [KeyServerProcess.Dll(), "--check-config", "--config", _world.ConfigFile]);
+        File.SetUnixFileMode(world.ReleaseKeyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        (code, _, error) = await ExternalTool.RunAsync("dotnet", [KeyServerProcess.Dll(), "--check-config", "--config", world.ConfigFile]);
         Assert.Equal(1, code);
         Assert.Contains("[KeyServer] ReleaseKey:", error);
         Assert.Single(error.Trim().Split('\n'));

@@ -5,179 +5,183 @@ using MilterSecureList.Testing;
 
 namespace MilterSecureList.KeyRelease.Tests;
 
-/// <summary>The key server over TLS on loopback with SQLite; the sender and the reader are openssl.</summary>
-public sealed class KeyServerReleaseTests : IAsyncLifetime
+/// <summary>The key server over TLS on loopback, on SQLite and on PostgreSQL; the sender and the reader are openssl.</summary>
+[Collection(ReleaseBackends.Name)]
+public sealed class KeyServerReleaseTests(ReleaseBackends backends)
 {
-    private readonly ReleaseWorld _world = new();
-    private TestMember _alice = null!;
-    private TestMember _bob = null!;
+    public static TheoryData<string> Backends => ReleaseBackends.Names;
 
-    public async Task InitializeAsync()
+    /// <summary>Members alice and bob, then the key server.</summary>
+    private static async Task<(TestMember Alice, TestMember Bob)> StartAsync(ReleaseWorld world)
     {
-        _alice = _world.AddMember("alice@example.test");
-        _bob = _world.AddMember("bob@example.test");
-        await _world.StartAsync();
+        TestMember alice = world.AddMember("alice@example.test");
+        TestMember bob = world.AddMember("bob@example.test");
+        await world.StartAsync();
+        return (alice, bob);
     }
 
-    public async Task DisposeAsync() => await _world.DisposeAsync();
-
-    private async Task<ReleaseHttpResponse?> AskAsync(byte[] signed)
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public async Task AMemberFetchesTheKeyAndOpensslDecryptsTheResult(string backend)
     {
-        using KeyReleaseClient http = _world.ReaderHttp();
-        return await http.ReleaseAsync(_world.Url, signed, CancellationToken.None);
-    }
-
-    [Fact]
-    public async Task AMemberFetchesTheKeyAndOpensslDecryptsTheResult()
-    {
-        byte[] post = await _world.OpensslPostAsync("Subject: hello\r\n\r\nthe secret plan\r\n");
-        KeyReleaseSeal seal = await _world.SealAndDepositAsync(post);
+        await using ReleaseWorld world = backends.NewWorld(backend);
+        (TestMember alice, _) = await StartAsync(world);
+        byte[] post = await world.OpensslPostAsync("Subject: hello\r\n\r\nthe secret plan\r\n");
+        KeyReleaseSeal seal = await world.SealAndDepositAsync(post);
 
         // The sealed post carries no key for anyone: openssl cannot open it with a member's key.
-        Assert.Null(await _world.OpensslDecryptAsync(seal.ContentInfo, _alice));
+        Assert.Null(await world.OpensslDecryptAsync(seal.ContentInfo, alice));
         KeyReleaseEntry entry = KeyReleaseReader.Find(seal.ContentInfo)!;
-        Assert.Equal(_world.Url.ToString(), entry.KeyServer);
+        Assert.Equal(world.Url.ToString(), entry.KeyServer);
         Assert.Equal(ReleaseWorld.List, entry.Policy.List);
 
-        ReleaseHttpResponse? reply = await AskAsync(ReleaseWorld.SignedRequest(entry, _alice.Address, _alice.Certificate, _alice.Key));
+        ReleaseHttpResponse? reply = await world.AskAsync(ReleaseWorld.SignedRequest(entry, alice.Address, alice.Certificate, alice.Key));
         Assert.NotNull(reply);
         Assert.True(reply.FirstRelease);
         byte[] readable = KeyReleaseReader.Insert(seal.ContentInfo, reply.RecipientInfo);
-        Assert.Equal("Subject: hello\r\n\r\nthe secret plan\r\n", await _world.OpensslDecryptAsync(readable, _alice));
+        Assert.Equal("Subject: hello\r\n\r\nthe secret plan\r\n", await world.OpensslDecryptAsync(readable, alice));
         Assert.Null(KeyReleaseReader.Find(readable));
 
         // A second fetch works and is not the first; status shows one member, fetched twice.
-        ReleaseHttpResponse? again = await AskAsync(ReleaseWorld.SignedRequest(entry, _alice.Address, _alice.Certificate, _alice.Key));
+        ReleaseHttpResponse? again = await world.AskAsync(ReleaseWorld.SignedRequest(entry, alice.Address, alice.Certificate, alice.Key));
         Assert.False(again!.FirstRelease);
-        ReleaseFetch fetch = Assert.Single(_world.Host!.Service.Store.GetFetches(entry.MessageIdHex));
-        Assert.Equal((_alice.Address, 2L), (fetch.Member, fetch.Count));
+        ReleaseFetch fetch = Assert.Single(world.Host!.Service.Store.GetFetches(entry.MessageIdHex));
+        Assert.Equal((alice.Address, 2L), (fetch.Member, fetch.Count));
     }
 
-    [Fact]
-    public async Task ForgedRequestsAreRefusedAlikeAndAudited()
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public async Task ForgedRequestsAreRefusedAlikeAndAudited(string backend)
     {
-        byte[] post = await _world.OpensslPostAsync("forgery target\r\n");
-        KeyReleaseSeal seal = await _world.SealAndDepositAsync(post);
+        await using ReleaseWorld world = backends.NewWorld(backend);
+        (TestMember alice, TestMember bob) = await StartAsync(world);
+        byte[] post = await world.OpensslPostAsync("forgery target\r\n");
+        KeyReleaseSeal seal = await world.SealAndDepositAsync(post);
         KeyReleaseEntry entry = seal.Entry;
-        TestMember mallory = _world.AddMember("mallory@example.test", addToList: false);
+        TestMember mallory = world.AddMember("mallory@example.test", addToList: false);
 
         byte[] nonce = RandomNumberGenerator.GetBytes(32);
-        Assert.NotNull(await AskAsync(ReleaseWorld.SignedRequest(entry, _bob.Address, _bob.Certificate, _bob.Key, nonce)));
+        Assert.NotNull(await world.AskAsync(ReleaseWorld.SignedRequest(entry, bob.Address, bob.Certificate, bob.Key, nonce)));
 
         byte[] tampered = (byte[])entry.Binding.Clone();
         tampered[0] ^= 1;
         var forgeries = new (string Why, byte[] Signed)[]
         {
-            ("bob signs as alice", ReleaseWorld.SignedRequest(entry, _alice.Address, _bob.Certificate, _bob.Key)),
-            ("alice's certificate, mallory's key", SignedWithSwappedCertificate(entry, _alice, mallory)),
+            ("bob signs as alice", ReleaseWorld.SignedRequest(entry, alice.Address, bob.Certificate, bob.Key)),
+            ("alice's certificate, mallory's key", SignedWithSwappedCertificate(entry, alice, mallory)),
             ("a non-member", ReleaseWorld.SignedRequest(entry, mallory.Address, mallory.Certificate, mallory.Key)),
-            ("replayed nonce", ReleaseWorld.SignedRequest(entry, _bob.Address, _bob.Certificate, _bob.Key, nonce)),
-            ("tampered binding", ReleaseWorld.SignedRequest(entry, _alice.Address, _alice.Certificate, _alice.Key, binding: tampered)),
-            ("stale time", ReleaseWorld.SignedRequest(entry, _alice.Address, _alice.Certificate, _alice.Key, time: DateTimeOffset.UtcNow.AddHours(-1))),
-            ("unknown message", new ReleaseRequest(KeyReleaseEntry.NewMessageId(), _alice.Address, RandomNumberGenerator.GetBytes(32), DateTimeOffset.UtcNow, entry.Binding).Sign(_alice.Certificate, _alice.Key)),
+            ("replayed nonce", ReleaseWorld.SignedRequest(entry, bob.Address, bob.Certificate, bob.Key, nonce)),
+            ("tampered binding", ReleaseWorld.SignedRequest(entry, alice.Address, alice.Certificate, alice.Key, binding: tampered)),
+            ("stale time", ReleaseWorld.SignedRequest(entry, alice.Address, alice.Certificate, alice.Key, time: DateTimeOffset.UtcNow.AddHours(-1))),
+            ("unknown message", new ReleaseRequest(KeyReleaseEntry.NewMessageId(), alice.Address, RandomNumberGenerator.GetBytes(32), DateTimeOffset.UtcNow, entry.Binding).Sign(alice.Certificate, alice.Key)),
             ("not a signature", Encoding.ASCII.GetBytes("garbage")),
         };
 
         foreach ((string why, byte[] signed) in forgeries)
         {
-            Assert.True(await AskAsync(signed) is null, why);
+            Assert.True(await world.AskAsync(signed) is null, why);
         }
 
         // The reply is the same fixed text whatever failed.
-        using var raw = new HttpClient(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is not null && c.GetRawCertData().AsSpan().SequenceEqual(_world.TlsCertificate.RawData) } });
         var bodies = new HashSet<string>();
         foreach ((_, byte[] signed) in forgeries)
         {
-            HttpResponseMessage r = await raw.PostAsync(new Uri(_world.Url, "v1/release"),
-                new StringContent($"{{\"request\":\"{Convert.ToBase64String(signed)}\"}}", Encoding.UTF8, "application/json"));
-            Assert.Equal(System.Net.HttpStatusCode.Forbidden, r.StatusCode);
-            bodies.Add(await r.Content.ReadAsStringAsync());
+            (System.Net.HttpStatusCode status, string body) = await world.RawReleaseAsync(signed);
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, status);
+            bodies.Add(body);
         }
 
         Assert.Equal("{\"error\":\"release refused\"}", Assert.Single(bodies));
 
         // The operator sees which check failed, per request.
-        IReadOnlyList<ReleaseAuditRow> audit = _world.Host!.Service.Store.GetAudit(entry.MessageIdHex);
+        IReadOnlyList<ReleaseAuditRow> audit = world.Host!.Service.Store.GetAudit(entry.MessageIdHex);
         string[] reasons = [.. audit.Where(a => a.Result == "refused").Select(a => a.Reason).Distinct().Order()];
         Assert.Equal(["binding", "certificate", "membership", "replay", "time"], reasons);
         // A request whose signature does not verify names no message the server would trust: audited under "-".
-        Assert.Equal(4, _world.Host.Service.Store.GetAudit("-").Count(a => a.Reason == "signature"));
+        Assert.Equal(4, world.Host.Service.Store.GetAudit("-").Count(a => a.Reason == "signature"));
         Assert.Equal("released", audit[0].Result);
         Assert.All(audit, a => Assert.Equal("127.0.0.1", a.Client));
     }
 
-    [Fact]
-    public async Task RemovedRevokedAndExpiredAreRefused()
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public async Task RemovedRevokedAndExpiredAreRefused(string backend)
     {
-        KeyReleaseSeal first = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("one\r\n"));
-        KeyReleaseSeal second = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("two\r\n"));
-        KeyReleaseSeal shortLived = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("three\r\n"), notAfter: DateTimeOffset.UtcNow.AddSeconds(2));
-        ReleaseStore store = _world.Host!.Service.Store;
+        await using ReleaseWorld world = backends.NewWorld(backend);
+        (TestMember alice, TestMember bob) = await StartAsync(world);
+        KeyReleaseSeal first = await world.SealAndDepositAsync(await world.OpensslPostAsync("one\r\n"));
+        KeyReleaseSeal second = await world.SealAndDepositAsync(await world.OpensslPostAsync("two\r\n"));
+        KeyReleaseSeal shortLived = await world.SealAndDepositAsync(await world.OpensslPostAsync("three\r\n"), notAfter: DateTimeOffset.UtcNow.AddSeconds(2));
+        ReleaseStore store = world.Host!.Service.Store;
 
         // Revoked for one member only, then for everyone.
-        Assert.True(store.Revoke(first.Entry.MessageIdHex, _bob.Address));
-        Assert.Null(await AskAsync(ReleaseWorld.SignedRequest(first.Entry, _bob.Address, _bob.Certificate, _bob.Key)));
-        Assert.NotNull(await AskAsync(ReleaseWorld.SignedRequest(first.Entry, _alice.Address, _alice.Certificate, _alice.Key)));
+        Assert.True(store.Revoke(first.Entry.MessageIdHex, bob.Address));
+        Assert.Null(await world.AskAsync(ReleaseWorld.SignedRequest(first.Entry, bob.Address, bob.Certificate, bob.Key)));
+        Assert.NotNull(await world.AskAsync(ReleaseWorld.SignedRequest(first.Entry, alice.Address, alice.Certificate, alice.Key)));
         Assert.True(store.Revoke(first.Entry.MessageIdHex, null));
-        Assert.Null(await AskAsync(ReleaseWorld.SignedRequest(first.Entry, _alice.Address, _alice.Certificate, _alice.Key)));
+        Assert.Null(await world.AskAsync(ReleaseWorld.SignedRequest(first.Entry, alice.Address, alice.Certificate, alice.Key)));
         Assert.False(store.Revoke(KeyReleaseEntry.NewMessageId().ToString()!, null));
 
         // Expired: poll until the post's notAfter has passed, then the member is refused.
         await Poll.UntilAsync(
-            async () => await AskAsync(ReleaseWorld.SignedRequest(shortLived.Entry, _alice.Address, _alice.Certificate, _alice.Key)) is null,
+            async () => await world.AskAsync(ReleaseWorld.SignedRequest(shortLived.Entry, alice.Address, alice.Certificate, alice.Key)) is null,
             "the key server to refuse alice once the post's notAfter has passed",
             interval: TimeSpan.FromMilliseconds(200));
         Assert.Contains(store.GetAudit(shortLived.Entry.MessageIdHex), a => a.Reason == "expired");
 
         // Removed after the post: refused once the key server's directory cache has seen the change.
-        _world.Admin.RemoveMember(ReleaseWorld.List, _bob.Address);
+        world.Admin.RemoveMember(ReleaseWorld.List, bob.Address);
         await Poll.UntilAsync(
-            async () => await AskAsync(ReleaseWorld.SignedRequest(second.Entry, _bob.Address, _bob.Certificate, _bob.Key)) is null,
+            async () => await world.AskAsync(ReleaseWorld.SignedRequest(second.Entry, bob.Address, bob.Certificate, bob.Key)) is null,
             "the key server to refuse bob after his removal from the list",
             interval: TimeSpan.FromMilliseconds(200));
-        Assert.Contains(store.GetAudit(second.Entry.MessageIdHex), a => a.Member == _bob.Address && a.Reason == "membership");
-        Assert.NotNull(await AskAsync(ReleaseWorld.SignedRequest(second.Entry, _alice.Address, _alice.Certificate, _alice.Key)));
+        Assert.Contains(store.GetAudit(second.Entry.MessageIdHex), a => a.Member == bob.Address && a.Reason == "membership");
+        Assert.NotNull(await world.AskAsync(ReleaseWorld.SignedRequest(second.Entry, alice.Address, alice.Certificate, alice.Key)));
     }
 
     [Fact]
     public async Task DepositsNeedTheMiltersClientCertificateAndAValidBinding()
     {
-        byte[] post = await _world.OpensslPostAsync("deposit\r\n");
+        await using ReleaseWorld world = backends.NewWorld("sqlite");
+        await StartAsync(world);
+        byte[] post = await world.OpensslPostAsync("deposit\r\n");
         var policy = new ReleasePolicy(ReleaseWorld.List, ReleaseMode.Rekey, "alice@example.test", DateTimeOffset.UtcNow.AddDays(1));
-        KeyReleaseSeal seal = KeyReleaseSealer.Seal(post, _world.ListKeys(), _world.ReleaseRecipient, _world.Url.ToString(), policy, KeyReleaseEntry.NewMessageId());
+        KeyReleaseSeal seal = KeyReleaseSealer.Seal(post, world.ListKeys(), world.ReleaseRecipient, world.Url.ToString(), policy, KeyReleaseEntry.NewMessageId());
         DepositRequest deposit = KeyReleaseDeposit.From(seal);
 
         // Without a client certificate (a reader's client), or with one not listed: refused.
-        using (KeyReleaseClient reader = _world.ReaderHttp())
+        using (KeyReleaseClient reader = world.ReaderHttp())
         {
-            await Assert.ThrowsAsync<KeyServerUnavailableException>(() => reader.DepositAsync(_world.Url, deposit, CancellationToken.None));
+            await Assert.ThrowsAsync<KeyServerUnavailableException>(() => reader.DepositAsync(world.Url, deposit, CancellationToken.None));
         }
 
-        using KeyReleaseClient milter = _world.MilterHttp();
+        using KeyReleaseClient milter = world.MilterHttp();
         // A policy changed after sealing (longer expiry) no longer matches the binding.
         DepositRequest extended = KeyReleaseDeposit.From(seal);
         extended.Policy = (policy with { NotAfter = DateTimeOffset.UtcNow.AddYears(10) }).Encode();
-        await Assert.ThrowsAsync<KeyServerUnavailableException>(() => milter.DepositAsync(_world.Url, extended, CancellationToken.None));
+        await Assert.ThrowsAsync<KeyServerUnavailableException>(() => milter.DepositAsync(world.Url, extended, CancellationToken.None));
         // A list that is not a release list.
-        _world.Admin.CreateList("plain@lists.test", Directory.ListMode.Rekey, null, Directory.ListKeyType.Rsa2048);
+        world.Admin.CreateList("plain@lists.test", Directory.ListMode.Rekey, null, Directory.ListKeyType.Rsa2048);
         DepositRequest otherList = KeyReleaseDeposit.From(seal);
         otherList.Policy = (policy with { List = "plain@lists.test" }).Encode();
-        await Assert.ThrowsAsync<KeyServerUnavailableException>(() => milter.DepositAsync(_world.Url, otherList, CancellationToken.None));
+        await Assert.ThrowsAsync<KeyServerUnavailableException>(() => milter.DepositAsync(world.Url, otherList, CancellationToken.None));
 
-        await milter.DepositAsync(_world.Url, deposit, CancellationToken.None);
-        await milter.DepositAsync(_world.Url, deposit, CancellationToken.None); // the same again: idempotent
+        await milter.DepositAsync(world.Url, deposit, CancellationToken.None);
+        await milter.DepositAsync(world.Url, deposit, CancellationToken.None); // the same again: idempotent
         DepositRequest conflicting = KeyReleaseDeposit.From(seal);
         conflicting.Binding = new byte[32];
-        await Assert.ThrowsAsync<KeyServerUnavailableException>(() => milter.DepositAsync(_world.Url, conflicting, CancellationToken.None));
+        await Assert.ThrowsAsync<KeyServerUnavailableException>(() => milter.DepositAsync(world.Url, conflicting, CancellationToken.None));
     }
 
     [Fact]
     public async Task TheReaderRefusesAKeyServerWhoseCertificateIsNotTheTrustedOne()
     {
-        KeyReleaseSeal seal = await _world.SealAndDepositAsync(await _world.OpensslPostAsync("pinned\r\n"));
-        using KeyReleaseClient wrongTrust = new([_world.ReleaseCertificate], null, TimeSpan.FromSeconds(10));
+        await using ReleaseWorld world = backends.NewWorld("sqlite");
+        (TestMember alice, _) = await StartAsync(world);
+        KeyReleaseSeal seal = await world.SealAndDepositAsync(await world.OpensslPostAsync("pinned\r\n"));
+        using KeyReleaseClient wrongTrust = new([world.ReleaseCertificate], null, TimeSpan.FromSeconds(10));
         await Assert.ThrowsAsync<KeyServerUnavailableException>(() =>
-            wrongTrust.ReleaseAsync(_world.Url, ReleaseWorld.SignedRequest(seal.Entry, _alice.Address, _alice.Certificate, _alice.Key), CancellationToken.None));
+            wrongTrust.ReleaseAsync(world.Url, ReleaseWorld.SignedRequest(seal.Entry, alice.Address, alice.Certificate, alice.Key), CancellationToken.None));
     }
 
     /// <summary>Mallory signs with her key under a certificate naming alice's issuer and serial, then puts alice's real

@@ -17,20 +17,13 @@ public sealed class ReleaseCliTests : IAsyncLifetime
     {
         _alice = _world.AddMember("alice@example.test");
         _world.AddMember("bob@example.test");
-        _config = Path.Combine(_world.Root, "milter.ini");
-        File.WriteAllText(_config, $"[Directory]\nProvider = sqlite\nPath = {_world.DirectoryOptions.Path}\n[Keys]\nDirectory = {_world.Keys.Directory}\n");
+        _config = _world.WriteMilterIni();
         await _world.StartAsync();
     }
 
     public async Task DisposeAsync() => await _world.DisposeAsync();
 
-    private static (int Code, string Output, string Error) Cli(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = AdminCli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Output, string Error) Cli(params string[] args) => ReleaseWorld.Cli(args);
 
     /// <summary>An S/MIME post written by openssl, sealed and deposited as the milter does it; returns the .eml path.</summary>
     private async Task<(string Path, KeyReleaseEntry Entry)> SealedPostAsync(string text)
@@ -88,6 +81,74 @@ public sealed class ReleaseCliTests : IAsyncLifetime
         Assert.Contains("refused", error);
         Assert.False(File.Exists(Path.Combine(_world.Root, "again.eml")));
         Assert.Contains("revoked for alice@example.test", Cli("release", "status", entry.MessageIdHex, "--config", _config).Output);
+    }
+
+    [Fact]
+    public async Task GpgsmDecryptsTheMessageFetchWrites()
+    {
+        (string sealedPath, _) = await SealedPostAsync("Content-Type: text/plain\r\n\r\nread with GnuPG\r\n");
+        string readable = Path.Combine(_world.Root, "readable.eml");
+        (int code, _, string error) = Cli("release", "fetch", "--cert", _alice.CertificateFile, "--key", _alice.KeyFile,
+            "--in", sealedPath, "--out", readable, "--server-cert", _world.TlsCertificateFile);
+        Assert.True(code == 0, error);
+
+        // gpgsm reads CMS, not a mail message: the application/pkcs7-mime part's decoded content is what it gets.
+        string der = await CmsOfAsync(readable);
+
+        string home = Path.Combine(_world.Root, "gnupg");
+        System.IO.Directory.CreateDirectory(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var gpg = new Dictionary<string, string> { ["GNUPGHOME"] = home };
+        try
+        {
+            string plain = await GpgsmDecryptAsync(home, gpg, der);
+            Assert.Contains("read with GnuPG", plain);
+
+            // The sealed post itself (the release entry, no key for alice) is refused by gpgsm.
+            await Assert.ThrowsAsync<Xunit.Sdk.TrueException>(async () => await GpgsmDecryptAsync(home, gpg, await CmsOfAsync(sealedPath)));
+        }
+        finally
+        {
+            await ExternalTool.RunAsync("gpgconf", ["--kill", "gpg-agent"], new ToolOptions { Environment = gpg });
+        }
+    }
+
+    /// <summary>The decoded content of a message's application/pkcs7-mime body, written next to it as .p7m.</summary>
+    private static async Task<string> CmsOfAsync(string eml)
+    {
+        string der = eml + ".p7m";
+        using MimeKit.MimeMessage message = await MimeKit.MimeMessage.LoadAsync(eml);
+        using FileStream output = File.Create(der);
+        await Assert.IsType<MimeKit.Cryptography.ApplicationPkcs7Mime>(message.Body).Content!.DecodeToAsync(output);
+        return der;
+    }
+
+    /// <summary>alice's key in a throwaway GnuPG home (imported once), then <c>gpgsm -d</c>; fails the test when gpgsm does.</summary>
+    private async Task<string> GpgsmDecryptAsync(string home, Dictionary<string, string> gpg, string der)
+    {
+        const string Password = "release-test";
+        if (!File.Exists(Path.Combine(home, "gpgsm.conf")))
+        {
+            ExternalTool.Require("gpgsm", "gpgsm");
+            File.WriteAllText(Path.Combine(home, "gpg-agent.conf"), "allow-loopback-pinentry\n");
+            File.WriteAllText(Path.Combine(home, "gpgsm.conf"), "disable-crl-checks\ndisable-policy-checks\n");
+            // gpgsm 2.2 reads only the legacy PKCS#12 encryption (3DES, SHA-1).
+            string p12 = Path.Combine(_world.Root, "alice.p12");
+            using (var withKey = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(_alice.CertificateFile, _alice.KeyFile))
+            {
+                File.WriteAllBytes(p12, withKey.ExportPkcs12(new System.Security.Cryptography.PbeParameters(
+                    System.Security.Cryptography.PbeEncryptionAlgorithm.TripleDes3KeyPkcs12, System.Security.Cryptography.HashAlgorithmName.SHA1, 2048), Password));
+            }
+
+            ToolResult imported = await ExternalTool.RunAsync("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import", p12],
+                new ToolOptions { Environment = gpg, Stdin = System.Text.Encoding.ASCII.GetBytes(Password + "\n") });
+            Assert.True(imported.Succeeded, imported.StdErr);
+        }
+
+        string output = der + ".out";
+        ToolResult decrypted = await ExternalTool.RunAsync("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "-d", "-o", output, der],
+            new ToolOptions { Environment = gpg, Stdin = System.Text.Encoding.ASCII.GetBytes(Password + "\n") });
+        Assert.True(decrypted.Succeeded, decrypted.StdErr);
+        return File.ReadAllText(output);
     }
 
     [Fact]

@@ -54,7 +54,7 @@ public sealed class ReleaseWorld : IAsyncDisposable
             DepositClients = {client.GetCertHashString(HashAlgorithmName.SHA256)}
             RateLimit = 1000
             [Directory]
-            {(DirectoryOptions.Provider == DirectoryProvider.Sqlite ? $"Provider = sqlite\nPath = {DirectoryOptions.Path}" : $"Provider = postgres\nConnectionString = {DirectoryOptions.ConnectionString}")}
+            {DirectoryLines}
             CacheRefreshSeconds = 1
             """);
         Url = new Uri($"https://127.0.0.1:{Port}/");
@@ -62,6 +62,28 @@ public sealed class ReleaseWorld : IAsyncDisposable
     }
 
     public string Root { get; }
+
+    /// <summary>The [Directory] section's lines for this world's database (keyd.ini, milter.ini).</summary>
+    public string DirectoryLines => DirectoryOptions.Provider == DirectoryProvider.Sqlite
+        ? $"Provider = sqlite\nPath = {DirectoryOptions.Path}"
+        : $"Provider = postgres\nConnectionString = {DirectoryOptions.ConnectionString}";
+
+    /// <summary>A milter.ini for <c>securelist</c> commands on this world's directory and keys; returns its path.</summary>
+    public string WriteMilterIni()
+    {
+        string path = Path.Combine(Root, "milter.ini");
+        File.WriteAllText(path, $"[Directory]\n{DirectoryLines}\n[Keys]\nDirectory = {Keys.Directory}\n");
+        return path;
+    }
+
+    /// <summary>The admin CLI in-process: exit code, standard output, standard error.</summary>
+    public static (int Code, string Output, string Error) Cli(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int code = global::MilterSecureList.Admin.AdminCli.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
 
     public DirectoryOptions DirectoryOptions { get; }
 
@@ -97,6 +119,52 @@ public sealed class ReleaseWorld : IAsyncDisposable
 
     /// <summary>Adds sections to keyd.ini before <see cref="StartAsync"/>.</summary>
     public void AppendConfig(string text) => File.AppendAllText(ConfigFile, "\n" + text + "\n");
+
+    /// <summary>Adds a <c>KEY = VALUE</c> line to keyd.ini's [KeyServer] section before <see cref="StartAsync"/>.</summary>
+    public void SetKeyServer(string line) =>
+        File.WriteAllText(ConfigFile, File.ReadAllText(ConfigFile).Replace("[KeyServer]\n", $"[KeyServer]\n{line}\n", StringComparison.Ordinal));
+
+    /// <summary>Sets list options (KEY=VALUE) on the release list.</summary>
+    public void SetListOptions(params string[] options) => Admin.SetList(List, null, null, null, options);
+
+    /// <summary>A member's release request as the reader sends it; null when the key server refuses.</summary>
+    public async Task<ReleaseHttpResponse?> AskAsync(byte[] signed)
+    {
+        using KeyReleaseClient http = ReaderHttp();
+        return await http.ReleaseAsync(Url, signed, CancellationToken.None);
+    }
+
+    /// <summary>A release request posted as raw JSON: the HTTP status and body exactly as the key server sent them.</summary>
+    public async Task<(System.Net.HttpStatusCode Status, string Body)> RawReleaseAsync(byte[] signed)
+    {
+        using var raw = new HttpClient(new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is not null && c.GetRawCertData().AsSpan().SequenceEqual(TlsCertificate.RawData) },
+        });
+        using HttpResponseMessage r = await raw.PostAsync(new Uri(Url, "v1/release"),
+            new StringContent($"{{\"request\":\"{Convert.ToBase64String(signed)}\"}}", System.Text.Encoding.UTF8, "application/json"));
+        return (r.StatusCode, await r.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>The member asks for <paramref name="entry"/>'s key with a correct request.</summary>
+    public Task<ReleaseHttpResponse?> FetchAsync(KeyReleaseEntry entry, TestMember member) =>
+        AskAsync(SignedRequest(entry, member.Address, member.Certificate, member.Key));
+
+    /// <summary>SQLite only: the database file and its write-ahead log as they are on disk now.</summary>
+    public byte[] RawDatabaseFiles()
+    {
+        using var all = new MemoryStream();
+        foreach (string file in new[] { DirectoryOptions.Path, DirectoryOptions.Path + "-wal" })
+        {
+            if (File.Exists(file))
+            {
+                using var s = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                s.CopyTo(all);
+            }
+        }
+
+        return all.ToArray();
+    }
 
     public KeyServerHost? Host { get; private set; }
 

@@ -82,8 +82,9 @@ public sealed class KeyServerFiles
             request.CertificateExtensions.Add(san.Build());
         }
 
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(
-            tls ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment : X509KeyUsageFlags.KeyEncipherment, true));
+        // Both pairs: keyEncipherment (TLS key exchange; deposits are wrapped to the release certificate) and
+        // digitalSignature (TLS; receipts), as keyd checks at start-up (docs/key-release.md §6).
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
         using X509Certificate2 cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
         string pem = Path.Combine(Dir, name + ".pem");
         File.WriteAllText(pem, cert.ExportCertificatePem() + "\n");

@@ -124,7 +124,14 @@ public static class ReleaseCommands
             context.Output.WriteLine($"release {record.MessageId}: list {record.List}, sender {record.Sender}");
             context.Output.WriteLine($"deposited {Time(record.CreatedAt)}, expires {Time(record.NotAfter)}");
             context.Output.WriteLine(record.RevokedAt is { } r ? $"revoked {Time(r)}" : "not revoked");
-            context.Output.WriteLine(record.DeletedAt is { } d ? $"key deleted {Time(d)}" : "key held");
+            context.Output.WriteLine(record.DeletedAt is { } d
+                ? $"key deleted {Time(d)} ({record.DeleteReason ?? "by the operator"})"
+                : $"key held (release-delete {KeyReleaseListOptions.Name(record.DeletePolicy)})");
+            if (record.DeletedAt is null && record.DeletePolicy == ReleaseDeletePolicy.AfterAll)
+            {
+                context.Output.WriteLine($"{store.GetPendingCount(messageId)} member(s) at deposit time have not fetched yet");
+            }
+
             foreach (string revoked in store.GetRevokedMembers(messageId))
             {
                 context.Output.WriteLine($"revoked for {revoked}");
