@@ -17,8 +17,9 @@ public interface IGatewayDirectory
 
     HarvestOutcome Harvest(string address, X509Certificate2 certificate, byte[]? capabilities);
 
-    /// <summary>The user's private key; owned by the directory (callers must not dispose it).</summary>
-    RSA GetPrivateKey(GatewayUser user, X509Certificate2 certificate);
+    /// <summary>The user's private key, an <see cref="RSA"/> or an <see cref="ECDsa"/> (EC keys sign as ECDSA and
+    /// decrypt by ECDH with the same key material); owned by the directory (callers must not dispose it).</summary>
+    AsymmetricAlgorithm GetPrivateKey(GatewayUser user, X509Certificate2 certificate);
 }
 
 /// <summary>
@@ -29,7 +30,7 @@ public sealed class StoreGatewayDirectory : IGatewayDirectory, IDisposable
 {
     private readonly GatewayStore _store;
     private readonly ListKeyStore _keys;
-    private readonly ConcurrentDictionary<string, RSA> _privateKeys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AsymmetricAlgorithm> _privateKeys = new(StringComparer.Ordinal);
     private readonly Func<string, byte[]?>? _listCertificate;
 
     /// <param name="listCertificate">The current certificate of an encrypted list, so lists are correspondents too.</param>
@@ -59,12 +60,33 @@ public sealed class StoreGatewayDirectory : IGatewayDirectory, IDisposable
         _store.Harvest(address, certificate.RawData, CertificateInspector.Sha256Fingerprint(certificate), capabilities,
             certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime());
 
-    public RSA GetPrivateKey(GatewayUser user, X509Certificate2 certificate) =>
-        _privateKeys.GetOrAdd(user.KeyFile, file => (RSA)_keys.ReadKey(file, certificate));
+    public AsymmetricAlgorithm GetPrivateKey(GatewayUser user, X509Certificate2 certificate) =>
+        _privateKeys.GetOrAdd(user.KeyFile, file => ForSigning(_keys.ReadKey(file, certificate)));
+
+    /// <summary>The key store reads EC keys as ECDH (list keys only decrypt); a user's key signs too, so it is kept
+    /// as ECDSA, from which the decryptor derives its ECDH object per message. The exported scalar is zeroed.</summary>
+    internal static AsymmetricAlgorithm ForSigning(AsymmetricAlgorithm key)
+    {
+        if (key is not ECDiffieHellman ecdh)
+        {
+            return key;
+        }
+
+        ECParameters parameters = ecdh.ExportParameters(includePrivateParameters: true);
+        try
+        {
+            return ECDsa.Create(parameters);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(parameters.D);
+            ecdh.Dispose();
+        }
+    }
 
     public void Dispose()
     {
-        foreach (RSA key in _privateKeys.Values)
+        foreach (AsymmetricAlgorithm key in _privateKeys.Values)
         {
             key.Dispose();
         }

@@ -40,4 +40,13 @@ public static partial class GatewayLog
 
     [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "gateway: notice to {User} about {Correspondent} could not be sent: {Error}")]
     public static partial void NoticeFailed(ILogger logger, string user, string correspondent, string error);
+
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Information, Message = "{QueueId}: gateway audit: key fetched for {User} release={Release} message-id={MessageId}")]
+    public static partial void ReleaseFetched(ILogger logger, string queueId, string user, string messageId, string release);
+
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Warning, Message = "{QueueId}: gateway: key server refused the key for {User} release={Release} message-id={MessageId}; delivered encrypted")]
+    public static partial void ReleaseRefused(ILogger logger, string queueId, string user, string messageId, string release);
+
+    [LoggerMessage(EventId = 4014, Level = LogLevel.Warning, Message = "{QueueId}: gateway: key server unavailable for release={Release} message-id={MessageId}, tempfailed: {Problem}")]
+    public static partial void ReleaseUnavailable(ILogger logger, string queueId, string messageId, string release, string problem);
 }

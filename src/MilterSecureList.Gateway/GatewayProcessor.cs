@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using MilterSecureList.Cms;
+using MilterSecureList.Cms.KeyRelease;
 using MilterSecureList.Directory;
 using MilterSecureList.Directory.Gateway;
 
@@ -18,6 +19,9 @@ public sealed class GatewayProcessor
 {
     private const string AuthenticationResults = "Authentication-Results";
 
+    /// <summary>Put on a key-release post the key server refused to release for a user (docs/gateway.md).</summary>
+    public const string ReleaseRefusedHeader = "X-SecureList-Release-Refused";
+
     private readonly IGatewayDirectory _directory;
     private volatile SmimeVerifier _verifier;
     private readonly TimeProvider _time;
@@ -33,6 +37,9 @@ public sealed class GatewayProcessor
         _time = time;
         _logger = logger;
     }
+
+    /// <summary>Fetches the keys of key-release posts for users; null: such posts stay encrypted (docs/gateway.md).</summary>
+    public IKeyReleaseFetcher? KeyRelease { get; init; }
 
     /// <summary>The [Gateway] settings; replaced as a whole on reload (each message reads it once per decision).</summary>
     public GatewayOptions Options { get; set; }
@@ -173,7 +180,7 @@ public sealed class GatewayProcessor
         var done = new List<string>();
         if (sign)
         {
-            RSA key = _directory.GetPrivateKey(user, certificate);
+            AsymmetricAlgorithm key = _directory.GetPrivateKey(user, certificate);
             bool opaque = user.Opaque ?? Options.Opaque;
             byte[] signedData = SmimeSigner.CreateSignedData(canonical, certificate, key, user.Chain, _time.GetUtcNow(), detached: !opaque);
             entity = opaque ? SmimeSigner.Pkcs7Mime(signedData, "signed-data") : SmimeSigner.MultipartSigned(canonical, signedData);
@@ -186,12 +193,16 @@ public sealed class GatewayProcessor
             var all = transaction.EncryptTo.Values.ToList();
             // Stronger algorithms only when every recipient announced them; otherwise what every client reads.
             bool gcm = all.All(r => r.Capabilities?.Supports(SmimeCapabilities.Aes256Gcm) == true);
-            bool oaep = all.All(r => r.Capabilities?.Supports(SmimeCapabilities.RsaesOaep) == true);
+            // OAEP is decided over the RSA recipients only: EC recipients get ECDH key agreement whatever they announce.
+            bool oaep = all.Where(r => !IsEc(r.Certificate)).All(r => r.Capabilities?.Supports(SmimeCapabilities.RsaesOaep) == true);
             var recipients = all.Select(r => CmsRecipient.FromCertificate(r.Certificate, oaep)).ToList();
             byte[] enveloped = CmsEncryptor.Encrypt(entity.ToBytes(), recipients, gcm);
             entity = SmimeSigner.Pkcs7Mime(enveloped, gcm ? "authEnveloped-data" : "enveloped-data");
-            GatewayLog.Encrypted(_logger, queueId, user.Address, messageId, recipients.Count, gcm ? "aes256-gcm" : "aes256-cbc", oaep ? "rsaes-oaep" : "rsa-pkcs1v1.5");
-            done.Add($"encrypted to {recipients.Count} recipient(s) ({(gcm ? "AES-256-GCM" : "AES-256-CBC")}, {(oaep ? "RSAES-OAEP" : "RSA PKCS#1 v1.5")})");
+            var transports = recipients.Select(r => r.KeyTransport).Distinct().Order().ToList();
+            string logged = string.Join('+', transports.Select(t => t switch { CmsKeyTransport.RsaOaepSha256 => "rsaes-oaep", CmsKeyTransport.EcdhStdSha256Aes256Wrap => "ecdh-es", _ => "rsa-pkcs1v1.5" }));
+            GatewayLog.Encrypted(_logger, queueId, user.Address, messageId, recipients.Count, gcm ? "aes256-gcm" : "aes256-cbc", logged);
+            done.Add($"encrypted to {recipients.Count} recipient(s) ({(gcm ? "AES-256-GCM" : "AES-256-CBC")}, " +
+                $"{string.Join(" + ", transports.Select(t => t switch { CmsKeyTransport.RsaOaepSha256 => "RSAES-OAEP", CmsKeyTransport.EcdhStdSha256Aes256Wrap => "ECDH", _ => "RSA PKCS#1 v1.5" }))})");
         }
 
         GatewayResult result = GatewayResult.Pass(string.Join(", ", done));
@@ -262,16 +273,39 @@ public sealed class GatewayProcessor
 
         // One body for all: decrypt only when every recipient is a gateway user this message is encrypted to.
         var readers = new List<(GatewayUser User, X509Certificate2 Certificate)>();
+        string? notAddressed = null;
         foreach (string recipient in transaction.Recipients)
         {
             GatewayUser? user = _directory.FindUser(recipient);
             X509Certificate2? certificate = user?.CertificateDer is { } der ? X509CertificateLoader.LoadCertificate(der) : null;
-            if (user is null || certificate is null || !envelope.Recipients.Any(r => r.Names(certificate)))
+            if (user is null || certificate is null)
             {
                 return LeftEncrypted(headers, queueId, messageId, $"not encrypted to {recipient}'s certificate");
             }
 
             readers.Add((user, certificate));
+            if (notAddressed is null && !envelope.Recipients.Any(r => r.Names(certificate)))
+            {
+                notAddressed = recipient;
+            }
+        }
+
+        string? released = null;
+        if (notAddressed is not null)
+        {
+            if (!envelope.Recipients.Any(r => r.Kind == RecipientInfoKind.Other && r.OriType == Oids.KeyReleaseOri))
+            {
+                return LeftEncrypted(headers, queueId, messageId, $"not encrypted to {notAddressed}'s certificate");
+            }
+
+            (byte[]? withKey, GatewayResult? stop) = FetchReleasedKey(readers, headers, cms, queueId, messageId);
+            if (stop is not null)
+            {
+                return stop;
+            }
+
+            cms = withKey!;
+            released = "key released by the key server";
         }
 
         (GatewayUser reader, X509Certificate2 readerCertificate) = readers[0];
@@ -299,6 +333,11 @@ public sealed class GatewayProcessor
 
         string? innerResult = null;
         var notes = new List<string> { $"decrypted for {string.Join(", ", readers.Select(r => r.User.Address))}" };
+        if (released is not null)
+        {
+            notes.Insert(0, released);
+        }
+
         SmimeForm innerForm = SmimeForm.Of(inner.Headers);
         if (innerForm.Kind == SmimeKind.MultipartSigned)
         {
@@ -332,6 +371,77 @@ public sealed class GatewayProcessor
         RemoveForeignResults(result, headers, innerResult);
         return result;
     }
+
+    /// <summary>
+    /// A key-release post (docs/key-release.md §2) to gateway users: every recipient's key is asked for, each request
+    /// signed with that user's own key, so the key server checks each one's membership now and records each release.
+    /// Only when all are released is the first answer put into the message (the body is one for all). A key server
+    /// that cannot be asked tempfails the message (Postfix retries); a refusal leaves it encrypted with a header
+    /// saying so. Returns the post with the user's RecipientInfo, or the result to stop with.
+    /// </summary>
+    private (byte[]? Cms, GatewayResult? Stop) FetchReleasedKey(List<(GatewayUser User, X509Certificate2 Certificate)> readers, IReadOnlyList<GatewayHeader> headers, byte[] cms, string queueId, string messageId)
+    {
+        KeyReleaseEntry? entry;
+        try
+        {
+            entry = KeyReleaseReader.Find(cms);
+        }
+        catch (CmsRewrapException e)
+        {
+            return (null, LeftEncrypted(headers, queueId, messageId, $"malformed key-release entry: {e.Message}"));
+        }
+
+        // The URL is the sender's choice: only the operator's key servers are ever contacted.
+        if (entry is null || KeyRelease is not { } fetcher || !Options.FetchesFrom(entry.KeyServer))
+        {
+            return (null, LeftEncrypted(headers, queueId, messageId, $"key-release post of a key server the gateway does not fetch from ({MessageText.Printable(entry?.KeyServer ?? "none")}; see [Gateway] KeyServers)"));
+        }
+
+        byte[]? recipientInfo = null;
+        foreach ((GatewayUser user, X509Certificate2 certificate) in readers)
+        {
+            KeyReleaseAnswer answer = fetcher.Fetch(entry, user.Address, certificate, _directory.GetPrivateKey(user, certificate));
+            if (answer.Outcome == KeyReleaseOutcome.Unavailable)
+            {
+                GatewayLog.ReleaseUnavailable(_logger, queueId, messageId, entry.MessageIdHex, answer.Problem ?? "unavailable");
+                return (null, GatewayResult.Tempfail("4.3.0", "the key server of this key-release post cannot be reached; try again later", $"key server unavailable: {answer.Problem}"));
+            }
+
+            if (answer.Outcome == KeyReleaseOutcome.Refused)
+            {
+                GatewayLog.ReleaseRefused(_logger, queueId, user.Address, messageId, entry.MessageIdHex);
+                GatewayResult refused = LeftEncrypted(headers, queueId, messageId, $"the key server refused the key to release {entry.MessageIdHex} for {user.Address}");
+                DeleteAll(refused, headers, ReleaseRefusedHeader);
+                refused.PrependHeaders.Add(new GatewayHeader(ReleaseRefusedHeader,
+                    $"{user.Address}; release={entry.MessageIdHex}; key-server={MessageText.Printable(entry.KeyServer)}; the key server refused the key (not a member of {MessageText.Printable(entry.Policy.List)} now, revoked or expired), the message stays encrypted"));
+                return (null, refused);
+            }
+
+            GatewayLog.ReleaseFetched(_logger, queueId, user.Address, messageId, entry.MessageIdHex);
+            recipientInfo ??= answer.RecipientInfo;
+        }
+
+        try
+        {
+            return (KeyReleaseReader.Insert(cms, recipientInfo!), null);
+        }
+        catch (CmsRewrapException e)
+        {
+            return (null, LeftEncrypted(headers, queueId, messageId, $"the key server's RecipientInfo does not fit the message: {e.Message}"));
+        }
+    }
+
+    /// <summary>Deletes every occurrence of header NAME (an outsider may have put in one of ours).</summary>
+    private static void DeleteAll(GatewayResult result, IReadOnlyList<GatewayHeader> headers, string name)
+    {
+        int count = headers.Count(h => string.Equals(h.Name, name, StringComparison.OrdinalIgnoreCase));
+        for (int i = count; i >= 1; i--)
+        {
+            result.DeleteHeaders.Add((name, i));
+        }
+    }
+
+    private static bool IsEc(X509Certificate2 certificate) => certificate.GetKeyAlgorithm() == Oids.EcPublicKey;
 
     /// <summary>
     /// Turns a signature check into a refusal (or null to go on). Valid: audit line, harvest, and the

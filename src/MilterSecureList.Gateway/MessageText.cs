@@ -48,6 +48,14 @@ internal static class MessageText
         return output;
     }
 
+    /// <summary>TEXT from a message (an outsider's choice) made safe for a header value or a log line: printable
+    /// ASCII only, at most 200 characters.</summary>
+    public static string Printable(string text)
+    {
+        var chars = text.Take(200).Select(c => c is >= ' ' and < (char)0x7f ? c : '?').ToArray();
+        return new string(chars);
+    }
+
     /// <summary>Reads a whole stream (bodies are bounded by [Milter] MaxMessageSize before they reach us).</summary>
     public static byte[] ReadAll(Stream stream)
     {

@@ -1,4 +1,5 @@
 using System.Formats.Asn1;
+using System.Security.Cryptography;
 
 namespace MilterSecureList.Gateway;
 
@@ -18,6 +19,12 @@ public sealed class SmimeCapabilities
     public const string RsaesOaep = "1.2.840.113549.1.1.7";
     public const string RsaEncryption = "1.2.840.113549.1.1.1";
 
+    /// <summary>dhSinglePass-stdDH-sha256kdf-scheme (RFC 5753 §7.1.4): ephemeral-static ECDH, the X9.63 KDF with SHA-256.</summary>
+    public const string EcdhStdSha256Kdf = "1.3.132.1.11.1";
+
+    /// <summary>id-aes256-wrap (RFC 3394), the key-wrap parameter of the ECDH capability.</summary>
+    public const string Aes256Wrap = "2.16.840.1.101.3.4.1.45";
+
     private SmimeCapabilities(IReadOnlyList<string> algorithms)
     {
         Algorithms = algorithms;
@@ -28,8 +35,17 @@ public sealed class SmimeCapabilities
 
     public bool Supports(string oid) => Algorithms.Contains(oid, StringComparer.Ordinal);
 
-    /// <summary>What the gateway itself can decrypt, announced in every signature it makes.</summary>
+    /// <summary>What the gateway can decrypt for an RSA user, announced in every signature it makes for one.</summary>
     public static byte[] Ours { get; } = Encode([Aes256Gcm, Aes256Cbc, Aes128Cbc, RsaesOaep, RsaEncryption]);
+
+    /// <summary>What the gateway can decrypt for an EC user: the same content ciphers, and key agreement in place of
+    /// RSA key transport (an EC key cannot decrypt RSA RecipientInfos). RFC 5753 §8: the ECDH capability carries the
+    /// key-wrap algorithm as its parameters.</summary>
+    public static byte[] OursEc { get; } = Encode([Aes256Gcm, Aes256Cbc, Aes128Cbc, EcdhStdSha256Kdf]);
+
+    /// <summary>The capabilities to announce in a signature made with KEY.</summary>
+    public static byte[] OursFor(AsymmetricAlgorithm key) =>
+        key is ECDsa ? OursEc : Ours;
 
     public static byte[] Encode(IEnumerable<string> algorithms)
     {
@@ -41,6 +57,14 @@ public sealed class SmimeCapabilities
                 using (writer.PushSequence())
                 {
                     writer.WriteObjectIdentifier(oid);
+                    if (oid == EcdhStdSha256Kdf)
+                    {
+                        // KeyWrapAlgorithm ::= AlgorithmIdentifier { id-aes256-wrap } (parameters absent, RFC 3565 §2.3.2)
+                        using (writer.PushSequence())
+                        {
+                            writer.WriteObjectIdentifier(Aes256Wrap);
+                        }
+                    }
                 }
             }
         }

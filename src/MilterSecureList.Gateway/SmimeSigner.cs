@@ -59,8 +59,9 @@ public static class SmimeSigner
         return MessageText.ToCrlf(output.ToArray());
     }
 
-    /// <summary>A detached or encapsulating CMS SignedData over CONTENT (SHA-256, signing time, our capabilities).</summary>
-    public static byte[] CreateSignedData(ReadOnlySpan<byte> content, X509Certificate2 certificate, RSA key, IReadOnlyList<byte[]> chain, DateTimeOffset now, bool detached)
+    /// <summary>A detached or encapsulating CMS SignedData over CONTENT (SHA-256, signing time, our capabilities).
+    /// KEY is RSA (sha256WithRSAEncryption) or ECDSA (ecdsa-with-SHA256, RFC 5753 §2.1.1).</summary>
+    public static byte[] CreateSignedData(ReadOnlySpan<byte> content, X509Certificate2 certificate, AsymmetricAlgorithm key, IReadOnlyList<byte[]> chain, DateTimeOffset now, bool detached)
     {
         var cms = new SignedCms(new ContentInfo(content.ToArray()), detached);
         var signer = new CmsSigner(SubjectIdentifierType.IssuerAndSerialNumber, certificate, key)
@@ -74,7 +75,7 @@ public static class SmimeSigner
         }
 
         signer.SignedAttributes.Add(new Pkcs9SigningTime(now.UtcDateTime));
-        signer.SignedAttributes.Add(new AsnEncodedData(SmimeCapabilities.AttributeOid, SmimeCapabilities.Ours));
+        signer.SignedAttributes.Add(new AsnEncodedData(SmimeCapabilities.AttributeOid, SmimeCapabilities.OursFor(key)));
         cms.ComputeSignature(signer, silent: true);
         return cms.Encode();
     }

@@ -9,8 +9,8 @@ using MilterSecureList.Directory.Tests.Fixtures;
 
 namespace MilterSecureList.Gateway.Tests;
 
-/// <summary>A person with a key pair and certificate, written as PEM files openssl can use.</summary>
-public sealed record Party(string Address, X509Certificate2 Certificate, RSA Key, string CertFile, string KeyFile);
+/// <summary>A person with a key pair (RSA, or ECDSA for EC parties) and certificate, written as PEM files openssl can use.</summary>
+public sealed record Party(string Address, X509Certificate2 Certificate, AsymmetricAlgorithm Key, string CertFile, string KeyFile);
 
 /// <summary>
 /// A CA, a gateway user (alice@gw.example) in a SQLite directory, correspondents with their own keys (so openssl
@@ -79,14 +79,18 @@ public sealed class GatewayWorld : IDisposable
 
     public GatewayProcessor Processor { get; }
 
-    /// <summary>A certificate for ADDRESS from the test CA (or self-signed when SELFSIGNED), with the given validity.</summary>
-    public Party Issue(string address, RSA key, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, bool selfSigned = false, string? fileStem = null)
+    /// <summary>A certificate for ADDRESS from the test CA (or self-signed when SELFSIGNED), with the given validity.
+    /// KEY is RSA (keyEncipherment) or ECDSA (keyAgreement, or KEYUSAGE when given).</summary>
+    public Party Issue(string address, AsymmetricAlgorithm key, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, bool selfSigned = false, string? fileStem = null,
+        X509KeyUsageFlags? keyUsage = null)
     {
-        var request = new CertificateRequest($"CN={address}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        (CertificateRequest request, X509KeyUsageFlags decrypt) = key is ECDsa ec
+            ? (new CertificateRequest($"CN={address}", ec, HashAlgorithmName.SHA256), X509KeyUsageFlags.KeyAgreement)
+            : (new CertificateRequest($"CN={address}", (RSA)key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1), X509KeyUsageFlags.KeyEncipherment);
         var san = new SubjectAlternativeNameBuilder();
         san.AddEmailAddress(address);
         request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(keyUsage ?? (X509KeyUsageFlags.DigitalSignature | decrypt), true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.4")], false));
         DateTimeOffset from = notBefore ?? DateTimeOffset.UtcNow.AddDays(-1);
         DateTimeOffset to = notAfter ?? DateTimeOffset.UtcNow.AddYears(1);
@@ -133,7 +137,7 @@ public sealed class GatewayWorld : IDisposable
         }
     }
 
-    private static void Admin(params string[] args)
+    private static string Admin(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
@@ -142,7 +146,12 @@ public sealed class GatewayWorld : IDisposable
         {
             throw new InvalidOperationException($"securelist {string.Join(' ', args)}: exit {exit}: {error}");
         }
+
+        return output.ToString();
     }
+
+    /// <summary>Runs <c>securelist ARGS --config</c> on this world's directory and keys (after <see cref="CreateList"/>); returns its output.</summary>
+    public string AdminCli(params string[] args) => Admin([.. args, "--config", Temp.File("admin.ini")]);
 
     public static RSA FreshKey() => s_keys.Value[3];
 
@@ -151,12 +160,13 @@ public sealed class GatewayWorld : IDisposable
         Administration.ImportCertificate(party.Address, party.CertFile, CertificateTrust.Manual, pin: true, allowMismatch: false, Anchors).Dispose();
 
     /// <summary>Runs one transaction through the processor: MAIL, every RCPT (replies returned), end of message.</summary>
-    public (GatewayResult Result, byte[] Output, List<GatewayReply?> Replies) Run(string sender, string[] recipients, byte[] message)
+    public (GatewayResult Result, byte[] Output, List<GatewayReply?> Replies) Run(string sender, string[] recipients, byte[] message, GatewayProcessor? processor = null)
     {
-        GatewayTransaction transaction = Processor.Begin($"<{sender}>");
-        var replies = recipients.Select(r => Processor.CheckRecipient(transaction, $"<{r}>")).ToList();
+        processor ??= Processor;
+        GatewayTransaction transaction = processor.Begin($"<{sender}>");
+        var replies = recipients.Select(r => processor.CheckRecipient(transaction, $"<{r}>")).ToList();
         (List<GatewayHeader> headers, byte[] body) = SplitMessage(message);
-        GatewayResult result = Processor.Process(transaction, headers, body, "QID1");
+        GatewayResult result = processor.Process(transaction, headers, body, "QID1");
         return (result, result.Apply(headers, MessageText.ToCrlf(body)), replies);
     }
 

@@ -29,7 +29,7 @@ public sealed class GpgsmNssTests : IDisposable
         {
             // gpgsm 2.2 reads only the legacy PKCS#12 encryption (3DES).
             string p12 = _world.Temp.File("bob.p12");
-            using (var withKey = _world.Bob.Certificate.CopyWithPrivateKey(_world.Bob.Key))
+            using (var withKey = _world.Bob.Certificate.CopyWithPrivateKey((RSA)_world.Bob.Key))
             {
                 File.WriteAllBytes(p12, withKey.ExportPkcs12(new PbeParameters(PbeEncryptionAlgorithm.TripleDes3KeyPkcs12, HashAlgorithmName.SHA1, 2048), Password));
             }
@@ -77,18 +77,37 @@ public sealed class GpgsmNssTests : IDisposable
         Assert.Equal(File.ReadAllBytes(fromGpgsm), File.ReadAllBytes(fromNss));
 
         // The inner multipart/signed: gpgsm checks the detached signature over the first part, chained to the CA.
-        (List<GatewayHeader> innerHeaders, byte[] innerBody) = GatewayMessages.Split(File.ReadAllBytes(fromGpgsm));
+        GpgsmVerifiesMultipartSigned(File.ReadAllBytes(fromGpgsm), "alice@gw.example", "read by gpgsm and NSS");
+    }
+
+    [Fact]
+    public void AnEcUsersEcdsaSignatureVerifiesWithGpgsm()
+    {
+        // gpgsm 2.2 verifies ECDSA; it cannot encrypt to an EC certificate ("Wrong key usage" for keyAgreement), so
+        // mail to EC users is tested with openssl (EcUserTests).
+        Party erin = _world.Issue("erin@gw.example", ECDsa.Create(ECCurve.NamedCurves.nistP256));
+        _world.Administration.Import(erin.Address, erin.CertFile, erin.KeyFile, null, false, null, null, null).Dispose();
+        (GatewayResult result, byte[] output, _) = _world.Run(erin.Address, ["nobody@elsewhere.example"],
+            GatewayWorld.PlainMessage(erin.Address, "nobody@elsewhere.example", "signed by an EC key"));
+        Assert.Equal("signed (multipart/signed)", result.Reason);
+        GpgsmVerifiesMultipartSigned(output, erin.Address, "signed by an EC key");
+    }
+
+    /// <summary>ENTITY is multipart/signed: gpgsm verifies its detached signature over the first part, by SIGNER.</summary>
+    private void GpgsmVerifiesMultipartSigned(byte[] entity, string signer, string text)
+    {
+        (List<GatewayHeader> innerHeaders, byte[] innerBody) = GatewayMessages.Split(entity);
         SmimeForm form = SmimeForm.Of(innerHeaders);
         Assert.Equal(SmimeKind.MultipartSigned, form.Kind);
         (ReadOnlyMemory<byte> signed, ReadOnlyMemory<byte> signaturePart) = MultipartSignedBody.Split(innerBody, form.Boundary!);
-        Assert.Contains("read by gpgsm and NSS", Encoding.UTF8.GetString(signed.Span), StringComparison.Ordinal);
+        Assert.Contains(text, Encoding.UTF8.GetString(signed.Span), StringComparison.Ordinal);
         (_, byte[] signatureBase64) = GatewayMessages.Split(signaturePart.Span);
         string signature = _world.Write(Convert.FromBase64String(Encoding.ASCII.GetString(signatureBase64)), "p7s");
         string content = _world.Write(signed.ToArray(), "content");
         (int code, _, string error) = GpgTry("--batch", "--verify", signature, content);
         Assert.True(code == 0, error);
         Assert.Contains("Good signature", error, StringComparison.Ordinal);
-        Assert.Contains("alice@gw.example", error, StringComparison.Ordinal);
+        Assert.Contains(signer, error, StringComparison.Ordinal);
     }
 
     [Fact]

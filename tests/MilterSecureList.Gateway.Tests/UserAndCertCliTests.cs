@@ -220,4 +220,72 @@ public sealed class UserAndCertCliTests(BackendFixture fixture)
             Assert.DoesNotContain("ENCRYPTED PRIVATE KEY", File.ReadAllText(Assert.Single(System.IO.Directory.GetFiles(cli.KeysDirectory))), StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void EcUsersAreGeneratedAndImportedFromPkcs12AndPassphraseProtectedPemAndTheirStoredKeysSign()
+    {
+        (CliHarness cli, string caCert, _) = Open(fixture, "sqlite");
+        using (cli)
+        {
+            // --generate --key-type p256: an ECDSA/ECDH certificate from the local CA, its key 0600 in the key directory.
+            cli.Run("user", "add", "eve@example.org", "--generate", "--key-type", "p256").AssertOk();
+            string pem = cli.Temp.File("eve.pem");
+            File.WriteAllText(pem, cli.Run("user", "export-cert", "eve@example.org").AssertOk().Output);
+            string text = OpensslTool.Run("x509", "-in", pem, "-noout", "-text");
+            Assert.Contains("prime256v1", text, StringComparison.Ordinal);
+            Assert.Contains("Digital Signature, Non Repudiation, Key Agreement", text, StringComparison.Ordinal);
+            Assert.Contains("OK", OpensslTool.Run("verify", "-CAfile", caCert, "-purpose", "smimesign", pem), StringComparison.Ordinal);
+            string keyFile = Assert.Single(System.IO.Directory.GetFiles(cli.KeysDirectory));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+            cli.Run("user", "add", "x@example.org", "--generate", "--key-type", "ed25519").AssertUserError("--key-type 'ed25519'");
+            Assert.Contains("signed for eve@example.org", Sign(cli, "eve@example.org", caCert), StringComparison.Ordinal);
+
+            // PKCS#12 with a P-384 key, as openssl exports it.
+            string fayKey = cli.Temp.File("fay.key");
+            string fayCert = cli.Temp.File("fay.pem");
+            string p12 = cli.Temp.File("fay.p12");
+            OpensslTool.Run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes", "-keyout", fayKey, "-out", fayCert, "-subj", "/CN=fay", "-days", "30",
+                "-addext", "subjectAltName=email:fay@example.org", "-addext", "keyUsage=critical,digitalSignature,keyAgreement");
+            OpensslTool.Run("pkcs12", "-export", "-in", fayCert, "-inkey", fayKey, "-out", p12, "-passout", "pass:s3cret");
+            cli.Run("user", "import", "fay@example.org", "--cert", p12, "--password", "s3cret").AssertOk();
+            Assert.Contains("signed for fay@example.org", Sign(cli, "fay@example.org", fayCert), StringComparison.Ordinal);
+
+            // A passphrase-protected (encrypted PKCS#8) P-256 PEM key.
+            string passphrase = cli.Temp.File("gus.pass");
+            File.WriteAllText(passphrase, "correct horse\n");
+            File.SetUnixFileMode(passphrase, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            string gusKey = cli.Temp.File("gus.key");
+            string gusCert = cli.Temp.File("gus.pem");
+            OpensslTool.Run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-keyout", gusKey, "-passout", "file:" + passphrase, "-out", gusCert, "-subj", "/CN=gus", "-days", "30",
+                "-addext", "subjectAltName=email:gus@example.org", "-addext", "keyUsage=critical,digitalSignature,keyAgreement");
+            File.SetUnixFileMode(gusKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Assert.Contains("ENCRYPTED PRIVATE KEY", File.ReadAllText(gusKey), StringComparison.Ordinal);
+            cli.Run("user", "import", "gus@example.org", "--cert", gusCert, "--key", gusKey).AssertUserError("give --passphrase-file");
+            cli.Run("user", "import", "gus@example.org", "--cert", gusCert, "--key", gusKey, "--passphrase-file", passphrase).AssertOk();
+            Assert.Contains("signed for gus@example.org", Sign(cli, "gus@example.org", gusCert), StringComparison.Ordinal);
+            Assert.Equal(3, System.IO.Directory.GetFiles(cli.KeysDirectory).Length);
+            Assert.All(System.IO.Directory.GetFiles(cli.KeysDirectory), f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
+
+            // An EC key that may only sign cannot decrypt: refused, with the reason.
+            string henKey = cli.Temp.File("hen.key");
+            string henCert = cli.Temp.File("hen.pem");
+            OpensslTool.Run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", henKey, "-out", henCert, "-subj", "/CN=hen", "-days", "30",
+                "-addext", "subjectAltName=email:hen@example.org", "-addext", "keyUsage=critical,digitalSignature");
+            cli.Run("user", "import", "hen@example.org", "--cert", henCert, "--key", henKey).AssertUserError("must allow digitalSignature and keyAgreement");
+        }
+    }
+
+    /// <summary>USER's plain mail through <c>gateway check</c> (the stored key signs), verified by openssl against ANCHOR.</summary>
+    private static string Sign(CliHarness cli, string user, string anchor)
+    {
+        string input = cli.Temp.File($"{Guid.NewGuid():N}.eml");
+        File.WriteAllText(input, $"From: {user}\r\nTo: x@else.example\r\nMessage-ID: <{Guid.NewGuid():N}@example.org>\r\nSubject: s\r\n\r\nsigned by an EC key\r\n");
+        string output = cli.Temp.File($"{Guid.NewGuid():N}.out.eml");
+        CliResult checkedOut = cli.Run("gateway", "check", "--from", user, "--rcpt", "x@else.example", "--in", input, "--out", output).AssertOk();
+        string content = cli.Temp.File($"{Guid.NewGuid():N}.txt");
+        (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", output, "-CAfile", anchor, "-purpose", "any", "-out", content);
+        Assert.True(code == 0, $"openssl cms -verify for {user}: {error}");
+        Assert.Contains("signed by an EC key", File.ReadAllText(content), StringComparison.Ordinal);
+        return checkedOut.Output;
+    }
 }

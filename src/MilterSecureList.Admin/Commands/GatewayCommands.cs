@@ -1,9 +1,13 @@
 using System.CommandLine;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.Configuration;
 using Microsoft.Extensions.Logging;
 using MilterSecureList.Directory;
 using MilterSecureList.Directory.Gateway;
 using MilterSecureList.Directory.Storage;
 using MilterSecureList.Gateway;
+using MilterSecureList.KeyRelease;
 
 namespace MilterSecureList.Admin.Commands;
 
@@ -38,7 +42,8 @@ public static class GatewayCommands
             using var directory = new StoreGatewayDirectory(store, new ListKeyStore(configuration.Keys), address =>
                 lists.TryGetList(address, out _) ? lists.GetListKeys(address).FirstOrDefault(k => k.IsCurrent && !k.IsRetired)?.Certificate : null);
             var log = new LineLogger();
-            var processor = new GatewayProcessor(directory, options, anchors, context.Time, log);
+            using ReleaseFetcher fetcher = ReleaseFetcherFor(configuration, context.Time);
+            var processor = new GatewayProcessor(directory, options, anchors, context.Time, log) { KeyRelease = fetcher };
 
             GatewayTransaction transaction = processor.Begin(parse.GetValue(from)!);
             var report = new List<string> { $"direction: {transaction.Direction.ToString().ToLowerInvariant()}" };
@@ -105,6 +110,29 @@ public static class GatewayCommands
             };
         }));
         return command;
+    }
+
+    /// <summary>The daemon's key-release fetch for <c>[Gateway] KeyServers</c>: TLS trust from <c>[KeyRelease]
+    /// TrustedCertificate</c> (the system's store when unset), <c>[KeyRelease] Timeout</c>.</summary>
+    private static ReleaseFetcher ReleaseFetcherFor(AdminConfiguration configuration, TimeProvider time)
+    {
+        IniSection section = configuration.Ini.Section("KeyRelease");
+        X509Certificate2Collection? trust = null;
+        if (section.Value("TrustedCertificate") is { Length: > 0 } file)
+        {
+            trust = [];
+            try
+            {
+                trust.ImportFromPemFile(file);
+            }
+            catch (Exception e) when (e is CryptographicException or IOException)
+            {
+                throw new UsageException($"[KeyRelease] TrustedCertificate: {file}: not a PEM certificate file ({e.Message})");
+            }
+        }
+
+        TimeSpan timeout = section.GetDuration("Timeout", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(2));
+        return new ReleaseFetcher(new KeyReleaseClient(trust, null, timeout), time);
     }
 
     /// <summary>Collects the gateway's log lines (audit included) for the report.</summary>

@@ -69,11 +69,9 @@ public static class ReleaseCommands
                         KeyReleaseEntry entry = KeyReleaseReader.Find(cms)
                             ?? throw new UsageException("the message has no key-release entry (not a post of a release list, or already fetched)");
                         entryId = entry.MessageIdHex;
-                        byte[] signed = new ReleaseRequest(entry.MessageId, address, RandomNumberGenerator.GetBytes(32), context.Time.GetUtcNow(), entry.Binding)
-                            .Sign(certificate, privateKey);
-                        ReleaseHttpResponse reply = client.ReleaseAsync(new Uri(entry.KeyServer), signed, CancellationToken.None).GetAwaiter().GetResult()
+                        byte[] recipientInfo = ReleaseFetcher.FetchAsync(client, entry, address, certificate, privateKey, context.Time.GetUtcNow(), CancellationToken.None).GetAwaiter().GetResult()
                             ?? throw new ReleaseRefusedException(entry);
-                        return KeyReleaseReader.Insert(cms, reply.RecipientInfo);
+                        return KeyReleaseReader.Insert(cms, recipientInfo);
                     });
                 }
                 catch (MimeFormatException e)

@@ -56,8 +56,9 @@ public static class UserCommands
         Argument<string> address = AddressArgument();
         var generate = new Option<bool>("--generate") { Description = "Make a key pair and a certificate from the local CA ([Gateway] CaCertificate, CaKey)" };
         var csr = new Option<string?>("--csr") { Description = "Make a key pair and write a certificate signing request for an external CA to this file" };
+        var keyType = new Option<string>("--key-type") { Description = "rsa3072 (default), rsa2048, rsa4096, p256 or p384 (EC: ECDSA signatures, ECDH decryption)", DefaultValueFactory = _ => "rsa3072" };
         var policy = new PolicyOptions();
-        var command = new Command("add", "Create a gateway user with a new key pair (--generate or --csr FILE)") { address, generate, csr };
+        var command = new Command("add", "Create a gateway user with a new key pair (--generate or --csr FILE)") { address, generate, csr, keyType };
         policy.AddTo(command);
         command.SetAction(parse => context.Run(() =>
         {
@@ -65,6 +66,11 @@ public static class UserCommands
             if (parse.GetValue(generate) == (csrFile is not null))
             {
                 throw new UsageException("give exactly one of --generate or --csr FILE (to import an existing key pair use securelist user import)");
+            }
+
+            if (!ListAdministration.TryParseKeyType(parse.GetValue(keyType), out ListKeyType type))
+            {
+                throw new UsageException($"--key-type '{parse.GetValue(keyType)}' is not one of rsa3072, rsa2048, rsa4096, p256, p384");
             }
 
             (EncryptPolicy? encrypt, SignPolicy? sign, bool? opaque) = policy.Read(parse);
@@ -77,7 +83,7 @@ public static class UserCommands
                     throw new UsageException($"{csrFile} exists; choose a new file for the request");
                 }
 
-                string request = session.Administration.AddWithRequest(user, encrypt, sign, opaque);
+                string request = session.Administration.AddWithRequest(user, encrypt, sign, opaque, type);
                 File.WriteAllText(csrFile, request + "\n");
                 context.Output.WriteLine($"added gateway user {user} without a certificate; request in {csrFile}: import the CA's answer with securelist user import {user} --signed CERT");
                 return AdminContext.ExitOk;
@@ -88,7 +94,7 @@ public static class UserCommands
                 throw new UsageException("--generate needs a local CA: set [Gateway] CaCertificate and CaKey");
             }
 
-            using X509Certificate2 certificate = session.Administration.AddGenerated(user, new LocalCa(session.Options.CaCertificate, session.Options.CaKey, session.Options.CaValidityDays), encrypt, sign, opaque);
+            using X509Certificate2 certificate = session.Administration.AddGenerated(user, new LocalCa(session.Options.CaCertificate, session.Options.CaKey, session.Options.CaValidityDays), encrypt, sign, opaque, type);
             context.Output.WriteLine($"added gateway user {user}: certificate {CertificateInspector.Sha256Fingerprint(certificate)} valid until {certificate.NotAfter.ToUniversalTime():yyyy-MM-dd}");
             return AdminContext.ExitOk;
         }));

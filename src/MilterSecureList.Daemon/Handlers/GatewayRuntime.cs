@@ -20,6 +20,7 @@ public sealed class GatewayRuntime : IDisposable
     private readonly List<TrustAnchors> _anchors = [];
     private readonly ILogger _logger;
     private readonly GatewayNoticeMailer _notices;
+    private readonly MilterSecureList.KeyRelease.ReleaseFetcher _fetcher;
 
     private GatewayRuntime(DaemonConfiguration configuration, DirectoryServices services, ILoggerFactory loggers)
     {
@@ -29,7 +30,8 @@ public sealed class GatewayRuntime : IDisposable
         _directory = new StoreGatewayDirectory(services.Gateway, services.Keys, ListCertificate);
         _logger = loggers.CreateLogger("MilterSecureList.Gateway");
         _notices = new GatewayNoticeMailer(configuration.Get<NoticesSection>().Options, _logger);
-        Processor = new GatewayProcessor(_directory, options, _anchors[0], TimeProvider.System, _logger, _notices);
+        _fetcher = configuration.Get<KeyReleaseSection>().CreateReleaseFetcher(TimeProvider.System);
+        Processor = new GatewayProcessor(_directory, options, _anchors[0], TimeProvider.System, _logger, _notices) { KeyRelease = _fetcher };
         Factory = new GatewayHandlerFactory(Processor, _logger);
     }
 
@@ -66,6 +68,7 @@ public sealed class GatewayRuntime : IDisposable
         // Notices already queued are sent (each within 30 s) before the directory goes away; the stores belong to
         // DirectoryServices, shared with the lists handler.
         _notices.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _fetcher.Dispose();
         _directory.Dispose();
         foreach (TrustAnchors anchors in _anchors)
         {

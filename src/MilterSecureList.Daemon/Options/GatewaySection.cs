@@ -8,7 +8,7 @@ public sealed class GatewaySection : OptionsSection
     private static readonly string[] s_keys =
     [
         "AuthservId", "TrustAnchors", "Encrypt", "Sign", "Opaque", "InvalidSignature", "Harvest", "DomainPolicy",
-        "CaCertificate", "CaKey", "CaValidityDays",
+        "CaCertificate", "CaKey", "CaValidityDays", "KeyServers",
     ];
 
     public override string SectionName => GatewayOptions.SectionName;

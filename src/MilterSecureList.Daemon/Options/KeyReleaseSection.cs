@@ -30,10 +30,17 @@ public sealed class KeyReleaseSection : OptionsSection
         Timeout = section.GetDuration("Timeout", Timeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(2));
         if (url.Length == 0)
         {
-            // Read so that they count as known keys; without a key server they mean nothing.
-            foreach (string key in new[] { "ReleaseCertificate", "TrustedCertificate", "ClientCertificate", "ClientKey" })
+            // Read so that they count as known keys; without a key server of our own they mean nothing, except the
+            // TLS trust the gateway's automatic fetch uses for [Gateway] KeyServers (docs/gateway.md).
+            foreach (string key in new[] { "ReleaseCertificate", "ClientCertificate", "ClientKey" })
             {
                 _ = section.Value(key);
+            }
+
+            if (section.Value("TrustedCertificate") is { Length: > 0 })
+            {
+                TrustedCertificate = Required(section, "TrustedCertificate");
+                CheckTrust(section);
             }
 
             return;
@@ -59,6 +66,37 @@ public sealed class KeyReleaseSection : OptionsSection
         catch (Exception e) when (e is DirectoryException or CryptographicException or CmsRewrapException or IOException)
         {
             throw section.Error("ClientKey", e.Message.ReplaceLineEndings(" "));
+        }
+    }
+
+    /// <summary>The gateway's fetcher for key-release posts (docs/gateway.md): TLS trust from TrustedCertificate (the
+    /// system's trust store when it is not set), no client certificate (the request itself is signed), Timeout.</summary>
+    public ReleaseFetcher CreateReleaseFetcher(TimeProvider time)
+    {
+        X509Certificate2Collection? trust = null;
+        if (TrustedCertificate.Length > 0)
+        {
+            trust = [];
+            trust.ImportFromPemFile(TrustedCertificate);
+        }
+
+        return new ReleaseFetcher(new KeyReleaseClient(trust, null, Timeout), time);
+    }
+
+    private void CheckTrust(IniSection section)
+    {
+        try
+        {
+            var trust = new X509Certificate2Collection();
+            trust.ImportFromPemFile(TrustedCertificate);
+            if (trust.Count == 0)
+            {
+                throw section.Error("TrustedCertificate", $"'{TrustedCertificate}' holds no PEM certificate");
+            }
+        }
+        catch (CryptographicException e)
+        {
+            throw section.Error("TrustedCertificate", e.Message.ReplaceLineEndings(" "));
         }
     }
 

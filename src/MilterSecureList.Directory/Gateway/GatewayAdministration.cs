@@ -13,8 +13,14 @@ public sealed record LocalCa(string CertificateFile, string KeyFile, int Validit
 /// </summary>
 public sealed class GatewayAdministration
 {
+    private const string RsaOid = "1.2.840.113549.1.1.1";
+    private const string EcOid = "1.2.840.10045.2.1";
+
     /// <summary>RSA size of generated user keys: 3072 bits (NIST security level 128).</summary>
     public const int GeneratedKeyBits = 3072;
+
+    /// <summary>Key type of <c>user add</c> when none is given: RSA, which every S/MIME client reads.</summary>
+    public const ListKeyType DefaultKeyType = ListKeyType.Rsa3072;
 
     private readonly GatewayStore _store;
     private readonly ListKeyStore _keys;
@@ -29,15 +35,15 @@ public sealed class GatewayAdministration
 
     public GatewayStore Store => _store;
 
-    /// <summary>Creates a key pair and a certificate for ADDRESS issued by the local CA.</summary>
-    public X509Certificate2 AddGenerated(string address, LocalCa ca, EncryptPolicy? encrypt, SignPolicy? sign, bool? opaque)
+    /// <summary>Creates a key pair of KEYTYPE (RSA or EC P-256/P-384) and a certificate for ADDRESS issued by the local CA.</summary>
+    public X509Certificate2 AddGenerated(string address, LocalCa ca, EncryptPolicy? encrypt, SignPolicy? sign, bool? opaque, ListKeyType keyType = DefaultKeyType)
     {
         address = EmailAddress.Require(address, "user address");
         RequireNewUser(address);
         using X509Certificate2 caCertificate = CertificateInspector.LoadFile(ca.CertificateFile);
         ListKeyStore.CheckPrivateFile(ca.KeyFile);
         using RSA caKey = (RSA)ListKeyStore.LoadPrivateKey(ca.KeyFile, caCertificate, () => null);
-        using RSA key = RSA.Create(GeneratedKeyBits);
+        using AsymmetricAlgorithm key = NewUserKey(keyType);
         CertificateRequest request = UserRequest(address, key);
         DateTimeOffset now = _time.GetUtcNow();
         byte[] serial = RandomNumberGenerator.GetBytes(16);
@@ -56,12 +62,12 @@ public sealed class GatewayAdministration
         return certificate;
     }
 
-    /// <summary>Creates a key pair for ADDRESS and returns a PEM certificate signing request for an external CA.</summary>
-    public string AddWithRequest(string address, EncryptPolicy? encrypt, SignPolicy? sign, bool? opaque)
+    /// <summary>Creates a key pair of KEYTYPE for ADDRESS and returns a PEM certificate signing request for an external CA.</summary>
+    public string AddWithRequest(string address, EncryptPolicy? encrypt, SignPolicy? sign, bool? opaque, ListKeyType keyType = DefaultKeyType)
     {
         address = EmailAddress.Require(address, "user address");
         RequireNewUser(address);
-        using RSA key = RSA.Create(GeneratedKeyBits);
+        using AsymmetricAlgorithm key = NewUserKey(keyType);
         string csr = UserRequest(address, key).CreateSigningRequestPem();
         DateTimeOffset now = _time.GetUtcNow();
         string keyFile = _keys.WriteKey(KeyPrefix(address), key, now);
@@ -71,7 +77,7 @@ public sealed class GatewayAdministration
 
     /// <summary>
     /// Imports a key pair: a PKCS#12 file (CERTIFICATE with PASSWORD), or a PEM certificate with a PEM key
-    /// file. The certificate must be RSA, usable now and issued to ADDRESS (unless ALLOWMISMATCH);
+    /// file. The certificate must be RSA or EC (P-256, P-384, P-521), usable now and issued to ADDRESS (unless ALLOWMISMATCH);
     /// further certificates in the input are kept as the chain sent with signatures.
     /// </summary>
     /// <param name="keyPassphraseFile">For a passphrase-protected (encrypted PKCS#8) PEM KEYFILE: the file holding its passphrase.</param>
@@ -80,7 +86,7 @@ public sealed class GatewayAdministration
         address = EmailAddress.Require(address, "user address");
         RequireNewUser(address);
         DateTimeOffset now = _time.GetUtcNow();
-        (X509Certificate2 certificate, RSA key, List<byte[]> chain) = LoadKeyPair(certificateFile, keyFile, password, keyPassphraseFile);
+        (X509Certificate2 certificate, AsymmetricAlgorithm key, List<byte[]> chain) = LoadKeyPair(certificateFile, keyFile, password, keyPassphraseFile);
         using (key)
         {
             RequireUsable(certificate, address, allowMismatch, certificateFile);
@@ -177,11 +183,51 @@ public sealed class GatewayAdministration
     private void RequireUsable(X509Certificate2 certificate, string address, bool allowMismatch, string source)
     {
         CertificateInspector.RequireAcceptable(certificate, address, allowMismatch, _time.GetUtcNow(), source);
-        if (certificate.GetKeyAlgorithm() != "1.2.840.113549.1.1.1")
+        RequireUserKeyType(certificate, source);
+    }
+
+    /// <summary>
+    /// One key signs and decrypts: RSA, or EC on a curve the CMS code handles (ECDSA signatures, ECDH key agreement).
+    /// An EC certificate whose keyUsage lacks digitalSignature or keyAgreement could do only half the job, and .NET
+    /// would quietly hand out no key for the other half, so it is refused here with the reason.
+    /// </summary>
+    private static void RequireUserKeyType(X509Certificate2 certificate, string source)
+    {
+        switch (certificate.GetKeyAlgorithm())
         {
-            throw new DirectoryException(DirectoryError.BadCertificate, $"{source}: gateway users need an RSA key pair (signing and decryption with one key)");
+            case RsaOid:
+                return;
+            case EcOid:
+                using (ECDiffieHellman? ec = certificate.PublicKey.GetECDiffieHellmanPublicKey())
+                {
+                    string? curve = ec?.ExportParameters(false).Curve.Oid?.Value;
+                    if (curve is not ("1.2.840.10045.3.1.7" or "1.3.132.0.34" or "1.3.132.0.35"))
+                    {
+                        throw new DirectoryException(DirectoryError.BadCertificate, $"{source}: EC gateway users need a P-256, P-384 or P-521 key");
+                    }
+                }
+
+                X509KeyUsageFlags? usage = certificate.Extensions.OfType<X509KeyUsageExtension>().FirstOrDefault()?.KeyUsages;
+                const X509KeyUsageFlags both = X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement;
+                if (usage is { } u && (u & both) != both)
+                {
+                    throw new DirectoryException(DirectoryError.BadCertificate, $"{source}: an EC gateway user's certificate must allow digitalSignature and keyAgreement (its keyUsage is {u})");
+                }
+
+                return;
+            default:
+                throw new DirectoryException(DirectoryError.BadCertificate, $"{source}: gateway users need an RSA or EC key pair (signing and decryption with one key)");
         }
     }
+
+    private static AsymmetricAlgorithm NewUserKey(ListKeyType type) => type switch
+    {
+        ListKeyType.P256 => ECDsa.Create(ECCurve.NamedCurves.nistP256),
+        ListKeyType.P384 => ECDsa.Create(ECCurve.NamedCurves.nistP384),
+        ListKeyType.Rsa2048 => RSA.Create(2048),
+        ListKeyType.Rsa4096 => RSA.Create(4096),
+        _ => RSA.Create(GeneratedKeyBits),
+    };
 
     private void AddUserRow(string address, byte[]? certificate, string keyFile, IReadOnlyList<byte[]> chain, EncryptPolicy? encrypt, SignPolicy? sign, bool? opaque, DateTimeOffset now)
     {
@@ -198,23 +244,28 @@ public sealed class GatewayAdministration
 
     private static string KeyPrefix(string address) => "user." + address;
 
-    private static CertificateRequest UserRequest(string address, RSA key)
+    private static CertificateRequest UserRequest(string address, AsymmetricAlgorithm key)
     {
         var subject = new X500DistinguishedNameBuilder();
         subject.AddEmailAddress(address);
         subject.AddCommonName(address);
-        var request = new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        // RSA decrypts by key transport (keyEncipherment), EC by key agreement (RFC 5753 §3; RFC 5280 §4.2.1.3).
+        (CertificateRequest request, X509KeyUsageFlags decrypt) = key switch
+        {
+            ECDsa ec => (new CertificateRequest(subject.Build(), ec, ec.KeySize > 256 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256), X509KeyUsageFlags.KeyAgreement),
+            _ => (new CertificateRequest(subject.Build(), (RSA)key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1), X509KeyUsageFlags.KeyEncipherment),
+        };
         var san = new SubjectAlternativeNameBuilder();
         san.AddEmailAddress(address);
         request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment | X509KeyUsageFlags.NonRepudiation, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | decrypt | X509KeyUsageFlags.NonRepudiation, critical: true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.4")], critical: false));
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
         return request;
     }
 
-    private static (X509Certificate2 Certificate, RSA Key, List<byte[]> Chain) LoadKeyPair(string certificateFile, string? keyFile, string? password, string? keyPassphraseFile)
+    private static (X509Certificate2 Certificate, AsymmetricAlgorithm Key, List<byte[]> Chain) LoadKeyPair(string certificateFile, string? keyFile, string? password, string? keyPassphraseFile)
     {
         if (keyFile is null)
         {
@@ -230,9 +281,17 @@ public sealed class GatewayAdministration
             }
 
             X509Certificate2? withKey = collection.FirstOrDefault(c => c.HasPrivateKey);
-            if (withKey?.GetRSAPrivateKey() is not RSA key)
+            // .NET's getters hide a key whose keyUsage does not fit their use: ECDSA is tried after ECDH so that
+            // RequireUsable can name the real problem of a signing-only EC certificate.
+            AsymmetricAlgorithm? pkcs12Key = withKey is null ? null : withKey.GetKeyAlgorithm() switch
             {
-                throw new DirectoryException(DirectoryError.BadPrivateKey, $"{certificateFile}: no RSA private key in the PKCS#12 file");
+                RsaOid => withKey.GetRSAPrivateKey(),
+                EcOid => withKey.GetECDiffieHellmanPrivateKey() ?? (AsymmetricAlgorithm?)withKey.GetECDsaPrivateKey(),
+                _ => null,
+            };
+            if (withKey is null || pkcs12Key is null)
+            {
+                throw new DirectoryException(DirectoryError.BadPrivateKey, $"{certificateFile}: no RSA or EC private key in the PKCS#12 file");
             }
 
             var chain = collection.Where(c => !ReferenceEquals(c, withKey)).Select(c => c.RawData).ToList();
@@ -242,7 +301,7 @@ public sealed class GatewayAdministration
                 c.Dispose();
             }
 
-            return (certificate, key, chain);
+            return (certificate, pkcs12Key, chain);
         }
 
         ListKeyStore.CheckPrivateFile(keyFile);
@@ -262,12 +321,8 @@ public sealed class GatewayAdministration
         }
 
         X509Certificate2 first = X509CertificateLoader.LoadCertificate(all[0].RawData);
-        if (first.GetKeyAlgorithm() != "1.2.840.113549.1.1.1")
-        {
-            throw new DirectoryException(DirectoryError.BadCertificate, $"{certificateFile}: gateway users need an RSA key pair (signing and decryption with one key)");
-        }
-
-        var rsa = (RSA)ListKeyStore.LoadPrivateKey(keyFile, first, () => keyPassphraseFile is null ? null : ListKeyStore.ReadPassphraseFile(keyPassphraseFile));
-        return (first, rsa, all.Skip(1).Select(c => c.RawData).ToList());
+        RequireUserKeyType(first, certificateFile);
+        AsymmetricAlgorithm key = ListKeyStore.LoadPrivateKey(keyFile, first, () => keyPassphraseFile is null ? null : ListKeyStore.ReadPassphraseFile(keyPassphraseFile));
+        return (first, key, all.Skip(1).Select(c => c.RawData).ToList());
     }
 }

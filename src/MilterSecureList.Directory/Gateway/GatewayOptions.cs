@@ -51,6 +51,10 @@ public sealed class GatewayOptions
 
     public int CaValidityDays { get; set; } = 730;
 
+    /// <summary>Key servers whose key-release posts the gateway fetches keys from for its users (https URLs,
+    /// compared without a trailing slash); empty: no automatic fetch, such posts stay encrypted.</summary>
+    public IReadOnlyList<string> KeyServers { get; set; } = [];
+
     public static GatewayOptions Bind(Func<string, string?> value, List<string> problems)
     {
         var o = new GatewayOptions();
@@ -97,6 +101,24 @@ public sealed class GatewayOptions
             o.Domains = ParseDomains(domains, problems);
         }
 
+        if (value(nameof(KeyServers)) is { } servers)
+        {
+            var list = new List<string>();
+            foreach (string url in servers.Split([',', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (KeyServerKey(url) is { } key)
+                {
+                    list.Add(key);
+                }
+                else
+                {
+                    problems.Add($"[Gateway] KeyServers: '{url}' is not an https URL such as https://keys.example.org:8443/");
+                }
+            }
+
+            o.KeyServers = list;
+        }
+
         return o;
     }
 
@@ -121,6 +143,17 @@ public sealed class GatewayOptions
 
         return problems;
     }
+
+    /// <summary>Whether KEYSERVER (the URL in a key-release entry, an outsider's choice) is one of <see cref="KeyServers"/>.</summary>
+    public bool FetchesFrom(string keyServer) => KeyServerKey(keyServer) is { } key && KeyServers.Contains(key, StringComparer.Ordinal);
+
+    /// <summary>An https URL without query, fragment or user info, normalised (host lower case, default port dropped,
+    /// no trailing slash); null for anything else.</summary>
+    private static string? KeyServerKey(string url) =>
+        Uri.TryCreate(url.Trim(), UriKind.Absolute, out Uri? uri) && uri.Scheme == Uri.UriSchemeHttps
+            && uri.Query.Length == 0 && uri.Fragment.Length == 0 && uri.UserInfo.Length == 0
+            ? uri.GetLeftPart(UriPartial.Path).TrimEnd('/')
+            : null;
 
     /// <summary>The effective policy towards RECIPIENT for USER (null when the sender is no gateway user).</summary>
     public (EncryptPolicy Encrypt, SignPolicy Sign) PolicyFor(GatewayUser? user, string recipient)
