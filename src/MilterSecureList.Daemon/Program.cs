@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using MilterSecureList.Configuration;
 using MilterSecureList.Daemon.Hosting;
 using MilterSecureList.Daemon.Options;
 
@@ -16,7 +17,7 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         // First of all: no core file may ever hold a list key.
-        if (ProcessHardening.DisableCoreDumps() is int errno and not 0)
+        if (DaemonStart.DisableCoreDumps() is int errno and not 0)
         {
             Console.Error.WriteLine($"securelist-milter: cannot disable core dumps (prctl PR_SET_DUMPABLE: errno {errno})");
             return 1;
@@ -24,29 +25,21 @@ public static class Program
 
         SocketEventThreads.PreferInlineCompletions();
         string configPath = DaemonConfiguration.DefaultPath;
-        bool checkOnly = false;
-        for (int i = 0; i < args.Length; i++)
+        DaemonAction action = DaemonStart.ParseArguments(args, ref configPath);
+        switch (action)
         {
-            switch (args[i])
-            {
-                case "--version":
-                    Console.WriteLine("securelist-milter " + DaemonHost.Version);
-                    return 0;
-                case "--check-config":
-                    checkOnly = true;
-                    break;
-                case "--config" when i + 1 < args.Length:
-                    configPath = args[++i];
-                    break;
-                case "-h" or "--help":
-                    Console.WriteLine(Usage);
-                    return 0;
-                default:
-                    Console.Error.WriteLine(Usage);
-                    return 2;
-            }
+            case DaemonAction.Version:
+                Console.WriteLine("securelist-milter " + DaemonHost.Version);
+                return 0;
+            case DaemonAction.Help:
+                Console.WriteLine(Usage);
+                return 0;
+            case DaemonAction.Usage:
+                Console.Error.WriteLine(Usage);
+                return 2;
         }
 
+        bool checkOnly = action == DaemonAction.CheckConfig;
         DaemonConfiguration configuration;
         Microsoft.Extensions.Hosting.IHost host;
         try

@@ -11,29 +11,29 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
-        string path = KeyServerConfiguration.DefaultPath;
-        bool checkOnly = false;
-        for (int i = 0; i < args.Length; i++)
+        // First of all, as the milter does: no core file may ever hold the release key or a deposit.
+        if (DaemonStart.DisableCoreDumps() is int errno and not 0)
         {
-            switch (args[i])
-            {
-                case "--version":
-                    Console.WriteLine("securelist-keyd " + typeof(Program).Assembly.GetName().Version?.ToString(3));
-                    return 0;
-                case "--check-config":
-                    checkOnly = true;
-                    break;
-                case "--config" when i + 1 < args.Length:
-                    path = args[++i];
-                    break;
-                case "-h" or "--help":
-                    Console.WriteLine(Usage);
-                    return 0;
-                default:
-                    Console.Error.WriteLine(Usage);
-                    return 2;
-            }
+            Console.Error.WriteLine($"securelist-keyd: cannot disable core dumps (prctl PR_SET_DUMPABLE: errno {errno})");
+            return 1;
         }
+
+        string path = KeyServerConfiguration.DefaultPath;
+        DaemonAction action = DaemonStart.ParseArguments(args, ref path);
+        switch (action)
+        {
+            case DaemonAction.Version:
+                Console.WriteLine("securelist-keyd " + typeof(Program).Assembly.GetName().Version?.ToString(3));
+                return 0;
+            case DaemonAction.Help:
+                Console.WriteLine(Usage);
+                return 0;
+            case DaemonAction.Usage:
+                Console.Error.WriteLine(Usage);
+                return 2;
+        }
+
+        bool checkOnly = action == DaemonAction.CheckConfig;
 
         // A release is synchronous work (database reads, one transaction, RSA) on a pool thread: have threads for a burst
         // of readers at once instead of waiting for the pool to grow by one thread per half second.

@@ -62,4 +62,23 @@ public sealed class KeyServerProcessTests(ReleaseBackends backends)
         Assert.Contains("[KeyServer] ReleaseKey:", error);
         Assert.Single(error.Trim().Split('\n'));
     }
+
+    /// <summary>
+    /// The key server holds the release key and every deposit, so, like the milter, it marks itself non-dumpable: the
+    /// kernel writes no core file, and its /proc files belong to root although it runs as another user.
+    /// </summary>
+    [Fact]
+    public async Task KeyServerRunningAsAnotherUserIsNotDumpable()
+    {
+        await using ReleaseWorld world = backends.NewWorld("sqlite");
+        (int chowned, _, string chownError) = await ExternalTool.RunAsync("chown", ["-R", "nobody:nogroup", world.Root]);
+        Assert.True(chowned == 0, chownError);
+        await using KeyServerProcess keyd = await KeyServerProcess.StartAsync(world.ConfigFile, world.Port, runAs: ("nobody", "nogroup"));
+
+        string uidLine = File.ReadAllLines($"/proc/{keyd.ProcessId}/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+        Assert.Equal("65534", uidLine.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1]);
+        (int rc, string owner, _) = await ExternalTool.RunAsync("stat", ["-c", "%u", $"/proc/{keyd.ProcessId}/environ"]);
+        Assert.Equal(0, rc);
+        Assert.Equal("0", owner.Trim()); // a dumpable process's /proc files belong to its own user
+    }
 }

@@ -114,10 +114,24 @@ public sealed class KeyServerProcess : IAsyncDisposable
         return candidates.Length > 0 ? candidates[0] : throw new InvalidOperationException("securelist-keyd.dll not built (dotnet build src/MilterSecureList.KeyServer)");
     }
 
-    /// <summary>Starts it with <paramref name="configFile"/> and waits (bounded) until the TLS port accepts connections.</summary>
-    public static async Task<KeyServerProcess> StartAsync(string configFile, int port)
+    /// <summary>The key server's process id.</summary>
+    public int ProcessId => _process.Id;
+
+    /// <summary>Starts it with <paramref name="configFile"/> and waits (bounded) until the TLS port accepts connections.
+    /// With <paramref name="runAs"/> (needs root) it runs as that user and group, as under systemd.</summary>
+    public static async Task<KeyServerProcess> StartAsync(string configFile, int port, (string User, string Group)? runAs = null)
     {
-        var keyd = new KeyServerProcess(ExternalTool.Start("dotnet", [Dll(), "--config", configFile]));
+        string[] command = ["dotnet", Dll(), "--config", configFile];
+        var options = ToolOptions.Default;
+        if (runAs is (string user, string group))
+        {
+            ExternalTool.RequireRoot($"starting the key server as user {user}");
+            command = ["setpriv", $"--reuid={user}", $"--regid={group}", "--clear-groups", .. command];
+            // root's HOME is not the user's to read
+            options = new ToolOptions { Environment = new Dictionary<string, string> { ["HOME"] = Path.GetDirectoryName(configFile)! } };
+        }
+
+        var keyd = new KeyServerProcess(ExternalTool.Start(command[0], command[1..], options));
         try
         {
             await Poll.UntilAsync(
