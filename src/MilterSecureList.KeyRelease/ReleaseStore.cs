@@ -50,6 +50,9 @@ public enum DepositOutcome
 /// </summary>
 public sealed class ReleaseStore : IDisposable
 {
+    // release_pending rows: message id, member.
+    private static readonly System.Data.DbType[] PendingColumns = [System.Data.DbType.String, System.Data.DbType.String];
+
     private readonly SqlDialect _dialect;
     private readonly TimeProvider _time;
 
@@ -156,8 +159,6 @@ public sealed class ReleaseStore : IDisposable
             insert.Command.ExecuteNonQuery();
         }
     }
-
-    private static readonly System.Data.DbType[] PendingColumns = [System.Data.DbType.String, System.Data.DbType.String];
 
     public ReleaseRecord? GetMessage(string messageId) => Run(c => ReadMessage(c, null, messageId));
 

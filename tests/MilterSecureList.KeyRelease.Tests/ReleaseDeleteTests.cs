@@ -17,17 +17,24 @@ public sealed class ReleaseDeleteTests(ReleaseBackends backends)
 
     public static TheoryData<string> Backends => ReleaseBackends.Names;
 
+    /// <summary>The key server, sweeping every second, for the list with <paramref name="delete"/> and alice and bob;
+    /// returns its store.</summary>
+    private static async Task<ReleaseStore> StartAsync(ReleaseWorld world, string delete)
+    {
+        world.SetKeyServer("SweepInterval = 1s");
+        world.AddMember("alice@example.test");
+        world.AddMember("bob@example.test");
+        world.SetListOptions("release-delete=" + delete);
+        return (await world.StartAsync()).Service.Store;
+    }
+
     [Theory]
     [MemberData(nameof(Backends))]
     public async Task AfterAllForgetsTheKeyOnceEveryMemberAtDepositTimeFetchedIt(string backend)
     {
         await using ReleaseWorld world = backends.NewWorld(backend);
-        world.SetKeyServer("SweepInterval = 1s");
-        TestMember alice = world.AddMember("alice@example.test");
-        TestMember bob = world.AddMember("bob@example.test");
-        world.SetListOptions("release-delete=after-all");
-        await world.StartAsync();
-        ReleaseStore store = world.Host!.Service.Store;
+        ReleaseStore store = await StartAsync(world, "after-all");
+        (TestMember alice, TestMember bob) = (world.Member("alice@example.test"), world.Member("bob@example.test"));
 
         KeyReleaseSeal seal = await world.SealAndDepositAsync(await world.OpensslPostAsync("read once by each\r\n"));
         string id = seal.Entry.MessageIdHex;
@@ -38,7 +45,7 @@ public sealed class ReleaseDeleteTests(ReleaseBackends backends)
 
         // carol joins after the post: her fetch does not count towards the members at deposit time.
         TestMember carol = world.AddMember("carol@example.test");
-        await Poll.UntilAsync(() => world.Host.Service.Directory.Expand(ReleaseWorld.List).Members.Any(m => m.Address == carol.Address),
+        await Poll.UntilAsync(() => world.Host!.Service.Directory.Expand(ReleaseWorld.List).Members.Any(m => m.Address == carol.Address),
             "the key server's directory cache to see carol");
         Assert.NotNull(await world.FetchAsync(seal.Entry, alice));
         Assert.NotNull(await world.FetchAsync(seal.Entry, alice));
@@ -81,16 +88,13 @@ public sealed class ReleaseDeleteTests(ReleaseBackends backends)
     public async Task AtExpiryTheSweepForgetsTheKeyAndNeverKeepsIt(string backend)
     {
         await using ReleaseWorld world = backends.NewWorld(backend);
-        world.SetKeyServer("SweepInterval = 1s");
-        TestMember alice = world.AddMember("alice@example.test");
-        world.SetListOptions("release-delete=never");
-        await world.StartAsync();
-        ReleaseStore store = world.Host!.Service.Store;
+        ReleaseStore store = await StartAsync(world, "never");
+        TestMember alice = world.Member("alice@example.test");
 
         // The list said never when this post was deposited: its expiry comes first.
         KeyReleaseSeal kept = await world.SealAndDepositAsync(await world.OpensslPostAsync("kept\r\n"), notAfter: DateTimeOffset.UtcNow.AddSeconds(2));
         world.SetListOptions("release-delete=at-expiry");
-        await Poll.UntilAsync(() => world.Host.Service.Directory.TryGetList(ReleaseWorld.List, out MailingList l) && l.GetOption("release-delete") == "at-expiry",
+        await Poll.UntilAsync(() => world.Host!.Service.Directory.TryGetList(ReleaseWorld.List, out MailingList l) && l.GetOption("release-delete") == "at-expiry",
             "the key server's directory cache to see release-delete=at-expiry");
         KeyReleaseSeal swept = await world.SealAndDepositAsync(await world.OpensslPostAsync("swept\r\n"), notAfter: DateTimeOffset.UtcNow.AddSeconds(3));
         Assert.NotNull(await world.FetchAsync(swept.Entry, alice));
@@ -116,12 +120,8 @@ public sealed class ReleaseDeleteTests(ReleaseBackends backends)
     public async Task AnAfterAllPostIsForgottenAtExpiryWhenAMemberNeverFetches()
     {
         await using ReleaseWorld world = backends.NewWorld("sqlite");
-        world.SetKeyServer("SweepInterval = 1s");
-        TestMember alice = world.AddMember("alice@example.test");
-        world.AddMember("bob@example.test");
-        world.SetListOptions("release-delete=after-all");
-        await world.StartAsync();
-        ReleaseStore store = world.Host!.Service.Store;
+        ReleaseStore store = await StartAsync(world, "after-all");
+        TestMember alice = world.Member("alice@example.test");
 
         KeyReleaseSeal seal = await world.SealAndDepositAsync(await world.OpensslPostAsync("bob never reads\r\n"), notAfter: DateTimeOffset.UtcNow.AddSeconds(2));
         Assert.NotNull(await world.FetchAsync(seal.Entry, alice));
@@ -129,6 +129,46 @@ public sealed class ReleaseDeleteTests(ReleaseBackends backends)
             "the sweep to forget the expired after-all post", interval: TimeSpan.FromMilliseconds(200));
         Assert.Equal(ReleaseStore.ForgottenAtExpiry, store.GetMessage(seal.Entry.MessageIdHex)!.DeleteReason);
         Assert.Equal(0, store.GetPendingCount(seal.Entry.MessageIdHex));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public async Task TheSweepForgetsWhatIsDueAndNothingElse(string backend)
+    {
+        // The store alone (no key server), with posts whose expiry and pending members are set outright.
+        await using ReleaseWorld world = backends.NewWorld(backend);
+        using ReleaseStore store = ReleaseStore.Open(world.DirectoryOptions, TimeProvider.System);
+        DateTimeOffset past = DateTimeOffset.UtcNow.AddMinutes(-1), future = DateTimeOffset.UtcNow.AddDays(1);
+        string expired = Deposit(store, ReleaseDeletePolicy.AtExpiry, past);
+        string expiredNever = Deposit(store, ReleaseDeletePolicy.Never, past);
+        string expiredAfterAll = Deposit(store, ReleaseDeletePolicy.AfterAll, past, "alice@example.test");
+        string nobodyPending = Deposit(store, ReleaseDeletePolicy.AfterAll, future);
+        string pending = Deposit(store, ReleaseDeletePolicy.AfterAll, future, "Alice@Example.test", "alice@example.test", "bob@example.test");
+        string current = Deposit(store, ReleaseDeletePolicy.AtExpiry, future);
+        Assert.Equal(2, store.GetPendingCount(pending));
+
+        Assert.Equal((2, 1), store.ForgetDue());
+        Assert.Equal(ReleaseStore.ForgottenAtExpiry, store.GetMessage(expired)!.DeleteReason);
+        Assert.Equal(ReleaseStore.ForgottenAtExpiry, store.GetMessage(expiredAfterAll)!.DeleteReason);
+        Assert.Equal(ReleaseStore.ForgottenAfterAll, store.GetMessage(nobodyPending)!.DeleteReason);
+        foreach (string held in new[] { expiredNever, pending, current })
+        {
+            Assert.NotNull(store.GetMessage(held)!.KeyRecipientInfo);
+        }
+
+        Assert.Equal((0, 0), store.ForgetDue());
+        Assert.True(store.ForgetKey(current, "operator"));
+        Assert.False(store.ForgetKey(current, "operator"));
+        Assert.Null(store.GetMessage(current)!.KeyRecipientInfo);
+    }
+
+    private static string Deposit(ReleaseStore store, ReleaseDeletePolicy delete, DateTimeOffset notAfter, params string[] entitled)
+    {
+        string id = Convert.ToHexStringLower(KeyReleaseEntry.NewMessageId());
+        var record = new ReleaseRecord(id, ReleaseWorld.List, "alice@example.test", 0, [1, 2, 3], new byte[32], new byte[32],
+            System.Security.Cryptography.RandomNumberGenerator.GetBytes(300), 32, null, DateTimeOffset.UtcNow, notAfter, null, null) { DeletePolicy = delete };
+        Assert.Equal(DepositOutcome.Stored, store.Deposit(record, entitled));
+        return id;
     }
 
     /// <summary>Whether any 32-byte piece of the deposited RecipientInfo (start, middle, end) is still in <paramref name="raw"/>.</summary>
