@@ -33,6 +33,30 @@ public sealed class GatewayConfigurationTests : IDisposable
         Assert.Equal((EncryptPolicy.Required, SignPolicy.Never), g.PolicyFor(null, "x@other.example"));
     }
 
+    [Fact]
+    public void KeyServersAndTheTrustOfTheFetchBindWithoutAKeyServerOfOurOwn()
+    {
+        string trust = Path.Combine(_dir, "keyd-ca.pem");
+        using (var key = System.Security.Cryptography.ECDsa.Create())
+        {
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=keyd CA", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            using var ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+            File.WriteAllText(trust, ca.ExportCertificatePem());
+        }
+
+        DaemonConfiguration c = Load($"[Gateway]\nKeyServers = https://Keys.Example.org:8443/, https://other.example/release/\n[KeyRelease]\nTrustedCertificate = {trust}\nTimeout = 3s\n");
+        GatewayOptions g = c.Get<GatewaySection>().Options;
+        Assert.Equal(["https://keys.example.org:8443", "https://other.example/release"], g.KeyServers);
+        Assert.True(g.FetchesFrom("https://keys.example.org:8443/"));
+        Assert.True(g.FetchesFrom("https://other.example/release"));
+        Assert.False(g.FetchesFrom("https://keys.example.org/"));
+        Assert.False(g.FetchesFrom("https://other.example/"));
+        KeyReleaseSection k = c.Get<KeyReleaseSection>();
+        Assert.Null(k.Url);
+        Assert.Equal((trust, TimeSpan.FromSeconds(3)), (k.TrustedCertificate, k.Timeout));
+        using var fetcher = k.CreateReleaseFetcher(TimeProvider.System);
+    }
+
     [Theory]
     [InlineData("[Milter]\nHandlers = lists, gateway\n", "[Milter] Handlers: 'lists, gateway' is not one of gateway, lists, gateway, lists")]
     [InlineData("[Gateway]\nEncrypt = sometimes\n", "[Gateway] Encrypt: 'sometimes' is not one of required, opportunistic, never")]
@@ -41,6 +65,8 @@ public sealed class GatewayConfigurationTests : IDisposable
     [InlineData("[Gateway]\nCaKey = /etc/ca.key\n", "[Gateway] CaKey: CaCertificate and CaKey go together")]
     [InlineData("[Gateway]\nAuthservId = a b\n", "[Gateway] AuthservId: 'a b' is not a single token")]
     [InlineData("[Gateway]\nEncrpyt = required\n", "[Gateway] Encrpyt: unknown key")]
+    [InlineData("[Gateway]\nKeyServers = https://keys.example.org:8443/, keys.example.org\n", "[Gateway] KeyServers: 'keys.example.org' is not an https URL")]
+    [InlineData("[KeyRelease]\nTrustedCertificate = /nonexistent/keyd-ca.pem\n", "[KeyRelease] TrustedCertificate: '/nonexistent/keyd-ca.pem' does not exist")]
     public void BadValuesNameTheKey(string text, string expected)
     {
         ConfigurationException e = Assert.Throws<ConfigurationException>(() => Load(text));

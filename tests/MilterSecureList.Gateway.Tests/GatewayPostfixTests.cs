@@ -273,4 +273,36 @@ public sealed class GatewayPostfixTests : IDisposable
         Assert.Contains($"Authentication-Results: {OpenDkim.AuthservId};", delivered.Headers, StringComparison.Ordinal);
         Assert.Contains("dkim=pass", delivered.Headers, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task MailOpensslSignsAndEncryptsToAnEcUserArrivesThroughPostfixDecryptedAndVerified()
+    {
+        // An EC (P-256) gateway user: openssl's KeyAgreeRecipientInfo is opened with the user's ECDH key, and the
+        // user's own outbound mail is signed with ECDSA that openssl verifies on the way out.
+        Party erin = _world.Issue("erin@gw.example", System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256));
+        _world.Administration.Import(erin.Address, erin.CertFile, erin.KeyFile, null, false, null, null, null).Dispose();
+        await using DaemonProcess daemon = await StartDaemonAsync();
+        await using PostfixInstance postfix = await PostfixInstance.StartAsync(daemon.Socket);
+
+        string signedEntity = _world.Temp.File("ec-signed.eml");
+        OpensslTool.Run("cms", "-sign", "-in", _world.Write(Encoding.ASCII.GetBytes("Content-Type: text/plain\r\n\r\nfor an elliptic reader\r\n")),
+            "-signer", _world.Bob.CertFile, "-inkey", _world.Bob.KeyFile, "-out", signedEntity);
+        byte[] encrypted = _world.OpensslMessage($"From: bob@partner.example\r\nTo: {erin.Address}\r\nSubject: ec in\r\n",
+            "cms", "-encrypt", "-aes256", "-in", signedEntity, "-recip", erin.CertFile);
+        Assert.Equal(250, (await postfix.SendAsync("bob@partner.example", [erin.Address], encrypted)).Code);
+        Assert.Equal(250, (await postfix.SendAsync(erin.Address, ["carol@partner.example"], GatewayWorld.PlainMessage(erin.Address, "carol@partner.example", "from an elliptic writer"))).Code);
+
+        IReadOnlyList<SinkMessage> delivered = await postfix.WaitForSinkMessagesAsync(2, s_delivery);
+        SinkMessage inbound = Assert.Single(delivered, m => m.Recipients.Contains($"<{erin.Address}>"));
+        Assert.Contains("\nfor an elliptic reader", inbound.Body, StringComparison.Ordinal);
+        Assert.DoesNotContain("pkcs7-mime", inbound.Headers, StringComparison.Ordinal);
+        Assert.Contains("smime=pass body.smime-identifier=bob@partner.example", inbound.Headers, StringComparison.Ordinal);
+        Assert.Contains("gateway audit: decrypted for erin@gw.example", daemon.Output, StringComparison.Ordinal);
+
+        SinkMessage outbound = Assert.Single(delivered, m => m.Recipients.Contains("<carol@partner.example>"));
+        string content = _world.Temp.File("ec-out.txt");
+        (int code, _, string error) = OpensslTool.TryRun("cms", "-verify", "-in", _world.Write(Encoding.ASCII.GetBytes(outbound.Headers + "\n" + outbound.Body)), "-CAfile", _world.CaFile, "-out", content);
+        Assert.True(code == 0, "openssl cms -verify: " + error);
+        Assert.Contains("from an elliptic writer", File.ReadAllText(content), StringComparison.Ordinal);
+    }
 }

@@ -179,6 +179,20 @@ public sealed class KeyReleaseFetchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GatewayCheckFetchesAsTheDaemonDoesWithTheSameSettings()
+    {
+        (byte[] message, KeyReleaseEntry entry) = await ReleasePostAsync("checked offline");
+        File.AppendAllText(_world.Temp.File("admin.ini"),
+            $"[Gateway]\nAuthservId = {GatewayWorld.AuthservId}\nTrustAnchors = {_world.CaFile}\nKeyServers = {_keyd.Url}\n[KeyRelease]\nTrustedCertificate = {_keyd.TlsCertificate}\n");
+        string output = _world.Temp.File("checked.eml");
+        string report = _world.AdminCli("gateway", "check", "--from", "bob@partner.example", "--rcpt", "alice@gw.example", "--in", _world.Write(message), "--out", output);
+        Assert.StartsWith("250 2.0.0 continue", report, StringComparison.Ordinal);
+        Assert.Contains("verdict: continue (key released by the key server, decrypted for alice@gw.example)", report, StringComparison.Ordinal);
+        Assert.Contains($"log: offline: gateway audit: key fetched for alice@gw.example release={entry.MessageIdHex}", report, StringComparison.Ordinal);
+        Assert.Contains("checked offline", File.ReadAllText(output), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ThroughPostfixTheUserGetsPlainMailAndAnUnreachableKeyServerIs451()
     {
         (byte[] message, _) = await ReleasePostAsync("delivered through postfix");
