@@ -54,6 +54,7 @@ public sealed class ExpandedMember
     {
         Address = address;
         _certificate = certificate;
+        _der = certificate?.RawData;
         UseOaep = useOaep;
         SelfCopy = selfCopy;
         DeliveryEnabled = deliveryEnabled;
@@ -80,9 +81,16 @@ public sealed class ExpandedMember
     public string Address { get; }
 
     /// <summary>
-    /// The best certificate (usable if any is); null when <see cref="Status"/> is Missing.
-    /// Parsed on first access and then kept: a cold expansion of a large list does not pay for
-    /// parsing certificates of members the caller never encrypts to.
+    /// The best certificate's DER (usable if any is); null when <see cref="Status"/> is Missing. What the list filter
+    /// wraps for: it reads the few fields it needs from these bytes, with no X.509 or key object per member
+    /// (docs/design.md, "Lists of 100,000 members").
+    /// </summary>
+    public byte[]? CertificateDer => _der;
+
+    /// <summary>
+    /// The best certificate as an object (usable if any is); null when <see cref="Status"/> is Missing.
+    /// Parsed on first access and then kept for the life of the cached expansion (an OpenSSL object of a few KB):
+    /// for callers that look at a few members; the list filter uses <see cref="CertificateDer"/>.
     /// </summary>
     public X509Certificate2? Certificate
     {
