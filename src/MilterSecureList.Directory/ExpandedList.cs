@@ -39,7 +39,7 @@ public sealed record ExpandedList(MailingList List, IReadOnlyList<ExpandedMember
 /// <summary>One member after expansion. Instances are shared by the cache: treat as read-only.</summary>
 public sealed class ExpandedMember
 {
-    private readonly byte[]? _der;
+    private readonly ReadOnlyMemory<byte>? _der;
     private X509Certificate2? _certificate;
 
     public ExpandedMember(
@@ -66,7 +66,7 @@ public sealed class ExpandedMember
     /// <summary>Directory-internal: the certificate is parsed from DER on first use.</summary>
     internal ExpandedMember(
         string address,
-        byte[]? certificateDer,
+        ReadOnlyMemory<byte>? certificateDer,
         bool useOaep,
         bool selfCopy,
         bool deliveryEnabled,
@@ -85,7 +85,7 @@ public sealed class ExpandedMember
     /// wraps for: it reads the few fields it needs from these bytes, with no X.509 or key object per member
     /// (docs/design.md, "Lists of 100,000 members").
     /// </summary>
-    public byte[]? CertificateDer => _der;
+    public ReadOnlyMemory<byte>? CertificateDer => _der;
 
     /// <summary>
     /// The best certificate as an object (usable if any is); null when <see cref="Status"/> is Missing.
@@ -96,9 +96,9 @@ public sealed class ExpandedMember
     {
         get
         {
-            if (_certificate is null && _der is not null)
+            if (_certificate is null && _der is { } der)
             {
-                X509Certificate2 parsed = X509CertificateLoader.LoadCertificate(_der);
+                X509Certificate2 parsed = X509CertificateLoader.LoadCertificate(der.Span);
                 if (Interlocked.CompareExchange(ref _certificate, parsed, null) is not null)
                 {
                     parsed.Dispose();

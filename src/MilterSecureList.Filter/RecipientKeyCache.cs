@@ -31,7 +31,7 @@ internal sealed class RecipientKeyCache
             return known;
         }
 
-        byte[] der = member.CertificateDer ?? throw new InvalidOperationException($"member {member.Address} has no certificate");
+        ReadOnlyMemory<byte> der = member.CertificateDer ?? throw new InvalidOperationException($"member {member.Address} has no certificate");
         if (_recipients.Count > MaxRecipients)
         {
             _recipients.Clear();
