@@ -2,6 +2,7 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms.Asn1;
+using MilterSecureList.Cms.Primitives;
 using MilterSecureList.Cms.Rewrap;
 
 namespace MilterSecureList.Cms;
@@ -17,112 +18,272 @@ public enum CmsKeyTransport
     EcdhStdSha256Aes256Wrap,
 }
 
-/// <summary>One member: certificate, its public key imported once (importing costs more than the wrap;
-/// docs/cms.md §11), the chosen key transport and the pre-encoded issuerAndSerialNumber. Keep these objects
-/// across messages. Public-key operations on one instance are safe from several threads.</summary>
+/// <summary>One member as a wrap needs it: the chosen key transport, the pre-encoded recipient identifier and the
+/// public key as bytes (slices of the certificate's DER, about 0.5 KB per RSA-2048 member besides the certificate).
+/// No X.509 or key object is held: the key object a wrap uses comes from a bounded cache shared by the process and is
+/// imported again when it has left it (docs/design.md, "Lists of 100,000 members"). Keep these objects across
+/// messages. Safe to use from several threads.</summary>
 public sealed class CmsRecipient
 {
-    private CmsRecipient(X509Certificate2 certificate, CmsKeyTransport transport, RSA? rsa, ECDiffieHellman? ec, byte[] rid, int keySize)
+    // Estimated native memory of one imported key object (measured with OpenSSL 3.0: ~3 KB for RSA-2048 with its
+    // provider copy made by the first operation; an ECDH public key and its holder ~4 KB).
+    private const int EcKeyObjectBytes = 4096;
+
+    private readonly ReadOnlyMemory<byte> _subject;
+    private X509Certificate2? _certificate;
+
+    private CmsRecipient(ReadOnlyMemory<byte> der, X509Certificate2? certificate, in CertificateAsn fields,
+        CmsKeyTransport transport, ReadOnlyMemory<byte> publicKey, ReadOnlyMemory<byte> rid, int keySize, string? curveOid)
     {
-        Certificate = certificate;
+        CertificateDer = der;
+        _certificate = certificate;
+        _subject = fields.Subject;
         KeyTransport = transport;
-        Rsa = rsa;
-        Ec = ec;
-        EcPublicKey = ec?.PublicKey;
-        EncodedIssuerAndSerialNumber = rid;
+        PublicKey = publicKey;
         KeySizeBytes = keySize;
-        if (rsa is not null)
+        CurveOid = curveOid;
+        if (transport == CmsKeyTransport.EcdhStdSha256Aes256Wrap)
         {
-            KeyTransPrefix = RecipientInfoWriter.EncodeKeyTransPrefix(rid, transport == CmsKeyTransport.RsaOaepSha256, keySize);
+            EncodedIssuerAndSerialNumber = rid;
+        }
+        else
+        {
+            // The ktri prefix starts with the identifier: keep one copy of it.
+            byte[] prefix = RecipientInfoWriter.EncodeKeyTransPrefix(rid.Span, transport == CmsKeyTransport.RsaOaepSha256, keySize, out int ridOffset);
+            KeyTransPrefix = prefix;
+            EncodedIssuerAndSerialNumber = prefix.AsMemory(ridOffset, rid.Length);
         }
     }
 
-    public X509Certificate2 Certificate { get; }
+    /// <summary>The member certificate's DER (the caller's bytes; not copied).</summary>
+    public ReadOnlyMemory<byte> CertificateDer { get; }
+
+    /// <summary>The certificate as an object: the one passed to <see cref="FromCertificate"/>, else parsed on first
+    /// access and then kept. The wrap itself never needs it.</summary>
+    public X509Certificate2 Certificate
+    {
+        get
+        {
+            if (_certificate is null)
+            {
+                X509Certificate2 parsed = X509CertificateLoader.LoadCertificate(CertificateDer.Span);
+                if (Interlocked.CompareExchange(ref _certificate, parsed, null) is not null)
+                {
+                    parsed.Dispose();
+                }
+            }
+
+            return _certificate;
+        }
+    }
+
+    /// <summary>The subject as RFC 4514-ish text, for messages.</summary>
+    public string Subject => NameText(_subject);
 
     public CmsKeyTransport KeyTransport { get; }
 
-    internal RSA? Rsa { get; }
+    /// <summary>RSA: the RSAPublicKey DER; EC: the uncompressed point.</summary>
+    internal ReadOnlyMemory<byte> PublicKey { get; }
 
-    /// <summary>Public-only ECDH object on the member's curve.</summary>
-    internal ECDiffieHellman? Ec { get; }
+    /// <summary>The member's named curve OID (EC members), else null.</summary>
+    internal string? CurveOid { get; }
 
-    /// <summary>The member's EC public key as ECDH takes it, made once: <see cref="ECDiffieHellman.PublicKey"/> builds
-    /// a new object on every call.</summary>
-    internal ECDiffieHellmanPublicKey? EcPublicKey { get; }
+    /// <summary>The member's named curve (EC members).</summary>
+    internal ECCurve Curve => ECCurve.CreateFromValue(CurveOid!);
 
-    /// <summary>The member's named curve (EC members), kept so each wrap need not export parameters.</summary>
-    internal ECCurve Curve { get; private init; }
+    internal ReadOnlyMemory<byte> EncodedIssuerAndSerialNumber { get; }
 
-    internal byte[] EncodedIssuerAndSerialNumber { get; }
-
+    /// <summary>RSA: modulus bytes; EC: coordinate bytes.</summary>
     internal int KeySizeBytes { get; }
 
     /// <summary>The member's ktri up to the encryptedKey octets (RSA members only).</summary>
     internal byte[]? KeyTransPrefix { get; }
+
+    /// <summary>How much estimated native memory the process keeps in imported member key objects (default 32 MiB,
+    /// about 10,000 RSA-2048 members); a wrap for a member whose key object is not kept imports it again. 0 keeps none.</summary>
+    public static long KeyObjectCacheBytes
+    {
+        get => PublicKeyObjectCache.Shared.BudgetBytes;
+        set => PublicKeyObjectCache.Shared.BudgetBytes = value;
+    }
+
+    /// <summary>The RSA key object for one wrap (RSA members). Dispose the lease after the operation.</summary>
+    internal PublicKeyObjectCache.Lease RentRsa() =>
+        PublicKeyObjectCache.Shared.Rent(this, static m => m.ImportRsa(), 1024 + (8 * KeySizeBytes));
+
+    /// <summary>The ECDH public key object for one derivation (EC members). Dispose the lease after the operation.</summary>
+    internal PublicKeyObjectCache.Lease RentEc() =>
+        PublicKeyObjectCache.Shared.Rent(this, static m => m.ImportEc(), EcKeyObjectBytes);
+
+    private RSA ImportRsa()
+    {
+        RSA rsa = RSA.Create();
+        try
+        {
+            rsa.ImportRSAPublicKey(PublicKey.Span, out _);
+            return rsa;
+        }
+        catch
+        {
+            rsa.Dispose();
+            throw;
+        }
+    }
+
+    private EcPublicKeyObject ImportEc()
+    {
+        ReadOnlySpan<byte> point = PublicKey.Span;
+        var parameters = new ECParameters
+        {
+            Curve = Curve,
+            Q = new ECPoint { X = point.Slice(1, KeySizeBytes).ToArray(), Y = point.Slice(1 + KeySizeBytes, KeySizeBytes).ToArray() },
+        };
+        ECDiffieHellman ec = ECDiffieHellman.Create(parameters);
+        try
+        {
+            return new EcPublicKeyObject(ec, ec.PublicKey);
+        }
+        catch
+        {
+            ec.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>Import a member certificate. RSA → ktri (PKCS#1 v1.5, or OAEP-SHA256 when <paramref name="preferOaep"/>);
     /// EC (P-256/384/521) → kari. A keyUsage extension that forbids the needed use is refused.</summary>
     public static CmsRecipient FromCertificate(X509Certificate2 cert, bool preferOaep = false)
     {
         ArgumentNullException.ThrowIfNull(cert);
-        // The certificate is the caller's input, not the sender's: a broken one is InvalidArgument (ours to fix).
-        return DecoderBoundary.Decode((cert, preferOaep), static a => Create(a.cert, a.preferOaep),
-            $"member certificate {cert.Subject} is malformed or has an unusable public key", CmsRewrapFailure.InvalidArgument);
+        return FromDer(cert.RawDataMemory, preferOaep, cert);
     }
 
-    private static CmsRecipient Create(X509Certificate2 cert, bool preferOaep)
+    /// <summary>The same as <see cref="FromCertificate"/> from the certificate's DER, with no X.509 object and no key
+    /// import: what the list filter uses for every member. <paramref name="certificate"/> must not change afterwards
+    /// (the recipient keeps slices of it).</summary>
+    public static CmsRecipient FromDer(ReadOnlyMemory<byte> certificate, bool preferOaep = false) => FromDer(certificate, preferOaep, null);
+
+    private static CmsRecipient FromDer(ReadOnlyMemory<byte> der, bool preferOaep, X509Certificate2? certificate)
     {
-        X509KeyUsageFlags? usage = null;
-        foreach (X509Extension ext in cert.Extensions)
-        {
-            if (ext is X509KeyUsageExtension ku)
-            {
-                usage = ku.KeyUsages;
-            }
-        }
+        // The certificate is the caller's input, not the sender's: a broken one is InvalidArgument (ours to fix).
+        CertificateAsn fields = DecoderBoundary.Decode(der, static d => CertificateAsn.Decode(d),
+            "a member certificate is malformed", CmsRewrapFailure.InvalidArgument);
+        return DecoderBoundary.Decode((der, certificate, fields, preferOaep), static a => Create(a.der, a.certificate, a.fields, a.preferOaep),
+            $"member certificate {NameText(fields.Subject)} has an unusable public key", CmsRewrapFailure.InvalidArgument);
+    }
 
-        var w = new AsnWriter(AsnEncodingRules.DER, 64 + cert.IssuerName.RawData.Length);
-        IssuerAndSerialNumberAsn.Encode(w, cert);
-        byte[] rid = w.Encode();
-
-        string keyAlg = cert.PublicKey.Oid.Value ?? "";
-        if (keyAlg == Oids.RsaEncryption)
+    private static CmsRecipient Create(ReadOnlyMemory<byte> der, X509Certificate2? certificate, CertificateAsn fields, bool preferOaep)
+    {
+        byte[] rid = EncodeIssuerAndSerialNumber(fields);
+        if (fields.KeyAlgorithm == Oids.RsaEncryption)
         {
-            if (usage is { } u && (u & X509KeyUsageFlags.KeyEncipherment) == 0)
+            if (!fields.Allows(CertificateAsn.KeyEnciphermentBit))
             {
                 throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument,
-                    $"member certificate {cert.Subject} does not allow keyEncipherment");
+                    $"member certificate {NameText(fields.Subject)} does not allow keyEncipherment");
             }
 
-            RSA rsa = cert.GetRSAPublicKey()!;
-            return new CmsRecipient(cert, preferOaep ? CmsKeyTransport.RsaOaepSha256 : CmsKeyTransport.RsaPkcs1, rsa, null, rid, (rsa.KeySize + 7) / 8);
+            int modulusBytes = RsaModulusBytes(fields.PublicKey);
+            return new CmsRecipient(der, certificate, fields, preferOaep ? CmsKeyTransport.RsaOaepSha256 : CmsKeyTransport.RsaPkcs1,
+                fields.PublicKey, rid, modulusBytes, null);
         }
 
-        if (keyAlg == Oids.EcPublicKey)
+        if (fields.KeyAlgorithm == Oids.EcPublicKey)
         {
-            if (usage is { } u && (u & X509KeyUsageFlags.KeyAgreement) == 0)
+            if (!fields.Allows(CertificateAsn.KeyAgreementBit))
             {
                 throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument,
-                    $"member certificate {cert.Subject} does not allow keyAgreement");
+                    $"member certificate {NameText(fields.Subject)} does not allow keyAgreement");
             }
 
-            ECDiffieHellman ec = cert.GetECDiffieHellmanPublicKey()
-                ?? throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, $"member certificate {cert.Subject} has no usable EC key");
-            ECParameters p = ec.ExportParameters(false);
-            if (EcCurves.CoordinateLength(p.Curve) == 0)
+            int coordinate = fields.Curve is { } oid ? EcCurves.CoordinateLength(ECCurve.CreateFromValue(oid)) : 0;
+            if (coordinate == 0)
             {
                 throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm,
-                    $"member certificate {cert.Subject} uses an EC curve other than P-256/P-384/P-521");
+                    $"member certificate {NameText(fields.Subject)} uses an EC curve other than P-256/P-384/P-521");
             }
 
-            return new CmsRecipient(cert, CmsKeyTransport.EcdhStdSha256Aes256Wrap, null, ec, rid, EcCurves.CoordinateLength(p.Curve))
-            {
-                Curve = ECCurve.CreateFromOid(p.Curve.Oid),
-            };
+            ReadOnlyMemory<byte> point = UncompressedPoint(fields, der, certificate, coordinate);
+            return new CmsRecipient(der, certificate, fields, CmsKeyTransport.EcdhStdSha256Aes256Wrap, point, rid, coordinate, fields.Curve);
         }
 
         throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm,
-            $"member certificate {cert.Subject} has public key algorithm {keyAlg}, not RSA or EC");
+            $"member certificate {NameText(fields.Subject)} has public key algorithm {fields.KeyAlgorithm}, not RSA or EC");
+    }
+
+    // IssuerAndSerialNumber (RFC 5652 §10.2.4) with the certificate's own issuer and serial encodings.
+    private static byte[] EncodeIssuerAndSerialNumber(in CertificateAsn fields)
+    {
+        var w = new AsnWriter(AsnEncodingRules.DER, 8 + fields.Issuer.Length + fields.SerialNumber.Length);
+        using (w.PushSequence())
+        {
+            w.WriteEncodedValue(fields.Issuer.Span);
+            w.WriteEncodedValue(fields.SerialNumber.Span);
+        }
+
+        return w.Encode();
+    }
+
+    // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 §A.1.1)
+    private static int RsaModulusBytes(ReadOnlyMemory<byte> rsaPublicKey)
+    {
+        var outer = new AsnReader(rsaPublicKey, AsnEncodingRules.DER);
+        AsnReader key = outer.ReadSequence();
+        outer.ThrowIfNotEmpty();
+        ReadOnlySpan<byte> modulus = key.ReadIntegerBytes().Span;
+        ReadOnlySpan<byte> exponent = key.ReadIntegerBytes().Span;
+        key.ThrowIfNotEmpty();
+        if (modulus[0] >= 0x80 || exponent[0] >= 0x80 || (modulus.Length == 1 && modulus[0] == 0))
+        {
+            throw new CryptographicException("the RSA public key is not valid");
+        }
+
+        return modulus[0] == 0 ? modulus.Length - 1 : modulus.Length;
+    }
+
+    // An uncompressed point (SEC 1 §2.3.3) is used as it is; the rare compressed one is expanded once by OpenSSL.
+    private static ReadOnlyMemory<byte> UncompressedPoint(in CertificateAsn fields, ReadOnlyMemory<byte> der, X509Certificate2? certificate,
+        int coordinate)
+    {
+        ReadOnlyMemory<byte> point = fields.PublicKey;
+        if (point.Length == 1 + (2 * coordinate) && point.Span[0] == 0x04)
+        {
+            return point;
+        }
+
+        using X509Certificate2? parsed = certificate is null ? X509CertificateLoader.LoadCertificate(der.Span) : null;
+        using ECDiffieHellman key = (certificate ?? parsed)!.GetECDiffieHellmanPublicKey()
+            ?? throw new CryptographicException("no usable EC public key");
+        ECParameters p = key.ExportParameters(false);
+        byte[] uncompressed = new byte[1 + (2 * coordinate)];
+        uncompressed[0] = 0x04;
+        p.Q.X.AsSpan().CopyTo(uncompressed.AsSpan(1 + coordinate - p.Q.X!.Length));
+        p.Q.Y.AsSpan().CopyTo(uncompressed.AsSpan(1 + (2 * coordinate) - p.Q.Y!.Length));
+        return uncompressed;
+    }
+
+    private static string NameText(ReadOnlyMemory<byte> name)
+    {
+        try
+        {
+            return new X500DistinguishedName(name.Span).Name;
+        }
+        catch (CryptographicException)
+        {
+            return "(unparsable subject)";
+        }
+    }
+
+    /// <summary>An imported ECDH public key: the key object and the public-key view ECDH derivation takes.</summary>
+    internal sealed class EcPublicKeyObject(ECDiffieHellman key, ECDiffieHellmanPublicKey publicKey) : IDisposable
+    {
+        public ECDiffieHellmanPublicKey PublicKey { get; } = publicKey;
+
+        public void Dispose()
+        {
+            PublicKey.Dispose();
+            key.Dispose();
+        }
     }
 }
 

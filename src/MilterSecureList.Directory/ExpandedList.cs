@@ -39,7 +39,7 @@ public sealed record ExpandedList(MailingList List, IReadOnlyList<ExpandedMember
 /// <summary>One member after expansion. Instances are shared by the cache: treat as read-only.</summary>
 public sealed class ExpandedMember
 {
-    private readonly byte[]? _der;
+    private readonly ReadOnlyMemory<byte>? _der;
     private X509Certificate2? _certificate;
 
     public ExpandedMember(
@@ -54,6 +54,7 @@ public sealed class ExpandedMember
     {
         Address = address;
         _certificate = certificate;
+        _der = certificate?.RawData;
         UseOaep = useOaep;
         SelfCopy = selfCopy;
         DeliveryEnabled = deliveryEnabled;
@@ -65,7 +66,7 @@ public sealed class ExpandedMember
     /// <summary>Directory-internal: the certificate is parsed from DER on first use.</summary>
     internal ExpandedMember(
         string address,
-        byte[]? certificateDer,
+        ReadOnlyMemory<byte>? certificateDer,
         bool useOaep,
         bool selfCopy,
         bool deliveryEnabled,
@@ -80,17 +81,24 @@ public sealed class ExpandedMember
     public string Address { get; }
 
     /// <summary>
-    /// The best certificate (usable if any is); null when <see cref="Status"/> is Missing.
-    /// Parsed on first access and then kept: a cold expansion of a large list does not pay for
-    /// parsing certificates of members the caller never encrypts to.
+    /// The best certificate's DER (usable if any is); null when <see cref="Status"/> is Missing. What the list filter
+    /// wraps for: it reads the few fields it needs from these bytes, with no X.509 or key object per member
+    /// (docs/design.md, "Lists of 100,000 members").
+    /// </summary>
+    public ReadOnlyMemory<byte>? CertificateDer => _der;
+
+    /// <summary>
+    /// The best certificate as an object (usable if any is); null when <see cref="Status"/> is Missing.
+    /// Parsed on first access and then kept for the life of the cached expansion (an OpenSSL object of a few KB):
+    /// for callers that look at a few members; the list filter uses <see cref="CertificateDer"/>.
     /// </summary>
     public X509Certificate2? Certificate
     {
         get
         {
-            if (_certificate is null && _der is not null)
+            if (_certificate is null && _der is { } der)
             {
-                X509Certificate2 parsed = X509CertificateLoader.LoadCertificate(_der);
+                X509Certificate2 parsed = X509CertificateLoader.LoadCertificate(der.Span);
                 if (Interlocked.CompareExchange(ref _certificate, parsed, null) is not null)
                 {
                     parsed.Dispose();

@@ -5,9 +5,10 @@ using MilterSecureList.Directory;
 namespace MilterSecureList.Filter;
 
 /// <summary>
-/// Keeps the parsed key objects the CMS layer needs across messages: importing a public key costs more than
-/// wrapping a session key with it (docs/cms.md §11), so each member certificate is imported once. Everything is
-/// dropped when the directory's generation changes (a CLI edit, a key rollover).
+/// Keeps what the CMS layer needs per member across messages: the recipient identifier and public key read from the
+/// certificate's DER once (about 0.5 KB, no X.509 or key object; the key objects themselves live in the CMS layer's
+/// bounded cache, docs/design.md "Lists of 100,000 members"), and the list key pairs. Everything is dropped when the
+/// directory's generation changes (a CLI edit, a key rollover).
 /// </summary>
 internal sealed class RecipientKeyCache
 {
@@ -16,7 +17,8 @@ internal sealed class RecipientKeyCache
     private readonly IListDirectory _directory;
     private readonly object _gate = new();
     private long _generation = long.MinValue;
-    private ConcurrentDictionary<string, CmsRecipient> _recipients = new(StringComparer.Ordinal);
+    // Keyed by the expanded member: the cached expansion hands out the same instances until the generation changes.
+    private ConcurrentDictionary<ExpandedMember, CmsRecipient> _recipients = new(ReferenceEqualityComparer.Instance);
     private ConcurrentDictionary<string, IReadOnlyList<ListKey>> _listKeys = new(StringComparer.OrdinalIgnoreCase);
 
     public RecipientKeyCache(IListDirectory directory) => _directory = directory;
@@ -24,14 +26,18 @@ internal sealed class RecipientKeyCache
     public CmsRecipient GetRecipient(ExpandedMember member)
     {
         Refresh();
-        var cert = member.Certificate ?? throw new InvalidOperationException($"member {member.Address} has no certificate");
-        string key = cert.Thumbprint + (member.UseOaep ? "/oaep" : "/v15");
+        if (_recipients.TryGetValue(member, out CmsRecipient? known))
+        {
+            return known;
+        }
+
+        ReadOnlyMemory<byte> der = member.CertificateDer ?? throw new InvalidOperationException($"member {member.Address} has no certificate");
         if (_recipients.Count > MaxRecipients)
         {
             _recipients.Clear();
         }
 
-        return _recipients.GetOrAdd(key, _ => CmsRecipient.FromCertificate(cert, member.UseOaep));
+        return _recipients.GetOrAdd(member, m => CmsRecipient.FromDer(der, m.UseOaep));
     }
 
     /// <summary>The list's key pairs, current first (its certificate is the one senders should use).</summary>
@@ -58,7 +64,7 @@ internal sealed class RecipientKeyCache
             {
                 // Old objects are not disposed here: a message being re-keyed right now may still hold them.
                 // The ListKeys only borrow the private keys; the directory disposes its key pairs after a grace period.
-                _recipients = new(StringComparer.Ordinal);
+                _recipients = new(ReferenceEqualityComparer.Instance);
                 _listKeys = new(StringComparer.OrdinalIgnoreCase);
                 Volatile.Write(ref _generation, generation);
             }

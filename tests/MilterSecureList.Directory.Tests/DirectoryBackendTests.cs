@@ -386,6 +386,27 @@ public sealed class DirectoryBackendTests(BackendFixture fixture)
 
     [Theory]
     [MemberData(nameof(Backends))]
+    public void MembersAndTheirCertificatesComeBackInInsertionOrder(string backend)
+    {
+        // The member read has no ORDER BY (a sort of every row, certificates included, cost a 100,000-member list
+        // most of its cold expansion): the order is restored after the read. Addresses are added against their
+        // alphabetical order, which is the order of the index the database reads them by.
+        using DirectoryEnvironment env = Open(backend);
+        env.Admin.CreateList("order@example.org", ListMode.Rekey, null, ListKeyType.P256);
+        string[] addresses = ["zed@example.org", "mia@example.org", "amy@example.org", "bob@example.org"];
+        MemberCertificate older = MemberCertificate.From(TestCertificates.Rsa("mia@example.org", notAfter: DateTimeOffset.UtcNow.AddDays(30)));
+        MemberCertificate newer = MemberCertificate.From(TestCertificates.Rsa("mia@example.org", notAfter: DateTimeOffset.UtcNow.AddDays(60)));
+        env.Store.AddMembers("order@example.org", [.. addresses.Select(a => new ListMember(a, a == "mia@example.org" ? [newer, older] : [MemberCertificate.From(TestCertificates.Rsa(a))]))]);
+
+        IReadOnlyList<ListMember> members = env.Store.GetMembers("order@example.org");
+
+        Assert.Equal(addresses, members.Select(m => m.Address));
+        Assert.Equal([newer.Der, older.Der], members[1].Certificates.Select(c => c.Der));
+        Assert.Equal(addresses, env.Directory.Expand("order@example.org").Members.Select(m => m.Address));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
     public void SelfCopyComesFromMemberElseListOption(string backend)
     {
         using DirectoryEnvironment env = Open(backend);

@@ -103,7 +103,7 @@ public static class KeyReleaseSealer
             byte[] keyRecipientInfo = RecipientInfoWriter.Write(keyServer, material);
             byte[] policyDer = policy.Encode();
             byte[] binding = ReleaseBinding.Compute(material, policyDer, messageId);
-            var entry = new KeyReleaseEntry(keyServerUrl, messageId, KeyId(keyServer.Certificate.RawData), policy, binding);
+            var entry = new KeyReleaseEntry(keyServerUrl, messageId, KeyId(keyServer.CertificateDer.Span), policy, binding);
 
             // RFC 5652 §6.1 rule 2: an ori makes EnvelopedData version 3 (AuthEnvelopedData stays 0).
             int version = EnvelopeRewrap.OutputVersion(ed, anyPwriOrOri: true, allRecipientInfosVersion0: false);

@@ -95,7 +95,7 @@ public static class SessionKeyRewrapper
             {
                 single = members.Where(m => m.KeyTransport != CmsKeyTransport.EcdhStdSha256Aes256Wrap).ToList();
                 shared = members.Where(m => m.KeyTransport == CmsKeyTransport.EcdhStdSha256Aes256Wrap)
-                    .GroupBy(m => m.Curve.Oid.Value).Select(g => g.ToList()).ToList();
+                    .GroupBy(m => m.CurveOid).Select(g => g.ToList()).ToList();
             }
 
             var encoded = new byte[single.Count + shared.Count][];

@@ -34,7 +34,7 @@ internal static class RecipientInfoWriter
     // Everything before the encryptedKey octets depends only on the member (an RSA ciphertext is always k =
     // modulus bytes long), so it is encoded once per member (KeyTransPrefix) and each message costs one RSA
     // operation written straight into the output array: no AsnWriter, no extra copy on the hot path.
-    internal static byte[] EncodeKeyTransPrefix(byte[] issuerAndSerialNumber, bool oaep, int modulusBytes)
+    internal static byte[] EncodeKeyTransPrefix(ReadOnlySpan<byte> issuerAndSerialNumber, bool oaep, int modulusBytes, out int ridOffset)
     {
         byte[] alg = oaep ? s_oaepSha256 : s_rsaEncryption;
         long content = 3 + issuerAndSerialNumber.Length + alg.Length + DerHeader.TlvSize(modulusBytes);
@@ -44,7 +44,8 @@ internal static class RecipientInfoWriter
         prefix[p++] = 0x02;
         prefix[p++] = 0x01;
         prefix[p++] = 0x00;
-        issuerAndSerialNumber.CopyTo(prefix, p);
+        ridOffset = p;
+        issuerAndSerialNumber.CopyTo(prefix.AsSpan(p));
         p += issuerAndSerialNumber.Length;
         alg.CopyTo(prefix, p);
         p += alg.Length;
@@ -76,7 +77,12 @@ internal static class RecipientInfoWriter
         byte[] prefix = member.KeyTransPrefix!;
         byte[] ri = new byte[prefix.Length + member.KeySizeBytes];
         prefix.CopyTo(ri, 0);
-        int written = member.Rsa!.Encrypt(cek, ri.AsSpan(prefix.Length), padding);
+        int written;
+        using (PublicKeyObjectCache.Lease key = member.RentRsa())
+        {
+            written = ((RSA)key.Key).Encrypt(cek, ri.AsSpan(prefix.Length), padding);
+        }
+
         if (written != member.KeySizeBytes)
         {
             throw new CryptographicException("RSA ciphertext has an unexpected length");
@@ -100,7 +106,7 @@ internal static class RecipientInfoWriter
             // RFC 3394 wraps keys of two or more 64-bit blocks: DES (8 bytes) and 40-bit RC2 (5) content keys cannot
             // be carried in a key agreement that every reader understands.
             throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm,
-                $"a {cek.Length}-byte content key cannot be wrapped for the EC member {members[0].Certificate.Subject} (AES key wrap needs 16 bytes or more)");
+                $"a {cek.Length}-byte content key cannot be wrapped for the EC member {members[0].Subject} (AES key wrap needs 16 bytes or more)");
         }
 
         using ECDiffieHellman ephemeral = ECDiffieHellman.Create(members[0].Curve);
@@ -170,7 +176,7 @@ internal static class RecipientInfoWriter
                 {
                     using (w.PushSequence())
                     {
-                        w.WriteEncodedValue(members[i].EncodedIssuerAndSerialNumber);
+                        w.WriteEncodedValue(members[i].EncodedIssuerAndSerialNumber.Span);
                         w.WriteOctetString(encryptedKeys[i]);
                     }
                 }
@@ -182,7 +188,12 @@ internal static class RecipientInfoWriter
 
     private static byte[] WrapForMember(ECDiffieHellman ephemeral, CmsRecipient member, byte[] cek)
     {
-        byte[] z = ephemeral.DeriveRawSecretAgreement(member.EcPublicKey!);
+        byte[] z;
+        using (PublicKeyObjectCache.Lease key = member.RentEc())
+        {
+            z = ephemeral.DeriveRawSecretAgreement(((CmsRecipient.EcPublicKeyObject)key.Key).PublicKey);
+        }
+
         Span<byte> kek = stackalloc byte[32];
         try
         {

@@ -83,6 +83,11 @@ public sealed class SqlDirectoryStore : IDisposable
     });
 
     /// <summary>The list's members with their certificates, in insertion order.</summary>
+    /// <remarks>
+    /// The rows are read in the order the database finds them and put in insertion order here: an ORDER BY over the
+    /// join made SQLite sort every row, certificate bytes included, in a temporary B-tree (a 100,000-member list spent
+    /// most of its cold expansion there; docs/design.md, "Lists of 100,000 members").
+    /// </remarks>
     public IReadOnlyList<ListMember> GetMembers(string listAddress) => Run(c =>
     {
         long listId = RequireListId(c, null, listAddress);
@@ -90,53 +95,57 @@ public sealed class SqlDirectoryStore : IDisposable
             c,
             null,
             """
-            SELECT m.id, m.address, m.use_oaep, m.delivery_enabled, m.self_copy, mc.der, mc.not_before, mc.not_after, mc.key_problem
+            SELECT m.id, m.address, m.use_oaep, m.delivery_enabled, m.self_copy, mc.id, mc.der, mc.not_before, mc.not_after, mc.key_problem
             FROM members m LEFT JOIN member_certificates mc ON mc.member_id = m.id
-            WHERE m.list_id = @list ORDER BY m.id, mc.id
+            WHERE m.list_id = @list
             """,
             ("list", listId));
         using DbDataReader r = cmd.ExecuteReader();
-        var members = new List<ListMember>();
-        long currentId = -1;
-        string address = string.Empty;
-        bool oaep = false, delivery = true;
-        bool? selfCopy = null;
-        var certificates = new List<MemberCertificate>();
+        var rows = new Dictionary<long, MemberRow>();
+        MemberRow? current = null;
         while (r.Read())
         {
-            long id = Convert.ToInt64(r.GetValue(0));
-            if (id != currentId)
+            long id = r.GetInt64(0);
+            if (current?.Id != id && !rows.TryGetValue(id, out current))
             {
-                if (currentId >= 0)
-                {
-                    members.Add(new ListMember(address, certificates, oaep, delivery, selfCopy));
-                }
-
-                currentId = id;
-                address = r.GetString(1);
-                oaep = Convert.ToInt64(r.GetValue(2)) != 0;
-                delivery = Convert.ToInt64(r.GetValue(3)) != 0;
-                selfCopy = r.IsDBNull(4) ? null : Convert.ToInt64(r.GetValue(4)) != 0;
-                certificates = [];
+                current = new MemberRow(
+                    id,
+                    r.GetString(1),
+                    r.GetInt64(2) != 0,
+                    r.GetInt64(3) != 0,
+                    r.IsDBNull(4) ? null : r.GetInt64(4) != 0);
+                rows.Add(id, current);
             }
 
             if (!r.IsDBNull(5))
             {
-                certificates.Add(new MemberCertificate(
-                    (byte[])r.GetValue(5),
-                    DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(r.GetValue(6))),
-                    DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(r.GetValue(7))),
-                    r.IsDBNull(8) ? null : r.GetString(8)));
+                current.Certificates.Add((r.GetInt64(5), new MemberCertificate(
+                    (byte[])r.GetValue(6),
+                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)),
+                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(8)),
+                    r.IsDBNull(9) ? null : r.GetString(9))));
             }
         }
 
-        if (currentId >= 0)
+        var members = new ListMember[rows.Count];
+        int i = 0;
+        foreach (MemberRow row in rows.Values.OrderBy(m => m.Id))
         {
-            members.Add(new ListMember(address, certificates, oaep, delivery, selfCopy));
+            if (row.Certificates.Count > 1)
+            {
+                row.Certificates.Sort((a, b) => a.Id.CompareTo(b.Id));
+            }
+
+            members[i++] = new ListMember(row.Address, row.Certificates.ConvertAll(c => c.Certificate), row.UseOaep, row.DeliveryEnabled, row.SelfCopy);
         }
 
         return (IReadOnlyList<ListMember>)members;
     });
+
+    private sealed record MemberRow(long Id, string Address, bool UseOaep, bool DeliveryEnabled, bool? SelfCopy)
+    {
+        public List<(long Id, MemberCertificate Certificate)> Certificates { get; } = [];
+    }
 
     /// <summary>The normalized addresses of the list's members (no certificates): what a bulk import checks duplicates against.</summary>
     public IReadOnlySet<string> GetMemberAddresses(string listAddress) => Run(c =>
