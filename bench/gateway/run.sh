@@ -14,18 +14,32 @@
 # (the signature and the signer's certificate), SHA-256 and AES-256-CBC over the body.  Goal: <= 1.25x.
 #
 # Needs root (Postfix), postfix, openssl, python3-cryptography. One run takes ~2-4 minutes.
-#   N=100 ROUNDS=3 CONC=4 bench/gateway/run.sh
+#   N=100 ROUNDS=3 CONC=4 WARMUP=20 bench/gateway/run.sh
+# PROFILE=1 also samples the daemon with perf during the first round of each direction (JIT-compiled methods
+# named through the runtime's perf map) and prints where its CPU goes: by library and the top functions.
+#   bench/gateway/run.sh profile [ITERATIONS [TRIALS]]
+# runs the in-process profile instead (bench/gateway/MilterSecureList.Gateway.Bench: the GatewayProcessor alone,
+# stage by stage, against the cryptography alone, no Postfix; no root needed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 PATH="/usr/sbin:$PATH"
+if [ "${1:-}" = profile ]; then
+    shift
+    exec dotnet run -c Release --project bench/gateway/MilterSecureList.Gateway.Bench -- "$@"
+fi
 N=${N:-100}
 ROUNDS=${ROUNDS:-3}
 CONC=${CONC:-4}
+# Messages each way before measuring: the daemon's hot methods reach their optimised (tier-1) code after a few
+# dozen calls, as they do in a daemon that has been running for a while.
+WARMUP=${WARMUP:-20}
+PROFILE=${PROFILE:-0}
 RCPTS=10
 SIZE=102400
 die() { echo "bench/gateway: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (Postfix)"
+[ "$PROFILE" = 0 ] || command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
 . scripts/lib.sh
 t=$(missing_tools smtp-source smtp-sink postfix openssl python3 bc) || die "$t is missing (see scripts/install-deps.sh)"
 python3 -c 'import cryptography' 2>/dev/null || die "apt-get install -y python3-cryptography"
@@ -116,7 +130,11 @@ to=$(seq -f "%gr@partner.bench.test" 1 "$RCPTS" | sed 's/^1r@/r@/' | paste -sd, 
 openssl cms -sign -in "$work/entity" -signer "$work/bob.pem" -inkey "$work/bob.key" -out "$work/signed"
 openssl cms -encrypt -aes256 -from "$peer" -to "$user" -subject "gateway bench in" -in "$work/signed" -out "$work/in.eml" "$work/alice.pem"
 
-"$milter" --config "$work/milter.ini" >"$work/milter.out" 2>&1 &
+if [ "$PROFILE" = 0 ]; then
+    "$milter" --config "$work/milter.ini" >"$work/milter.out" 2>&1 &
+else
+    DOTNET_PerfMapEnabled=1 "$milter" --config "$work/milter.ini" >"$work/milter.out" 2>&1 &
+fi
 milter_pid=$!
 wait_socket "$work/milter.sock" || { cat "$work/milter.out"; die "securelist-milter did not start"; }
 
@@ -159,7 +177,7 @@ check() { # name direction count: what the sink got is what the gateway promises
 }
 start_postfix m "unix:$work/milter.sock"
 start_postfix b none
-for d in out in; do send m $d 2 >/dev/null; send b $d 2 >/dev/null; done # warm-up (JIT, caches, process start)
+for d in out in; do send m $d "$WARMUP" >/dev/null; send b $d 2 >/dev/null; done # warm-up (JIT, caches, process start)
 # One sample of each kind read back by openssl: a recipient decrypts and verifies what the gateway sent.
 send m out 1 >/dev/null
 sample=$(ls "$work"/pf-m/sink/* | head -1)
@@ -184,10 +202,17 @@ verdict() { if [ "$(echo "$1 <= $2" | bc -l)" = 1 ]; then echo "meets goal <= $2
 summary=""
 for d in out in; do
     : >"$work/t-m"; : >"$work/t-b"; : >"$work/r"; : >"$work/cpu"; : >"$work/crypto"
-    for _ in $(seq "$ROUNDS"); do
+    for round in $(seq "$ROUNDS"); do
+        perf_pid=""
+        if [ "$PROFILE" != 0 ] && [ "$round" = 1 ]; then
+            perf record -q -F 999 -g -p "$milter_pid" -o "$work/perf-$d.data" 2>/dev/null &
+            perf_pid=$!
+            sleep 1
+        fi
         c0=$(cpu_ticks)
         tm=$(send m $d "$N")
         c1=$(cpu_ticks)
+        if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
         tb=$(send b $d "$N")
         echo "$tm" >>"$work/t-m"; echo "$tb" >>"$work/t-b"; echo "$tm / $tb" | bc -l >>"$work/r"
         echo "($c1 - $c0) * 1000 / $hz / $N" | bc -l >>"$work/cpu"
@@ -201,6 +226,13 @@ for d in out in; do
     summary+=$(printf '%s: daemon CPU %.2f ms per message, crypto alone %.2f ms, ratio %.2f (%s)' "$label" "$cpu" "$crypto" "$(echo "$cpu / $crypto" | bc -l)" "$(verdict "$(echo "$cpu / $crypto" | bc -l)" 1.25)")$'\n'
 done
 printf '%s' "$summary"
+if [ "$PROFILE" != 0 ]; then
+    for d in out in; do
+        echo "== where the daemon's CPU goes, $d (perf, first round): by library, then the top functions"
+        perf report -i "$work/perf-$d.data" --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+        perf report -i "$work/perf-$d.data" --no-children --sort dso,sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+    done
+fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 signed=$(grep -c 'gateway audit: signed for' "$work/milter.log" || true)
 decrypted=$(grep -c 'gateway audit: decrypted for' "$work/milter.log" || true)

@@ -16,9 +16,16 @@ public static class CmsDecryptor
     {
         ArgumentNullException.ThrowIfNull(certificate);
         ArgumentNullException.ThrowIfNull(privateKey);
-        EnvelopedDataAsn ed = CmsEnvelopeInfo.Parse(contentInfo).Enveloped;
         using var me = new ListKey(certificate, privateKey, ownsKey: false);
-        return DecryptOrdinary(ed, me);
+        return Decrypt(contentInfo, me);
+    }
+
+    /// <summary>The same with the key prepared once (<see cref="ListKey"/> imports the private key into OpenSSL, which
+    /// costs more than the decryption): for callers that decrypt many messages with one key.</summary>
+    public static byte[] Decrypt(ReadOnlyMemory<byte> contentInfo, ListKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return DecryptOrdinary(CmsEnvelopeInfo.Parse(contentInfo).Enveloped, key);
     }
 
     internal static byte[] DecryptOrdinary(EnvelopedDataAsn ed, ListKey me)

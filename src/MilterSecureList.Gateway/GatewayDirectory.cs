@@ -24,7 +24,11 @@ public interface IGatewayDirectory
 
 /// <summary>
 /// The directory database and key files behind <see cref="IGatewayDirectory"/>. Private keys are read once (file
-/// modes checked, passphrase applied) and kept in memory by key file name, which is unique per key.
+/// modes checked, passphrase applied) and kept in memory by key file name, which is unique per key. With a
+/// <see cref="DirectoryChangeCounter"/> (the daemon) users, correspondents' certificates and list certificates are
+/// answered from memory for as long as the directory's change counter stands still, and a harvest that would
+/// change nothing is not written again (docs/design.md, "Gateway performance"); without one (the CLI, unit tests)
+/// every lookup reads the database.
 /// </summary>
 public sealed class StoreGatewayDirectory : IGatewayDirectory, IDisposable
 {
@@ -32,33 +36,61 @@ public sealed class StoreGatewayDirectory : IGatewayDirectory, IDisposable
     private readonly ListKeyStore _keys;
     private readonly ConcurrentDictionary<string, AsymmetricAlgorithm> _privateKeys = new(StringComparer.Ordinal);
     private readonly Func<string, byte[]?>? _listCertificate;
+    private readonly DirectoryChangeCounter? _changes;
+    private volatile LookupSnapshot _snapshot = new(long.MinValue);
 
     /// <param name="listCertificate">The current certificate of an encrypted list, so lists are correspondents too.</param>
-    public StoreGatewayDirectory(GatewayStore store, ListKeyStore keys, Func<string, byte[]?>? listCertificate = null)
+    /// <param name="changes">The directory's change counter: lookups are cached while it stands still.</param>
+    public StoreGatewayDirectory(GatewayStore store, ListKeyStore keys, Func<string, byte[]?>? listCertificate = null, DirectoryChangeCounter? changes = null)
     {
         _store = store;
         _keys = keys;
         _listCertificate = listCertificate;
+        _changes = changes;
     }
 
-    public GatewayUser? FindUser(string address) =>
-        _store.TryGetUser(address, out GatewayUser user) && user.CertificateDer is not null ? user : null;
+    public GatewayUser? FindUser(string address) => Snapshot() is { } snapshot
+        ? snapshot.Users.GetOrAdd(EmailAddress.Normalize(address), ReadUser)
+        : ReadUser(address);
 
     public CorrespondentCertificate? FindCertificate(string address, DateTimeOffset now)
     {
-        if (_listCertificate?.Invoke(address) is { } der)
+        LookupSnapshot? snapshot = Snapshot();
+        if (_listCertificate is not null)
         {
-            using X509Certificate2 list = X509CertificateLoader.LoadCertificate(der);
-            return new CorrespondentCertificate(0, address, der, CertificateInspector.Sha256Fingerprint(list), CertificateTrust.Manual, CorrespondentState.Active, true, null,
-                list.NotBefore.ToUniversalTime(), list.NotAfter.ToUniversalTime(), list.NotBefore.ToUniversalTime());
+            CorrespondentCertificate? list = snapshot is null ? ReadListCertificate(address) : snapshot.Lists.GetOrAdd(EmailAddress.Normalize(address), ReadListCertificate);
+            if (list is not null)
+            {
+                return list;
+            }
         }
 
-        return _store.FindEncryptionCertificate(address, now);
+        return snapshot is null
+            ? _store.FindEncryptionCertificate(address, now)
+            : GatewayStore.ChooseForEncryption(snapshot.Certificates.GetOrAdd(EmailAddress.Normalize(address), _store.GetCertificates), now);
     }
 
-    public HarvestOutcome Harvest(string address, X509Certificate2 certificate, byte[]? capabilities) =>
-        _store.Harvest(address, certificate.RawData, CertificateInspector.Sha256Fingerprint(certificate), capabilities,
+    public HarvestOutcome Harvest(string address, X509Certificate2 certificate, byte[]? capabilities)
+    {
+        string fingerprint = CertificateInspector.Sha256Fingerprint(certificate);
+        // Known certificate, same capabilities, nothing written since: the store would answer Refreshed and write
+        // the same row again (and bump the change counter, emptying every cache of every daemon on the directory).
+        string key = $"{EmailAddress.Normalize(address)} {fingerprint} {(capabilities is null ? "-" : Convert.ToHexString(capabilities))}";
+        if (Snapshot() is { } before && before.Harvested.ContainsKey(key))
+        {
+            return HarvestOutcome.Refreshed;
+        }
+
+        HarvestOutcome outcome = _store.Harvest(address, certificate.RawData, fingerprint, capabilities,
             certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime());
+        _changes?.Invalidate();
+        if (Snapshot() is { } after)
+        {
+            after.Harvested.TryAdd(key, 0);
+        }
+
+        return outcome;
+    }
 
     public AsymmetricAlgorithm GetPrivateKey(GatewayUser user, X509Certificate2 certificate) =>
         _privateKeys.GetOrAdd(user.KeyFile, file => ForSigning(_keys.ReadKey(file, certificate)));
@@ -84,6 +116,9 @@ public sealed class StoreGatewayDirectory : IGatewayDirectory, IDisposable
         }
     }
 
+    /// <summary>SIGHUP: the next lookup reads the change counter (and so the database, when it moved).</summary>
+    public void Invalidate() => _changes?.Invalidate();
+
     public void Dispose()
     {
         foreach (AsymmetricAlgorithm key in _privateKeys.Values)
@@ -93,4 +128,90 @@ public sealed class StoreGatewayDirectory : IGatewayDirectory, IDisposable
 
         _privateKeys.Clear();
     }
+
+    /// <summary>The cached lookups of the current generation (null: no caching).</summary>
+    private LookupSnapshot? Snapshot()
+    {
+        if (_changes is null)
+        {
+            return null;
+        }
+
+        long generation = _changes.Current();
+        LookupSnapshot snapshot = _snapshot;
+        if (snapshot.Generation != generation)
+        {
+            snapshot = new LookupSnapshot(generation);
+            _snapshot = snapshot;
+        }
+
+        return snapshot;
+    }
+
+    private GatewayUser? ReadUser(string address) =>
+        _store.TryGetUser(address, out GatewayUser user) && user.CertificateDer is not null ? user : null;
+
+    private CorrespondentCertificate? ReadListCertificate(string address)
+    {
+        if (_listCertificate?.Invoke(address) is not { } der)
+        {
+            return null;
+        }
+
+        using X509Certificate2 list = X509CertificateLoader.LoadCertificate(der);
+        return new CorrespondentCertificate(0, address, der, CertificateInspector.Sha256Fingerprint(list), CertificateTrust.Manual, CorrespondentState.Active, true, null,
+            list.NotBefore.ToUniversalTime(), list.NotAfter.ToUniversalTime(), list.NotBefore.ToUniversalTime());
+    }
+
+    /// <summary>What was read under one value of the change counter, by normalised address.</summary>
+    private sealed class LookupSnapshot(long generation)
+    {
+        public long Generation { get; } = generation;
+
+        public ConcurrentDictionary<string, GatewayUser?> Users { get; } = new(StringComparer.Ordinal);
+
+        public ConcurrentDictionary<string, IReadOnlyList<CorrespondentCertificate>> Certificates { get; } = new(StringComparer.Ordinal);
+
+        public ConcurrentDictionary<string, CorrespondentCertificate?> Lists { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Harvests written under this generation: address, fingerprint and capabilities.</summary>
+        public ConcurrentDictionary<string, byte> Harvested { get; } = new(StringComparer.Ordinal);
+    }
+}
+
+/// <summary>
+/// The directory's change counter (<c>directory_generation</c>, bumped by every write of the CLI or a daemon),
+/// read at most once per refresh period ([Directory] CacheRefreshSeconds) by the lookup that finds it due. So a
+/// change is seen within that period, as the list cache promises, and a database that cannot be read still
+/// tempfails the message (the read throws <see cref="DirectoryException"/>) within it.
+/// </summary>
+public sealed class DirectoryChangeCounter(Func<long> read, TimeSpan refresh, TimeProvider time)
+{
+    private readonly object _lock = new();
+    private long _generation;
+    private long _dueTimestamp = long.MinValue;
+
+    /// <summary>The counter as last read; read again first when the refresh period has passed.</summary>
+    public long Current()
+    {
+        long now = time.GetTimestamp();
+        if (now < Volatile.Read(ref _dueTimestamp))
+        {
+            return Volatile.Read(ref _generation);
+        }
+
+        lock (_lock)
+        {
+            if (now >= _dueTimestamp)
+            {
+                Volatile.Write(ref _generation, read());
+                Volatile.Write(ref _dueTimestamp, now + (long)(refresh.TotalSeconds * time.TimestampFrequency));
+            }
+
+            return _generation;
+        }
+    }
+
+    /// <summary>After a write of our own, or SIGHUP: the next <see cref="Current"/> reads the counter.</summary>
+    public void Invalidate() => Volatile.Write(ref _dueTimestamp, long.MinValue);
 }

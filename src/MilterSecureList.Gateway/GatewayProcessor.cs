@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
@@ -27,6 +28,10 @@ public sealed class GatewayProcessor
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IGatewayNotifier? _notifier;
+    private readonly CertificateCache _certificates = new();
+
+    /// <summary>Users' private keys prepared for decryption, by key object (the directory keeps one per key file).</summary>
+    private readonly ConditionalWeakTable<AsymmetricAlgorithm, ListKey> _decryptionKeys = new();
 
     public GatewayProcessor(IGatewayDirectory directory, GatewayOptions options, TrustAnchors anchors, TimeProvider time, ILogger logger, IGatewayNotifier? notifier = null)
     {
@@ -55,15 +60,14 @@ public sealed class GatewayProcessor
     {
         string address = Bare(sender);
         GatewayUser? user = address.Length == 0 ? null : _directory.FindUser(address);
-        X509Certificate2? certificate = user?.CertificateDer is { } der ? X509CertificateLoader.LoadCertificate(der) : null;
-        if (certificate is not null && !CertificateInspector.Check(certificate, _time.GetUtcNow()).IsUsable)
+        ParsedCertificate? certificate = user?.CertificateDer is { } der ? _certificates.Get(der) : null;
+        if (certificate is not null && !certificate.IsUsableAt(_time.GetUtcNow()))
         {
             // An expired user certificate: the gateway cannot sign; treat the sender as an ordinary one.
-            certificate.Dispose();
             return new GatewayTransaction(address, null, null);
         }
 
-        return new GatewayTransaction(address, user, certificate);
+        return new GatewayTransaction(address, user, certificate?.Certificate);
     }
 
     /// <summary>RCPT TO: null accepts the recipient (and records it); a reply refuses only this recipient.</summary>
@@ -85,22 +89,18 @@ public sealed class GatewayProcessor
     {
         (EncryptPolicy encrypt, SignPolicy sign) = Options.PolicyFor(transaction.SenderUser, address);
         DateTimeOffset now = _time.GetUtcNow();
-        X509Certificate2? certificate = null;
+        ParsedCertificate? certificate = null;
         SmimeCapabilities? capabilities = null;
 
         // A local gateway user reads mail through this server: encrypting to them would hide it from their webmail.
         bool local = _directory.FindUser(address) is not null;
         if (!local && encrypt != EncryptPolicy.Never && _directory.FindCertificate(address, now) is { } found)
         {
-            var candidate = X509CertificateLoader.LoadCertificate(found.Der);
-            if (CertificateInspector.Check(candidate, now).IsUsable)
+            ParsedCertificate candidate = _certificates.Get(found.Der);
+            if (candidate.IsUsableAt(now))
             {
                 certificate = candidate;
                 capabilities = found.Capabilities is { } caps ? SmimeCapabilities.TryDecode(caps) : null;
-            }
-            else
-            {
-                candidate.Dispose();
             }
         }
 
@@ -112,7 +112,6 @@ public sealed class GatewayProcessor
         bool plain = certificate is null;
         if (plain && transaction.HasRequired || encrypt == EncryptPolicy.Required && transaction.HasPlain)
         {
-            certificate?.Dispose();
             return new GatewayReply(452, "4.5.3", $"<{address}>: this recipient needs a differently protected copy; send it in a separate transaction");
         }
 
@@ -141,7 +140,7 @@ public sealed class GatewayProcessor
     /// <summary>End of message: the verdict and modifications for HEADERS and BODY (CRLF or LF line ends).</summary>
     public GatewayResult Process(GatewayTransaction transaction, IReadOnlyList<GatewayHeader> headers, ReadOnlyMemory<byte> body, string queueId)
     {
-        byte[] canonicalBody = MessageText.ToCrlf(body.Span);
+        byte[] canonicalBody = MessageText.CrlfArray(body);
         try
         {
             return transaction.Direction switch
@@ -176,9 +175,13 @@ public sealed class GatewayProcessor
         string messageId = MessageId(headers);
         var content = new MimeEntityBytes(headers.Where(IsContentHeader).ToList(), body);
         byte[] canonical = SmimeSigner.Canonicalize(content);
-        MimeEntityBytes entity = MimeEntityBytes.Parse(canonical);
+        MimeEntityBytes entity;
         var done = new List<string>();
-        if (sign)
+        if (!sign)
+        {
+            entity = MimeEntityBytes.Parse(canonical);
+        }
+        else
         {
             AsymmetricAlgorithm key = _directory.GetPrivateKey(user, certificate);
             bool opaque = user.Opaque ?? Options.Opaque;
@@ -194,8 +197,8 @@ public sealed class GatewayProcessor
             // Stronger algorithms only when every recipient announced them; otherwise what every client reads.
             bool gcm = all.All(r => r.Capabilities?.Supports(SmimeCapabilities.Aes256Gcm) == true);
             // OAEP is decided over the RSA recipients only: EC recipients get ECDH key agreement whatever they announce.
-            bool oaep = all.Where(r => !IsEc(r.Certificate)).All(r => r.Capabilities?.Supports(SmimeCapabilities.RsaesOaep) == true);
-            var recipients = all.Select(r => CmsRecipient.FromCertificate(r.Certificate, oaep)).ToList();
+            bool oaep = all.Where(r => !IsEc(r.Certificate.Certificate)).All(r => r.Capabilities?.Supports(SmimeCapabilities.RsaesOaep) == true);
+            var recipients = all.Select(r => r.Certificate.Recipient(oaep)).ToList();
             byte[] enveloped = CmsEncryptor.Encrypt(entity.ToBytes(), recipients, gcm);
             entity = SmimeSigner.Pkcs7Mime(enveloped, gcm ? "authEnveloped-data" : "enveloped-data");
             var transports = recipients.Select(r => r.KeyTransport).Distinct().Order().ToList();
@@ -277,7 +280,7 @@ public sealed class GatewayProcessor
         foreach (string recipient in transaction.Recipients)
         {
             GatewayUser? user = _directory.FindUser(recipient);
-            X509Certificate2? certificate = user?.CertificateDer is { } der ? X509CertificateLoader.LoadCertificate(der) : null;
+            X509Certificate2? certificate = user?.CertificateDer is { } der ? _certificates.Get(der).Certificate : null;
             if (user is null || certificate is null)
             {
                 return LeftEncrypted(headers, queueId, messageId, $"not encrypted to {recipient}'s certificate");
@@ -312,7 +315,7 @@ public sealed class GatewayProcessor
         byte[] plain;
         try
         {
-            plain = CmsDecryptor.Decrypt(cms, readerCertificate, _directory.GetPrivateKey(reader, readerCertificate));
+            plain = CmsDecryptor.Decrypt(cms, DecryptionKey(reader, readerCertificate));
         }
         catch (CmsRewrapException e)
         {
@@ -370,6 +373,19 @@ public sealed class GatewayProcessor
         ReplaceContent(result, headers, inner);
         RemoveForeignResults(result, headers, innerResult);
         return result;
+    }
+
+    /// <summary>The reader's key as the CMS layer decrypts with it, prepared once per key and certificate.</summary>
+    private ListKey DecryptionKey(GatewayUser user, X509Certificate2 certificate)
+    {
+        AsymmetricAlgorithm key = _directory.GetPrivateKey(user, certificate);
+        if (!_decryptionKeys.TryGetValue(key, out ListKey? prepared) || !prepared.Certificate.RawDataMemory.Span.SequenceEqual(certificate.RawDataMemory.Span))
+        {
+            prepared = new ListKey(certificate, key, ownsKey: false);
+            _decryptionKeys.AddOrUpdate(key, prepared);
+        }
+
+        return prepared;
     }
 
     /// <summary>

@@ -40,7 +40,7 @@ public sealed class GatewayTransaction
     public List<string> Recipients { get; } = [];
 
     /// <summary>Outbound: certificate and capabilities of each recipient the body will be encrypted to.</summary>
-    internal Dictionary<string, (X509Certificate2 Certificate, SmimeCapabilities? Capabilities)> EncryptTo { get; } = new(StringComparer.OrdinalIgnoreCase);
+    internal Dictionary<string, (ParsedCertificate Certificate, SmimeCapabilities? Capabilities)> EncryptTo { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Outbound: a recipient whose policy is <c>required</c> was accepted (so no plain recipient may join).</summary>
     internal bool HasRequired { get; set; }

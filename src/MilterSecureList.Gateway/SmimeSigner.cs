@@ -12,15 +12,16 @@ public sealed record MimeEntityBytes(IReadOnlyList<GatewayHeader> Headers, byte[
     /// <summary>Headers, empty line, body: the bytes that are signed or encrypted.</summary>
     public byte[] ToBytes()
     {
-        var output = new MemoryStream();
-        foreach (GatewayHeader header in Headers)
+        // One array of the final size: entities are the size of the message (docs/design.md, "Gateway performance").
+        var parts = new byte[Headers.Count + 2][];
+        for (int i = 0; i < Headers.Count; i++)
         {
-            output.Write(Encoding.UTF8.GetBytes(MessageText.HeaderLine(header)));
+            parts[i] = Encoding.UTF8.GetBytes(MessageText.HeaderLine(Headers[i]));
         }
 
-        output.Write("\r\n"u8);
-        output.Write(Body);
-        return output.ToArray();
+        parts[^2] = "\r\n"u8.ToArray();
+        parts[^1] = Body;
+        return MessageText.Concat(parts);
     }
 
     public static MimeEntityBytes Parse(ReadOnlySpan<byte> entity)
@@ -49,7 +50,90 @@ public static class SmimeSigner
             headers.Insert(0, new GatewayHeader("Content-Type", "text/plain; charset=us-ascii"));
         }
 
-        using var input = new MemoryStream(new MimeEntityBytes(headers, entity.Body).ToBytes());
+        // Plain 7-bit text in short lines is already in the form MimeKit would write: its bytes are signed as they
+        // are, without parsing and re-serialising the whole body (docs/design.md, "Gateway performance").
+        return IsSevenBitPlainText(headers, entity.Body)
+            ? new MimeEntityBytes(headers, entity.Body).ToBytes()
+            : CanonicalizeWithMimeKit(headers, entity.Body);
+    }
+
+    /// <summary>
+    /// A single text/plain entity, 7bit (or no transfer encoding), ASCII header fields, and a body of printable
+    /// ASCII (and tabs) in CRLF lines of at most 76 octets, none ending in white space or starting with "From ":
+    /// nothing that RFC 8551 §3.1 or MimeKit's preparation for a 7-bit transport would change.
+    /// </summary>
+    internal static bool IsSevenBitPlainText(IReadOnlyList<GatewayHeader> headers, ReadOnlySpan<byte> body)
+    {
+        const int MaxLine = 76;
+        int types = 0;
+        foreach (GatewayHeader header in headers)
+        {
+            if (!IsPrintableAscii(header.Name) || !IsPrintableAscii(header.Value))
+            {
+                return false;
+            }
+
+            if (string.Equals(header.Name, "Content-Type", StringComparison.OrdinalIgnoreCase))
+            {
+                types++;
+                string value = MessageText.Unfold(header.Value);
+                if (!value.StartsWith("text/plain", StringComparison.OrdinalIgnoreCase) || (value.Length > 10 && value[10] is not (';' or ' ' or '\t')))
+                {
+                    return false;
+                }
+            }
+            else if (string.Equals(header.Name, "Content-Transfer-Encoding", StringComparison.OrdinalIgnoreCase)
+                && !string.Equals(MessageText.Unfold(header.Value), "7bit", StringComparison.OrdinalIgnoreCase))
+            {
+                return false;
+            }
+        }
+
+        if (types != 1)
+        {
+            return false;
+        }
+
+        while (!body.IsEmpty)
+        {
+            int end = body.IndexOf("\r\n"u8);
+            if (end < 0 || end > MaxLine)
+            {
+                return false; // a long line, or a last line without CRLF
+            }
+
+            ReadOnlySpan<byte> line = body[..end];
+            if (line.ContainsAnyExcept(s_printable) || (line.Length > 0 && line[^1] is (byte)' ' or (byte)'\t') || line.StartsWith("From "u8))
+            {
+                return false;
+            }
+
+            body = body[(end + 2)..];
+        }
+
+        return true;
+    }
+
+    private static readonly System.Buffers.SearchValues<byte> s_printable = System.Buffers.SearchValues.Create(
+        [(byte)'\t', .. Enumerable.Range(0x20, 0x7f - 0x20).Select(b => (byte)b)]);
+
+    private static bool IsPrintableAscii(string text)
+    {
+        foreach (char c in text)
+        {
+            if (c is not ('\t' or '\r' or '\n' or (>= ' ' and < '\x7f')))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>What MimeKit makes of the entity when it prepares it for a 7-bit transport.</summary>
+    internal static byte[] CanonicalizeWithMimeKit(List<GatewayHeader> headers, byte[] body)
+    {
+        using var input = new MemoryStream(new MimeEntityBytes(headers, body).ToBytes());
         MimeEntity parsed = MimeEntity.Load(input);
         parsed.Prepare(EncodingConstraint.SevenBit, 78);
         FormatOptions format = FormatOptions.Default.Clone();
@@ -84,17 +168,16 @@ public static class SmimeSigner
     public static MimeEntityBytes MultipartSigned(byte[] canonical, byte[] signature)
     {
         string boundary = "=_smime_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        var body = new MemoryStream(canonical.Length + (signature.Length * 2) + 512);
-        body.Write("This is a cryptographically signed message in MIME format.\r\n\r\n"u8);
-        body.Write(Encoding.ASCII.GetBytes($"--{boundary}\r\n"));
-        body.Write(canonical);
-        body.Write(Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\n"));
-        body.Write("Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\nContent-Description: S/MIME Cryptographic Signature\r\n\r\n"u8);
-        body.Write(MessageText.Base64Lines(signature));
-        body.Write(Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n"));
+        byte[] body = MessageText.Concat(
+            Encoding.ASCII.GetBytes($"This is a cryptographically signed message in MIME format.\r\n\r\n--{boundary}\r\n"),
+            canonical,
+            Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\n"),
+            "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\nContent-Description: S/MIME Cryptographic Signature\r\n\r\n"u8.ToArray(),
+            MessageText.Base64Lines(signature),
+            Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n"));
         return new MimeEntityBytes(
             [new GatewayHeader("Content-Type", $"multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\n\tboundary=\"{boundary}\"")],
-            body.ToArray());
+            body);
     }
 
     /// <summary>application/pkcs7-mime with base64 CMS content (RFC 8551 §3.2).</summary>

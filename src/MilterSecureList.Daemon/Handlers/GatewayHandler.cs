@@ -82,12 +82,11 @@ internal sealed class GatewayHandler(GatewayProcessor processor, ILogger logger)
     internal (GatewayResult Result, List<GatewayHeader> Headers, byte[] Body) Process(GatewayTransaction transaction, MilterMessageContext message)
     {
         var headers = message.Headers.Select(h => new GatewayHeader(h.Name, h.Value)).ToList();
-        byte[] body;
+        // One array of the body's size (bounded by [Milter] MaxMessageSize), not a growing buffer copied again.
+        var body = new byte[message.Body.Length];
         using (Stream stream = message.Body.OpenRead())
-        using (var buffer = new MemoryStream())
         {
-            stream.CopyTo(buffer);
-            body = buffer.ToArray();
+            stream.ReadExactly(body);
         }
 
         string queueId = message.QueueId ?? "NOQUEUE";

@@ -27,7 +27,9 @@ public sealed class GatewayRuntime : IDisposable
         GatewayOptions options = configuration.Get<GatewaySection>().Options;
         _anchors.Add(TrustAnchors.Load(options.TrustAnchors));
         _lists = services.Store;
-        _directory = new StoreGatewayDirectory(services.Gateway, services.Keys, ListCertificate);
+        // Lookups are answered from memory while the change counter stands still (re-read every CacheRefreshSeconds).
+        var changes = new DirectoryChangeCounter(services.Store.GetGeneration, TimeSpan.FromSeconds(configuration.Get<DirectorySection>().Options.CacheRefreshSeconds), TimeProvider.System);
+        _directory = new StoreGatewayDirectory(services.Gateway, services.Keys, ListCertificate, changes);
         _logger = loggers.CreateLogger("MilterSecureList.Gateway");
         _notices = new GatewayNoticeMailer(configuration.Get<NoticesSection>().Options, _logger);
         _fetcher = configuration.Get<KeyReleaseSection>().CreateReleaseFetcher(TimeProvider.System);
@@ -58,6 +60,7 @@ public sealed class GatewayRuntime : IDisposable
 
         Processor.UseTrustAnchors(anchors);
         Processor.Options = options;
+        _directory.Invalidate();
     }
 
     private byte[]? ListCertificate(string address) =>

@@ -166,7 +166,12 @@ public sealed class GatewayStore : IDisposable
     /// one valid longest. Pending certificates are never used.
     /// </summary>
     public CorrespondentCertificate? FindEncryptionCertificate(string address, DateTimeOffset now) =>
-        GetCertificates(address)
+        ChooseForEncryption(GetCertificates(address), now);
+
+    /// <summary>The one of an address's CERTIFICATES to encrypt to at NOW (<see cref="FindEncryptionCertificate"/>),
+    /// for callers that keep the address's certificates in memory.</summary>
+    public static CorrespondentCertificate? ChooseForEncryption(IEnumerable<CorrespondentCertificate> certificates, DateTimeOffset now) =>
+        certificates
             .Where(x => x.State == CorrespondentState.Active && x.IsValidAt(now))
             .OrderByDescending(x => x.Pinned)
             .ThenByDescending(x => x.NotAfter)
