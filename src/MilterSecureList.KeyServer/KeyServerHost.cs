@@ -142,7 +142,7 @@ public sealed class KeyServerHost : IAsyncDisposable
             }
 
             string client = context.Connection.RemoteIpAddress?.ToString() ?? "-";
-            ReleaseOutcome outcome = service.Release(request.Request, client);
+            ReleaseOutcome outcome = await service.ReleaseAsync(request.Request, client).ConfigureAwait(false);
             return outcome.Released
                 ? Results.Json(new ReleaseHttpResponse { RecipientInfo = outcome.RecipientInfo!, FirstRelease = outcome.FirstRelease }, KeyReleaseJson.Default.ReleaseHttpResponse)
                 : Error(StatusCodes.Status403Forbidden, Refused);

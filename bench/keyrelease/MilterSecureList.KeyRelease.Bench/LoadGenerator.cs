@@ -1,0 +1,256 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Reflection;
+using System.Security.Cryptography.X509Certificates;
+
+/// <summary>What the load generator measured; CPU times are each process's own over the phase.</summary>
+internal sealed record LoadResult(
+    long Counted,
+    double Window,
+    int InFlightAtEnd,
+    double Drain,
+    long Failures,
+    bool Exhausted,
+    TimeSpan ServerCpuClosed,
+    TimeSpan LoadCpuClosed,
+    double OpenRate,
+    int OpenCount,
+    double P50,
+    double P99,
+    double Max,
+    TimeSpan ServerCpuOpen,
+    TimeSpan ServerRunQueueClosed,
+    TimeSpan LoadRunQueueClosed);
+
+/// <summary>
+/// The benchmark's clients, run as a child process so that its CPU time is its own: the key server's process then
+/// measures only the key server. Bodies come pre-serialised from a file; HTTP/1.1 keep-alive, one TLS connection per
+/// client, opened before the clock starts.
+/// </summary>
+internal static class LoadGenerator
+{
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+
+    public static SocketsHttpHandler Handler(X509Certificate2 trusted, int connections) => new()
+    {
+        MaxConnectionsPerServer = connections,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is not null && c.GetRawCertData().AsSpan().SequenceEqual(trusted.RawData) },
+    };
+
+    /// <summary>Parent side: starts the child, reads its CPU time and this process's at the child's phase markers.</summary>
+    public static async Task<LoadResult> SpawnAsync(string bodies, Uri uri, string tlsCertificate, int clients, double warmup, int seconds)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
+        {
+            start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        }
+
+        foreach (string a in (string[])["--load-child", bodies, uri.ToString(), tlsCertificate, clients.ToString(CultureInfo.InvariantCulture),
+            warmup.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture)])
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using Process child = Process.Start(start)!;
+        TimeSpan closedCpu = default, openCpu = default, mark = default, queued = default;
+        string[]? closed = null, open = null;
+        while (await child.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
+        {
+            string[] f = line.Split(' ');
+            switch (f[0])
+            {
+                case "window-start" or "open-start":
+                    mark = Environment.CpuUsage.TotalTime;
+                    queued = RunQueueWait();
+                    break;
+                case "window-end":
+                    closedCpu = Environment.CpuUsage.TotalTime - mark;
+                    queued = RunQueueWait() - queued;
+                    break;
+                case "open-end":
+                    openCpu = Environment.CpuUsage.TotalTime - mark;
+                    break;
+                case "closed":
+                    closed = f;
+                    break;
+                case "open":
+                    open = f;
+                    break;
+                default:
+                    Console.WriteLine("load generator: " + line);
+                    break;
+            }
+        }
+
+        await child.WaitForExitAsync().ConfigureAwait(false);
+        if (closed is null || open is null)
+        {
+            throw new InvalidOperationException($"the load generator exited ({child.ExitCode}) without its figures");
+        }
+
+        static double D(string s) => double.Parse(s, CultureInfo.InvariantCulture);
+        return new LoadResult((long)D(closed[1]), D(closed[2]), (int)D(closed[3]), D(closed[4]), (long)D(closed[5]) + (long)D(open[6]), closed[6] == "1",
+            closedCpu, TimeSpan.FromMilliseconds(D(closed[7])), D(open[1]), (int)D(open[2]), D(open[3]), D(open[4]), D(open[5]), openCpu,
+            queued, TimeSpan.FromMilliseconds(D(closed[8])));
+    }
+
+    /// <summary>Child side: ARGS = bodies-file url tls-certificate clients warm-up-seconds window-seconds.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        byte[][] bodies = Read(args[0]);
+        var uri = new Uri(args[1]);
+        using X509Certificate2 tls = X509CertificateLoader.LoadCertificateFromFile(args[2]);
+        int clients = int.Parse(args[3], CultureInfo.InvariantCulture);
+        var warmup = TimeSpan.FromSeconds(double.Parse(args[4], CultureInfo.InvariantCulture));
+        var window = TimeSpan.FromSeconds(double.Parse(args[5], CultureInfo.InvariantCulture));
+
+        int next = -1;
+        byte[]? Take()
+        {
+            int i = Interlocked.Increment(ref next);
+            return i < bodies.Length ? bodies[i] : null;
+        }
+
+        using var http = new HttpClient(Handler(tls, clients)) { Timeout = TimeSpan.FromSeconds(120) };
+        long failures = 0;
+        async Task Send(byte[] body)
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = Json;
+            using HttpResponseMessage r = await http.PostAsync(uri, content).ConfigureAwait(false);
+            if (!r.IsSuccessStatusCode)
+            {
+                Interlocked.Increment(ref failures);
+            }
+        }
+
+        // One request per client at once: every connection opened (TLS handshake) before the clock starts.
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Send(Take()!))).ConfigureAwait(false);
+
+        // Closed loop. The window is [start marker, end marker]; a release counts when its answer arrives inside it.
+        // Clients stop sending at the end marker; what was in flight then is answered but not counted.
+        var clock = Stopwatch.StartNew();
+        var completions = new long[bodies.Length];
+        int completed = 0;
+        bool exhausted = false;
+        bool stop = false;
+        Task<(TimeSpan Start, TimeSpan End, TimeSpan Cpu, TimeSpan Queued)> markers = Task.Run(async () =>
+        {
+            await Task.Delay(Max(warmup - clock.Elapsed)).ConfigureAwait(false);
+            TimeSpan cpu = Environment.CpuUsage.TotalTime;
+            TimeSpan queued = RunQueueWait();
+            TimeSpan s = clock.Elapsed;
+            Console.WriteLine("window-start");
+            await Task.Delay(Max(warmup + window - clock.Elapsed)).ConfigureAwait(false);
+            Volatile.Write(ref stop, true);
+            TimeSpan e = clock.Elapsed;
+            cpu = Environment.CpuUsage.TotalTime - cpu;
+            queued = RunQueueWait() - queued;
+            Console.WriteLine("window-end");
+            return (s, e, cpu, queued);
+        });
+        Task[] workers = [.. Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+        {
+            while (!Volatile.Read(ref stop))
+            {
+                if (Take() is not { } body)
+                {
+                    exhausted = true;
+                    break;
+                }
+
+                await Send(body).ConfigureAwait(false);
+                completions[Interlocked.Increment(ref completed) - 1] = clock.Elapsed.Ticks;
+            }
+        }))];
+        (TimeSpan windowStart, TimeSpan windowEnd, TimeSpan closedCpu, TimeSpan closedQueued) = await markers.ConfigureAwait(false);
+        await Task.WhenAll(workers).ConfigureAwait(false);
+        double drain = (clock.Elapsed - windowEnd).TotalSeconds;
+        long[] times = completions[..completed];
+        long counted = times.Count(t => t >= windowStart.Ticks && t < windowEnd.Ticks);
+        int late = times.Count(t => t >= windowEnd.Ticks);
+        double seconds = (windowEnd - windowStart).TotalSeconds;
+        Console.WriteLine(FormattableString.Invariant($"closed {counted} {seconds:F4} {late} {drain:F3} {failures} {(exhausted ? 1 : 0)} {closedCpu.TotalMilliseconds:F1} {closedQueued.TotalMilliseconds:F1}"));
+
+        // Open loop at half the closed-loop rate, requests at even intervals.
+        long closedFailures = failures;
+        double rate = Math.Max(1, counted / seconds / 2);
+        int count = Math.Min(bodies.Length - Math.Min(bodies.Length, next + 1), (int)(rate * window.TotalSeconds));
+        var latencies = new double[count];
+        var tasks = new Task[count];
+        TimeSpan openCpu = Environment.CpuUsage.TotalTime;
+        Console.WriteLine("open-start");
+        var open = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+        {
+            TimeSpan wait = TimeSpan.FromSeconds(i / rate) - open.Elapsed;
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait).ConfigureAwait(false);
+            }
+
+            int n = i;
+            tasks[i] = Task.Run(async () =>
+            {
+                byte[] body = Take()!;
+                long t0 = Stopwatch.GetTimestamp();
+                await Send(body).ConfigureAwait(false);
+                latencies[n] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            });
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        openCpu = Environment.CpuUsage.TotalTime - openCpu;
+        Console.WriteLine("open-end");
+        Array.Sort(latencies);
+        double p50 = count == 0 ? 0 : latencies[count / 2];
+        double p99 = count == 0 ? 0 : latencies[(int)Math.Min(count - 1, Math.Ceiling(count * 0.99) - 1)];
+        double max = count == 0 ? 0 : latencies[^1];
+        Console.WriteLine(FormattableString.Invariant($"open {rate:F1} {count} {p50:F2} {p99:F2} {max:F2} {failures - closedFailures} {openCpu.TotalMilliseconds:F1}"));
+        return 0;
+    }
+
+    /// <summary>How long this process's threads have been runnable but waiting for a core (Linux schedstat): on a
+    /// shared machine, the time other jobs took from us.</summary>
+    public static TimeSpan RunQueueWait()
+    {
+        long ns = 0;
+        try
+        {
+            foreach (string task in System.IO.Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    ns += long.Parse(File.ReadAllText(Path.Combine(task, "schedstat")).Split(' ')[1], CultureInfo.InvariantCulture);
+                }
+                catch (IOException)
+                {
+                    // the thread ended meanwhile
+                }
+            }
+        }
+        catch (IOException)
+        {
+            return TimeSpan.Zero;
+        }
+
+        return TimeSpan.FromTicks(ns / 100);
+    }
+
+    private static TimeSpan Max(TimeSpan t) => t > TimeSpan.Zero ? t : TimeSpan.Zero;
+
+    private static byte[][] Read(string path)
+    {
+        using var reader = new BinaryReader(File.OpenRead(path));
+        var list = new List<byte[]>();
+        while (reader.BaseStream.Position < reader.BaseStream.Length)
+        {
+            list.Add(reader.ReadBytes(reader.ReadInt32()));
+        }
+
+        return [.. list];
+    }
+}
