@@ -87,7 +87,7 @@ load() { # $1 target, $2 body, $3 concurrency -> "msgs_per_s p99_ms errors"
     echo "$line" | awk '{for(i=1;i<=NF;i++){split($i,a,"="); v[a[1]]=a[2]} print v["msgs_per_s"], v["p99_ms"], v["errors"]}'
 }
 
-printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s | %7s %9s | %12s %9s %8s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target "bare x" "pipelines/s" "p99 ms" "pip/kes"
+printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s | %7s %9s | %12s %9s %8s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target "bare x" "ours/bare" "pipelines/s" "p99 ms" "pip/kes"
 PEAK_KB=0
 for transport in unix tcp; do
     if [ $transport = unix ]; then
