@@ -13,6 +13,10 @@
 # "bare x" is its throughput over libmilter's and "ours/bare" ours over its (goal >= 0.8 at every point).
 # Each point runs the three milters in turn, R rounds,
 # and prints the median of each figure (a shared 2-CPU VM varies by 2x between identical runs).
+# "cpu us" is our daemon's CPU time (user + system, from /proc) per message and "cpu/bare" it over the bare
+# milter's: unlike throughput it hardly moves with what else runs on the machine (a milter with fewer threads
+# than its rival gets a smaller share of a loaded machine's CPUs; the bare one runs a thread per connection).
+# The warm-up seconds count in the CPU time but not in the messages, alike for every milter.
 #
 # usage: bench/run.sh protocol [-d SECS_PER_POINT] [-w WARMUP_SECS] [-r ROUNDS]
 #        env SPOOL=512K, SPOOL_MEMORY=64M: other [Milter] SpoolThreshold / SpoolMemory than the defaults
@@ -20,11 +24,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "${1:-}" = protocol ] || { sed -n '2,19p' "$0"; exit 2; }
+[ "${1:-}" = protocol ] || { sed -n '2,23p' "$0"; exit 2; }
 shift
 DUR=2 WARM=0.5 ROUNDS=3
 while getopts "d:w:r:" o; do
-    case $o in d) DUR=$OPTARG ;; w) WARM=$OPTARG ;; r) ROUNDS=$OPTARG ;; *) sed -n '2,19p' "$0"; exit 2 ;; esac
+    case $o in d) DUR=$OPTARG ;; w) WARM=$OPTARG ;; r) ROUNDS=$OPTARG ;; *) sed -n '2,23p' "$0"; exit 2 ;; esac
 done
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -75,19 +79,26 @@ INI
 
 start_c() { # $1 = refmilter | baremilter; $2 = its address (libmilter syntax); $3 = address to probe
     "$OUT/$1" -k 10 "$2" >"$TMP/$1.log" 2>&1 &
+    C_PID=$!
     PIDS+=($!)
     wait_listen "$3" || die "nothing listens on $3"
 }
 
 median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
-load() { # $1 target, $2 body, $3 concurrency -> "msgs_per_s p99_ms errors"
-    local line
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of process $1, in clock ticks
+HZ=$(getconf CLK_TCK)
+
+load() { # $1 target, $2 body, $3 concurrency, $4 milter pid -> "msgs_per_s p99_ms errors cpu_us_per_msg"
+    local line t0 t1
+    t0=$(ticks "$4")
     line=$("$OUT/milterload" -t "$1" -b "$2" -c "$3" -d "$DUR" -w "$WARM" -k 10 || true)
-    echo "$line" | awk '{for(i=1;i<=NF;i++){split($i,a,"="); v[a[1]]=a[2]} print v["msgs_per_s"], v["p99_ms"], v["errors"]}'
+    t1=$(ticks "$4")
+    echo "$line" | awk -v t=$((t1 - t0)) -v hz="$HZ" '{for(i=1;i<=NF;i++){split($i,a,"="); v[a[1]]=a[2]}
+        print v["msgs_per_s"], v["p99_ms"], v["errors"], (v["msgs"] > 0 ? t * 1e6 / hz / v["msgs"] : 0)}'
 }
 
-printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s | %7s %9s | %12s %9s %8s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target "bare x" "pipelines/s" "p99 ms" "pip/kes"
+printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %7s %8s | %7s %9s | %12s %9s %8s | %7s %8s\n' transport body conc "libmilter/s" "p99 ms" "ours/s" "p99 ms" ratio target "bare x" "ours/bare" "pipelines/s" "p99 ms" "pip/kes" "cpu us" "cpu/bare"
 PEAK_KB=0
 for transport in unix tcp; do
     if [ $transport = unix ]; then
@@ -106,19 +117,23 @@ for transport in unix tcp; do
     PIP_PID=$OURS_PID
     start_ours "$OURS_ADDR" kestrel
     start_c refmilter "$REF_ADDR" "$REF_PROBE"
+    REF_PID=$C_PID
     start_c baremilter "$BARE_ADDR" "$BARE_LOAD"
+    BARE_PID=$C_PID
     for body in 4096 1048576; do
         for conc in 1 8 64; do
             : >"$TMP/ref.runs"; : >"$TMP/ours.runs"; : >"$TMP/bare.runs"; : >"$TMP/pip.runs"
             for _ in $(seq "$ROUNDS"); do
-                load "$REF_LOAD" $body $conc >>"$TMP/ref.runs"
-                load "$OURS_ADDR" $body $conc >>"$TMP/ours.runs"
-                load "$BARE_LOAD" $body $conc >>"$TMP/bare.runs"
-                load "$PIP_ADDR" $body $conc >>"$TMP/pip.runs"
+                load "$REF_LOAD" $body $conc "$REF_PID" >>"$TMP/ref.runs"
+                load "$OURS_ADDR" $body $conc "$OURS_PID" >>"$TMP/ours.runs"
+                load "$BARE_LOAD" $body $conc "$BARE_PID" >>"$TMP/bare.runs"
+                load "$PIP_ADDR" $body $conc "$PIP_PID" >>"$TMP/pip.runs"
             done
             ref_rate=$(awk '{print $1}' "$TMP/ref.runs" | median); ref_p99=$(awk '{print $2}' "$TMP/ref.runs" | median)
             our_rate=$(awk '{print $1}' "$TMP/ours.runs" | median); our_p99=$(awk '{print $2}' "$TMP/ours.runs" | median)
             bare_rate=$(awk '{print $1}' "$TMP/bare.runs" | median)
+            our_cpu=$(awk '{print $4}' "$TMP/ours.runs" | median); bare_cpu=$(awk '{print $4}' "$TMP/bare.runs" | median)
+            cpu_vs_bare=$(awk -v a="$our_cpu" -v b="$bare_cpu" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
             pip_rate=$(awk '{print $1}' "$TMP/pip.runs" | median); pip_p99=$(awk '{print $2}' "$TMP/pip.runs" | median)
             pip=$(awk -v a="$pip_rate" -v b="$our_rate" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "inf" }')
             pip_err=$(awk '{s+=$3} END{print s+0}' "$TMP/pip.runs")
@@ -131,7 +146,7 @@ for transport in unix tcp; do
             [ "$ref_err" != 0 ] && note="$note ref_errors=$ref_err"
             [ "$our_err" != 0 ] && note="$note our_errors=$our_err"
             [ "$pip_err" != 0 ] && note="$note pipelines_errors=$pip_err"
-            printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %6sx %7sx | %6sx %8sx | %12s %9s %7sx%s\n' $transport $label $conc "$ref_rate" "$ref_p99" "$our_rate" "$our_p99" "$ratio" "$target" "$bare" "$vs_bare" "$pip_rate" "$pip_p99" "$pip" "$note"
+            printf '%-9s %-6s %5s | %12s %9s | %12s %9s | %6sx %7sx | %6sx %8sx | %12s %9s %7sx | %7.0f %7sx%s\n' $transport $label $conc "$ref_rate" "$ref_p99" "$our_rate" "$our_p99" "$ratio" "$target" "$bare" "$vs_bare" "$pip_rate" "$pip_p99" "$pip" "$our_cpu" "$cpu_vs_bare" "$note"
         done
     done
     kb=$(awk '/VmHWM/{print $2}' "/proc/$OURS_PID/status")

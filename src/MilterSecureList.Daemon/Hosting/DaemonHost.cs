@@ -95,7 +95,13 @@ public static class DaemonHost
                     // The reader keeps a frame unconsumed until it is complete, so the input pipe must be able to
                     // hold the largest frame we accept; otherwise the transport would pause forever.
                     o.MaxReadBufferSize = milter.MaxPacketSize + LargeBlockMemoryPool.BlockSize;
-                    o.MaxWriteBufferSize = 2 * LargeBlockMemoryPool.BlockSize;
+                    // Room for the session's REPLBODY flushes: a flush waits only when more than this is unsent.
+                    o.MaxWriteBufferSize = 2 * MilterSessionOptions.BodyFlushBytes;
+
+                    // Receive straight into a pool block instead of first waiting with a zero-byte receive: one
+                    // recvmsg per 64 KiB read instead of two (half the receive calls of a 1 MB body, see
+                    // docs/design.md "Threads and memory in the daemon"). An idle connection holds one block.
+                    o.WaitForDataBeforeAllocatingBuffer = false;
 
                     // Milter frames are handled in microseconds: run them on the socket's I/O thread instead of
                     // hopping to the thread pool for every read.

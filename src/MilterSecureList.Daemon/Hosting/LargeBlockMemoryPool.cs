@@ -5,15 +5,17 @@ using Microsoft.AspNetCore.Connections;
 namespace MilterSecureList.Daemon.Hosting;
 
 /// <summary>
-/// Memory pool for Kestrel's socket transport with 64 KiB blocks instead of Kestrel's 4 KiB ones. Milter traffic
+/// Memory pool for Kestrel's socket transport with 128 KiB blocks instead of Kestrel's 4 KiB ones. Milter traffic
 /// is mostly 64 KiB BODY/REPLBODY frames; with 4 KiB blocks a 1 MB body costs hundreds of recv/send calls and a
-/// frame spread over 17 segments. A bounded number of blocks is kept for reuse; the rest are ordinary (unpinned)
+/// frame spread over 17 segments, with 64 KiB blocks a frame (65540 bytes with its header) never fits one
+/// block and each read takes at most 64 KiB. A 128 KiB block holds two frames, so a 1 MB body arrives in about
+/// half the recvmsg calls (docs/design.md "Threads and memory in the daemon"). A bounded number of blocks is kept for reuse; the rest are ordinary (unpinned)
 /// arrays the GC reclaims early, so a burst does not leave pinned garbage behind.
 /// </summary>
 internal sealed class LargeBlockMemoryPool : MemoryPool<byte>
 {
-    public const int BlockSize = 64 * 1024;
-    private const int MaxRetained = 256; // 16 MiB of idle blocks at most
+    public const int BlockSize = 128 * 1024;
+    private const int MaxRetained = 128; // 16 MiB of idle blocks at most
 
     private readonly ConcurrentQueue<byte[]> _free = new();
     private int _retained;

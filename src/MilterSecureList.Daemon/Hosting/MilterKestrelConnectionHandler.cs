@@ -34,11 +34,39 @@ internal sealed class MilterKestrelConnectionHandler(
             return;
         }
 
+        EnlargeUnixSendBuffer(connection);
+
         // Drain when Kestrel asks the connection to close (graceful shutdown) or the host stops.
         CancellationToken closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
         using var drain = CancellationTokenSource.CreateLinkedTokenSource(closeRequested, lifetime.ApplicationStopping);
         var info = new MilterConnectionInfo(connection.ConnectionId, connection.RemoteEndPoint, connection.LocalEndPoint, UnixPeer(connection));
         await handler.RunAsync(connection.Transport, info, drain.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A unix socket's send buffer is 208 KiB by default (net.core.wmem_default), so a REPLBODY flush of
+    /// <see cref="MilterSessionOptions.BodyFlushBytes"/> took several sendmsg calls and epoll wake-ups. With room
+    /// for a whole flush, each flush is one call. Kernel memory, used only while the MTA has not read yet; capped
+    /// by net.core.wmem_max. TCP sockets keep the kernel's auto-tuning (a fixed size would switch it off).
+    /// </summary>
+    private static void EnlargeUnixSendBuffer(ConnectionContext connection)
+    {
+        if (connection.Features.Get<IConnectionSocketFeature>()?.Socket is not { AddressFamily: AddressFamily.Unix } socket)
+        {
+            return;
+        }
+
+        try
+        {
+            if (socket.SendBufferSize < MilterSessionOptions.BodyFlushBytes)
+            {
+                socket.SendBufferSize = MilterSessionOptions.BodyFlushBytes; // Linux doubles it for its bookkeeping
+            }
+        }
+        catch (SocketException)
+        {
+            // Only speed is lost.
+        }
     }
 
     /// <summary>

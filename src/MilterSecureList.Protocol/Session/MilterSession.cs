@@ -566,9 +566,9 @@ internal sealed class MilterSession : IDisposable
 
     /// <summary>
     /// Streams the replacement body as consecutive REPLBODY frames, each read straight into the output pipe's
-    /// current block and sized to fit it. A full 65535-byte frame (plus its 5-byte header) would be a little
-    /// larger than a pipe block (64 KiB): asking for it in one piece makes the pipe fall back to ArrayPool.Shared
-    /// (128 KiB arrays on the large-object heap, one per chunk under load). The header is written after the read,
+    /// current block and sized to fit it (at most 65535 bytes). Asking the pipe for more than a block in one piece
+    /// would make it fall back to ArrayPool.Shared (large-object-heap arrays, one per chunk under load); the
+    /// daemon's 128 KiB blocks hold two full frames, smaller blocks get shorter frames. The header is written after the read,
     /// so a read that fails leaves no half-written frame and the caller can still answer TEMPFAIL.
     /// </summary>
     private async ValueTask WriteReplaceBodyAsync(Stream stream, CancellationToken cancellationToken)

@@ -83,8 +83,11 @@ public sealed class MilterSessionOptions
     /// <summary>Verdict when the body cannot be stored (temp directory full or failing): 451 4.3.0.</summary>
     public MilterVerdict SpoolFailureVerdict { get; init; } = MilterVerdict.Reply(451, "4.3.0", "Cannot store the message now, try again later");
 
-    /// <summary>Flush the output after this many REPLBODY bytes, so a large body never sits whole in the pipe.</summary>
-    internal const int BodyFlushBytes = 128 * 1024;
+    /// <summary>
+    /// Flush the output after this many REPLBODY bytes, so a large body never sits whole in the pipe. Each flush
+    /// is one gathered send; a host that lets its sockets buffer this much sends a 1 MB body in two calls.
+    /// </summary>
+    public const int BodyFlushBytes = 512 * 1024;
 
     /// <summary>Header and envelope edits written between two flushes (1,024 ADDRCPTs are ~30 KB).</summary>
     internal const int ModificationsPerFlush = 1024;
