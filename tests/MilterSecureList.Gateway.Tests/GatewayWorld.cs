@@ -82,12 +82,7 @@ public sealed class GatewayWorld : IDisposable
     /// <summary>A certificate for ADDRESS from the test CA (or self-signed when SELFSIGNED), with the given validity.</summary>
     public Party Issue(string address, RSA key, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, bool selfSigned = false, string? fileStem = null)
     {
-        var request = new CertificateRequest($"CN={address}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddEmailAddress(address);
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.4")], false));
+        CertificateRequest request = MilterSecureList.Testing.SmimeCertificateRequest.For(address, key);
         DateTimeOffset from = notBefore ?? DateTimeOffset.UtcNow.AddDays(-1);
         DateTimeOffset to = notAfter ?? DateTimeOffset.UtcNow.AddYears(1);
         byte[] serial = RandomNumberGenerator.GetBytes(12);
