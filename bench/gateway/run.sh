@@ -12,8 +12,11 @@
 # uses): outbound one RSA-2048 private operation (the signature), 10 public operations (one per recipient),
 # SHA-256 and AES-256-CBC over the body; inbound one private operation (the content key), 2 public operations
 # (the signature and the signer's certificate), SHA-256 and AES-256-CBC over the body.  Goal: <= 1.25x.
+# The floor: a third Postfix with bench/refmilter.c (libmilter, C) that replaces every body with itself and swaps one
+# recipient for another (same count), no cryptography: what the milter round trips and Postfix's rewrite of the
+# queue file for a replaced body cost by themselves, as a ratio to the same reference.
 #
-# Needs root (Postfix), postfix, openssl, python3-cryptography. One run takes ~2-4 minutes.
+# Needs root (Postfix), postfix, openssl, python3-cryptography, cc and libmilter-dev. One run takes ~2-4 minutes.
 #   N=100 ROUNDS=3 CONC=4 WARMUP=20 bench/gateway/run.sh
 # PROFILE=1 also samples the daemon with perf during the first round of each direction (JIT-compiled methods
 # named through the runtime's perf map) and prints where its CPU goes: by library and the top functions.
@@ -41,7 +44,8 @@ die() { echo "bench/gateway: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (Postfix)"
 [ "$PROFILE" = 0 ] || command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
 . scripts/lib.sh
-t=$(missing_tools smtp-source smtp-sink postfix openssl python3 bc) || die "$t is missing (see scripts/install-deps.sh)"
+t=$(missing_tools smtp-source smtp-sink postfix openssl python3 bc cc) || die "$t is missing (see scripts/install-deps.sh)"
+[ -f /usr/include/libmilter/mfapi.h ] || die "libmilter headers missing (apt-get install -y libmilter-dev)"
 python3 -c 'import cryptography' 2>/dev/null || die "apt-get install -y python3-cryptography"
 
 build_programs
@@ -137,6 +141,10 @@ else
 fi
 milter_pid=$!
 wait_socket "$work/milter.sock" || { cat "$work/milter.out"; die "securelist-milter did not start"; }
+cc -O2 -Wall -Wno-unused-parameter -o "$work/refmilter" bench/refmilter.c -lmilter -pthread
+(umask 000; exec "$work/refmilter" -k 1 "unix:$work/ref.sock" >"$work/refmilter.out" 2>&1) &
+extra_pids="$!"
+wait_socket "$work/ref.sock" || die "refmilter did not start"
 
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -177,7 +185,8 @@ check() { # name direction count: what the sink got is what the gateway promises
 }
 start_postfix m "unix:$work/milter.sock"
 start_postfix b none
-for d in out in; do send m $d "$WARMUP" >/dev/null; send b $d 2 >/dev/null; done # warm-up (JIT, caches, process start)
+start_postfix r "unix:$work/ref.sock"
+for d in out in; do send m $d "$WARMUP" >/dev/null; send b $d 2 >/dev/null; send r $d 2 >/dev/null; done # warm-up (JIT, caches, process start)
 # One sample of each kind read back by openssl: a recipient decrypts and verifies what the gateway sent.
 send m out 1 >/dev/null
 sample=$(ls "$work"/pf-m/sink/* | head -1)
@@ -201,7 +210,7 @@ line() { printf '%-58s %6d %8.2f %9.1f\n' "$1" "$N" "$2" "$(echo "$N / $2" | bc 
 verdict() { if [ "$(echo "$1 <= $2" | bc -l)" = 1 ]; then echo "meets goal <= $2"; else echo "MISSES goal <= $2"; fi; }
 summary=""
 for d in out in; do
-    : >"$work/t-m"; : >"$work/t-b"; : >"$work/r"; : >"$work/cpu"; : >"$work/crypto"
+    : >"$work/t-m"; : >"$work/t-b"; : >"$work/r"; : >"$work/cpu"; : >"$work/crypto"; : >"$work/t-r"; : >"$work/rr"
     for round in $(seq "$ROUNDS"); do
         perf_pid=""
         if [ "$PROFILE" != 0 ] && [ "$round" = 1 ]; then
@@ -214,15 +223,19 @@ for d in out in; do
         c1=$(cpu_ticks)
         if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
         tb=$(send b $d "$N")
+        tref=$(send r $d "$N")
         echo "$tm" >>"$work/t-m"; echo "$tb" >>"$work/t-b"; echo "$tm / $tb" | bc -l >>"$work/r"
+        echo "$tref" >>"$work/t-r"; echo "$tref / $tb" | bc -l >>"$work/rr"
         echo "($c1 - $c0) * 1000 / $hz / $N" | bc -l >>"$work/cpu"
         if [ $d = out ]; then crypto_ms 1 "$RCPTS" >>"$work/crypto"; else crypto_ms 1 2 >>"$work/crypto"; fi
     done
     if [ $d = out ]; then label="outbound, sign+encrypt to $RCPTS"; else label="inbound, verify+decrypt"; fi
     line "100 KB $label, securelist-milter" "$(median <"$work/t-m")"
     line "100 KB $label, no milter (reference)" "$(median <"$work/t-b")"
+    line "100 KB $label, libmilter body replaced, no crypto" "$(median <"$work/t-r")"
     r=$(median <"$work/r"); cpu=$(median <"$work/cpu"); crypto=$(median <"$work/crypto")
     summary+=$(printf '%s: time ratio milter/reference %.2f (%s; rounds %s)' "$label" "$r" "$(verdict "$r" 1.3)" "$(xargs printf '%.2f ' <"$work/r")")$'\n'
+    summary+=$(printf '%s: floor, libmilter replacing the body, no crypto: ratio %.2f (rounds %s)' "$label" "$(median <"$work/rr")" "$(xargs printf '%.2f ' <"$work/rr")")$'\n'
     summary+=$(printf '%s: daemon CPU %.2f ms per message, crypto alone %.2f ms, ratio %.2f (%s)' "$label" "$cpu" "$crypto" "$(echo "$cpu / $crypto" | bc -l)" "$(verdict "$(echo "$cpu / $crypto" | bc -l)" 1.25)")$'\n'
 done
 printf '%s' "$summary"

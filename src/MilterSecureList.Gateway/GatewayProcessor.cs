@@ -592,7 +592,8 @@ public sealed class GatewayProcessor
 
         try
         {
-            return Convert.FromBase64String(System.Text.Encoding.ASCII.GetString(entity.Body).Replace("\r", string.Empty, StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal).Trim());
+            // FromBase64String skips the line breaks and white space itself: no copies of the body without them.
+            return Convert.FromBase64String(System.Text.Encoding.ASCII.GetString(entity.Body));
         }
         catch (FormatException)
         {

@@ -84,14 +84,7 @@ public sealed class GatewayWorld : IDisposable
     public Party Issue(string address, AsymmetricAlgorithm key, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, bool selfSigned = false, string? fileStem = null,
         X509KeyUsageFlags? keyUsage = null)
     {
-        (CertificateRequest request, X509KeyUsageFlags decrypt) = key is ECDsa ec
-            ? (new CertificateRequest($"CN={address}", ec, HashAlgorithmName.SHA256), X509KeyUsageFlags.KeyAgreement)
-            : (new CertificateRequest($"CN={address}", (RSA)key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1), X509KeyUsageFlags.KeyEncipherment);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddEmailAddress(address);
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(keyUsage ?? (X509KeyUsageFlags.DigitalSignature | decrypt), true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.4")], false));
+        CertificateRequest request = MilterSecureList.Testing.SmimeCertificateRequest.For(address, key, keyUsage);
         DateTimeOffset from = notBefore ?? DateTimeOffset.UtcNow.AddDays(-1);
         DateTimeOffset to = notAfter ?? DateTimeOffset.UtcNow.AddYears(1);
         byte[] serial = RandomNumberGenerator.GetBytes(12);

@@ -8,6 +8,7 @@ using MilterSecureList.Directory;
 using MilterSecureList.Directory.Gateway;
 using MilterSecureList.Directory.Storage;
 using MilterSecureList.Gateway;
+using MilterSecureList.Testing;
 
 // In-process profile of gateway mode (docs/design.md, "Gateway performance"): the GatewayProcessor the daemon runs,
 // on a SQLite directory and key files, without Postfix or the milter transport. Prints the CPU time per message of
@@ -296,12 +297,7 @@ internal sealed class World : IDisposable
 
     private X509Certificate2 Issue(string address, RSA key, string stem)
     {
-        var request = new CertificateRequest($"CN={address}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddEmailAddress(address);
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.4")], false));
+        CertificateRequest request = SmimeCertificateRequest.For(address, key);
         byte[] serial = RandomNumberGenerator.GetBytes(12);
         serial[0] &= 0x7f;
         using X509Certificate2 issued = request.Create(_ca.SubjectName, X509SignatureGenerator.CreateForRSA(_caKey, RSASignaturePadding.Pkcs1), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1), serial);
