@@ -450,9 +450,10 @@ public sealed class ReleaseStore : IDisposable
                     batch[i].Done.TrySetResult(results[i]);
                 }
             }
-            catch (DirectoryException)
+            catch (Exception)
             {
                 // One bad write must not fail the others: each on its own transaction, each answered with its own outcome.
+                // Whatever fails, the thread goes on: a writer that died would leave every later request waiting.
                 foreach (PendingWrite write in batch)
                 {
                     try
@@ -460,7 +461,7 @@ public sealed class ReleaseStore : IDisposable
                         CommitBatch([write], results);
                         write.Done.TrySetResult(results[0]);
                     }
-                    catch (DirectoryException e)
+                    catch (Exception e)
                     {
                         write.Done.TrySetException(e);
                     }

@@ -35,8 +35,9 @@ public static class Program
 
         bool checkOnly = action == DaemonAction.CheckConfig;
 
-        // A release is synchronous work (database reads, one transaction, RSA) on a pool thread: have threads for a burst
-        // of readers at once instead of waiting for the pool to grow by one thread per half second.
+        // A release's checks are synchronous work (database reads, RSA) on a pool thread, and only its commit is awaited
+        // (the store's writer thread): have threads for a burst of readers at once instead of waiting for the pool to
+        // grow by one thread per half second.
         ThreadPool.GetMinThreads(out int workers, out int io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), io);
 

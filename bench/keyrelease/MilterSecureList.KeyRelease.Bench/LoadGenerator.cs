@@ -21,7 +21,9 @@ internal sealed record LoadResult(
     double Max,
     TimeSpan ServerCpuOpen,
     TimeSpan ServerRunQueueClosed,
-    TimeSpan LoadRunQueueClosed);
+    TimeSpan LoadRunQueueClosed,
+    TimeSpan ServerJitInWindow,
+    TimeSpan LoadJitInWindow);
 
 /// <summary>
 /// The benchmark's clients, run as a child process so that its CPU time is its own: the key server's process then
@@ -40,33 +42,44 @@ internal static class LoadGenerator
     };
 
     /// <summary>Parent side: starts the child, reads its CPU time and this process's at the child's phase markers.</summary>
-    public static async Task<LoadResult> SpawnAsync(string bodies, Uri uri, string tlsCertificate, int clients, double warmup, int seconds)
+    public static async Task<LoadResult> SpawnAsync(string bodies, Uri uri, string tlsCertificate, int clients, TimeSpan warmup, int seconds)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
         {
             start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
         }
 
         foreach (string a in (string[])["--load-child", bodies, uri.ToString(), tlsCertificate, clients.ToString(CultureInfo.InvariantCulture),
-            warmup.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture)])
+            warmup.TotalSeconds.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture)])
         {
             start.ArgumentList.Add(a);
         }
 
         using Process child = Process.Start(start)!;
         TimeSpan closedCpu = default, openCpu = default, mark = default, queued = default;
+        long jitted = 0;
+        var warming = Stopwatch.StartNew();
         string[]? closed = null, open = null;
         while (await child.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
         {
             string[] f = line.Split(' ');
             switch (f[0])
             {
+                case "warm":
+                    // The child's JIT has settled; wait for ours (the key server's) too, then open the window.
+                    await JitQuietAsync(warmup, warmup * 4, warming).ConfigureAwait(false);
+                    await child.StandardInput.WriteLineAsync("window").ConfigureAwait(false);
+                    await child.StandardInput.FlushAsync().ConfigureAwait(false);
+                    Console.WriteLine($"warm-up {warming.Elapsed.TotalSeconds:F1} s (until each process spent < 1 % of {warmup.TotalSeconds:F0} s in the JIT, or {(warmup * 4).TotalSeconds:F0} s passed)");
+                    break;
                 case "window-start" or "open-start":
+                    jitted = System.Runtime.JitInfo.GetCompilationTime().Ticks;
                     mark = Environment.CpuUsage.TotalTime;
                     queued = RunQueueWait();
                     break;
                 case "window-end":
+                    jitted = System.Runtime.JitInfo.GetCompilationTime().Ticks - jitted;
                     closedCpu = Environment.CpuUsage.TotalTime - mark;
                     queued = RunQueueWait() - queued;
                     break;
@@ -94,7 +107,7 @@ internal static class LoadGenerator
         static double D(string s) => double.Parse(s, CultureInfo.InvariantCulture);
         return new LoadResult((long)D(closed[1]), D(closed[2]), (int)D(closed[3]), D(closed[4]), (long)D(closed[5]) + (long)D(open[6]), closed[6] == "1",
             closedCpu, TimeSpan.FromMilliseconds(D(closed[7])), D(open[1]), (int)D(open[2]), D(open[3]), D(open[4]), D(open[5]), openCpu,
-            queued, TimeSpan.FromMilliseconds(D(closed[8])));
+            queued, TimeSpan.FromMilliseconds(D(closed[8])), TimeSpan.FromTicks(jitted), TimeSpan.FromTicks((long)D(closed[9])));
     }
 
     /// <summary>Child side: ARGS = bodies-file url tls-certificate clients warm-up-seconds window-seconds.</summary>
@@ -131,21 +144,31 @@ internal static class LoadGenerator
         await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Send(Take()!))).ConfigureAwait(false);
 
         // Closed loop. The window is [start marker, end marker]; a release counts when its answer arrives inside it.
-        // Clients stop sending at the end marker; what was in flight then is answered but not counted.
+        // Clients stop sending at the end marker; what was in flight then is answered but not counted. The load runs from
+        // here; the window opens once the tiered JIT of both processes has settled (the parent says when).
         var clock = Stopwatch.StartNew();
         var completions = new long[bodies.Length];
         int completed = 0;
         bool exhausted = false;
         bool stop = false;
+        long jittedInWindow = 0;
         Task<(TimeSpan Start, TimeSpan End, TimeSpan Cpu, TimeSpan Queued)> markers = Task.Run(async () =>
         {
-            await Task.Delay(Max(warmup - clock.Elapsed)).ConfigureAwait(false);
+            await JitQuietAsync(warmup, warmup * 4, clock).ConfigureAwait(false);
+            Console.WriteLine("warm");
+            if (await Console.In.ReadLineAsync().ConfigureAwait(false) != "window")
+            {
+                throw new InvalidOperationException("the benchmark did not open the window");
+            }
+
+            long jitted = System.Runtime.JitInfo.GetCompilationTime().Ticks;
             TimeSpan cpu = Environment.CpuUsage.TotalTime;
             TimeSpan queued = RunQueueWait();
             TimeSpan s = clock.Elapsed;
             Console.WriteLine("window-start");
-            await Task.Delay(Max(warmup + window - clock.Elapsed)).ConfigureAwait(false);
+            await Task.Delay(Max(s + window - clock.Elapsed)).ConfigureAwait(false);
             Volatile.Write(ref stop, true);
+            jittedInWindow = System.Runtime.JitInfo.GetCompilationTime().Ticks - jitted;
             TimeSpan e = clock.Elapsed;
             cpu = Environment.CpuUsage.TotalTime - cpu;
             queued = RunQueueWait() - queued;
@@ -173,7 +196,7 @@ internal static class LoadGenerator
         long counted = times.Count(t => t >= windowStart.Ticks && t < windowEnd.Ticks);
         int late = times.Count(t => t >= windowEnd.Ticks);
         double seconds = (windowEnd - windowStart).TotalSeconds;
-        Console.WriteLine(FormattableString.Invariant($"closed {counted} {seconds:F4} {late} {drain:F3} {failures} {(exhausted ? 1 : 0)} {closedCpu.TotalMilliseconds:F1} {closedQueued.TotalMilliseconds:F1}"));
+        Console.WriteLine(FormattableString.Invariant($"closed {counted} {seconds:F4} {late} {drain:F3} {failures} {(exhausted ? 1 : 0)} {closedCpu.TotalMilliseconds:F1} {closedQueued.TotalMilliseconds:F1} {jittedInWindow}"));
 
         // Open loop at half the closed-loop rate, requests at even intervals.
         long closedFailures = failures;
@@ -238,6 +261,27 @@ internal static class LoadGenerator
         }
 
         return TimeSpan.FromTicks(ns / 100);
+    }
+
+    /// <summary>Waits until this process has spent less than 1 % of <paramref name="quiet"/> compiling (tiered
+    /// compilation has settled), or until <paramref name="clock"/> reaches <paramref name="limit"/>.</summary>
+    public static async Task JitQuietAsync(TimeSpan quiet, TimeSpan limit, Stopwatch clock)
+    {
+        var samples = new Queue<(TimeSpan At, TimeSpan Jit)>();
+        while (clock.Elapsed < limit)
+        {
+            samples.Enqueue((clock.Elapsed, System.Runtime.JitInfo.GetCompilationTime()));
+            while (samples.Peek().At < clock.Elapsed - quiet)
+            {
+                (TimeSpan at, TimeSpan jit) = samples.Dequeue();
+                if (samples.Count > 0 && System.Runtime.JitInfo.GetCompilationTime() - jit < quiet / 100)
+                {
+                    return;
+                }
+            }
+
+            await Task.Delay(250).ConfigureAwait(false);
+        }
     }
 
     private static TimeSpan Max(TimeSpan t) => t > TimeSpan.Zero ? t : TimeSpan.Zero;
