@@ -99,8 +99,8 @@ public sealed class CmsRecipient
     /// <summary>The member's ktri up to the encryptedKey octets (RSA members only).</summary>
     internal byte[]? KeyTransPrefix { get; }
 
-    /// <summary>How much estimated native memory the process keeps in imported member key objects (default 32 MiB,
-    /// about 10,000 RSA-2048 members); a wrap for a member whose key object is not kept imports it again. 0 keeps none.</summary>
+    /// <summary>How much estimated native memory the process keeps in imported member key objects (default 16 MiB,
+    /// about 5,400 RSA-2048 members); a wrap for a member whose key object is not kept imports it again. 0 keeps none.</summary>
     public static long KeyObjectCacheBytes
     {
         get => PublicKeyObjectCache.Shared.BudgetBytes;

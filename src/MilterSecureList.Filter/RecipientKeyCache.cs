@@ -12,7 +12,10 @@ namespace MilterSecureList.Filter;
 /// </summary>
 internal sealed class RecipientKeyCache
 {
-    private const int MaxRecipients = 500_000;
+    // Members whose recipient is kept (~0.3 KB each besides the certificate the expansion holds). Past that, e.g. for
+    // a 100,000-member list, the recipient is read again from the certificate for each message: a few microseconds
+    // against the RSA operation and key import that member costs anyway (its key object cannot stay cached either).
+    private const int MaxRecipients = 20_000;
 
     private readonly IListDirectory _directory;
     private readonly object _gate = new();
@@ -32,12 +35,9 @@ internal sealed class RecipientKeyCache
         }
 
         ReadOnlyMemory<byte> der = member.CertificateDer ?? throw new InvalidOperationException($"member {member.Address} has no certificate");
-        if (_recipients.Count > MaxRecipients)
-        {
-            _recipients.Clear();
-        }
-
-        return _recipients.GetOrAdd(member, m => CmsRecipient.FromDer(der, m.UseOaep));
+        return _recipients.Count >= MaxRecipients
+            ? CmsRecipient.FromDer(der, member.UseOaep)
+            : _recipients.GetOrAdd(member, m => CmsRecipient.FromDer(der, m.UseOaep));
     }
 
     /// <summary>The list's key pairs, current first (its certificate is the one senders should use).</summary>

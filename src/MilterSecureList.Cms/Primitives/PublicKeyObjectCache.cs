@@ -13,8 +13,9 @@ namespace MilterSecureList.Cms.Primitives;
 /// </remarks>
 internal sealed class PublicKeyObjectCache
 {
-    /// <summary>Default budget: 32 MiB, about 10,000 RSA-2048 key objects.</summary>
-    public const long DefaultBudgetBytes = 32L << 20;
+    /// <summary>Default budget: 16 MiB, about 5,400 RSA-2048 key objects (every member of a list of up to a few
+    /// thousand, or the groups of 1,000 a larger post is split into).</summary>
+    public const long DefaultBudgetBytes = 16L << 20;
 
     private readonly object _gate = new();
     private readonly Dictionary<object, Node> _nodes = new(ReferenceEqualityComparer.Instance);

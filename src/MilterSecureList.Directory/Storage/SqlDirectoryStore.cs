@@ -101,51 +101,53 @@ public sealed class SqlDirectoryStore : IDisposable
             """,
             ("list", listId));
         using DbDataReader r = cmd.ExecuteReader();
-        var rows = new Dictionary<long, MemberRow>();
-        MemberRow? current = null;
+        // One ListMember per member as its first row arrives; the rare member with several certificates is rebuilt
+        // with each further one. Nothing else per row: on a large list every object here is alive until the end.
+        var members = new List<ListMember>();
+        var ids = new List<long>();
+        var index = new Dictionary<long, int>();
+        var firstCertificateIds = new List<long>();
+        Dictionary<long, List<(long Id, MemberCertificate Certificate)>>? several = null;
         while (r.Read())
         {
             long id = r.GetInt64(0);
-            if (current?.Id != id && !rows.TryGetValue(id, out current))
+            MemberCertificate? certificate = r.IsDBNull(5) ? null : new MemberCertificate(
+                (byte[])r.GetValue(6),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(8)),
+                r.IsDBNull(9) ? null : r.GetString(9));
+            if (index.TryGetValue(id, out int at))
             {
-                current = new MemberRow(
-                    id,
-                    r.GetString(1),
-                    r.GetInt64(2) != 0,
-                    r.GetInt64(3) != 0,
-                    r.IsDBNull(4) ? null : r.GetInt64(4) != 0);
-                rows.Add(id, current);
+                several ??= [];
+                if (!several.TryGetValue(id, out List<(long Id, MemberCertificate Certificate)>? all))
+                {
+                    all = [(firstCertificateIds[at], members[at].Certificates[0])];
+                    several.Add(id, all);
+                }
+
+                all.Add((r.GetInt64(5), certificate!));
+                all.Sort((a, b) => a.Id.CompareTo(b.Id));
+                ListMember first = members[at];
+                members[at] = new ListMember(first.Address, all.ConvertAll(c => c.Certificate), first.UseOaep, first.DeliveryEnabled, first.SelfCopy);
+                continue;
             }
 
-            if (!r.IsDBNull(5))
-            {
-                current.Certificates.Add((r.GetInt64(5), new MemberCertificate(
-                    (byte[])r.GetValue(6),
-                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)),
-                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(8)),
-                    r.IsDBNull(9) ? null : r.GetString(9))));
-            }
+            index.Add(id, members.Count);
+            ids.Add(id);
+            firstCertificateIds.Add(certificate is null ? 0 : r.GetInt64(5));
+            members.Add(new ListMember(
+                r.GetString(1),
+                certificate is null ? [] : [certificate],
+                r.GetInt64(2) != 0,
+                r.GetInt64(3) != 0,
+                r.IsDBNull(4) ? null : r.GetInt64(4) != 0));
         }
 
-        var members = new ListMember[rows.Count];
-        int i = 0;
-        foreach (MemberRow row in rows.Values.OrderBy(m => m.Id))
-        {
-            if (row.Certificates.Count > 1)
-            {
-                row.Certificates.Sort((a, b) => a.Id.CompareTo(b.Id));
-            }
-
-            members[i++] = new ListMember(row.Address, row.Certificates.ConvertAll(c => c.Certificate), row.UseOaep, row.DeliveryEnabled, row.SelfCopy);
-        }
-
-        return (IReadOnlyList<ListMember>)members;
+        ListMember[] ordered = [.. members];
+        long[] keys = [.. ids];
+        Array.Sort(keys, ordered);
+        return (IReadOnlyList<ListMember>)ordered;
     });
-
-    private sealed record MemberRow(long Id, string Address, bool UseOaep, bool DeliveryEnabled, bool? SelfCopy)
-    {
-        public List<(long Id, MemberCertificate Certificate)> Certificates { get; } = [];
-    }
 
     /// <summary>The normalized addresses of the list's members (no certificates): what a bulk import checks duplicates against.</summary>
     public IReadOnlySet<string> GetMemberAddresses(string listAddress) => Run(c =>
