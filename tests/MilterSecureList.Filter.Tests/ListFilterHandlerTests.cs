@@ -27,6 +27,19 @@ public sealed class ListFilterHandlerTests
         return (mta, metrics);
     }
 
+    /// <summary>RCPT to the list, the S/MIME headers and the encrypted body; each step must be answered CONTINUE.</summary>
+    private static async Task SendPostUpToEndOfMessageAsync(TestMta mta)
+    {
+        Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync($"<{List}>"))!.Response);
+        foreach (HeaderField h in SmimeHeaders)
+        {
+            await mta.HeaderAsync(h.Name, h.Value);
+        }
+
+        Assert.Equal(MilterResponseCode.Continue, (await mta.EndOfHeadersAsync())!.Response);
+        await mta.BodyAsync(Base64Body(Encrypt(List)).ToArray());
+    }
+
     private static FakeDirectory Dir(PostingPolicy posting = PostingPolicy.Open) =>
         NewDirectory(List, ListMode.Rekey, posting, null, Member("alice@example.org"), Member("bob@example.org"));
 
@@ -37,14 +50,7 @@ public sealed class ListFilterHandlerTests
         await using TestMta owned = mta;
         mta.Macro(MilterCommandCode.Mail, "i", "ABC123");
         await mta.MailAsync("<dave@example.com>");
-        Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync($"<{List}>"))!.Response);
-        foreach (HeaderField h in SmimeHeaders)
-        {
-            await mta.HeaderAsync(h.Name, h.Value);
-        }
-
-        Assert.Equal(MilterResponseCode.Continue, (await mta.EndOfHeadersAsync())!.Response);
-        await mta.BodyAsync(Base64Body(Encrypt(List)).ToArray());
+        await SendPostUpToEndOfMessageAsync(mta);
         mta.Macro(MilterCommandCode.EndOfMessage, "i", "ABC123");
         EndOfMessageResult eom = await mta.EndOfMessageAsync();
 
@@ -108,14 +114,7 @@ public sealed class ListFilterHandlerTests
         (TestMta mta, RecordingMetrics metrics) = await StartAsync(Dir(PostingPolicy.MembersOnly));
         await using TestMta owned = mta;
         await mta.MailAsync("<dave@example.com>");
-        Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync($"<{List}>"))!.Response);
-        foreach (HeaderField h in SmimeHeaders)
-        {
-            await mta.HeaderAsync(h.Name, h.Value);
-        }
-
-        Assert.Equal(MilterResponseCode.Continue, (await mta.EndOfHeadersAsync())!.Response);
-        await mta.BodyAsync(Base64Body(Encrypt(List)).ToArray());
+        await SendPostUpToEndOfMessageAsync(mta);
         EndOfMessageResult eom = await mta.EndOfMessageAsync();
         Assert.Equal(MilterResponseCode.ReplyCode, eom.Final.Response);
         Assert.StartsWith("550 5.7.1 <crypto@lists.example.org> accepts posts from its members only", Encoding.ASCII.GetString(eom.Final.Payload), StringComparison.Ordinal);
