@@ -6,12 +6,14 @@
 #    16 KB and 1 MB. Reference: the same Postfix without a milter, each message sent to 100 recipients
 #    (smtp-source -r 100). Prints msgs/s, member deliveries/s and the time ratio milter/reference.
 #    Target: the milter adds at most 25% to Postfix's own cost (ratio <= 1.25).
+#    Also prints each party's CPU time per message (bench/lists/cputime.py), the bytes of a delivered copy and
+#    the milter's socket writes per message (strace), so the extra cost is attributed (bench/lists/README.md).
 # 2. Directly: milterload (bench/milterload.c, the load generator bench/run.sh uses too) replays an encrypted post
 #    to a 1,000-member list over the milter socket, one message at a time. Prints ms per message.
 #    Target: a 1 MB post to 1,000 members takes at most 100 ms in the milter.
 #
 # Needs root (Postfix), postfix, openssl, build-essential, python3-cryptography. One run takes ~2-4 minutes.
-#   N16=200 N1M=40 ROUNDS=3 NDIRECT=20 bench/lists/run.sh   (message counts and rounds; the defaults)
+#   N16=200 N1M=40 ROUNDS=3 NDIRECT=20 WARM=100 PROBE=10 bench/lists/run.sh   (message counts and rounds; the defaults)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
