@@ -6,12 +6,14 @@
 #    16 KB and 1 MB. Reference: the same Postfix without a milter, each message sent to 100 recipients
 #    (smtp-source -r 100). Prints msgs/s, member deliveries/s and the time ratio milter/reference.
 #    Target: the milter adds at most 25% to Postfix's own cost (ratio <= 1.25).
+#    Also prints each party's CPU time per message (bench/lists/cputime.py), the bytes of a delivered copy and
+#    the milter's socket writes per message (strace), so the extra cost is attributed (bench/lists/README.md).
 # 2. Directly: milterload (bench/milterload.c, the load generator bench/run.sh uses too) replays an encrypted post
 #    to a 1,000-member list over the milter socket, one message at a time. Prints ms per message.
 #    Target: a 1 MB post to 1,000 members takes at most 100 ms in the milter.
 #
 # Needs root (Postfix), postfix, openssl, build-essential, python3-cryptography. One run takes ~2-4 minutes.
-#   N16=200 N1M=40 ROUNDS=3 NDIRECT=20 bench/lists/run.sh   (message counts and rounds; the defaults)
+#   N16=200 N1M=40 ROUNDS=3 NDIRECT=20 WARM=100 PROBE=10 bench/lists/run.sh   (message counts and rounds; the defaults)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -102,21 +104,42 @@ start_postfix() { # name milter(unix:..|none) alias(yes|no)
     local dir=$work/pf-$1 sink
     read -r "smtp_port[$1]" sink <<<"$(free_port 2)"
     scripts/postfix-sandbox.sh start "$dir" "${smtp_port[$1]}" "$sink" "$2" lists.bench.test >/dev/null
+    # Postfix's processes live through the whole run (same for all three), so /proc holds each party's CPU time.
+    postconf -c "$dir/etc" -e "max_use = 1000000" "max_idle = 3600s"
     if [ "$3" = yes ]; then
         # Postfix's own list expansion: one RCPT on the wire, 100 deliveries (cleanup's virtual alias expansion).
         postconf -c "$dir/etc" -e "virtual_alias_maps = texthash:$work/aliases"
-        postfix -c "$dir/etc" reload >/dev/null 2>&1
-        sleep 1
     fi
+    postfix -c "$dir/etc" reload >/dev/null 2>&1
+    sleep 1
 }
-send() { # name file count -> prints seconds
-    local name=$1 file=$2 count=$3 dir=$work/pf-$1 t0 t1
+# cpu_specs NAME: the processes whose CPU time bench/lists/cputime.py attributes to instance NAME.
+cpu_specs() {
+    local dir=$work/pf-$1
+    echo "$1:postfix:$(tr -d ' ' <"$dir/queue/pid/master.pid") $1:smtp-sink:$(cat "$dir/sink.pid")"
+    [ "$1" = m ] && echo "m:securelist-milter:$milter_pid"
+    return 0
+}
+send() { # name file count [tag] -> prints seconds; with TAG, appends the parties' CPU time to $work/cpu.jsonl
+    local name=$1 file=$2 count=$3 tag=${4:-} dir=$work/pf-$1 t0 t1 specs
     rm -f "$dir"/sink/*
+    specs=$(cpu_specs "$name")
+    # shellcheck disable=SC2086
+    python3 bench/lists/cputime.py snap "$work/cpu0.json" $specs
     t0=$(now)
     # shellcheck disable=SC2086
-    smtp-source -c -m "$count" -s "$CONC" -f sender@bench.test -t "${target[$name]}" ${extra[$name]} -F "$file" "127.0.0.1:${smtp_port[$name]}" >/dev/null
+    /usr/bin/time -f '%U %S' -o "$work/source.time" \
+        smtp-source -c -m "$count" -s "$CONC" -f sender@bench.test -t "${target[$name]}" ${extra[$name]} -F "$file" "127.0.0.1:${smtp_port[$name]}" >/dev/null
     scripts/postfix-sandbox.sh wait "$dir" "$count" 600
     t1=$(now)
+    if [ -n "$tag" ]; then
+        # shellcheck disable=SC2086
+        python3 bench/lists/cputime.py snap "$work/cpu1.json" $specs
+        python3 bench/lists/cputime.py diff "$work/cpu0.json" "$work/cpu1.json" "$tag" "$count" \
+            "$name:smtp-source:$(awk '{print $1 + $2}' "$work/source.time")" >>"$work/cpu.jsonl"
+        # bytes of one delivered copy as smtp-sink stored it (the replaced body in the milter run)
+        echo "$tag $name $(($(cat "$dir"/sink/* | wc -c) / count))" >>"$work/sizes"
+    fi
     # every message must reach 100 recipients and never the list address
     local rc bad
     rc=$(cat "$dir"/sink/* | grep -c '^X-Rcpt-Args:' || true)
@@ -128,7 +151,14 @@ seq -f "member%g@bench.test" 1 100 | paste -sd, | sed 's/^/everyone@bench.test /
 start_postfix m "unix:$work/milter.sock" no; target[m]=$list100; extra[m]=""
 start_postfix a none yes; target[a]=everyone@bench.test; extra[a]=""
 start_postfix b none no; target[b]=member@bench.test; extra[b]="-r 100"
-for name in m a b; do send $name "$work/p16k-100.eml" 1 >/dev/null; done # warm-up (JIT, caches, process start)
+# Warm-up, the same for all three: process start, caches, and the daemon's tiered JIT (a method is recompiled
+# optimized only after 30 calls and then in the background; one message left the milter JIT-compiling through
+# the first timed round, a quarter of its CPU time).
+WARM=${WARM:-100}
+for name in m a b; do
+    send $name "$work/p16k-100.eml" "$WARM" >/dev/null
+    send $name "$work/p1m-100.eml" $(((WARM + 9) / 10)) >/dev/null
+done
 
 echo "== through Postfix (smtp-source -s $CONC), 100 member deliveries per message, median of $ROUNDS rounds"
 printf '%-50s %6s %8s %10s %14s\n' run msgs secs msgs/s "deliveries/s"
@@ -139,7 +169,7 @@ for size in 16k 1m; do
     if [ $size = 16k ]; then n=$N16; label="16 KB"; else n=$N1M; label="1 MB"; fi
     : >"$work/t-m" ; : >"$work/t-a"; : >"$work/t-b"; : >"$work/r-a"; : >"$work/r-b"
     for _ in $(seq "$ROUNDS"); do
-        tm=$(send m "$work/p$size-100.eml" "$n"); ta=$(send a "$work/p$size-100.eml" "$n"); tb=$(send b "$work/p$size-100.eml" "$n")
+        tm=$(send m "$work/p$size-100.eml" "$n" $size); ta=$(send a "$work/p$size-100.eml" "$n" $size); tb=$(send b "$work/p$size-100.eml" "$n" $size)
         echo "$tm" >>"$work/t-m"; echo "$ta" >>"$work/t-a"; echo "$tb" >>"$work/t-b"
         echo "$tm / $ta" | bc -l >>"$work/r-a"; echo "$tm / $tb" | bc -l >>"$work/r-b"
     done
@@ -150,6 +180,26 @@ for size in 16k 1m; do
     summary+=$(printf 'time ratio milter/ref a, %-5s: %.2f (%s); milter/ref b: %.2f (rounds a: %s)' "$label" "$ra" "$(verdict "$ra")" "$rb" "$(xargs printf '%.2f ' <"$work/r-a")")$'\n'
 done
 printf '%s' "$summary"
+for size in 16k 1m; do
+    if [ $size = 16k ]; then label="16 KB"; else label="1 MB"; fi
+    python3 bench/lists/cputime.py report "$work/cpu.jsonl" $size "$label"
+    printf 'bytes per delivered message, %s: milter run %s, ref a %s\n' "$label" \
+        "$(awk -v s=$size '$1 == s && $2 == "m" {print $3}' "$work/sizes" | tail -1)" "$(awk -v s=$size '$1 == s && $2 == "a" {print $3}' "$work/sizes" | tail -1)"
+done
+# Round trips: the milter's writes to its sockets (each one a reply Postfix waits for) while PROBE 16 KB
+# messages pass, counted with strace after the timed rounds (strace slows the milter; nothing here is timed).
+PROBE=${PROBE:-10}
+if command -v strace >/dev/null; then
+    strace -f -qq -y -e trace=write,writev,sendmsg,sendto -p "$milter_pid" -o "$work/strace.out" 2>/dev/null &
+    strace_pid=$!
+    sleep 2
+    send m "$work/p16k-100.eml" "$PROBE" >/dev/null
+    kill "$strace_pid" 2>/dev/null || true
+    wait "$strace_pid" 2>/dev/null || true
+    writes=$(grep -c 'socket:\[' "$work/strace.out" || true)
+    printf 'milter socket writes per message (round trips Postfix waits for; one SMTP session and milter connection per message): %s\n' \
+        "$(echo "scale=1; $writes / $PROBE" | bc -l)"
+fi
 for name in m a b; do scripts/postfix-sandbox.sh stop "$work/pf-$name" >/dev/null; done
 
 # ---- 2. directly over the milter socket ---------------------------------------------------------------

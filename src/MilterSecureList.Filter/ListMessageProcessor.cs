@@ -54,8 +54,9 @@ public sealed partial class ListMessageProcessor
     }
 
     /// <summary>RCPT stage: is this a list, and may this sender post to it? Directory failures tempfail the
-    /// recipient (4.3.0), so the client retries rather than the post being refused.</summary>
-    public RecipientCheck CheckRecipient(string sender, string recipient, string queueId = "NOQUEUE", string connectionId = "-")
+    /// recipient (4.3.0), so the client retries rather than the post being refused. A null
+    /// <paramref name="sender"/> (not known at RCPT) leaves the members-only check to the end of message.</summary>
+    public RecipientCheck CheckRecipient(string? sender, string recipient, string queueId = "NOQUEUE", string connectionId = "-")
     {
         try
         {
@@ -72,7 +73,7 @@ public sealed partial class ListMessageProcessor
             }
 
             ListPolicy policy = ListPolicy.For(list, defaults);
-            if (defaults.RejectNonMemberAtRcpt && policy.NonMember == NonMemberAction.Reject && !IsMember(sender, list))
+            if (sender is not null && defaults.RejectNonMemberAtRcpt && policy.NonMember == NonMemberAction.Reject && !IsMember(sender, list))
             {
                 return new RecipientCheck(true, ReplyTexts.NonMember(list.Address));
             }

@@ -27,6 +27,19 @@ public sealed class ListFilterHandlerTests
         return (mta, metrics);
     }
 
+    /// <summary>RCPT to the list, the S/MIME headers and the encrypted body; each step must be answered CONTINUE.</summary>
+    private static async Task SendPostUpToEndOfMessageAsync(TestMta mta)
+    {
+        Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync($"<{List}>"))!.Response);
+        foreach (HeaderField h in SmimeHeaders)
+        {
+            await mta.HeaderAsync(h.Name, h.Value);
+        }
+
+        Assert.Equal(MilterResponseCode.Continue, (await mta.EndOfHeadersAsync())!.Response);
+        await mta.BodyAsync(Base64Body(Encrypt(List)).ToArray());
+    }
+
     private static FakeDirectory Dir(PostingPolicy posting = PostingPolicy.Open) =>
         NewDirectory(List, ListMode.Rekey, posting, null, Member("alice@example.org"), Member("bob@example.org"));
 
@@ -37,14 +50,7 @@ public sealed class ListFilterHandlerTests
         await using TestMta owned = mta;
         mta.Macro(MilterCommandCode.Mail, "i", "ABC123");
         await mta.MailAsync("<dave@example.com>");
-        Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync($"<{List}>"))!.Response);
-        foreach (HeaderField h in SmimeHeaders)
-        {
-            await mta.HeaderAsync(h.Name, h.Value);
-        }
-
-        Assert.Equal(MilterResponseCode.Continue, (await mta.EndOfHeadersAsync())!.Response);
-        await mta.BodyAsync(Base64Body(Encrypt(List)).ToArray());
+        await SendPostUpToEndOfMessageAsync(mta);
         mta.Macro(MilterCommandCode.EndOfMessage, "i", "ABC123");
         EndOfMessageResult eom = await mta.EndOfMessageAsync();
 
@@ -83,12 +89,51 @@ public sealed class ListFilterHandlerTests
     {
         (TestMta mta, RecordingMetrics metrics) = await StartAsync(Dir(PostingPolicy.MembersOnly));
         await using TestMta owned = mta;
+        mta.Macro(MilterCommandCode.Mail, "{mail_addr}", "dave@example.com");
         await mta.MailAsync("<dave@example.com>");
         MilterReply reply = (await mta.RcptAsync($"<{List}>"))!;
         Assert.Equal(["reject"], metrics.Verdicts);
         Assert.Equal(MilterResponseCode.ReplyCode, reply.Response);
         Assert.StartsWith("550 5.7.1 <crypto@lists.example.org> accepts posts from its members only", Encoding.ASCII.GetString(reply.Payload), StringComparison.Ordinal);
         Assert.Equal(MilterResponseCode.Continue, (await mta.RcptAsync("<bob@example.org>"))!.Response);
+    }
+
+    [Fact]
+    public async Task MailGetsNoReplyAndTheSenderMacroIsAskedForAtMail()
+    {
+        (TestMta mta, _) = await StartAsync(Dir());
+        await using TestMta owned = mta;
+        Assert.True((mta.Protocol & MilterProtocolOptions.NoReplyMail) != 0);
+        Assert.Contains("{mail_addr}", Encoding.ASCII.GetString(mta.NegotiationTrailer), StringComparison.Ordinal);
+        Assert.Null(await mta.MailAsync("<dave@example.com>"));
+    }
+
+    [Fact]
+    public async Task WithoutTheSenderMacroANonMemberPassesRcptAndIsRefusedAtEndOfMessage()
+    {
+        (TestMta mta, RecordingMetrics metrics) = await StartAsync(Dir(PostingPolicy.MembersOnly));
+        await using TestMta owned = mta;
+        await mta.MailAsync("<dave@example.com>");
+        await SendPostUpToEndOfMessageAsync(mta);
+        EndOfMessageResult eom = await mta.EndOfMessageAsync();
+        Assert.Equal(MilterResponseCode.ReplyCode, eom.Final.Response);
+        Assert.StartsWith("550 5.7.1 <crypto@lists.example.org> accepts posts from its members only", Encoding.ASCII.GetString(eom.Final.Payload), StringComparison.Ordinal);
+        Assert.Empty(eom.Modifications);
+        Assert.Empty(metrics.Verdicts); // nothing was refused at RCPT
+    }
+
+    [Fact]
+    public async Task AListRecipientOfAnAbortedMessageDoesNotMakeTheNextMessageSendItsBody()
+    {
+        (TestMta mta, _) = await StartAsync(Dir());
+        await using TestMta owned = mta;
+        await mta.MailAsync("<dave@example.com>");
+        await mta.RcptAsync($"<{List}>");
+        await mta.AbortAsync();
+        await mta.MailAsync("<dave@example.com>");
+        await mta.RcptAsync("<bob@example.org>");
+        await mta.HeaderAsync("Subject", "hi");
+        Assert.Equal(MilterResponseCode.Accept, (await mta.EndOfHeadersAsync())!.Response);
     }
 
     [Fact]
