@@ -39,10 +39,11 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal(10, c.Get<MilterOptions>().EchoRecipients);
         Assert.Equal(2 * 1024 * 1024, c.Get<MilterOptions>().SpoolThreshold);
         Assert.Equal(16 * 1024 * 1024, c.Get<MilterOptions>().SpoolMemory);
+        Assert.Equal(16 * 1024 * 1024, c.Get<MilterOptions>().KeyCacheMemory);
         Assert.Equal(50L * 1024 * 1024, c.Get<MilterOptions>().MaxMessageSize);
         Assert.Equal(256 * 1024, c.Get<MilterOptions>().MaxPacketSize);
         Assert.Equal("info", c.Get<LoggingOptions>().Level);
-        foreach (string key in new[] { "Socket", "SocketMode", "SocketGroup", "MaxConnections", "DrainTimeout", "Handler", "EchoRecipients", "SpoolThreshold", "SpoolMemory", "MaxMessageSize", "MaxPacketSize", "TempDirectory", "Level", "File" })
+        foreach (string key in new[] { "Socket", "SocketMode", "SocketGroup", "MaxConnections", "DrainTimeout", "Handler", "EchoRecipients", "SpoolThreshold", "SpoolMemory", "KeyCacheMemory", "MaxMessageSize", "MaxPacketSize", "TempDirectory", "Level", "File" })
         {
             Assert.Contains($";{key} =", example, StringComparison.Ordinal);
         }
@@ -60,6 +61,7 @@ public sealed class ConfigurationTests : IDisposable
             [Milter]
             Handler = ECHO
             SpoolThreshold = 64K
+            KeyCacheMemory = 320M
             MaxMessageSize = 2M
             MaxPacketSize = 65535
             """));
@@ -68,6 +70,7 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal(TimeSpan.FromMilliseconds(1500), c.Get<ListenerOptions>().DrainTimeout);
         Assert.Equal("echo", c.Get<MilterOptions>().Handler);
         Assert.Equal(65536, c.Get<MilterOptions>().SpoolThreshold);
+        Assert.Equal(320L * 1024 * 1024, c.Get<MilterOptions>().KeyCacheMemory);
         Assert.Equal(2 * 1024 * 1024, c.Get<MilterOptions>().MaxMessageSize);
     }
 

@@ -33,6 +33,9 @@ public static class DaemonHost
             UnixSocketPermissions.RemoveStaleSocket(path);
         }
 
+        // Process-wide, set once before any message: how many member key objects stay imported between messages.
+        MilterSecureList.Cms.CmsRecipient.KeyObjectCacheBytes = milter.KeyCacheMemory;
+
         var sessionOptions = new MilterSessionOptions
         {
             MaxPayload = milter.MaxPacketSize,

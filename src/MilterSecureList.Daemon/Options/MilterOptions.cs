@@ -19,6 +19,10 @@ public sealed class MilterOptions : OptionsSection
     /// <summary>Body bytes kept in memory by all connections together; beyond it bodies spill to temp files.</summary>
     public long SpoolMemory { get; private set; } = 16 * 1024 * 1024;
 
+    /// <summary>Native memory kept in imported member public-key objects, process-wide (docs/design.md, "Lists of
+    /// 100,000 members"): a member whose key object is not kept is imported again for each message.</summary>
+    public long KeyCacheMemory { get; private set; } = 16 * 1024 * 1024;
+
     /// <summary>Largest body accepted; larger messages are rejected 552 5.3.4.</summary>
     public long MaxMessageSize { get; private set; } = MessageSizeLimit.Default;
 
@@ -57,6 +61,7 @@ public sealed class MilterOptions : OptionsSection
         EchoRecipients = section.GetInt("EchoRecipients", EchoRecipients, 0, 10_000);
         SpoolThreshold = section.GetSize("SpoolThreshold", SpoolThreshold, 0, 1L << 30);
         SpoolMemory = section.GetSize("SpoolMemory", SpoolMemory, 0, 64L << 30);
+        KeyCacheMemory = section.GetSize("KeyCacheMemory", KeyCacheMemory, 0, 64L << 30);
         MaxMessageSize = MessageSizeLimit.Read(section);
         MaxPacketSize = (int)section.GetSize("MaxPacketSize", MaxPacketSize, MilterLimits.MinMaxPayload, 64L * 1024 * 1024);
         MaxHeaderBytes = HeaderSizeLimit.Read(section);
