@@ -44,6 +44,26 @@ public static partial class DaemonStart
         return action;
     }
 
+    /// <summary>Answers what needs no configuration (--version, --help, a bad command line) and returns the exit code:
+    /// 0, or 2 for a bad command line (usage on stderr). Null: go on (run or check the configuration).</summary>
+    public static int? Answer(DaemonAction action, string usage, string versionLine)
+    {
+        switch (action)
+        {
+            case DaemonAction.Version:
+                Console.WriteLine(versionLine);
+                return 0;
+            case DaemonAction.Help:
+                Console.WriteLine(usage);
+                return 0;
+            case DaemonAction.Usage:
+                Console.Error.WriteLine(usage);
+                return 2;
+            default:
+                return null;
+        }
+    }
+
     private const int PrSetDumpable = 4; // <linux/prctl.h>
 
     /// <summary>

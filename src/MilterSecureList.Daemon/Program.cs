@@ -26,17 +26,9 @@ public static class Program
         SocketEventThreads.PreferInlineCompletions();
         string configPath = DaemonConfiguration.DefaultPath;
         DaemonAction action = DaemonStart.ParseArguments(args, ref configPath);
-        switch (action)
+        if (DaemonStart.Answer(action, Usage, "securelist-milter " + DaemonHost.Version) is int code)
         {
-            case DaemonAction.Version:
-                Console.WriteLine("securelist-milter " + DaemonHost.Version);
-                return 0;
-            case DaemonAction.Help:
-                Console.WriteLine(Usage);
-                return 0;
-            case DaemonAction.Usage:
-                Console.Error.WriteLine(Usage);
-                return 2;
+            return code;
         }
 
         bool checkOnly = action == DaemonAction.CheckConfig;

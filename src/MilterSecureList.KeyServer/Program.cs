@@ -20,17 +20,9 @@ public static class Program
 
         string path = KeyServerConfiguration.DefaultPath;
         DaemonAction action = DaemonStart.ParseArguments(args, ref path);
-        switch (action)
+        if (DaemonStart.Answer(action, Usage, "securelist-keyd " + typeof(Program).Assembly.GetName().Version?.ToString(3)) is int code)
         {
-            case DaemonAction.Version:
-                Console.WriteLine("securelist-keyd " + typeof(Program).Assembly.GetName().Version?.ToString(3));
-                return 0;
-            case DaemonAction.Help:
-                Console.WriteLine(Usage);
-                return 0;
-            case DaemonAction.Usage:
-                Console.Error.WriteLine(Usage);
-                return 2;
+            return code;
         }
 
         bool checkOnly = action == DaemonAction.CheckConfig;
