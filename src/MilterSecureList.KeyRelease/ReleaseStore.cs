@@ -405,9 +405,6 @@ public sealed class ReleaseStore : IDisposable
     /// <summary>An audit row on its own (refusals before the nonce was taken), committed when the task completes.</summary>
     public Task AuditAsync(ReleaseAuditRow audit) => Enqueue(new PendingWrite(null, 0, audit, false));
 
-    /// <summary><see cref="AuditAsync"/>, waited for.</summary>
-    public void Audit(ReleaseAuditRow audit) => AuditAsync(audit).GetAwaiter().GetResult();
-
     private Task<(bool NonceFresh, bool FirstFetch)> Enqueue(PendingWrite write)
     {
         try

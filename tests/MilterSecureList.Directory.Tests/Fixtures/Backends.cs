@@ -8,43 +8,20 @@ namespace MilterSecureList.Directory.Tests.Fixtures;
 /// </summary>
 public sealed class BackendFixture : IDisposable
 {
-    private readonly Lazy<PostgresServer> _postgres = new(PostgresServer.StartNew);
+    private readonly SharedPostgres _postgres = new();
 
     /// <summary>"sqlite" always; "postgres" unless its binaries are missing (then <see cref="PostgresFactAttribute"/> reports the skip).</summary>
-    public static TheoryData<string> Names
-    {
-        get
-        {
-            var data = new TheoryData<string> { "sqlite" };
-            if (PostgresServer.UnavailableReason is { } reason)
-            {
-                Console.Error.WriteLine($"SKIPPING PostgreSQL back-end cases: {reason}");
-            }
-            else
-            {
-                data.Add("postgres");
-            }
-
-            return data;
-        }
-    }
+    public static TheoryData<string> Names => new(SharedPostgres.Names("back-end"));
 
     /// <summary>Options for a fresh, empty directory of the named back end.</summary>
     public DirectoryOptions NewDirectory(string backend, string tempDirectory) => backend switch
     {
         "sqlite" => new DirectoryOptions { Provider = DirectoryProvider.Sqlite, Path = Path.Combine(tempDirectory, "db", "lists.db"), CacheRefreshSeconds = 1 },
-        "postgres" => new DirectoryOptions { Provider = DirectoryProvider.Postgres, ConnectionString = _postgres.Value.CreateDatabase(), CacheRefreshSeconds = 1 },
+        "postgres" => new DirectoryOptions { Provider = DirectoryProvider.Postgres, ConnectionString = _postgres.CreateDatabase(), CacheRefreshSeconds = 1 },
         _ => throw new ArgumentOutOfRangeException(nameof(backend), backend, null),
     };
 
-    public void Dispose()
-    {
-        if (_postgres.IsValueCreated)
-        {
-            Npgsql.NpgsqlConnection.ClearAllPools();
-            _postgres.Value.Dispose();
-        }
-    }
+    public void Dispose() => _postgres.Dispose();
 }
 
 [CollectionDefinition(Name)]
