@@ -93,6 +93,12 @@ public sealed class CmsRecipient
 
     internal ReadOnlyMemory<byte> EncodedIssuerAndSerialNumber { get; }
 
+    /// <summary>RSA: the modulus and public exponent (unsigned big-endian slices of <see cref="PublicKey"/>), what
+    /// <see cref="RsaPublicEncryption"/> encrypts with; empty for EC members.</summary>
+    internal ReadOnlyMemory<byte> RsaModulus { get; private init; }
+
+    internal ReadOnlyMemory<byte> RsaExponent { get; private init; }
+
     /// <summary>RSA: modulus bytes; EC: coordinate bytes.</summary>
     internal int KeySizeBytes { get; }
 
@@ -183,9 +189,13 @@ public sealed class CmsRecipient
                     $"member certificate {NameText(fields.Subject)} does not allow keyEncipherment");
             }
 
-            int modulusBytes = RsaModulusBytes(fields.PublicKey);
+            (ReadOnlyMemory<byte> modulus, ReadOnlyMemory<byte> exponent) = RsaNumbers(fields.PublicKey);
             return new CmsRecipient(der, certificate, fields, preferOaep ? CmsKeyTransport.RsaOaepSha256 : CmsKeyTransport.RsaPkcs1,
-                fields.PublicKey, rid, modulusBytes, null);
+                fields.PublicKey, rid, modulus.Length, null)
+            {
+                RsaModulus = modulus,
+                RsaExponent = exponent,
+            };
         }
 
         if (fields.KeyAlgorithm == Oids.EcPublicKey)
@@ -224,21 +234,23 @@ public sealed class CmsRecipient
         return w.Encode();
     }
 
-    // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 §A.1.1)
-    private static int RsaModulusBytes(ReadOnlyMemory<byte> rsaPublicKey)
+    // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 §A.1.1): both numbers as
+    // unsigned big-endian slices (the DER sign octet dropped).
+    private static (ReadOnlyMemory<byte> Modulus, ReadOnlyMemory<byte> Exponent) RsaNumbers(ReadOnlyMemory<byte> rsaPublicKey)
     {
         var outer = new AsnReader(rsaPublicKey, AsnEncodingRules.DER);
         AsnReader key = outer.ReadSequence();
         outer.ThrowIfNotEmpty();
-        ReadOnlySpan<byte> modulus = key.ReadIntegerBytes().Span;
-        ReadOnlySpan<byte> exponent = key.ReadIntegerBytes().Span;
+        ReadOnlyMemory<byte> modulus = key.ReadIntegerBytes();
+        ReadOnlyMemory<byte> exponent = key.ReadIntegerBytes();
         key.ThrowIfNotEmpty();
-        if (modulus[0] >= 0x80 || exponent[0] >= 0x80 || (modulus.Length == 1 && modulus[0] == 0))
+        if (modulus.Span[0] >= 0x80 || exponent.Span[0] >= 0x80 || (modulus.Length == 1 && modulus.Span[0] == 0)
+            || (exponent.Length == 1 && exponent.Span[0] == 0))
         {
             throw new CryptographicException("the RSA public key is not valid");
         }
 
-        return modulus[0] == 0 ? modulus.Length - 1 : modulus.Length;
+        return (modulus.Span[0] == 0 ? modulus[1..] : modulus, exponent.Span[0] == 0 ? exponent[1..] : exponent);
     }
 
     // An uncompressed point (SEC 1 §2.3.3) is used as it is; the rare compressed one is expanded once by OpenSSL.

@@ -77,6 +77,14 @@ internal static class RecipientInfoWriter
         byte[] prefix = member.KeyTransPrefix!;
         byte[] ri = new byte[prefix.Length + member.KeySizeBytes];
         prefix.CopyTo(ri, 0);
+        // PKCS#1 v1.5 (the default) needs no key object: OpenSSL encrypts from the modulus and exponent at the cost of
+        // the RSA operation alone; OAEP, or a libcrypto that cannot be loaded, takes a cached key object.
+        if (padding == RSAEncryptionPadding.Pkcs1
+            && RsaPublicEncryption.TryEncryptPkcs1(member.RsaModulus.Span, member.RsaExponent.Span, cek, ri.AsSpan(prefix.Length)))
+        {
+            return ri;
+        }
+
         int written;
         using (PublicKeyObjectCache.Lease key = member.RentRsa())
         {
