@@ -115,20 +115,7 @@ public sealed class CmsRecipient
     internal PublicKeyObjectCache.Lease RentEc() =>
         PublicKeyObjectCache.Shared.Rent(this, static m => m.ImportEc(), EcKeyObjectBytes);
 
-    private RSA ImportRsa()
-    {
-        RSA rsa = RSA.Create();
-        try
-        {
-            rsa.ImportRSAPublicKey(PublicKey.Span, out _);
-            return rsa;
-        }
-        catch
-        {
-            rsa.Dispose();
-            throw;
-        }
-    }
+    private RsaPublicKeyObject ImportRsa() => RsaPublicKeyObject.Import(PublicKey.Span, KeySizeBytes);
 
     private EcPublicKeyObject ImportEc()
     {
