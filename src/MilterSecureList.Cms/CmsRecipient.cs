@@ -93,12 +93,6 @@ public sealed class CmsRecipient
 
     internal ReadOnlyMemory<byte> EncodedIssuerAndSerialNumber { get; }
 
-    /// <summary>RSA: the modulus and public exponent (unsigned big-endian slices of <see cref="PublicKey"/>), what
-    /// <see cref="RsaPublicEncryption"/> encrypts with; empty for EC members.</summary>
-    internal ReadOnlyMemory<byte> RsaModulus { get; private init; }
-
-    internal ReadOnlyMemory<byte> RsaExponent { get; private init; }
-
     /// <summary>RSA: modulus bytes; EC: coordinate bytes.</summary>
     internal int KeySizeBytes { get; }
 
@@ -121,20 +115,7 @@ public sealed class CmsRecipient
     internal PublicKeyObjectCache.Lease RentEc() =>
         PublicKeyObjectCache.Shared.Rent(this, static m => m.ImportEc(), EcKeyObjectBytes);
 
-    private RSA ImportRsa()
-    {
-        RSA rsa = RSA.Create();
-        try
-        {
-            rsa.ImportRSAPublicKey(PublicKey.Span, out _);
-            return rsa;
-        }
-        catch
-        {
-            rsa.Dispose();
-            throw;
-        }
-    }
+    private RsaPublicKeyObject ImportRsa() => RsaPublicKeyObject.Import(PublicKey.Span, KeySizeBytes);
 
     private EcPublicKeyObject ImportEc()
     {
@@ -189,13 +170,9 @@ public sealed class CmsRecipient
                     $"member certificate {NameText(fields.Subject)} does not allow keyEncipherment");
             }
 
-            (ReadOnlyMemory<byte> modulus, ReadOnlyMemory<byte> exponent) = RsaNumbers(fields.PublicKey);
+            int modulusBytes = RsaModulusBytes(fields.PublicKey);
             return new CmsRecipient(der, certificate, fields, preferOaep ? CmsKeyTransport.RsaOaepSha256 : CmsKeyTransport.RsaPkcs1,
-                fields.PublicKey, rid, modulus.Length, null)
-            {
-                RsaModulus = modulus,
-                RsaExponent = exponent,
-            };
+                fields.PublicKey, rid, modulusBytes, null);
         }
 
         if (fields.KeyAlgorithm == Oids.EcPublicKey)
@@ -234,23 +211,22 @@ public sealed class CmsRecipient
         return w.Encode();
     }
 
-    // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 §A.1.1): both numbers as
-    // unsigned big-endian slices (the DER sign octet dropped).
-    private static (ReadOnlyMemory<byte> Modulus, ReadOnlyMemory<byte> Exponent) RsaNumbers(ReadOnlyMemory<byte> rsaPublicKey)
+    // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 §A.1.1)
+    private static int RsaModulusBytes(ReadOnlyMemory<byte> rsaPublicKey)
     {
         var outer = new AsnReader(rsaPublicKey, AsnEncodingRules.DER);
         AsnReader key = outer.ReadSequence();
         outer.ThrowIfNotEmpty();
-        ReadOnlyMemory<byte> modulus = key.ReadIntegerBytes();
-        ReadOnlyMemory<byte> exponent = key.ReadIntegerBytes();
+        ReadOnlySpan<byte> modulus = key.ReadIntegerBytes().Span;
+        ReadOnlySpan<byte> exponent = key.ReadIntegerBytes().Span;
         key.ThrowIfNotEmpty();
-        if (modulus.Span[0] >= 0x80 || exponent.Span[0] >= 0x80 || (modulus.Length == 1 && modulus.Span[0] == 0)
-            || (exponent.Length == 1 && exponent.Span[0] == 0))
+        if (modulus[0] >= 0x80 || exponent[0] >= 0x80 || (modulus.Length == 1 && modulus[0] == 0)
+            || (exponent.Length == 1 && exponent[0] == 0))
         {
             throw new CryptographicException("the RSA public key is not valid");
         }
 
-        return (modulus.Span[0] == 0 ? modulus[1..] : modulus, exponent.Span[0] == 0 ? exponent[1..] : exponent);
+        return modulus[0] == 0 ? modulus.Length - 1 : modulus.Length;
     }
 
     // An uncompressed point (SEC 1 §2.3.3) is used as it is; the rare compressed one is expanded once by OpenSSL.

@@ -18,6 +18,12 @@ if (args.Length == 2 && args[0] == "--against")
     return AgainstBench.Run(args[1]);
 }
 
+if (args.Length >= 1 && args[0] == "--profile")
+{
+    return ProfileBench.Run(args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20,
+        args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 1_000, args.Length > 3 && args[3] == "double");
+}
+
 if (args.Length >= 1 && args[0] == "--oracle")
 {
     return OracleBench.Run(args.Length > 1 ? int.Parse(args[1]) : 2_000);

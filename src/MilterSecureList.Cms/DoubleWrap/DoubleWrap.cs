@@ -224,14 +224,9 @@ public static class DoubleWrap
 
         public bool MemberEntriesAreVersion0(IReadOnlyList<CmsRecipient> members) => false;
 
-        public byte[][] WrapForMembers(CmsEnvelopeInfo e, int ours, IReadOnlyList<CmsRecipient> members, byte[] blob,
-            CmsRewrapOptions options)
-        {
-            byte[] listKeyId = e.DoubleWrapAt(ours).ListKeyIdEncoded.ToArray();
-            var encoded = new byte[members.Count][];
-            EnvelopeRewrap.ForEachMember(members, encoded, options,
-                m => DoubleWrapRecipientInfoAsn.EncodeOri(listKeyId, RecipientInfoWriter.Write(m, blob)));
-            return encoded;
-        }
+        // Every member's entry is an OtherRecipientInfo with the sender's ListKeyIdentifier around the member's ktri or kari.
+        public byte[]? OriListKeyId(CmsEnvelopeInfo e, int ours) => e.DoubleWrapAt(ours).ListKeyIdEncoded.ToArray();
+
+        public bool SharesKeyAgreement(CmsRewrapOptions options) => false;
     }
 }

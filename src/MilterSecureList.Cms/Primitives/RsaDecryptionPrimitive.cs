@@ -17,8 +17,6 @@ namespace MilterSecureList.Cms.Primitives;
 /// </remarks>
 internal sealed class RsaDecryptionPrimitive : IDisposable
 {
-    private const int RsaNoPadding = 3; // RSA_NO_PADDING
-
     private readonly RSAOpenSsl? _openSsl;
     private readonly SafeEvpPKeyHandle? _pkey;
     private readonly RsaBlindedEngine? _fallback;
@@ -119,19 +117,19 @@ internal sealed class RsaDecryptionPrimitive : IDisposable
         IntPtr ctx = IntPtr.Zero;
         try
         {
-            ctx = NativeMethods.EVP_PKEY_CTX_new(pkey.DangerousGetHandle(), IntPtr.Zero);
+            ctx = LibCrypto.EVP_PKEY_CTX_new(pkey.DangerousGetHandle(), IntPtr.Zero);
             nuint written = (nuint)encodedMessage.Length;
             bool ok = ctx != IntPtr.Zero
-                && NativeMethods.EVP_PKEY_decrypt_init(ctx) == 1
-                && NativeMethods.EVP_PKEY_CTX_set_rsa_padding(ctx, RsaNoPadding) == 1
-                && NativeMethods.EVP_PKEY_decrypt(ctx, ref MemoryMarshal.GetReference(encodedMessage), ref written,
+                && LibCrypto.EVP_PKEY_decrypt_init(ctx) == 1
+                && LibCrypto.EVP_PKEY_CTX_set_rsa_padding(ctx, LibCrypto.RsaNoPadding) == 1
+                && LibCrypto.EVP_PKEY_decrypt(ctx, ref MemoryMarshal.GetReference(encodedMessage), ref written,
                     in MemoryMarshal.GetReference(ciphertext), (nuint)ciphertext.Length) == 1
                 && written == (nuint)encodedMessage.Length;
             if (!ok)
             {
                 // The only refusal for a k-byte input is "data too large for modulus" (public); leave no error behind
                 // in OpenSSL's per-thread queue for .NET's own next call.
-                NativeMethods.ERR_clear_error();
+                LibCrypto.ERR_clear_error();
             }
 
             return ok;
@@ -140,7 +138,7 @@ internal sealed class RsaDecryptionPrimitive : IDisposable
         {
             if (ctx != IntPtr.Zero)
             {
-                NativeMethods.EVP_PKEY_CTX_free(ctx);
+                LibCrypto.EVP_PKEY_CTX_free(ctx);
             }
 
             if (added)
@@ -191,35 +189,5 @@ internal sealed class RsaDecryptionPrimitive : IDisposable
             openSsl = null;
             return false;
         }
-    }
-
-    private static class NativeMethods
-    {
-        // The same libcrypto that .NET's System.Security.Cryptography.Native.OpenSsl shim has already loaded.
-        private const string LibCrypto = "libcrypto.so.3";
-
-        [DllImport(LibCrypto)]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern IntPtr EVP_PKEY_CTX_new(IntPtr pkey, IntPtr engine);
-
-        [DllImport(LibCrypto)]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern int EVP_PKEY_decrypt_init(IntPtr ctx);
-
-        [DllImport(LibCrypto)]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern int EVP_PKEY_CTX_set_rsa_padding(IntPtr ctx, int padding);
-
-        [DllImport(LibCrypto)]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern int EVP_PKEY_decrypt(IntPtr ctx, ref byte output, ref nuint outputLength, in byte input, nuint inputLength);
-
-        [DllImport(LibCrypto)]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern void EVP_PKEY_CTX_free(IntPtr ctx);
-
-        [DllImport(LibCrypto)]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern void ERR_clear_error();
     }
 }

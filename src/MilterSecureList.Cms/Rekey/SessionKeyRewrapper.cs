@@ -84,29 +84,11 @@ public static class SessionKeyRewrapper
         public bool MemberEntriesAreVersion0(IReadOnlyList<CmsRecipient> members) =>
             members.All(m => m.KeyTransport != CmsKeyTransport.EcdhStdSha256Aes256Wrap);
 
-        public byte[][] WrapForMembers(CmsEnvelopeInfo envelope, int ours, IReadOnlyList<CmsRecipient> members, byte[] cek,
-            CmsRewrapOptions options)
-        {
-            // With a shared key agreement, EC members leave the per-member list and get one RecipientInfo per curve,
-            // after the others' (in member order within each; the order of a SET OF carries no meaning).
-            IReadOnlyList<CmsRecipient> single = members;
-            List<List<CmsRecipient>> shared = [];
-            if (options.ShareKeyAgreement)
-            {
-                single = members.Where(m => m.KeyTransport != CmsKeyTransport.EcdhStdSha256Aes256Wrap).ToList();
-                shared = members.Where(m => m.KeyTransport == CmsKeyTransport.EcdhStdSha256Aes256Wrap)
-                    .GroupBy(m => m.CurveOid).Select(g => g.ToList()).ToList();
-            }
+        // Each member's entry is its own ktri or kari.
+        public byte[]? OriListKeyId(CmsEnvelopeInfo envelope, int ours) => null;
 
-            var encoded = new byte[single.Count + shared.Count][];
-            EnvelopeRewrap.ForEachMember(single, encoded, options, m => RecipientInfoWriter.Write(m, cek));
-            for (int g = 0; g < shared.Count; g++)
-            {
-                encoded[single.Count + g] = RecipientInfoWriter.WriteSharedKeyAgree(shared[g], cek, options.MaxDegreeOfParallelism,
-                    options.ParallelThreshold);
-            }
-
-            return encoded;
-        }
+        // With a shared key agreement, EC members get one RecipientInfo per curve after the others' (in member order
+        // within each; the order of a SET OF carries no meaning).
+        public bool SharesKeyAgreement(CmsRewrapOptions options) => options.ShareKeyAgreement;
     }
 }

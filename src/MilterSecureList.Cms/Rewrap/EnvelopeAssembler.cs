@@ -20,8 +20,118 @@ namespace MilterSecureList.Cms.Rewrap;
 /// The SET OF RecipientInfos is written in member order rather than DER-sorted: BER allows any order, every
 /// reader accepts it, and sorting 10,000 entries whose bytes are random anyway buys nothing.
 /// </remarks>
-internal static class EnvelopeAssembler
+internal sealed class EnvelopeAssembler
 {
+    private readonly byte[] _oid;
+    private readonly int _version;
+    private readonly EnvelopedDataAsn _ed;
+    private readonly IReadOnlyList<ReadOnlyMemory<byte>> _kept;
+    private readonly long _setContent;
+    private readonly long _edContent;
+    private readonly long _explicitContent;
+    private readonly long _ciContent;
+
+    /// <summary>The layout of a re-wrapped ContentInfo whose SET OF RecipientInfos holds <paramref name="kept"/> and
+    /// then <paramref name="entriesLength"/> bytes of member entries, computed before any byte is written: the engine
+    /// writes the member entries straight into the output (<see cref="EntriesOffset"/>) while the rest is copied.</summary>
+    public EnvelopeAssembler(string contentType, int version, EnvelopedDataAsn ed, IReadOnlyList<ReadOnlyMemory<byte>> kept, long entriesLength)
+    {
+        var oidWriter = new AsnWriter(AsnEncodingRules.DER);
+        oidWriter.WriteObjectIdentifier(contentType);
+        _oid = oidWriter.Encode();
+        _version = version;
+        _ed = ed;
+        _kept = kept;
+
+        _setContent = entriesLength;
+        foreach (ReadOnlyMemory<byte> k in kept)
+        {
+            _setContent += k.Length;
+        }
+
+        long tail = ed.EncryptedContentInfo.Encoded.Length;
+        foreach (ReadOnlyMemory<byte> t in ed.Trailer)
+        {
+            tail += t.Length;
+        }
+
+        _edContent = 3 + (ed.OriginatorInfo?.Length ?? 0) + DerHeader.TlvSize(_setContent) + tail;
+
+        _explicitContent = DerHeader.TlvSize(_edContent);
+        _ciContent = _oid.Length + DerHeader.TlvSize(_explicitContent);
+        long total = DerHeader.TlvSize(_ciContent);
+        if (total > Array.MaxLength)
+        {
+            CmsRewrapException.Throw(CmsRewrapFailure.LimitExceeded, "the re-wrapped message would exceed the largest array size");
+        }
+
+        Length = (int)total;
+        TailOffset = Length - (int)tail;
+        EntriesOffset = TailOffset - (int)entriesLength;
+    }
+
+    /// <summary>The whole output's length.</summary>
+    public int Length { get; }
+
+    /// <summary>Where the member entries start (after the kept RecipientInfos).</summary>
+    public int EntriesOffset { get; }
+
+    /// <summary>Where the EncryptedContentInfo starts (after the member entries).</summary>
+    public int TailOffset { get; }
+
+    /// <summary>An output array of <see cref="Length"/> bytes, not cleared: every byte of it is written.</summary>
+    public byte[] AllocateOutput() => GC.AllocateUninitializedArray<byte>(Length);
+
+    /// <summary>Writes everything before the member entries: the headers, version, originatorInfo, the SET OF's header
+    /// and the kept RecipientInfos.</summary>
+    public void WriteHead(Span<byte> output)
+    {
+        Span<byte> o = output;
+        int p = DerHeader.Write(o, 0x30, _ciContent);
+        _oid.CopyTo(o[p..]);
+        p += _oid.Length;
+        p += DerHeader.Write(o[p..], 0xA0, _explicitContent);
+        p += DerHeader.Write(o[p..], 0x30, _edContent);
+        o[p++] = 0x02;
+        o[p++] = 0x01;
+        o[p++] = (byte)_version;
+        if (_ed.OriginatorInfo is { } oi)
+        {
+            oi.Span.CopyTo(o[p..]);
+            p += oi.Length;
+        }
+
+        p += DerHeader.Write(o[p..], 0x31, _setContent);
+        foreach (ReadOnlyMemory<byte> k in _kept)
+        {
+            k.Span.CopyTo(o[p..]);
+            p += k.Length;
+        }
+
+        if (p != EntriesOffset)
+        {
+            throw new InvalidOperationException("internal error: envelope size mismatch");
+        }
+    }
+
+    /// <summary>Writes everything after the member entries: the EncryptedContentInfo and the trailer, verbatim.</summary>
+    public void WriteTail(Span<byte> output)
+    {
+        int p = TailOffset;
+        _ed.EncryptedContentInfo.Encoded.Span.CopyTo(output[p..]);
+        p += _ed.EncryptedContentInfo.Encoded.Length;
+        foreach (ReadOnlyMemory<byte> t in _ed.Trailer)
+        {
+            t.Span.CopyTo(output[p..]);
+            p += t.Length;
+        }
+
+        if (p != Length)
+        {
+            throw new InvalidOperationException("internal error: envelope size mismatch");
+        }
+    }
+
     public static byte[] Assemble(string contentType, int version, EnvelopedDataAsn ed,
         IReadOnlyList<ReadOnlyMemory<byte>> kept, IReadOnlyList<byte[]> members, bool sortSetOf = false)
     {
@@ -35,77 +145,23 @@ internal static class EnvelopeAssembler
             members = [];
         }
 
-        var oidWriter = new AsnWriter(AsnEncodingRules.DER);
-        oidWriter.WriteObjectIdentifier(contentType);
-        byte[] oid = oidWriter.Encode();
-
-        long setContent = 0;
-        foreach (ReadOnlyMemory<byte> k in kept)
-        {
-            setContent += k.Length;
-        }
-
+        long entries = 0;
         foreach (byte[] m in members)
         {
-            setContent += m.Length;
+            entries += m.Length;
         }
 
-        long edContent = 3 + (ed.OriginatorInfo?.Length ?? 0) + DerHeader.TlvSize(setContent) + ed.EncryptedContentInfo.Encoded.Length;
-        foreach (ReadOnlyMemory<byte> t in ed.Trailer)
-        {
-            edContent += t.Length;
-        }
-
-        long explicitContent = DerHeader.TlvSize(edContent);
-        long ciContent = oid.Length + DerHeader.TlvSize(explicitContent);
-        long total = DerHeader.TlvSize(ciContent);
-        if (total > Array.MaxLength)
-        {
-            CmsRewrapException.Throw(CmsRewrapFailure.LimitExceeded, "the re-wrapped message would exceed the largest array size");
-        }
-
-        byte[] output = GC.AllocateUninitializedArray<byte>((int)total);
-        Span<byte> o = output;
-        int p = DerHeader.Write(o, 0x30, ciContent);
-        oid.CopyTo(o[p..]);
-        p += oid.Length;
-        p += DerHeader.Write(o[p..], 0xA0, explicitContent);
-        p += DerHeader.Write(o[p..], 0x30, edContent);
-        o[p++] = 0x02;
-        o[p++] = 0x01;
-        o[p++] = (byte)version;
-        if (ed.OriginatorInfo is { } oi)
-        {
-            oi.Span.CopyTo(o[p..]);
-            p += oi.Length;
-        }
-
-        p += DerHeader.Write(o[p..], 0x31, setContent);
-        foreach (ReadOnlyMemory<byte> k in kept)
-        {
-            k.Span.CopyTo(o[p..]);
-            p += k.Length;
-        }
-
+        var layout = new EnvelopeAssembler(contentType, version, ed, kept, entries);
+        byte[] output = layout.AllocateOutput();
+        layout.WriteHead(output);
+        int p = layout.EntriesOffset;
         foreach (byte[] m in members)
         {
-            m.CopyTo(o[p..]);
+            m.CopyTo(output, p);
             p += m.Length;
         }
 
-        ed.EncryptedContentInfo.Encoded.Span.CopyTo(o[p..]);
-        p += ed.EncryptedContentInfo.Encoded.Length;
-        foreach (ReadOnlyMemory<byte> t in ed.Trailer)
-        {
-            t.Span.CopyTo(o[p..]);
-            p += t.Length;
-        }
-
-        if (p != output.Length)
-        {
-            throw new InvalidOperationException("internal error: envelope size mismatch");
-        }
-
+        layout.WriteTail(output);
         return output;
     }
 

@@ -21,10 +21,13 @@ internal interface IRewrapMode
     /// <summary>The length of what is recovered from our RecipientInfo, given the content key's length.</summary>
     int MaterialLength(int contentKeyLength);
 
-    /// <summary>The encoded RecipientInfos written for <paramref name="members"/>, wrapping <paramref name="material"/>
-    /// that was recovered from the RecipientInfo at index <paramref name="ours"/>.</summary>
-    byte[][] WrapForMembers(CmsEnvelopeInfo envelope, int ours, IReadOnlyList<CmsRecipient> members, byte[] material,
-        CmsRewrapOptions options);
+    /// <summary>The ListKeyIdentifier (DER) that each member's entry carries around the member's own RecipientInfo in an
+    /// OtherRecipientInfo (double-wrap), copied from our entry at <paramref name="ours"/>; null when each member's entry
+    /// is the member's RecipientInfo itself (re-key).</summary>
+    byte[]? OriListKeyId(CmsEnvelopeInfo envelope, int ours);
+
+    /// <summary>EC members on one curve share one KeyAgreeRecipientInfo, written after the other entries.</summary>
+    bool SharesKeyAgreement(CmsRewrapOptions options);
 
     /// <summary>The members' entries are OtherRecipientInfos (RFC 5652 §6.1 version rule).</summary>
     bool MemberEntriesAreOri { get; }
@@ -83,26 +86,52 @@ internal static class EnvelopeRewrap
             CmsRewrapException.Throw(CmsRewrapFailure.InvalidArgument, "the list has no members to wrap for");
         }
 
-        // A failed unwrap continues with other bytes of the same length, never an error (no padding oracle).
-        byte[] material = ContentKeyRecovery.Recover(source, matched, mode.MaterialLength(cekLength));
-        byte[][] encoded;
-        try
-        {
-            encoded = WrapForMembers(mode, envelope, ours, members, material, options);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(material);
-        }
-
         bool anyPwriOrOri = kept.Any(r => r.Kind is RecipientInfoKind.Password or RecipientInfoKind.Other)
             || (members.Count > 0 && mode.MemberEntriesAreOri);
         bool allV0 = kept.All(r => r.Version == 0) && mode.MemberEntriesAreVersion0(members);
         int version = OutputVersion(ed, anyPwriOrOri, allV0);
+        var entries = new MemberEntries(envelope.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), members,
+            mode.OriListKeyId(envelope, ours), mode.SharesKeyAgreement(options), options);
 
-        byte[] output = EnvelopeAssembler.Assemble(envelope.ContentType, version, ed, kept.Select(k => k.Encoded).ToList(), encoded,
-            options.SortRecipientInfos);
-        return new RewrapResult(output, members.Count, ed.IsAuthEnveloped, kept.Count, matched, version, cipher);
+        // A failed unwrap continues with other bytes of the same length, never an error (no padding oracle).
+        byte[]? material = null;
+        try
+        {
+            // With RSA members only, every entry's length is known now: the helpers copy the public parts of the output
+            // while this thread does the private-key operation.
+            entries.StartIfLaidOut();
+            material = ContentKeyRecovery.Recover(source, matched, mode.MaterialLength(cekLength));
+            byte[] output = WriteEntries(entries, material);
+            return new RewrapResult(output, members.Count, ed.IsAuthEnveloped, kept.Count, matched, version, cipher);
+        }
+        finally
+        {
+            entries.Dispose(); // returns when no helper thread uses the material any more
+            if (material is not null)
+            {
+                CryptographicOperations.ZeroMemory(material);
+            }
+        }
+    }
+
+    private static byte[] WriteEntries(MemberEntries entries, byte[] material)
+    {
+        try
+        {
+            return entries.Write(material);
+        }
+        catch (AggregateException e) when (e.InnerException is CmsRewrapException inner)
+        {
+            throw new CmsRewrapException(inner.Reason, inner.Message, inner);
+        }
+        catch (AggregateException e) when (e.InnerException is CryptographicException ce)
+        {
+            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, "wrapping for a member failed: " + ce.Message, ce);
+        }
+        catch (CryptographicException e)
+        {
+            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, "wrapping for a member failed: " + e.Message, e);
+        }
     }
 
     /// <summary>Runs <paramref name="write"/> for each member, on all cores from the options' threshold up; results
@@ -137,27 +166,5 @@ internal static class EnvelopeRewrap
             ? DecoderBoundary.Decode(oi, OriginatorInfoAsn.Decode, "malformed originatorInfo")
             : null;
         return EnvelopedDataAsn.ComputeEnvelopedDataVersion(originator, ed.HasUnprotectedAttributes, anyPwriOrOri, allRecipientInfosVersion0);
-    }
-
-    private static byte[][] WrapForMembers<TMode>(TMode mode, CmsEnvelopeInfo envelope, int ours,
-        IReadOnlyList<CmsRecipient> members, byte[] material, CmsRewrapOptions options)
-        where TMode : IRewrapMode
-    {
-        try
-        {
-            return mode.WrapForMembers(envelope, ours, members, material, options);
-        }
-        catch (AggregateException e) when (e.InnerException is CmsRewrapException inner)
-        {
-            throw new CmsRewrapException(inner.Reason, inner.Message, inner);
-        }
-        catch (AggregateException e) when (e.InnerException is CryptographicException ce)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, "wrapping for a member failed: " + ce.Message, ce);
-        }
-        catch (CryptographicException e)
-        {
-            throw new CmsRewrapException(CmsRewrapFailure.InvalidArgument, "wrapping for a member failed: " + e.Message, e);
-        }
     }
 }

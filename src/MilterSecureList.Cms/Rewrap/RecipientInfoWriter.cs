@@ -22,8 +22,7 @@ internal static class RecipientInfoWriter
     {
         return member.KeyTransport switch
         {
-            CmsKeyTransport.RsaPkcs1 => WriteKeyTrans(member, cek, RSAEncryptionPadding.Pkcs1),
-            CmsKeyTransport.RsaOaepSha256 => WriteKeyTrans(member, cek, RSAEncryptionPadding.OaepSHA256),
+            CmsKeyTransport.RsaPkcs1 or CmsKeyTransport.RsaOaepSha256 => WriteKeyTrans(member, cek),
             CmsKeyTransport.EcdhStdSha256Aes256Wrap => WriteKeyAgree(member, cek),
             _ => throw new InvalidOperationException("unknown key transport"),
         };
@@ -33,7 +32,7 @@ internal static class RecipientInfoWriter
     //   30 L { 02 01 00 | issuerAndSerialNumber | keyEncryptionAlgorithm | 04 k encryptedKey }
     // Everything before the encryptedKey octets depends only on the member (an RSA ciphertext is always k =
     // modulus bytes long), so it is encoded once per member (KeyTransPrefix) and each message costs one RSA
-    // operation written straight into the output array: no AsnWriter, no extra copy on the hot path.
+    // operation written straight into the output array: no AsnWriter, no array per member, no extra copy.
     internal static byte[] EncodeKeyTransPrefix(ReadOnlySpan<byte> issuerAndSerialNumber, bool oaep, int modulusBytes, out int ridOffset)
     {
         byte[] alg = oaep ? s_oaepSha256 : s_rsaEncryption;
@@ -72,30 +71,27 @@ internal static class RecipientInfoWriter
         return w.Encode();
     }
 
-    private static byte[] WriteKeyTrans(CmsRecipient member, ReadOnlySpan<byte> cek, RSAEncryptionPadding padding)
+    /// <summary>The length of <paramref name="member"/>'s KeyTransRecipientInfo (RSA members).</summary>
+    public static int KeyTransLength(CmsRecipient member) => member.KeyTransPrefix!.Length + member.KeySizeBytes;
+
+    /// <summary>Writes <paramref name="member"/>'s KeyTransRecipientInfo up to its encryptedKey octets: public data, the
+    /// same for every message, which the engine writes while the content key is still being recovered.</summary>
+    public static void WriteKeyTransPrefix(CmsRecipient member, Span<byte> recipientInfo) => member.KeyTransPrefix.CopyTo(recipientInfo);
+
+    /// <summary>Fills the encryptedKey octets of <paramref name="member"/>'s KeyTransRecipientInfo (<see cref="KeyTransLength"/>
+    /// bytes, prefix written or not) with <paramref name="key"/> encrypted under the member's RSA key.</summary>
+    public static void WriteEncryptedKey(CmsRecipient member, ReadOnlySpan<byte> key, Span<byte> recipientInfo)
     {
-        byte[] prefix = member.KeyTransPrefix!;
-        byte[] ri = new byte[prefix.Length + member.KeySizeBytes];
-        prefix.CopyTo(ri, 0);
-        // PKCS#1 v1.5 (the default) needs no key object: OpenSSL encrypts from the modulus and exponent at the cost of
-        // the RSA operation alone; OAEP, or a libcrypto that cannot be loaded, takes a cached key object.
-        if (padding == RSAEncryptionPadding.Pkcs1
-            && RsaPublicEncryption.TryEncryptPkcs1(member.RsaModulus.Span, member.RsaExponent.Span, cek, ri.AsSpan(prefix.Length)))
-        {
-            return ri;
-        }
+        using PublicKeyObjectCache.Lease lease = member.RentRsa();
+        ((RsaPublicKeyObject)lease.Key).Encrypt(key, recipientInfo.Slice(member.KeyTransPrefix!.Length, member.KeySizeBytes),
+            member.KeyTransport == CmsKeyTransport.RsaOaepSha256);
+    }
 
-        int written;
-        using (PublicKeyObjectCache.Lease key = member.RentRsa())
-        {
-            written = ((RSA)key.Key).Encrypt(cek, ri.AsSpan(prefix.Length), padding);
-        }
-
-        if (written != member.KeySizeBytes)
-        {
-            throw new CryptographicException("RSA ciphertext has an unexpected length");
-        }
-
+    private static byte[] WriteKeyTrans(CmsRecipient member, ReadOnlySpan<byte> cek)
+    {
+        byte[] ri = new byte[KeyTransLength(member)];
+        WriteKeyTransPrefix(member, ri);
+        WriteEncryptedKey(member, cek, ri);
         return ri;
     }
 
