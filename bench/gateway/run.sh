@@ -137,7 +137,7 @@ openssl cms -encrypt -aes256 -from "$peer" -to "$user" -subject "gateway bench i
 if [ "$PROFILE" = 0 ]; then
     "$milter" --config "$work/milter.ini" >"$work/milter.out" 2>&1 &
 else
-    DOTNET_PerfMapEnabled=1 "$milter" --config "$work/milter.ini" >"$work/milter.out" 2>&1 &
+    DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 "$milter" --config "$work/milter.ini" >"$work/milter.out" 2>&1 &
 fi
 milter_pid=$!
 wait_socket "$work/milter.sock" || { cat "$work/milter.out"; die "securelist-milter did not start"; }
@@ -149,6 +149,8 @@ wait_socket "$work/ref.sock" || die "refmilter did not start"
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$milter_pid/stat"; }
+# Minor page faults: memory the daemon touches for the first time (fresh heap pages the kernel must map and zero).
+faults() { awk '{print $10}' "/proc/$milter_pid/stat"; }
 hz=$(getconf CLK_TCK)
 declare -A smtp_port
 start_postfix() { # name milter(unix:..|none)
@@ -210,7 +212,7 @@ line() { printf '%-58s %6d %8.2f %9.1f\n' "$1" "$N" "$2" "$(echo "$N / $2" | bc 
 verdict() { if [ "$(echo "$1 <= $2" | bc -l)" = 1 ]; then echo "meets goal <= $2"; else echo "MISSES goal <= $2"; fi; }
 summary=""
 for d in out in; do
-    : >"$work/t-m"; : >"$work/t-b"; : >"$work/r"; : >"$work/cpu"; : >"$work/crypto"; : >"$work/t-r"; : >"$work/rr"
+    : >"$work/t-m"; : >"$work/t-b"; : >"$work/r"; : >"$work/cpu"; : >"$work/crypto"; : >"$work/t-r"; : >"$work/rr"; : >"$work/faults"
     for round in $(seq "$ROUNDS"); do
         perf_pid=""
         if [ "$PROFILE" != 0 ] && [ "$round" = 1 ]; then
@@ -218,15 +220,16 @@ for d in out in; do
             perf_pid=$!
             sleep 1
         fi
-        c0=$(cpu_ticks)
+        c0=$(cpu_ticks); f0=$(faults)
         tm=$(send m $d "$N")
-        c1=$(cpu_ticks)
+        c1=$(cpu_ticks); f1=$(faults)
         if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
         tb=$(send b $d "$N")
         tref=$(send r $d "$N")
         echo "$tm" >>"$work/t-m"; echo "$tb" >>"$work/t-b"; echo "$tm / $tb" | bc -l >>"$work/r"
         echo "$tref" >>"$work/t-r"; echo "$tref / $tb" | bc -l >>"$work/rr"
         echo "($c1 - $c0) * 1000 / $hz / $N" | bc -l >>"$work/cpu"
+        echo "($f1 - $f0) / $N" | bc -l >>"$work/faults"
         if [ $d = out ]; then crypto_ms 1 "$RCPTS" >>"$work/crypto"; else crypto_ms 1 2 >>"$work/crypto"; fi
     done
     if [ $d = out ]; then label="outbound, sign+encrypt to $RCPTS"; else label="inbound, verify+decrypt"; fi
@@ -237,6 +240,7 @@ for d in out in; do
     summary+=$(printf '%s: time ratio milter/reference %.2f (%s; rounds %s)' "$label" "$r" "$(verdict "$r" 1.3)" "$(xargs printf '%.2f ' <"$work/r")")$'\n'
     summary+=$(printf '%s: floor, libmilter replacing the body, no crypto: ratio %.2f (rounds %s)' "$label" "$(median <"$work/rr")" "$(xargs printf '%.2f ' <"$work/rr")")$'\n'
     summary+=$(printf '%s: daemon CPU %.2f ms per message, crypto alone %.2f ms, ratio %.2f (%s)' "$label" "$cpu" "$crypto" "$(echo "$cpu / $crypto" | bc -l)" "$(verdict "$(echo "$cpu / $crypto" | bc -l)" 1.25)")$'\n'
+    summary+=$(printf '%s: daemon minor page faults %.0f per message' "$label" "$(median <"$work/faults")")$'\n'
 done
 printf '%s' "$summary"
 if [ "$PROFILE" != 0 ]; then

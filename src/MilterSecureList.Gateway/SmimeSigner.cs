@@ -145,7 +145,11 @@ public static class SmimeSigner
 
     /// <summary>A detached or encapsulating CMS SignedData over CONTENT (SHA-256, signing time, our capabilities).
     /// KEY is RSA (sha256WithRSAEncryption) or ECDSA (ecdsa-with-SHA256, RFC 5753 §2.1.1).</summary>
-    public static byte[] CreateSignedData(ReadOnlySpan<byte> content, X509Certificate2 certificate, AsymmetricAlgorithm key, IReadOnlyList<byte[]> chain, DateTimeOffset now, bool detached)
+    public static byte[] CreateSignedData(ReadOnlySpan<byte> content, X509Certificate2 certificate, AsymmetricAlgorithm key, IReadOnlyList<byte[]> chain, DateTimeOffset now, bool detached) =>
+        SignedDataWriter.Write(content, certificate, key, chain, now, detached);
+
+    /// <summary>The same SignedData made by .NET's SignedCms: the reference the tests hold the writer to.</summary>
+    internal static byte[] CreateSignedDataWithSignedCms(ReadOnlySpan<byte> content, X509Certificate2 certificate, AsymmetricAlgorithm key, IReadOnlyList<byte[]> chain, DateTimeOffset now, bool detached)
     {
         var cms = new SignedCms(new ContentInfo(content.ToArray()), detached);
         var signer = new CmsSigner(SubjectIdentifierType.IssuerAndSerialNumber, certificate, key)

@@ -153,6 +153,8 @@ internal sealed class Bench(int iterations, int trials)
 
         var cpu = new List<double>();
         var wall = new List<double>();
+        long allocated0 = GC.GetTotalAllocatedBytes(precise: false);
+        int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
         for (int t = 0; t < trials; t++)
         {
             TimeSpan c0 = Process.GetCurrentProcess().TotalProcessorTime;
@@ -167,7 +169,12 @@ internal sealed class Bench(int iterations, int trials)
         }
 
         double median = cpu.Order().ElementAt(trials / 2);
-        Console.WriteLine($"{name,-78} cpu {median,7:F3} ms  (wall {wall.Order().ElementAt(trials / 2),7:F3} ms)");
+        // Garbage per call and collections per 100 calls: large arrays (over 85,000 bytes) go to the large-object
+        // heap, whose budget triggers full (gen 2) collections.
+        double calls = (double)iterations * trials;
+        double kb = (GC.GetTotalAllocatedBytes(precise: false) - allocated0) / calls / 1024;
+        string gc = $"gc/100 {100 * (GC.CollectionCount(0) - gen0) / calls:F1}/{100 * (GC.CollectionCount(1) - gen1) / calls:F1}/{100 * (GC.CollectionCount(2) - gen2) / calls:F1}";
+        Console.WriteLine($"{name,-70} cpu {median,7:F3} ms  (wall {wall.Order().ElementAt(trials / 2),7:F3} ms)  alloc {kb,6:F0} KB  {gc}");
         return median;
     }
 
