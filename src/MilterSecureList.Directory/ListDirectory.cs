@@ -124,7 +124,7 @@ public sealed class ListDirectory : IListDirectory
     {
         bool selfCopy = member.SelfCopy ?? listSelfCopy;
         MemberCertificate? best = member.BestCertificate(now, out CertificateCheck check);
-        return new ExpandedMember(member.Address, best is null ? null : best.DerMemory, member.UseOaep, selfCopy, member.DeliveryEnabled, check.Status, check.Problem, viaList);
+        return new ExpandedMember(member.Address, best?.Der, member.UseOaep, selfCopy, member.DeliveryEnabled, check.Status, check.Problem, viaList);
     }
 
     public IReadOnlyList<ListKeyPair> GetListKeys(string listAddress)

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 
 namespace MilterSecureList.Directory;
@@ -11,26 +10,14 @@ namespace MilterSecureList.Directory;
 public sealed class MemberCertificate
 {
     public MemberCertificate(byte[] der, DateTimeOffset notBefore, DateTimeOffset notAfter, string? keyProblem)
-        : this((ReadOnlyMemory<byte>)der, notBefore, notAfter, keyProblem)
     {
-    }
-
-    /// <summary>With the DER as a slice of a larger buffer (a member read packs the certificates of a list together).</summary>
-    public MemberCertificate(ReadOnlyMemory<byte> der, DateTimeOffset notBefore, DateTimeOffset notAfter, string? keyProblem)
-    {
-        DerMemory = der;
+        Der = der;
         NotBefore = notBefore;
         NotAfter = notAfter;
         KeyProblem = keyProblem;
     }
 
-    /// <summary>The certificate's DER as an array: the caller's array when it was built from one, else a copy.</summary>
-    public byte[] Der => MemoryMarshal.TryGetArray(DerMemory, out ArraySegment<byte> whole) && whole.Offset == 0 && whole.Count == whole.Array!.Length
-        ? whole.Array
-        : DerMemory.ToArray();
-
-    /// <summary>The certificate's DER, not copied (what an expansion keeps).</summary>
-    public ReadOnlyMemory<byte> DerMemory { get; }
+    public byte[] Der { get; }
 
     public DateTimeOffset NotBefore { get; }
 

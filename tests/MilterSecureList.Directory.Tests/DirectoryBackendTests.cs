@@ -407,31 +407,6 @@ public sealed class DirectoryBackendTests(BackendFixture fixture)
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void CertificatesPackedIntoSharedBuffersComeBackByteForByte(string backend)
-    {
-        // The member read packs certificates into 1 MiB buffers (docs/design.md, "Lists of 100,000 members"): blobs
-        // of every length across several buffer ends, and one too large to share a buffer, each come back whole.
-        using DirectoryEnvironment env = Open(backend);
-        env.Admin.CreateList("packed@example.org", ListMode.Rekey, null, ListKeyType.P256);
-        var random = new Random(5);
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        byte[][] blobs = [.. Enumerable.Range(0, 1_500).Select(i => RandomNumberGenerator.GetBytes(i == 700 ? 300_000 : random.Next(1, 2_000)))];
-        env.Store.AddMembers("packed@example.org",
-            [.. blobs.Select((b, i) => new ListMember($"p{i}@example.org", [new MemberCertificate(b, now.AddDays(-1), now.AddDays(1), null)]))]);
-
-        IReadOnlyList<ListMember> members = env.Store.GetMembers("packed@example.org");
-        ExpandedList expanded = env.Directory.Expand("packed@example.org");
-
-        Assert.Equal(blobs.Length, members.Count);
-        for (int i = 0; i < blobs.Length; i++)
-        {
-            Assert.Equal(blobs[i], members[i].Certificates[0].Der);
-            Assert.Equal(blobs[i], expanded.Members[i].CertificateDer!.Value.ToArray());
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(Backends))]
     public void SelfCopyComesFromMemberElseListOption(string backend)
     {
         using DirectoryEnvironment env = Open(backend);

@@ -104,7 +104,6 @@ public sealed class SqlDirectoryStore : IDisposable
         // One ListMember per member as its first row arrives; the rare member with several certificates is rebuilt
         // with each further one. Nothing else per row: on a large list every object here is alive until the end.
         var members = new List<ListMember>();
-        var certificates = new BlobArena();
         var ids = new List<long>();
         var index = new Dictionary<long, int>();
         var firstCertificateIds = new List<long>();
@@ -113,7 +112,7 @@ public sealed class SqlDirectoryStore : IDisposable
         {
             long id = r.GetInt64(0);
             MemberCertificate? certificate = r.IsDBNull(5) ? null : new MemberCertificate(
-                certificates.Read(r, 6),
+                (byte[])r.GetValue(6),
                 DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)),
                 DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(8)),
                 r.IsDBNull(9) ? null : r.GetString(9));
