@@ -174,33 +174,55 @@ public sealed class GatewayProcessor
         X509Certificate2 certificate = transaction.SenderCertificate!;
         string messageId = MessageId(headers);
         var content = new MimeEntityBytes(headers.Where(IsContentHeader).ToList(), body);
-        byte[] canonical = SmimeSigner.Canonicalize(content);
-        MimeEntityBytes entity;
-        var done = new List<string>();
-        if (!sign)
+        AsymmetricAlgorithm? key = sign ? _directory.GetPrivateKey(user, certificate) : null;
+        bool opaque = user.Opaque ?? Options.Opaque;
+        List<CmsRecipient> recipients = [];
+        bool gcm = false;
+        if (encrypt)
         {
-            entity = MimeEntityBytes.Parse(canonical);
+            var all = transaction.EncryptTo.Values.ToList();
+            // Stronger algorithms only when every recipient announced them; otherwise what every client reads.
+            gcm = all.All(r => r.Capabilities?.Supports(SmimeCapabilities.Aes256Gcm) == true);
+            // OAEP is decided over the RSA recipients only: EC recipients get ECDH key agreement whatever they announce.
+            bool oaep = all.Where(r => !IsEc(r.Certificate.Certificate)).All(r => r.Capabilities?.Supports(SmimeCapabilities.RsaesOaep) == true);
+            recipients = all.Select(r => r.Certificate.Recipient(oaep)).ToList();
+        }
+
+        MimeEntityBytes entity;
+        if (key is not null && !opaque && encrypt && !gcm && SmimeSigner.AlreadyCanonical(content) is { } canonicalHeaders)
+        {
+            // The usual case, in one pass over pooled buffers.
+            entity = SmimeSigner.SignedAndEnveloped(canonicalHeaders, body, certificate, key, user.Chain, _time.GetUtcNow(), recipients);
         }
         else
         {
-            AsymmetricAlgorithm key = _directory.GetPrivateKey(user, certificate);
-            bool opaque = user.Opaque ?? Options.Opaque;
-            byte[] signedData = SmimeSigner.CreateSignedData(canonical, certificate, key, user.Chain, _time.GetUtcNow(), detached: !opaque);
-            entity = opaque ? SmimeSigner.Pkcs7Mime(signedData, "signed-data") : SmimeSigner.MultipartSigned(canonical, signedData);
+            byte[] canonical = SmimeSigner.Canonicalize(content);
+            if (key is null)
+            {
+                entity = MimeEntityBytes.Parse(canonical);
+            }
+            else
+            {
+                byte[] signedData = SmimeSigner.CreateSignedData(canonical, certificate, key, user.Chain, _time.GetUtcNow(), detached: !opaque);
+                entity = opaque ? SmimeSigner.Pkcs7Mime(signedData, "signed-data") : SmimeSigner.MultipartSigned(canonical, signedData);
+            }
+
+            if (encrypt)
+            {
+                byte[] enveloped = CmsEncryptor.Encrypt(entity.ToBytes(), recipients, gcm);
+                entity = SmimeSigner.Pkcs7Mime(enveloped, gcm ? "authEnveloped-data" : "enveloped-data");
+            }
+        }
+
+        var done = new List<string>();
+        if (sign)
+        {
             GatewayLog.Signed(_logger, queueId, user.Address, messageId, opaque ? "opaque" : "multipart/signed");
             done.Add(opaque ? "signed (opaque)" : "signed (multipart/signed)");
         }
 
         if (encrypt)
         {
-            var all = transaction.EncryptTo.Values.ToList();
-            // Stronger algorithms only when every recipient announced them; otherwise what every client reads.
-            bool gcm = all.All(r => r.Capabilities?.Supports(SmimeCapabilities.Aes256Gcm) == true);
-            // OAEP is decided over the RSA recipients only: EC recipients get ECDH key agreement whatever they announce.
-            bool oaep = all.Where(r => !IsEc(r.Certificate.Certificate)).All(r => r.Capabilities?.Supports(SmimeCapabilities.RsaesOaep) == true);
-            var recipients = all.Select(r => r.Certificate.Recipient(oaep)).ToList();
-            byte[] enveloped = CmsEncryptor.Encrypt(entity.ToBytes(), recipients, gcm);
-            entity = SmimeSigner.Pkcs7Mime(enveloped, gcm ? "authEnveloped-data" : "enveloped-data");
             var transports = recipients.Select(r => r.KeyTransport).Distinct().Order().ToList();
             string logged = string.Join('+', transports.Select(t => t switch { CmsKeyTransport.RsaOaepSha256 => "rsaes-oaep", CmsKeyTransport.EcdhStdSha256Aes256Wrap => "ecdh-es", _ => "rsa-pkcs1v1.5" }));
             GatewayLog.Encrypted(_logger, queueId, user.Address, messageId, recipients.Count, gcm ? "aes256-gcm" : "aes256-cbc", logged);
@@ -233,7 +255,7 @@ public sealed class GatewayProcessor
                 result = GatewayResult.Pass(check.Valid ? $"signature by {from} verified" : $"signature failed, delivered with a warning: {check.Problem}");
                 break;
             case SmimeKind.Pkcs7Mime:
-                byte[] cms = DecodeBase64Entity(new MimeEntityBytes(headers.Where(IsContentHeader).ToList(), body).ToBytes());
+                byte[] cms = DecodeBase64Body(headers, body);
                 return InboundPkcs7(transaction, headers, cms, from, queueId, messageId);
             default:
                 result = GatewayResult.Pass("not S/MIME signed or encrypted");
@@ -325,13 +347,15 @@ public sealed class GatewayProcessor
 
         GatewayLog.Decrypted(_logger, queueId, reader.Address, messageId);
         MimeEntityBytes inner;
+        byte[] crlf = MessageText.CrlfArray(plain);
         try
         {
-            inner = MimeEntityBytes.Parse(MessageText.ToCrlf(plain));
+            inner = MimeEntityBytes.Parse(crlf);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(plain);
+            CryptographicOperations.ZeroMemory(crlf);
         }
 
         string? innerResult = null;
@@ -584,21 +608,16 @@ public sealed class GatewayProcessor
     private static byte[] DecodeBase64Entity(ReadOnlySpan<byte> entityBytes)
     {
         MimeEntityBytes entity = MimeEntityBytes.Parse(entityBytes);
-        string encoding = MessageText.Unfold(entity.Headers.LastOrDefault(h => string.Equals(h.Name, "Content-Transfer-Encoding", StringComparison.OrdinalIgnoreCase))?.Value ?? "7bit").ToLowerInvariant();
-        if (encoding != "base64")
-        {
-            return entity.Body;
-        }
+        return DecodeBase64Body(entity.Headers, entity.Body);
+    }
 
-        try
-        {
-            // FromBase64String skips the line breaks and white space itself: no copies of the body without them.
-            return Convert.FromBase64String(System.Text.Encoding.ASCII.GetString(entity.Body));
-        }
-        catch (FormatException)
-        {
-            throw new GatewayException("the S/MIME part is not valid base64");
-        }
+    /// <summary>The DER in BODY, base64 when the last Content-Transfer-Encoding of HEADERS says so.</summary>
+    private static byte[] DecodeBase64Body(IReadOnlyList<GatewayHeader> headers, byte[] body)
+    {
+        string encoding = MessageText.Unfold(headers.LastOrDefault(h => string.Equals(h.Name, "Content-Transfer-Encoding", StringComparison.OrdinalIgnoreCase))?.Value ?? "7bit").ToLowerInvariant();
+        return encoding != "base64"
+            ? body
+            : MessageText.FromBase64Lines(body) ?? throw new GatewayException("the S/MIME part is not valid base64");
     }
 
     private static string MessageId(IReadOnlyList<GatewayHeader> headers) =>

@@ -24,6 +24,15 @@ internal static class SignedDataWriter
     {
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(content, digest);
+        return Write(digest, detached ? [] : content, certificate, key, chain, now, detached);
+    }
+
+    /// <summary>A detached SignedData for content whose SHA-256 is DIGEST (the caller hashed it in pieces).</summary>
+    public static byte[] WriteDetached(ReadOnlySpan<byte> digest, X509Certificate2 certificate, AsymmetricAlgorithm key, IReadOnlyList<byte[]> chain, DateTimeOffset now) =>
+        Write(digest, [], certificate, key, chain, now, detached: true);
+
+    private static byte[] Write(ReadOnlySpan<byte> digest, ReadOnlySpan<byte> content, X509Certificate2 certificate, AsymmetricAlgorithm key, IReadOnlyList<byte[]> chain, DateTimeOffset now, bool detached)
+    {
         byte[] attributes = SignedAttributes(digest, now, SmimeCapabilities.OursFor(key));
         (string signatureAlgorithm, byte[] signature) = Sign(attributes, key);
 

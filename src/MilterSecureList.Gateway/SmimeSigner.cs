@@ -1,8 +1,11 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using MilterSecureList.Cms;
 using MimeKit;
+using CmsRecipient = MilterSecureList.Cms.CmsRecipient;
 
 namespace MilterSecureList.Gateway;
 
@@ -43,18 +46,32 @@ public static class SmimeSigner
     /// <summary>The entity transformed for signing: 7-bit transfer encodings, CRLF, serialised by MimeKit.</summary>
     public static byte[] Canonicalize(MimeEntityBytes entity)
     {
-        var headers = entity.Headers.ToList();
-        if (!headers.Any(h => string.Equals(h.Name, "Content-Type", StringComparison.OrdinalIgnoreCase)))
-        {
-            // RFC 2045 §5.2 default, made explicit: the signed entity must not depend on the outer message.
-            headers.Insert(0, new GatewayHeader("Content-Type", "text/plain; charset=us-ascii"));
-        }
+        List<GatewayHeader> headers = WithContentType(entity.Headers);
 
         // Plain 7-bit text in short lines is already in the form MimeKit would write: its bytes are signed as they
         // are, without parsing and re-serialising the whole body (docs/design.md, "Gateway performance").
         return IsSevenBitPlainText(headers, entity.Body)
             ? new MimeEntityBytes(headers, entity.Body).ToBytes()
             : CanonicalizeWithMimeKit(headers, entity.Body);
+    }
+
+    /// <summary>The entity's header fields when it is signed exactly as it is (see <see cref="Canonicalize"/>), else null.</summary>
+    public static List<GatewayHeader>? AlreadyCanonical(MimeEntityBytes entity)
+    {
+        List<GatewayHeader> headers = WithContentType(entity.Headers);
+        return IsSevenBitPlainText(headers, entity.Body) ? headers : null;
+    }
+
+    private static List<GatewayHeader> WithContentType(IReadOnlyList<GatewayHeader> entityHeaders)
+    {
+        var headers = entityHeaders.ToList();
+        if (!headers.Any(h => string.Equals(h.Name, "Content-Type", StringComparison.OrdinalIgnoreCase)))
+        {
+            // RFC 2045 §5.2 default, made explicit: the signed entity must not depend on the outer message.
+            headers.Insert(0, new GatewayHeader("Content-Type", "text/plain; charset=us-ascii"));
+        }
+
+        return headers;
     }
 
     /// <summary>
@@ -171,21 +188,89 @@ public static class SmimeSigner
     /// <summary>multipart/signed (RFC 8551 §3.5.3): the canonical entity as first part, the signature as second.</summary>
     public static MimeEntityBytes MultipartSigned(byte[] canonical, byte[] signature)
     {
-        string boundary = "=_smime_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        byte[] body = MessageText.Concat(
-            Encoding.ASCII.GetBytes($"This is a cryptographically signed message in MIME format.\r\n\r\n--{boundary}\r\n"),
-            canonical,
-            Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\n"),
-            "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\nContent-Description: S/MIME Cryptographic Signature\r\n\r\n"u8.ToArray(),
-            MessageText.Base64Lines(signature),
-            Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n"));
-        return new MimeEntityBytes(
-            [new GatewayHeader("Content-Type", $"multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\n\tboundary=\"{boundary}\"")],
-            body);
+        var frame = new MultipartSignedFrame(signature);
+        return new MimeEntityBytes([frame.ContentType], MessageText.Concat(frame.Before, canonical, frame.After));
+    }
+
+    /// <summary>
+    /// A canonical entity (HEADERS, BODY: see <see cref="AlreadyCanonical"/>) signed as multipart/signed and that
+    /// encrypted with AES-256-CBC to RECIPIENTS, as application/pkcs7-mime: what <see cref="MultipartSigned"/>,
+    /// <see cref="MimeEntityBytes.ToBytes"/>, <see cref="CmsEncryptor.Encrypt"/> and <see cref="Pkcs7Mime"/> make one
+    /// after another, with the entity hashed in pieces, assembled once and encrypted in place in pooled buffers: the
+    /// only new message-sized array is the base64 body (docs/design.md, "Gateway performance").
+    /// </summary>
+    public static MimeEntityBytes SignedAndEnveloped(IReadOnlyList<GatewayHeader> headers, byte[] body, X509Certificate2 certificate, AsymmetricAlgorithm key, IReadOnlyList<byte[]> chain, DateTimeOffset now, IReadOnlyList<CmsRecipient> recipients)
+    {
+        byte[] canonicalHeaders = HeaderBlock(headers);
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            hash.AppendData(canonicalHeaders);
+            hash.AppendData(body);
+            hash.GetHashAndReset(digest);
+        }
+
+        var frame = new MultipartSignedFrame(SignedDataWriter.WriteDetached(digest, certificate, key, chain, now));
+        byte[] outerHeaders = HeaderBlock([frame.ContentType]);
+        int length = outerHeaders.Length + frame.Before.Length + canonicalHeaders.Length + body.Length + frame.After.Length;
+        byte[] entity = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            int o = 0;
+            foreach (byte[] part in (ReadOnlySpan<byte[]>)[outerHeaders, frame.Before, canonicalHeaders, body, frame.After])
+            {
+                part.CopyTo(entity, o);
+                o += part.Length;
+            }
+
+            using var envelope = new CmsCbcEnvelope(recipients);
+            byte[] der = ArrayPool<byte>.Shared.Rent(envelope.Length(length));
+            try
+            {
+                int written = envelope.Write(entity.AsSpan(0, length), der);
+                return Pkcs7Mime(der.AsSpan(0, written), "enveloped-data");
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(der);
+            }
+        }
+        finally
+        {
+            // The plaintext goes back to a shared pool: cleared first.
+            ArrayPool<byte>.Shared.Return(entity, clearArray: true);
+        }
+    }
+
+    /// <summary>Header lines and the empty line after them.</summary>
+    private static byte[] HeaderBlock(IReadOnlyList<GatewayHeader> headers) =>
+        Encoding.UTF8.GetBytes(string.Concat(headers.Select(MessageText.HeaderLine)) + "\r\n");
+
+    /// <summary>multipart/signed around a canonical entity: the Content-Type, what comes before the entity (preamble
+    /// and first delimiter), and after it (the signature part and the close delimiter).</summary>
+    private sealed class MultipartSignedFrame
+    {
+        public MultipartSignedFrame(byte[] signature)
+        {
+            string boundary = "=_smime_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            ContentType = new GatewayHeader("Content-Type", $"multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\n\tboundary=\"{boundary}\"");
+            Before = Encoding.ASCII.GetBytes($"This is a cryptographically signed message in MIME format.\r\n\r\n--{boundary}\r\n");
+            After = MessageText.Concat(
+                Encoding.ASCII.GetBytes($"\r\n--{boundary}\r\n"),
+                "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\nContent-Description: S/MIME Cryptographic Signature\r\n\r\n"u8.ToArray(),
+                MessageText.Base64Lines(signature),
+                Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n"));
+        }
+
+        public GatewayHeader ContentType { get; }
+
+        public byte[] Before { get; }
+
+        public byte[] After { get; }
     }
 
     /// <summary>application/pkcs7-mime with base64 CMS content (RFC 8551 §3.2).</summary>
-    public static MimeEntityBytes Pkcs7Mime(byte[] cms, string smimeType) => new(
+    public static MimeEntityBytes Pkcs7Mime(ReadOnlySpan<byte> cms, string smimeType) => new(
         [
             new GatewayHeader("Content-Type", $"application/pkcs7-mime; smime-type={smimeType}; name=\"smime.p7m\""),
             new GatewayHeader("Content-Transfer-Encoding", "base64"),
