@@ -10,7 +10,7 @@ using System.Security.Cryptography.X509Certificates;
 /// threads of the process), which other work sharing the cores disturbs much less than wall time.</summary>
 internal static class AgainstBench
 {
-    public static int Run(string otherDir)
+    public static int Run(string otherDir, int[]? counts = null)
     {
         using RSA listRsa = RSA.Create(2048);
         var listReq = new CertificateRequest("CN=list", listRsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
@@ -38,48 +38,54 @@ internal static class AgainstBench
             return X509CertificateLoader.LoadCertificate(c.RawData);
         }).ToArray();
 
-        var other = new Engine("other", otherDir, listCert, listRsa, members);
-        var mine = new Engine("this", AppContext.BaseDirectory, listCert, listRsa, members);
+        counts ??= [100, 1_000];
+        var other = new Engine("other", otherDir, listCert, listRsa, members, counts);
+        var mine = new Engine("this", AppContext.BaseDirectory, listCert, listRsa, members, counts);
         Console.WriteLine($"re-key and double-wrap of a 1 MiB message: this build against {otherDir}");
-        foreach ((string mode, int n) in new[] { ("re-key", 100), ("re-key", 1_000), ("double-wrap", 100), ("double-wrap", 1_000) })
+        foreach ((string mode, int n) in new[] { "re-key", "double-wrap" }.SelectMany(m => counts.Select(n => (m, n))))
         {
             bool dw = mode == "double-wrap";
             byte[] input = dw ? doubleWrapped : message;
             double bestOther = double.MaxValue, bestMine = double.MaxValue;
             var ratios = new List<double>();
+            var wallRatios = new List<double>();
             for (int t = 0; t < 21; t++)
             {
                 // Paired trials, the order swapped every second one.
                 bool mineFirst = t % 2 == 1;
-                double a = mineFirst ? CpuPerRun(() => mine.Rewrap(dw, input, n)) : 0;
-                double b = CpuPerRun(() => other.Rewrap(dw, input, n));
-                a = mineFirst ? a : CpuPerRun(() => mine.Rewrap(dw, input, n));
+                (double a, double aWall) = mineFirst ? CpuPerRun(() => mine.Rewrap(dw, input, n)) : (0, 0);
+                (double b, double bWall) = CpuPerRun(() => other.Rewrap(dw, input, n));
+                (a, aWall) = mineFirst ? (a, aWall) : CpuPerRun(() => mine.Rewrap(dw, input, n));
                 bestOther = Math.Min(bestOther, b);
                 bestMine = Math.Min(bestMine, a);
                 ratios.Add(a / b);
+                wallRatios.Add(aWall / bWall);
             }
 
             ratios.Sort();
+            wallRatios.Sort();
             Console.WriteLine($"{mode,-11} {n,6:N0} members: CPU per message, best: other {bestOther:F2} ms, this {bestMine:F2} ms; this/other: " +
-                $"median of 21 paired trials {ratios[10]:F3} (quartiles {ratios[5]:F3}-{ratios[15]:F3}), best-of {bestMine / bestOther:F3}");
+                $"median of 21 paired trials {ratios[10]:F3} (quartiles {ratios[5]:F3}-{ratios[15]:F3}), best-of {bestMine / bestOther:F3}; " +
+                $"wall time this/other: median {wallRatios[10]:F3} (quartiles {wallRatios[5]:F3}-{wallRatios[15]:F3})");
         }
 
         return 0;
     }
 
-    private static double CpuPerRun(Func<int> run)
+    // CPU time (all threads, getrusage) and wall time per run, in ms.
+    private static (double Cpu, double Wall) CpuPerRun(Func<int> run)
     {
         run();
         int runs = 0;
         var sw = Stopwatch.StartNew();
-        TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        TimeSpan cpu0 = Environment.CpuUsage.TotalTime;
         while (sw.Elapsed.TotalSeconds < 0.3 || runs < 3)
         {
             run();
             runs++;
         }
 
-        return (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / runs;
+        return ((Environment.CpuUsage.TotalTime - cpu0).TotalMilliseconds / runs, sw.Elapsed.TotalMilliseconds / runs);
     }
 
     /// <summary>One build's engine, reached through reflection (its types are not this build's types).</summary>
@@ -91,7 +97,7 @@ internal static class AgainstBench
         private readonly Array _keys;
         private readonly Dictionary<int, Array> _members = [];
 
-        public Engine(string name, string dir, X509Certificate2 listCert, RSA listRsa, X509Certificate2[] memberCerts)
+        public Engine(string name, string dir, X509Certificate2 listCert, RSA listRsa, X509Certificate2[] memberCerts, int[] counts)
         {
             var context = new AssemblyLoadContext(name);
             context.Resolving += (ctx, an) =>
@@ -107,7 +113,7 @@ internal static class AgainstBench
             _keys = Array.CreateInstance(listKey, 1);
             _keys.SetValue(Activator.CreateInstance(listKey, listCert, (AsymmetricAlgorithm)listRsa), 0);
             MethodInfo from = recipient.GetMethod("FromCertificate")!;
-            foreach (int n in new[] { 100, 1_000 })
+            foreach (int n in counts)
             {
                 Array m = Array.CreateInstance(recipient, n);
                 for (int i = 0; i < n; i++)

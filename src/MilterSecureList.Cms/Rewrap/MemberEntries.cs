@@ -15,10 +15,6 @@ namespace MilterSecureList.Cms.Rewrap;
 /// </remarks>
 internal sealed class MemberEntries : IDisposable
 {
-    // Below ParallelThreshold members one helper still pays when the encrypted content is this large: it copies the
-    // content while the caller does the private-key operation.
-    private const int CopyAloneBytes = 256 * 1024;
-
     private readonly string _contentType;
     private readonly int _version;
     private readonly EnvelopedDataAsn _ed;
@@ -213,9 +209,9 @@ internal sealed class MemberEntries : IDisposable
     private MemberWrapLoop NewLoop()
     {
         int dop = _options.MaxDegreeOfParallelism == -1 ? Environment.ProcessorCount : Math.Max(1, _options.MaxDegreeOfParallelism);
-        bool parallel = _rsa.Length >= _options.ParallelThreshold
-            || (_layout is not null && _layout.Length - _layout.TailOffset >= CopyAloneBytes);
-        return new MemberWrapLoop(_rsa.Length, parallel ? dop - 1 : 0, Prework);
+        // Below the threshold a helper thread costs more than it saves, even for the copy of a large content: waking a
+        // pool thread on a busy machine took more CPU than the copy (bench/cms --against, 10 members).
+        return new MemberWrapLoop(_rsa.Length, _rsa.Length >= _options.ParallelThreshold ? dop - 1 : 0, Prework);
     }
 
     // Everything but the RSA ciphertexts: no key material is needed for any of it.
