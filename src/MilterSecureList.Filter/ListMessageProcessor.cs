@@ -440,7 +440,10 @@ public sealed partial class ListMessageProcessor
             await progress().ConfigureAwait(false);
         }
 
-        var options = new CmsRewrapOptions { ShareKeyAgreement = expanded.All(e => e.Policy.ShareKeyAgreement) };
+        // Below LargeList members the wraps run one after the other: the daemon re-keys several messages at once, so
+        // spreading one message over the cores only adds thread wake-ups (docs/design.md, "The list filter's cost through
+        // Postfix").
+        var options = new CmsRewrapOptions { ShareKeyAgreement = expanded.All(e => e.Policy.ShareKeyAgreement), ParallelThreshold = LargeList };
         RewrapResult Rekey(IReadOnlyList<ExpandedMember> group)
         {
             IReadOnlyList<CmsRecipient> recipients = group.Select(m => _keys.GetRecipient(m)).ToList();
@@ -451,15 +454,23 @@ public sealed partial class ListMessageProcessor
 
         var stopwatch = Stopwatch.StartNew();
 
-        // The CPU work runs off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.
         // It re-wraps the envelope inspected above: the message is parsed once (each further copy re-wraps it too).
-        Task<RewrapResult> work = Task.Run(() => Rekey(members), ct);
-        await WaitWithProgressAsync(work, progress, defaults, ct).ConfigureAwait(false);
-
         RewrapResult result;
         try
         {
-            result = await work.ConfigureAwait(false);
+            if (members.Count < LargeList)
+            {
+                // Milliseconds of CPU at most, far below any PROGRESS interval: done on this thread (in the daemon
+                // already a thread-pool thread, never a socket event thread), with no second thread and no timer.
+                result = Rekey(members);
+            }
+            else
+            {
+                // The CPU work runs off the I/O thread; meanwhile PROGRESS keeps Postfix's per-read timeout from firing.
+                Task<RewrapResult> work = Task.Run(() => Rekey(members), ct);
+                await WaitWithProgressAsync(work, progress, defaults, ct).ConfigureAwait(false);
+                result = await work.ConfigureAwait(false);
+            }
         }
         catch (CmsRewrapException e)
         {

@@ -67,6 +67,8 @@ public sealed class ListsDaemonOperationsTests : IAsyncLifetime
         Assert.Contains("securelist_verdicts_total{kind=\"reject\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("securelist_eom_latency_seconds_count 2", text, StringComparison.Ordinal);
         Assert.Contains("securelist_spool_bytes ", text, StringComparison.Ordinal);
+        Assert.Matches(@"securelist_gc_collections_total\{generation=""0""\} \d+\n", text);
+        Assert.Matches(@"securelist_gc_allocated_bytes_total [1-9]\d*\n", text);
         Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync(new Uri($"http://127.0.0.1:{_metricsPort}/other"))).StatusCode);
     }
 

@@ -61,6 +61,17 @@ internal sealed class MilterConnectionMetrics
         {
             sb.Append(CultureInfo.InvariantCulture, $"securelist_milter_messages_over_limit_total{{limit=\"{Label(s_limits[i])}\"}} {Interlocked.Read(ref _overLimit[i])}\n");
         }
+
+        // The runtime's own cost per message: divided by the message counters, these tell allocation and garbage
+        // collections per message (bench/lists/run.sh prints them).
+        Head(sb, "securelist_gc_collections_total", "Garbage collections since start, by generation (a gen 2 collection counts in 0 and 1 too).");
+        for (int g = 0; g <= GC.MaxGeneration; g++)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"securelist_gc_collections_total{{generation=\"{g}\"}} {GC.CollectionCount(g)}\n");
+        }
+
+        Head(sb, "securelist_gc_allocated_bytes_total", "Bytes allocated on the managed heap since start.");
+        sb.Append(CultureInfo.InvariantCulture, $"securelist_gc_allocated_bytes_total {GC.GetTotalAllocatedBytes()}\n");
     }
 
     private static void Head(StringBuilder sb, string name, string help) =>

@@ -73,6 +73,13 @@ public sealed class MilterHandlerCapabilities
     /// event would cost more than the work.
     /// </summary>
     public bool RunOnThreadPool { get; init; }
+
+    /// <summary>
+    /// Events called on the reading thread even with <see cref="RunOnThreadPool"/>: the ones this handler answers
+    /// from memory in microseconds. Each thread-pool call costs a thread wake-up and a context switch, which on a
+    /// shared machine cost more than such an event's work (docs/design.md, "The list filter's cost through Postfix").
+    /// </summary>
+    public MilterEvents InlineEvents { get; init; }
 }
 
 /// <summary>

@@ -298,18 +298,18 @@ internal sealed class MilterSession : IDisposable
         bool messageEvent = code is not (MilterCommandCode.Connect or MilterCommandCode.Helo or MilterCommandCode.Unknown);
         if ((_handler.Capabilities.Events & ev) != 0 && (!messageEvent || _state == SessionState.InMessage))
         {
-            verdict = await CallHandlerAsync(stage, call, cancellationToken).ConfigureAwait(false);
+            verdict = await CallHandlerAsync(stage, call, cancellationToken, inline: (_handler.Capabilities.InlineEvents & ev) != 0).ConfigureAwait(false);
         }
 
         Reply(code, verdict ?? MilterVerdict.Continue);
         return verdict;
     }
 
-    private async ValueTask<MilterVerdict> CallHandlerAsync(string stage, Func<CancellationToken, ValueTask<MilterVerdict>> call, CancellationToken cancellationToken)
+    private async ValueTask<MilterVerdict> CallHandlerAsync(string stage, Func<CancellationToken, ValueTask<MilterVerdict>> call, CancellationToken cancellationToken, bool inline = false)
     {
         try
         {
-            if (_handler.Capabilities.RunOnThreadPool)
+            if (_handler.Capabilities.RunOnThreadPool && !inline)
             {
                 return await Task.Run(() => call(cancellationToken).AsTask(), cancellationToken).ConfigureAwait(false);
             }
