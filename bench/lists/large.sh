@@ -143,7 +143,7 @@ echo "== directly: milterload, one connection, copies of a split post go to an s
 t0=$(now)
 first=$(load 1 "$(added "$PER_COPY")")
 check "$first"
-echo "RESULT direct, first post after start (cold: expansion, $MEMBERS certificates parsed and keys imported, split): $(since "$t0") s; milter VmHWM $(hwm) MB"
+echo "RESULT direct, first post after start (cold: expansion, $MEMBERS certificates read, split): $(since "$t0") s; milter VmHWM $(hwm) MB"
 if [ "$DIRECT" = 1 ]; then
     direct "split into copies of $PER_COPY" "$PER_COPY"
     peak=$(hwm)

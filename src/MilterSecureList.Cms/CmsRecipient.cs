@@ -20,8 +20,9 @@ public enum CmsKeyTransport
 
 /// <summary>One member as a wrap needs it: the chosen key transport, the pre-encoded recipient identifier and the
 /// public key as bytes (slices of the certificate's DER, about 0.5 KB per RSA-2048 member besides the certificate).
-/// No X.509 or key object is held: the key object a wrap uses comes from a bounded cache shared by the process and is
-/// imported again when it has left it (docs/design.md, "Lists of 100,000 members"). Keep these objects across
+/// No X.509 or key object is held: a PKCS#1 v1.5 wrap encrypts from the modulus and exponent directly; an OAEP or EC
+/// wrap takes its key object from a bounded cache shared by the process, imported again when it has left it
+/// (docs/design.md, "Lists of 100,000 members"). Keep these objects across
 /// messages. Safe to use from several threads.</summary>
 public sealed class CmsRecipient
 {
@@ -100,7 +101,9 @@ public sealed class CmsRecipient
     internal byte[]? KeyTransPrefix { get; }
 
     /// <summary>How much estimated native memory the process keeps in imported member key objects (default 16 MiB,
-    /// about 5,400 RSA-2048 members); a wrap for a member whose key object is not kept imports it again. 0 keeps none.</summary>
+    /// about 5,000 members); a wrap for a member whose key object is not kept imports it again. 0 keeps none. Only
+    /// RSA-OAEP and EC members use key objects: PKCS#1 v1.5 wraps go straight from the modulus and exponent
+    /// (<see cref="RsaPublicEncryption"/>) unless libcrypto.so.3 cannot be loaded.</summary>
     public static long KeyObjectCacheBytes
     {
         get => PublicKeyObjectCache.Shared.BudgetBytes;

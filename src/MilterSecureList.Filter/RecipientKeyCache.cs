@@ -14,7 +14,7 @@ internal sealed class RecipientKeyCache
 {
     // Members whose recipient is kept (~0.3 KB each besides the certificate the expansion holds). Past that, e.g. for
     // a 100,000-member list, the recipient is read again from the certificate for each message: a few microseconds
-    // against the RSA operation and key import that member costs anyway (its key object cannot stay cached either).
+    // against that member's RSA operation (~26 µs), and no memory kept for it.
     private const int MaxRecipients = 20_000;
 
     private readonly IListDirectory _directory;
