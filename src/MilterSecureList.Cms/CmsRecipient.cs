@@ -20,9 +20,9 @@ public enum CmsKeyTransport
 
 /// <summary>One member as a wrap needs it: the chosen key transport, the pre-encoded recipient identifier and the
 /// public key as bytes (slices of the certificate's DER, about 0.5 KB per RSA-2048 member besides the certificate).
-/// No X.509 or key object is held: a PKCS#1 v1.5 wrap encrypts from the modulus and exponent directly; an OAEP or EC
-/// wrap takes its key object from a bounded cache shared by the process, imported again when it has left it
-/// (docs/design.md, "Lists of 100,000 members"). Keep these objects across
+/// No X.509 or key object is held: a wrap takes its key object from a bounded cache shared by the process, imported
+/// again when it has left it, or, for the RSA members of a list too large for that cache, makes one for that wrap
+/// alone (docs/design.md, "Lists of 100,000 members"). Keep these objects across
 /// messages. Safe to use from several threads.</summary>
 public sealed class CmsRecipient
 {
@@ -101,18 +101,26 @@ public sealed class CmsRecipient
     internal byte[]? KeyTransPrefix { get; }
 
     /// <summary>How much estimated native memory the process keeps in imported member key objects (default 16 MiB,
-    /// about 5,000 members); a wrap for a member whose key object is not kept imports it again. 0 keeps none. Only
-    /// RSA-OAEP and EC members use key objects: PKCS#1 v1.5 wraps go straight from the modulus and exponent
-    /// (<see cref="RsaPublicEncryption"/>) unless libcrypto.so.3 cannot be loaded.</summary>
+    /// about 5,000 members); a wrap for a member whose key object is not kept imports it again. 0 keeps none. A
+    /// message with more RSA members than the budget holds wraps them with key objects made for that wrap alone
+    /// (<see cref="RsaKeyObjectBytes"/>), so a large list neither fills the cache nor evicts the small lists' keys.</summary>
     public static long KeyObjectCacheBytes
     {
         get => PublicKeyObjectCache.Shared.BudgetBytes;
         set => PublicKeyObjectCache.Shared.BudgetBytes = value;
     }
 
+    /// <summary>Estimated native memory of this RSA member's key object while the cache keeps it.</summary>
+    internal int RsaKeyObjectBytes => 1024 + (8 * KeySizeBytes);
+
     /// <summary>The RSA key object for one wrap (RSA members). Dispose the lease after the operation.</summary>
     internal PublicKeyObjectCache.Lease RentRsa() =>
-        PublicKeyObjectCache.Shared.Rent(this, static m => m.ImportRsa(), 1024 + (8 * KeySizeBytes));
+        PublicKeyObjectCache.Shared.Rent(this, static m => m.ImportRsa(), RsaKeyObjectBytes);
+
+    /// <summary>A key object for this one wrap, never cached: OpenSSL's d2i read of the RSAPublicKey costs a few
+    /// microseconds, while .NET's import costs several RSA operations (docs/design.md, "Lists of 100,000 members").
+    /// The caller disposes it.</summary>
+    internal RsaPublicKeyObject ImportRsaForOneWrap() => ImportRsa();
 
     /// <summary>The ECDH public key object for one derivation (EC members). Dispose the lease after the operation.</summary>
     internal PublicKeyObjectCache.Lease RentEc() =>

@@ -4,8 +4,8 @@ namespace MilterSecureList.Cms.Primitives;
 /// A bounded, least-recently-used set of imported member public keys (OpenSSL key objects), shared by the process.
 /// </summary>
 /// <remarks>
-/// A <see cref="CmsRecipient"/> keeps its public key as bytes; the key object an OAEP or EC wrap needs is made from them
-/// (a PKCS#1 v1.5 wrap needs none, <see cref="RsaPublicEncryption"/>). Importing
+/// A <see cref="CmsRecipient"/> keeps its public key as bytes; the key object a wrap needs is made from them (the RSA
+/// members of a list larger than the budget get one per wrap that never enters this set). Importing
 /// costs several times the RSA operation itself in OpenSSL 3 (docs/design.md, "Lists of 100,000 members"), so the
 /// objects of recently used members are kept, up to <see cref="BudgetBytes"/> of estimated native memory: the members of
 /// the lists that get mail stay imported, and a list larger than the budget costs one import per member and post instead

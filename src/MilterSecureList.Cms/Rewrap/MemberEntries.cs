@@ -83,7 +83,10 @@ internal sealed class MemberEntries : IDisposable
             _loop.Start();
         }
 
-        _loop.Run(i => RecipientInfoWriter.WriteEncryptedKey(_members[_rsa[i]], material, _buffer.AsSpan(_keyTransOffset[i])));
+        // A list whose RSA members' key objects would not fit the cache makes each for its one wrap: cycling them through
+        // the cache would cost the same imports and also evict the keys of every smaller list.
+        bool cache = FitsKeyObjectCache();
+        _loop.Run(i => RecipientInfoWriter.WriteEncryptedKey(_members[_rsa[i]], material, _buffer.AsSpan(_keyTransOffset[i]), cache));
         if (_layout is not null)
         {
             return _buffer!;
@@ -253,5 +256,16 @@ internal sealed class MemberEntries : IDisposable
         {
             _layout.WriteTail(buffer);
         }
+    }
+
+    private bool FitsKeyObjectCache()
+    {
+        long bytes = 0;
+        foreach (int i in _rsa)
+        {
+            bytes += _members[i].RsaKeyObjectBytes;
+        }
+
+        return bytes <= CmsRecipient.KeyObjectCacheBytes;
     }
 }

@@ -80,11 +80,22 @@ internal static class RecipientInfoWriter
 
     /// <summary>Fills the encryptedKey octets of <paramref name="member"/>'s KeyTransRecipientInfo (<see cref="KeyTransLength"/>
     /// bytes, prefix written or not) with <paramref name="key"/> encrypted under the member's RSA key.</summary>
-    public static void WriteEncryptedKey(CmsRecipient member, ReadOnlySpan<byte> key, Span<byte> recipientInfo)
+    /// <remarks>
+    /// With <paramref name="cacheKeyObject"/> false the key object is made for this wrap and not kept (a list larger
+    /// than the key-object cache).</remarks>
+    public static void WriteEncryptedKey(CmsRecipient member, ReadOnlySpan<byte> key, Span<byte> recipientInfo, bool cacheKeyObject = true)
     {
+        Span<byte> encryptedKey = recipientInfo.Slice(member.KeyTransPrefix!.Length, member.KeySizeBytes);
+        bool oaep = member.KeyTransport == CmsKeyTransport.RsaOaepSha256;
+        if (!cacheKeyObject)
+        {
+            using RsaPublicKeyObject once = member.ImportRsaForOneWrap();
+            once.Encrypt(key, encryptedKey, oaep);
+            return;
+        }
+
         using PublicKeyObjectCache.Lease lease = member.RentRsa();
-        ((RsaPublicKeyObject)lease.Key).Encrypt(key, recipientInfo.Slice(member.KeyTransPrefix!.Length, member.KeySizeBytes),
-            member.KeyTransport == CmsKeyTransport.RsaOaepSha256);
+        ((RsaPublicKeyObject)lease.Key).Encrypt(key, encryptedKey, oaep);
     }
 
     private static byte[] WriteKeyTrans(CmsRecipient member, ReadOnlySpan<byte> cek)
