@@ -11,30 +11,13 @@ internal static class ProfileBench
     public static int Run(double seconds, int n, bool doubleWrap)
     {
         using RSA listRsa = RSA.Create(2048);
-        var listReq = new CertificateRequest("CN=list", listRsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        listReq.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment, true));
-        using X509Certificate2 listCert = listReq.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        using X509Certificate2 listCert = BenchWorld.ListCertificate(listRsa);
         using var listKey = new ListKey(X509CertificateLoader.LoadCertificate(listCert.RawData), RSA.Create(listRsa.ExportParameters(true)));
         byte[] cek = RandomNumberGenerator.GetBytes(32);
-        byte[] iv = RandomNumberGenerator.GetBytes(16);
-        byte[] ciphertext;
-        using (Aes aes = Aes.Create())
-        {
-            aes.Key = cek;
-            ciphertext = aes.EncryptCbc(new byte[1 << 20], iv);
-        }
-
         byte[] message = doubleWrap
             ? DoubleWrap.Encrypt(new byte[1 << 20], "bench@lists.example", 1, RandomNumberGenerator.GetBytes(32), listCert)
-            : OracleBench.Envelope(listCert, listRsa.Encrypt(cek, RSAEncryptionPadding.Pkcs1), iv, ciphertext);
-        RSA[] pool = Enumerable.Range(0, 16).Select(_ => RSA.Create(2048)).ToArray();
-        CmsRecipient[] members = Enumerable.Range(0, n).Select(i =>
-        {
-            var req = new CertificateRequest($"CN=m{i}", pool[i % pool.Length], HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment, true));
-            using X509Certificate2 c = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
-            return CmsRecipient.FromDer(c.RawData);
-        }).ToArray();
+            : BenchWorld.RekeyPost(listCert, listRsa);
+        CmsRecipient[] members = BenchWorld.MemberCertificates(n).Select(c => CmsRecipient.FromDer(c.RawData)).ToArray();
         RSA[] raw = members.Select(m => m.Certificate.GetRSAPublicKey()!).ToArray();
 
         Func<int> rewrap = doubleWrap
