@@ -13,30 +13,11 @@ internal static class AgainstBench
     public static int Run(string otherDir, int[]? counts = null)
     {
         using RSA listRsa = RSA.Create(2048);
-        var listReq = new CertificateRequest("CN=list", listRsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        listReq.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment, true));
-        using X509Certificate2 listCert = listReq.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
-        byte[] cek = RandomNumberGenerator.GetBytes(32);
-        byte[] iv = RandomNumberGenerator.GetBytes(16);
-        byte[] ciphertext;
-        using (Aes aes = Aes.Create())
-        {
-            aes.Key = cek;
-            ciphertext = aes.EncryptCbc(new byte[1 << 20], iv);
-        }
-
-        byte[] message = OracleBench.Envelope(listCert, listRsa.Encrypt(cek, RSAEncryptionPadding.Pkcs1), iv, ciphertext);
+        using X509Certificate2 listCert = BenchWorld.ListCertificate(listRsa);
+        byte[] message = BenchWorld.RekeyPost(listCert, listRsa);
         byte[] doubleWrapped = MilterSecureList.Cms.DoubleWrap.Encrypt(new byte[1 << 20], "bench@lists.example", 1,
             RandomNumberGenerator.GetBytes(32), listCert);
-
-        RSA[] pool = Enumerable.Range(0, 16).Select(_ => RSA.Create(2048)).ToArray();
-        X509Certificate2[] members = Enumerable.Range(0, 1_000).Select(i =>
-        {
-            var req = new CertificateRequest($"CN=m{i}", pool[i % pool.Length], HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment, true));
-            using X509Certificate2 c = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
-            return X509CertificateLoader.LoadCertificate(c.RawData);
-        }).ToArray();
+        X509Certificate2[] members = BenchWorld.MemberCertificates(1_000);
 
         counts ??= [100, 1_000];
         var other = new Engine("other", otherDir, listCert, listRsa, members, counts);

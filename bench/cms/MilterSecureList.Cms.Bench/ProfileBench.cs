@@ -2,40 +2,26 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MilterSecureList.Cms;
+using MilterSecureList.Cms.Primitives;
 
 /// <summary><c>--profile [seconds] [members] [mode]</c>: re-wraps (re-key, or double-wrap with mode <c>double</c>) of a 1 MiB
 /// post to N RSA-2048 members in a loop for a profiler (<c>perf record</c> with <c>DOTNET_PerfMapEnabled=1</c>), then
-/// prints the CPU time per message and per member beside the CPU time of one bare <c>RSA.Encrypt</c> (the in-run reference).</summary>
+/// prints the CPU time per message and per member beside the CPU time of one <c>RSA.Encrypt</c> and of one bare
+/// <c>RSA_public_encrypt</c> (the in-run references, every fourth round).</summary>
 internal static class ProfileBench
 {
     public static int Run(double seconds, int n, bool doubleWrap)
     {
         using RSA listRsa = RSA.Create(2048);
-        var listReq = new CertificateRequest("CN=list", listRsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        listReq.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment, true));
-        using X509Certificate2 listCert = listReq.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        using X509Certificate2 listCert = BenchWorld.ListCertificate(listRsa);
         using var listKey = new ListKey(X509CertificateLoader.LoadCertificate(listCert.RawData), RSA.Create(listRsa.ExportParameters(true)));
         byte[] cek = RandomNumberGenerator.GetBytes(32);
-        byte[] iv = RandomNumberGenerator.GetBytes(16);
-        byte[] ciphertext;
-        using (Aes aes = Aes.Create())
-        {
-            aes.Key = cek;
-            ciphertext = aes.EncryptCbc(new byte[1 << 20], iv);
-        }
-
         byte[] message = doubleWrap
             ? DoubleWrap.Encrypt(new byte[1 << 20], "bench@lists.example", 1, RandomNumberGenerator.GetBytes(32), listCert)
-            : OracleBench.Envelope(listCert, listRsa.Encrypt(cek, RSAEncryptionPadding.Pkcs1), iv, ciphertext);
-        RSA[] pool = Enumerable.Range(0, 16).Select(_ => RSA.Create(2048)).ToArray();
-        CmsRecipient[] members = Enumerable.Range(0, n).Select(i =>
-        {
-            var req = new CertificateRequest($"CN=m{i}", pool[i % pool.Length], HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyEncipherment, true));
-            using X509Certificate2 c = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
-            return CmsRecipient.FromDer(c.RawData);
-        }).ToArray();
+            : BenchWorld.RekeyPost(listCert, listRsa);
+        CmsRecipient[] members = BenchWorld.MemberCertificates(n).Select(c => CmsRecipient.FromDer(c.RawData)).ToArray();
         RSA[] raw = members.Select(m => m.Certificate.GetRSAPublicKey()!).ToArray();
+        RsaPublicKeyObject[] bare = members.Select(m => RsaPublicKeyObject.Import(m.PublicKey.Span, m.KeySizeBytes)).ToArray();
 
         Func<int> rewrap = doubleWrap
             ? () => DoubleWrap.Rewrap(message, [listKey], members).MembersWrapped
@@ -45,10 +31,20 @@ internal static class ProfileBench
             Parallel.For(0, n, i => raw[i].Encrypt(cek, RSAEncryptionPadding.Pkcs1));
             return n;
         };
+        Func<int> bareOps = () =>
+        {
+            Parallel.For(0, n, () => new byte[256], (i, _, ciphertext) =>
+            {
+                bare[i].Encrypt(cek, ciphertext, oaep: false);
+                return ciphertext;
+            }, _ => { });
+            return n;
+        };
         rewrap();
         rawOps();
+        bareOps();
         Console.WriteLine($"profiling {(doubleWrap ? "double-wrap" : "re-key")} of a 1 MiB post to {n:N0} members for {seconds} s (pid {Environment.ProcessId})");
-        double rewrapCpu = 0, rawCpu = 0, rewrapWall = 0, rawWall = 0;
+        double rewrapCpu = 0, rawCpu = 0, rewrapWall = 0, rawWall = 0, bareCpu = 0;
         int messages = 0, rawRuns = 0;
         var total = Stopwatch.StartNew();
         while (total.Elapsed.TotalSeconds < seconds)
@@ -63,6 +59,8 @@ internal static class ProfileBench
                 rawCpu += c;
                 rawWall += w;
                 rawRuns++;
+                (c, _) = Cpu(bareOps);
+                bareCpu += c;
             }
         }
 
@@ -72,6 +70,8 @@ internal static class ProfileBench
             $"wall {rewrapWall / messages:F2} ms per message");
         Console.WriteLine($"raw RSA.Encrypt (parallel): CPU {perOp:F2} us per op; wall {rawWall / Math.Max(1, rawRuns):F2} ms per {n} ops; " +
             $"CPU per member / per raw op {perMember / perOp:F3}");
+        double perBare = rawRuns == 0 ? double.NaN : bareCpu / rawRuns / n * 1000;
+        Console.WriteLine($"bare RSA_public_encrypt (parallel, the engine's primitive): CPU {perBare:F2} us per op; CPU per member / per bare op {perMember / perBare:F3}");
         return 0;
     }
 
