@@ -117,29 +117,9 @@ public sealed class CmsCbcEnvelope : IDisposable
     private int ContentInfoLength(int contentLength) => s_envelopedDataOid.Length + Tlv(Tlv(EnvelopedDataLength(contentLength)));
 
     /// <summary>The length of a TLV with LENGTH content octets (one-octet tag, DER definite length).</summary>
-    private static int Tlv(int length) => 1 + LengthOctets(length) + length;
+    private static int Tlv(int length) => (int)DerHeader.TlvSize(length);
 
-    private static int LengthOctets(int length) => length < 0x80 ? 1 : length <= 0xFF ? 2 : length <= 0xFFFF ? 3 : length <= 0xFFFFFF ? 4 : 5;
-
-    private static int Header(Span<byte> destination, byte tag, int length)
-    {
-        destination[0] = tag;
-        int n = LengthOctets(length);
-        if (n == 1)
-        {
-            destination[1] = (byte)length;
-            return 2;
-        }
-
-        destination[1] = (byte)(0x80 | (n - 1));
-        for (int i = n - 1; i >= 1; i--)
-        {
-            destination[1 + i] = (byte)length;
-            length >>= 8;
-        }
-
-        return 1 + n;
-    }
+    private static int Header(Span<byte> destination, byte tag, int length) => DerHeader.Write(destination, tag, length);
 
     private static int Copy(Span<byte> destination, ReadOnlySpan<byte> part)
     {
