@@ -6,7 +6,8 @@
 #    16 KB and 1 MB. Reference: the same Postfix without a milter, each message sent to 100 recipients
 #    (smtp-source -r 100). Prints msgs/s, member deliveries/s and the time ratio milter/reference.
 #    Target: the milter adds at most 25% to Postfix's own cost (ratio <= 1.25).
-#    Also prints each party's CPU time per message (bench/lists/cputime.py), the bytes of a delivered copy and
+#    Also prints each party's CPU time per message (bench/lists/cputime.py), the daemon's allocation and GCs per
+#    message (its /metrics), the bytes of a delivered copy and
 #    the milter's socket writes per message (strace), so the extra cost is attributed (bench/lists/README.md).
 # 2. Directly: milterload (bench/milterload.c, the load generator bench/run.sh uses too) replays an encrypted post
 #    to a 1,000-member list over the milter socket, one message at a time. Prints ms per message.
@@ -38,6 +39,9 @@ list100=bench@lists.bench.test
 list1000=rcpt1@example.com
 
 write_milter_ini "$work"
+# The daemon's /metrics, for its garbage collections and allocation per message (runtime counters).
+metrics_port=$(free_port 1)
+printf '[Metrics]\nListen = 127.0.0.1:%s\n' "$metrics_port" >>"$work/milter.ini"
 
 echo "== lists: $list100 (100 members), $list1000 (1,000 members), RSA-2048 member certificates"
 # One RSA key behind all member certificates (key generation is not what is measured); one certificate
@@ -168,11 +172,13 @@ summary=""
 for size in 16k 1m; do
     if [ $size = 16k ]; then n=$N16; label="16 KB"; else n=$N1M; label="1 MB"; fi
     : >"$work/t-m" ; : >"$work/t-a"; : >"$work/t-b"; : >"$work/r-a"; : >"$work/r-b"
+    curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics0-$size" || true
     for _ in $(seq "$ROUNDS"); do
         tm=$(send m "$work/p$size-100.eml" "$n" $size); ta=$(send a "$work/p$size-100.eml" "$n" $size); tb=$(send b "$work/p$size-100.eml" "$n" $size)
         echo "$tm" >>"$work/t-m"; echo "$ta" >>"$work/t-a"; echo "$tb" >>"$work/t-b"
         echo "$tm / $ta" | bc -l >>"$work/r-a"; echo "$tm / $tb" | bc -l >>"$work/r-b"
     done
+    curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics1-$size" || true
     line "$label, securelist-milter, list of 100" "$n" "$(median <"$work/t-m")"
     line "$label, no milter, virtual alias of 100 (ref a)" "$n" "$(median <"$work/t-a")"
     line "$label, no milter, 100 RCPTs (ref b)" "$n" "$(median <"$work/t-b")"
@@ -183,6 +189,21 @@ printf '%s' "$summary"
 for size in 16k 1m; do
     if [ $size = 16k ]; then label="16 KB"; else label="1 MB"; fi
     python3 bench/lists/cputime.py report "$work/cpu.jsonl" $size "$label"
+    # Only the milter run's sends reach the daemon between the two scrapes: ROUNDS x messages of this size.
+    if [ $size = 16k ]; then n=$N16; else n=$N1M; fi
+    python3 - "$work/metrics0-$size" "$work/metrics1-$size" $((ROUNDS * n)) "$label" <<'PY'
+import re, sys
+def read(path):
+    try:
+        return {m.group(1): float(m.group(2)) for m in re.finditer(r'^(securelist_gc_\S+) (\S+)$', open(path).read(), re.M)}
+    except OSError:
+        return {}
+a, b, n = read(sys.argv[1]), read(sys.argv[2]), int(sys.argv[3])
+if a and b:
+    gc = ' '.join(f"gen{g} {(b[k] - a[k]) / n:.2f}" for g in range(3) if (k := f'securelist_gc_collections_total{{generation="{g}"}}') in a)
+    alloc = (b['securelist_gc_allocated_bytes_total'] - a['securelist_gc_allocated_bytes_total']) / n / 1024
+    print(f"securelist-milter per message, {sys.argv[4]}: {alloc:.0f} KB allocated, garbage collections {gc}")
+PY
     printf 'bytes per delivered message, %s: milter run %s, ref a %s\n' "$label" \
         "$(awk -v s=$size '$1 == s && $2 == "m" {print $3}' "$work/sizes" | tail -1)" "$(awk -v s=$size '$1 == s && $2 == "a" {print $3}' "$work/sizes" | tail -1)"
 done

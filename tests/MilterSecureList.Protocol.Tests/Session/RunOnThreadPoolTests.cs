@@ -31,16 +31,7 @@ public class RunOnThreadPoolTests
 
         // Everything up to EOM is already waiting, so the whole message is processed inside the RunAsync call
         // below unless the handler's call goes elsewhere.
-        TestMta mta = TestMta.Over(connection.Client);
-        byte[] optneg = new byte[12];
-        BinaryPrimitives.WriteUInt32BigEndian(optneg, 6);
-        BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(4), 0x1FF);
-        BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(8), 0x1FFFFF);
-        await mta.SendRawFrameAsync((byte)'O', optneg);
-        await mta.SendRawFrameAsync((byte)'M', TestMta.CString("<a@x>"));
-        await mta.SendRawFrameAsync((byte)'R', TestMta.CString("<b@x>"));
-        await mta.SendRawFrameAsync((byte)'B', "hi\r\n"u8.ToArray());
-        await mta.SendRawFrameAsync((byte)'E', ReadOnlyMemory<byte>.Empty);
+        await QueueOneMessageAsync(connection);
 
         Task<MilterConnectionEndReason> run = new MilterConnectionHandler(factory).RunAsync(connection.Server, new MilterConnectionInfo("c1"));
 
@@ -84,16 +75,7 @@ public class RunOnThreadPoolTests
             },
         });
         var connection = new InMemoryConnection();
-        TestMta mta = TestMta.Over(connection.Client);
-        byte[] optneg = new byte[12];
-        BinaryPrimitives.WriteUInt32BigEndian(optneg, 6);
-        BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(4), 0x1FF);
-        BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(8), 0x1FFFFF);
-        await mta.SendRawFrameAsync((byte)'O', optneg);
-        await mta.SendRawFrameAsync((byte)'M', TestMta.CString("<a@x>"));
-        await mta.SendRawFrameAsync((byte)'R', TestMta.CString("<b@x>"));
-        await mta.SendRawFrameAsync((byte)'B', "hi\r\n"u8.ToArray());
-        await mta.SendRawFrameAsync((byte)'E', ReadOnlyMemory<byte>.Empty);
+        await QueueOneMessageAsync(connection);
         await connection.Client.Output.CompleteAsync();
 
         // Every frame is already waiting: this thread reads them until the first call goes to the pool.
@@ -104,5 +86,20 @@ public class RunOnThreadPoolTests
 
         Assert.Equal(rcptInline, rcptOnReader);
         Assert.False(eomOnReader);
+    }
+
+    /// <summary>OPTNEG, MAIL, RCPT, BODY and EOM, all waiting in the connection before the session reads any.</summary>
+    private static async Task QueueOneMessageAsync(InMemoryConnection connection)
+    {
+        TestMta mta = TestMta.Over(connection.Client);
+        byte[] optneg = new byte[12];
+        BinaryPrimitives.WriteUInt32BigEndian(optneg, 6);
+        BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(4), 0x1FF);
+        BinaryPrimitives.WriteUInt32BigEndian(optneg.AsSpan(8), 0x1FFFFF);
+        await mta.SendRawFrameAsync((byte)'O', optneg);
+        await mta.SendRawFrameAsync((byte)'M', TestMta.CString("<a@x>"));
+        await mta.SendRawFrameAsync((byte)'R', TestMta.CString("<b@x>"));
+        await mta.SendRawFrameAsync((byte)'B', "hi\r\n"u8.ToArray());
+        await mta.SendRawFrameAsync((byte)'E', ReadOnlyMemory<byte>.Empty);
     }
 }
