@@ -66,6 +66,13 @@ public sealed class ReleaseStore : IDisposable
     private readonly Thread _writer;
     private int _disposed;
 
+    // The release path's statements stay prepared on their connections (docs/key-release.md, Performance): otherwise
+    // each request re-opened a pooled connection (two PRAGMAs) and parsed every statement again. Readers are taken
+    // from the bag and put back; the writer session belongs to the writer thread. A session whose statement failed is
+    // closed, not reused.
+    private readonly ConcurrentBag<ReadSession> _readers = [];
+    private WriteSession? _writeSession;
+
     // Set when key material was forgotten and SQLite's write-ahead log may still hold it.
     private int _forgottenSinceCheckpoint;
 
@@ -105,6 +112,11 @@ public sealed class ReleaseStore : IDisposable
         _writes.CompleteAdding();
         _writer.Join();
         _writes.Dispose();
+        while (_readers.TryTake(out ReadSession? reader))
+        {
+            reader.Dispose();
+        }
+
         _dialect.Dispose();
     }
 
@@ -182,22 +194,55 @@ public sealed class ReleaseStore : IDisposable
         Convert.ToInt64(Sql.Scalar(c, null, "SELECT COUNT(*) FROM release_pending WHERE message_id = @id", ("id", messageId)) ?? 0L));
 
     /// <summary>The post and whether it is revoked for <paramref name="member"/>, on one connection (the release path).</summary>
-    public (ReleaseRecord? Record, bool RevokedForMember) GetForRelease(string messageId, string member) => Run(c =>
+    public (ReleaseRecord? Record, bool RevokedForMember) GetForRelease(string messageId, string member)
     {
-        ReleaseRecord? record = ReadMessage(c, null, messageId);
-        bool revoked = record is not null && Sql.Scalar(c, null, "SELECT 1 FROM release_revocations WHERE message_id = @id AND member_norm = @m",
-            ("id", messageId), ("m", EmailAddress.Normalize(member))) is not null;
-        return (record, revoked);
-    });
+        ReadSession? session = null;
+        try
+        {
+            session = _readers.TryTake(out ReadSession? idle) ? idle : new ReadSession(_dialect);
+            session.Message.Parameters[0].Value = messageId;
+            ReleaseRecord? record = ReadMessage(session.Message);
+            bool revoked = false;
+            if (record is not null)
+            {
+                session.Revoked.Parameters[0].Value = messageId;
+                session.Revoked.Parameters[1].Value = EmailAddress.Normalize(member);
+                revoked = session.Revoked.ExecuteScalar() is not (null or DBNull);
+            }
+
+            if (Volatile.Read(ref _disposed) == 0)
+            {
+                _readers.Add(session);
+                session = null;
+            }
+
+            return (record, revoked);
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException)
+        {
+            throw Unavailable(e);
+        }
+        finally
+        {
+            session?.Dispose();
+        }
+    }
+
+    private const string SelectMessage =
+        """
+        SELECT message_id, list_norm, sender, mode, policy, binding, key_id, key_recipient_info, key_length, list_key_id,
+               created_at, not_after, revoked_at, deleted_at, delete_policy, delete_reason
+        FROM release_messages WHERE message_id = @id
+        """;
 
     private static ReleaseRecord? ReadMessage(DbConnection c, DbTransaction? tx, string messageId)
     {
-        using DbCommand cmd = Sql.Command(c, tx,
-            """
-            SELECT message_id, list_norm, sender, mode, policy, binding, key_id, key_recipient_info, key_length, list_key_id,
-                   created_at, not_after, revoked_at, deleted_at, delete_policy, delete_reason
-            FROM release_messages WHERE message_id = @id
-            """, ("id", messageId));
+        using DbCommand cmd = Sql.Command(c, tx, SelectMessage, ("id", messageId));
+        return ReadMessage(cmd);
+    }
+
+    private static ReleaseRecord? ReadMessage(DbCommand cmd)
+    {
         using DbDataReader r = cmd.ExecuteReader();
         if (!r.Read())
         {
@@ -467,40 +512,54 @@ public sealed class ReleaseStore : IDisposable
 
             batch.Clear();
         }
+
+        _writeSession?.Dispose();
+        _writeSession = null;
     }
 
-    private void CommitBatch(IReadOnlyList<PendingWrite> batch, List<(bool, bool)> results) => Run(c =>
+    /// <summary>Commits the batch in one transaction on the writer thread's session (opened again after a failure).</summary>
+    private void CommitBatch(IReadOnlyList<PendingWrite> batch, List<(bool, bool)> results)
     {
-        results.Clear();
-        using DbTransaction tx = c.BeginTransaction();
-        foreach (PendingWrite write in batch)
+        try
         {
-            results.Add(Apply(c, tx, write));
+            WriteSession session = _writeSession ??= new WriteSession(_dialect);
+            results.Clear();
+            using DbTransaction tx = session.Connection.BeginTransaction();
+            session.Enlist(tx);
+            foreach (PendingWrite write in batch)
+            {
+                results.Add(Apply(session, tx, write));
+            }
+
+            tx.Commit();
         }
+        catch (Exception e)
+        {
+            _writeSession?.Dispose();
+            _writeSession = null;
+            if (e is DbException or InvalidOperationException)
+            {
+                throw Unavailable(e);
+            }
 
-        tx.Commit();
-        return 0;
-    });
+            throw;
+        }
+    }
 
-    private (bool NonceFresh, bool FirstFetch) Apply(DbConnection c, DbTransaction tx, PendingWrite write)
+    private (bool NonceFresh, bool FirstFetch) Apply(WriteSession s, DbTransaction tx, PendingWrite write)
     {
         ReleaseAuditRow audit = write.Audit;
         if (write.Nonce is null)
         {
-            InsertAudit(c, tx, audit);
+            s.InsertAudit(audit);
             return (true, false);
         }
 
-        int taken;
-        using (DbCommand cmd = Sql.Command(c, tx, "INSERT INTO release_nonces (nonce, expires_at) VALUES (@n, @e) ON CONFLICT (nonce) DO NOTHING",
-            ("n", write.Nonce), ("e", write.NonceExpires)))
+        s.Nonce.Parameters[0].Value = write.Nonce;
+        s.Nonce.Parameters[1].Value = write.NonceExpires;
+        if (s.Nonce.ExecuteNonQuery() == 0)
         {
-            taken = cmd.ExecuteNonQuery();
-        }
-
-        if (taken == 0)
-        {
-            InsertAudit(c, tx, audit with { Result = "refused", Reason = "replay" });
+            s.InsertAudit(audit with { Result = "refused", Reason = "replay" });
             return (false, false);
         }
 
@@ -509,18 +568,21 @@ public sealed class ReleaseStore : IDisposable
         {
             long at = audit.At.ToUnixTimeSeconds();
             string member = EmailAddress.Normalize(audit.Member);
-            first = Sql.Scalar(c, tx, "SELECT 1 FROM release_fetches WHERE message_id = @id AND member_norm = @m", ("id", audit.MessageId), ("m", member)) is null;
-            Sql.Exec(c, tx, first
-                ? "INSERT INTO release_fetches (message_id, member_norm, first_at, last_at, fetch_count) VALUES (@id, @m, @at, @at, 1)"
-                : "UPDATE release_fetches SET last_at = @at, fetch_count = fetch_count + 1 WHERE message_id = @id AND member_norm = @m",
-                ("id", audit.MessageId), ("m", member), ("at", at));
+            s.FetchSeen.Parameters[0].Value = audit.MessageId;
+            s.FetchSeen.Parameters[1].Value = member;
+            first = s.FetchSeen.ExecuteScalar() is null or DBNull;
+            DbCommand fetch = first ? s.FetchFirst : s.FetchAgain;
+            fetch.Parameters[0].Value = audit.MessageId;
+            fetch.Parameters[1].Value = member;
+            fetch.Parameters[2].Value = at;
+            fetch.ExecuteNonQuery();
             if (first)
             {
-                ForgetWhenAllFetched(c, tx, audit.MessageId, member);
+                ForgetWhenAllFetched(s.Connection, tx, audit.MessageId, member);
             }
         }
 
-        InsertAudit(c, tx, audit);
+        s.InsertAudit(audit);
         return (true, first);
     }
 
@@ -560,11 +622,6 @@ public sealed class ReleaseStore : IDisposable
         return cmd.ExecuteNonQuery();
     });
 
-    private static void InsertAudit(DbConnection c, DbTransaction? tx, ReleaseAuditRow a) =>
-        Sql.Exec(c, tx, "INSERT INTO release_audit (message_id, member, at, client, result, reason) VALUES (@id, @m, @at, @client, @result, @reason)",
-            ("id", a.MessageId), ("m", a.Member.Length > 254 ? a.Member[..254] : a.Member), ("at", a.At.ToUnixTimeSeconds()),
-            ("client", a.Client), ("result", a.Result), ("reason", a.Reason));
-
     private T Run<T>(Func<DbConnection, T> work)
     {
         try
@@ -574,7 +631,114 @@ public sealed class ReleaseStore : IDisposable
         }
         catch (Exception e) when (e is DbException or InvalidOperationException)
         {
-            throw new DirectoryException(DirectoryError.Unavailable, $"release database ({_dialect.Provider}): {e.Message.ReplaceLineEndings(" ").Trim()}", e);
+            throw Unavailable(e);
+        }
+    }
+
+    private DirectoryException Unavailable(Exception e) =>
+        new(DirectoryError.Unavailable, $"release database ({_dialect.Provider}): {e.Message.ReplaceLineEndings(" ").Trim()}", e);
+
+    /// <summary>A command whose parameters are set per execution; the provider keeps the statement prepared for as
+    /// long as the command and its connection live.</summary>
+    private static DbCommand Reusable(DbConnection c, string sql, params string[] names)
+    {
+        DbCommand cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (string name in names)
+        {
+            DbParameter p = cmd.CreateParameter();
+            p.ParameterName = name;
+            p.Value = DBNull.Value;
+            cmd.Parameters.Add(p);
+        }
+
+        return cmd;
+    }
+
+    /// <summary>A connection with the release path's reads.</summary>
+    private sealed class ReadSession : IDisposable
+    {
+        public ReadSession(SqlDialect dialect)
+        {
+            Connection = dialect.OpenConnection();
+            Message = Reusable(Connection, SelectMessage, "id");
+            Revoked = Reusable(Connection, "SELECT 1 FROM release_revocations WHERE message_id = @id AND member_norm = @m", "id", "m");
+        }
+
+        public DbConnection Connection { get; }
+
+        public DbCommand Message { get; }
+
+        public DbCommand Revoked { get; }
+
+        public void Dispose()
+        {
+            Message.Dispose();
+            Revoked.Dispose();
+            Connection.Dispose();
+        }
+    }
+
+    /// <summary>The writer thread's connection with the release path's writes.</summary>
+    private sealed class WriteSession : IDisposable
+    {
+        private readonly DbCommand[] _all;
+
+        public WriteSession(SqlDialect dialect)
+        {
+            Connection = dialect.OpenConnection();
+            Nonce = Reusable(Connection, "INSERT INTO release_nonces (nonce, expires_at) VALUES (@n, @e) ON CONFLICT (nonce) DO NOTHING", "n", "e");
+            FetchSeen = Reusable(Connection, "SELECT 1 FROM release_fetches WHERE message_id = @id AND member_norm = @m", "id", "m");
+            FetchFirst = Reusable(Connection,
+                "INSERT INTO release_fetches (message_id, member_norm, first_at, last_at, fetch_count) VALUES (@id, @m, @at, @at, 1)", "id", "m", "at");
+            FetchAgain = Reusable(Connection,
+                "UPDATE release_fetches SET last_at = @at, fetch_count = fetch_count + 1 WHERE message_id = @id AND member_norm = @m", "id", "m", "at");
+            Audit = Reusable(Connection,
+                "INSERT INTO release_audit (message_id, member, at, client, result, reason) VALUES (@id, @m, @at, @client, @result, @reason)",
+                "id", "m", "at", "client", "result", "reason");
+            _all = [Nonce, FetchSeen, FetchFirst, FetchAgain, Audit];
+        }
+
+        public DbConnection Connection { get; }
+
+        public DbCommand Nonce { get; }
+
+        public DbCommand FetchSeen { get; }
+
+        public DbCommand FetchFirst { get; }
+
+        public DbCommand FetchAgain { get; }
+
+        public DbCommand Audit { get; }
+
+        public void Enlist(DbTransaction tx)
+        {
+            foreach (DbCommand cmd in _all)
+            {
+                cmd.Transaction = tx;
+            }
+        }
+
+        public void InsertAudit(ReleaseAuditRow a)
+        {
+            DbParameterCollection p = Audit.Parameters;
+            p[0].Value = a.MessageId;
+            p[1].Value = a.Member.Length > 254 ? a.Member[..254] : a.Member;
+            p[2].Value = a.At.ToUnixTimeSeconds();
+            p[3].Value = a.Client;
+            p[4].Value = a.Result;
+            p[5].Value = a.Reason;
+            Audit.ExecuteNonQuery();
+        }
+
+        public void Dispose()
+        {
+            foreach (DbCommand cmd in _all)
+            {
+                cmd.Dispose();
+            }
+
+            Connection.Dispose();
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -22,6 +23,9 @@ namespace MilterSecureList.KeyServer;
 public sealed class KeyServerHost : IAsyncDisposable
 {
     private const string Refused = "release refused";
+    private static readonly PathString ReleasePath = new("/v1/release");
+    private static readonly byte[] RefusedBody = JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse { Error = Refused }, KeyReleaseJson.Default.ErrorResponse);
+    private static readonly byte[] MalformedBody = JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse { Error = "malformed request" }, KeyReleaseJson.Default.ErrorResponse);
     private const int MaxBodyBytes = 256 * 1024;
 
     private readonly WebApplication _app;
@@ -88,12 +92,21 @@ public sealed class KeyServerHost : IAsyncDisposable
     private static void Map(WebApplication app, KeyServerConfiguration config)
     {
         int? metricsPort = config.MetricsListen?.Port;
+        KeyReleaseService releases = app.Services.GetRequiredService<KeyReleaseService>();
         app.Use(async (context, next) =>
         {
             // The API answers only over TLS; the plain metrics listener serves /metrics and nothing else.
             if (!context.Request.IsHttps && !(context.Request.Path == "/metrics" && context.Connection.LocalPort == metricsPort))
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+
+            // The release is the hot path: answered here, without routing and endpoint binding (docs/key-release.md,
+            // Performance).
+            if (context.Request.Path == ReleasePath && HttpMethods.IsPost(context.Request.Method))
+            {
+                await ReleaseAsync(context, releases).ConfigureAwait(false);
                 return;
             }
 
@@ -133,20 +146,35 @@ public sealed class KeyServerHost : IAsyncDisposable
             };
         });
 
-        app.MapPost("/v1/release", async (HttpContext context, KeyReleaseService service) =>
-        {
-            ReleaseHttpRequest? request = await ReadJson(context, KeyReleaseJson.Default.ReleaseHttpRequest).ConfigureAwait(false);
-            if (request is null)
-            {
-                return Error(StatusCodes.Status400BadRequest, "malformed request");
-            }
+    }
 
-            string client = context.Connection.RemoteIpAddress?.ToString() ?? "-";
-            ReleaseOutcome outcome = await service.ReleaseAsync(request.Request, client).ConfigureAwait(false);
-            return outcome.Released
-                ? Results.Json(new ReleaseHttpResponse { RecipientInfo = outcome.RecipientInfo!, FirstRelease = outcome.FirstRelease }, KeyReleaseJson.Default.ReleaseHttpResponse)
-                : Error(StatusCodes.Status403Forbidden, Refused);
-        });
+    /// <summary>POST /v1/release: every refusal is answered alike (403, "release refused").</summary>
+    private static async Task ReleaseAsync(HttpContext context, KeyReleaseService service)
+    {
+        ReleaseHttpRequest? request = await ReadJson(context, KeyReleaseJson.Default.ReleaseHttpRequest).ConfigureAwait(false);
+        if (request is null)
+        {
+            await WriteJsonAsync(context, StatusCodes.Status400BadRequest, MalformedBody).ConfigureAwait(false);
+            return;
+        }
+
+        string client = context.Connection.RemoteIpAddress?.ToString() ?? "-";
+        ReleaseOutcome outcome = await service.ReleaseAsync(request.Request, client).ConfigureAwait(false);
+        byte[] body = outcome.Released
+            ? JsonSerializer.SerializeToUtf8Bytes(new ReleaseHttpResponse { RecipientInfo = outcome.RecipientInfo!, FirstRelease = outcome.FirstRelease },
+                KeyReleaseJson.Default.ReleaseHttpResponse)
+            : RefusedBody;
+        await WriteJsonAsync(context, outcome.Released ? StatusCodes.Status200OK : StatusCodes.Status403Forbidden, body).ConfigureAwait(false);
+    }
+
+    /// <summary>The whole answer in one write with its length (no chunked encoding).</summary>
+    private static Task WriteJsonAsync(HttpContext context, int status, byte[] body)
+    {
+        HttpResponse response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = "application/json; charset=utf-8";
+        response.ContentLength = body.Length;
+        return response.Body.WriteAsync(body, 0, body.Length, context.RequestAborted);
     }
 
     private static async Task<T?> ReadJson<T>(HttpContext context, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Reflection;
 using System.Security.Cryptography.X509Certificates;
 
@@ -23,17 +22,17 @@ internal sealed record LoadResult(
     TimeSpan ServerRunQueueClosed,
     TimeSpan LoadRunQueueClosed,
     TimeSpan ServerJitInWindow,
-    TimeSpan LoadJitInWindow);
+    TimeSpan LoadJitInWindow,
+    long ServerMethodsJittedInWindow);
 
 /// <summary>
 /// The benchmark's clients, run as a child process so that its CPU time is its own: the key server's process then
 /// measures only the key server. Bodies come pre-serialised from a file; HTTP/1.1 keep-alive, one TLS connection per
-/// client, opened before the clock starts.
+/// client, opened before the clock starts (<see cref="RawHttpsClient"/>).
 /// </summary>
 internal static class LoadGenerator
 {
-    private static readonly MediaTypeHeaderValue Json = new("application/json");
-
+    /// <summary>The HttpClient handler of the in-process HTTPS step (Program's profile).</summary>
     public static SocketsHttpHandler Handler(X509Certificate2 trusted, int connections) => new()
     {
         MaxConnectionsPerServer = connections,
@@ -58,7 +57,7 @@ internal static class LoadGenerator
 
         using Process child = Process.Start(start)!;
         TimeSpan closedCpu = default, openCpu = default, mark = default, queued = default;
-        long jitted = 0;
+        long jitted = 0, methods = 0;
         var warming = Stopwatch.StartNew();
         string[]? closed = null, open = null;
         while (await child.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
@@ -73,13 +72,19 @@ internal static class LoadGenerator
                     await child.StandardInput.FlushAsync().ConfigureAwait(false);
                     Console.WriteLine($"warm-up {warming.Elapsed.TotalSeconds:F1} s (until each process spent < 1 % of {warmup.TotalSeconds:F0} s in the JIT, or {(warmup * 4).TotalSeconds:F0} s passed)");
                     break;
-                case "window-start" or "open-start":
+                case "window-start":
                     jitted = System.Runtime.JitInfo.GetCompilationTime().Ticks;
+                    methods = System.Runtime.JitInfo.GetCompiledMethodCount();
                     mark = Environment.CpuUsage.TotalTime;
                     queued = RunQueueWait();
                     break;
+                case "open-start":
+                    // Only the CPU mark: the window's JIT and run-queue figures are kept as they were at its end.
+                    mark = Environment.CpuUsage.TotalTime;
+                    break;
                 case "window-end":
                     jitted = System.Runtime.JitInfo.GetCompilationTime().Ticks - jitted;
+                    methods = System.Runtime.JitInfo.GetCompiledMethodCount() - methods;
                     closedCpu = Environment.CpuUsage.TotalTime - mark;
                     queued = RunQueueWait() - queued;
                     break;
@@ -107,7 +112,7 @@ internal static class LoadGenerator
         static double D(string s) => double.Parse(s, CultureInfo.InvariantCulture);
         return new LoadResult((long)D(closed[1]), D(closed[2]), (int)D(closed[3]), D(closed[4]), (long)D(closed[5]) + (long)D(open[6]), closed[6] == "1",
             closedCpu, TimeSpan.FromMilliseconds(D(closed[7])), D(open[1]), (int)D(open[2]), D(open[3]), D(open[4]), D(open[5]), openCpu,
-            queued, TimeSpan.FromMilliseconds(D(closed[8])), TimeSpan.FromTicks(jitted), TimeSpan.FromTicks((long)D(closed[9])));
+            queued, TimeSpan.FromMilliseconds(D(closed[8])), TimeSpan.FromTicks(jitted), TimeSpan.FromTicks((long)D(closed[9])), methods);
     }
 
     /// <summary>Child side: ARGS = bodies-file url tls-certificate clients warm-up-seconds window-seconds.</summary>
@@ -127,20 +132,18 @@ internal static class LoadGenerator
             return i < bodies.Length ? bodies[i] : null;
         }
 
-        using var http = new HttpClient(Handler(tls, clients)) { Timeout = TimeSpan.FromSeconds(120) };
+        // Every connection opened (TLS handshake) before the clock starts.
+        await using RawHttpsClient http = await RawHttpsClient.OpenAsync(uri, tls, clients).ConfigureAwait(false);
         long failures = 0;
         async Task Send(byte[] body)
         {
-            using var content = new ByteArrayContent(body);
-            content.Headers.ContentType = Json;
-            using HttpResponseMessage r = await http.PostAsync(uri, content).ConfigureAwait(false);
-            if (!r.IsSuccessStatusCode)
+            if (!await http.PostAsync(body).ConfigureAwait(false))
             {
                 Interlocked.Increment(ref failures);
             }
         }
 
-        // One request per client at once: every connection opened (TLS handshake) before the clock starts.
+        // One request per client at once.
         await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Send(Take()!))).ConfigureAwait(false);
 
         // Closed loop. The window is [start marker, end marker]; a release counts when its answer arrives inside it.

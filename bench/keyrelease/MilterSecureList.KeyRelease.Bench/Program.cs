@@ -160,7 +160,7 @@ try
     Console.WriteLine($"raw RSA-2048 bound (1 priv + 2 pub): {bound,10:F1}   /s on {Environment.ProcessorCount} cores ({rsaCpuMs:F3} ms CPU per release's RSA operations)");
     Console.WriteLine($"ratio:                               {throughput / bound,10:F2}   (goal >= 0.70)");
     Console.WriteLine($"CPU per release in the window:       key server {serverMs:F2} ms, load generator {loadMs:F2} ms ({loadShare:P0} of the two); both used {(load.ServerCpuClosed + load.LoadCpuClosed).TotalSeconds / load.Window:F2} of {Environment.ProcessorCount} cores");
-    Console.WriteLine($"time in the JIT during the window:   key server {load.ServerJitInWindow.TotalMilliseconds:F0} ms, load generator {load.LoadJitInWindow.TotalMilliseconds:F0} ms (JitInfo: summed over threads, waits included)");
+    Console.WriteLine($"time in the JIT during the window:   key server {load.ServerJitInWindow.TotalMilliseconds:F0} ms, load generator {load.LoadJitInWindow.TotalMilliseconds:F0} ms (JitInfo: summed over threads, waits included); key server compiled {load.ServerMethodsJittedInWindow} methods");
     Console.WriteLine($"waiting for a core (other jobs):     key server {load.ServerRunQueueClosed.TotalMilliseconds / load.Counted:F2} ms per release, load generator {load.LoadRunQueueClosed.TotalMilliseconds / load.Counted:F2} ms (threads runnable but not running, summed)");
     Console.WriteLine($"ratio in CPU time:                   {rsaCpuMs / (serverMs + loadMs),10:F2}   (RSA CPU per release / CPU per release of both processes: the ratio on 2 cores of our own)");
     Console.WriteLine($"key server alone in CPU time:        {rsaCpuMs / serverMs,10:F2}   (RSA CPU per release / the key server's CPU per release)");
