@@ -26,8 +26,10 @@ public enum CmsKeyTransport
 /// messages. Safe to use from several threads.</summary>
 public sealed class CmsRecipient
 {
-    // Estimated native memory of one imported key object (measured with OpenSSL 3.0: ~3 KB for RSA-2048 with its
-    // provider copy made by the first operation; an ECDH public key and its holder ~4 KB).
+    // Estimated native memory of one imported key object. RSA: 1 KB + 8 bytes per modulus byte, ~3 KB for RSA-2048,
+    // measured with OpenSSL 3.0 for .NET's key object and its provider copy; the OpenSSL RSA object used now (the key,
+    // and the Montgomery values after the first operation) is smaller, so the estimate errs on the safe side. An ECDH
+    // public key and its holder: ~4 KB.
     private const int EcKeyObjectBytes = 4096;
 
     private readonly ReadOnlyMemory<byte> _subject;
