@@ -57,8 +57,12 @@ public sealed class KeyServerHost : IAsyncDisposable
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Information);
-        builder.Logging.AddNLog(KeyServerLogging.Create(config.LogLevel));
+        // NLog's rules decide the level ([KeyServer] LogLevel). ASP.NET Core's own loggers are also filtered here, before
+        // NLog: a logger NLog only drops still builds each per-request line, and the host starts a per-request Activity
+        // for it (3 % of the key server's CPU, docs/key-release.md, Performance).
+        builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Trace);
+        builder.Logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
+        builder.Logging.AddNLog(KeyServerLogging.Create(config.LogLevel), new NLogProviderOptions { RemoveLoggerFactoryFilter = false });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
