@@ -26,6 +26,7 @@ public sealed class KeyServerHost : IAsyncDisposable
     private static readonly PathString ReleasePath = new("/v1/release");
     private static readonly byte[] RefusedBody = JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse { Error = Refused }, KeyReleaseJson.Default.ErrorResponse);
     private static readonly byte[] MalformedBody = JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse { Error = "malformed request" }, KeyReleaseJson.Default.ErrorResponse);
+    private static readonly byte[] UnavailableBody = JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse { Error = "temporarily unavailable, try again later" }, KeyReleaseJson.Default.ErrorResponse);
     private const int MaxBodyBytes = 256 * 1024;
 
     private readonly WebApplication _app;
@@ -97,6 +98,7 @@ public sealed class KeyServerHost : IAsyncDisposable
     {
         int? metricsPort = config.MetricsListen?.Port;
         KeyReleaseService releases = app.Services.GetRequiredService<KeyReleaseService>();
+        ILogger unavailableLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("securelist-keyd");
         app.Use(async (context, next) =>
         {
             // The API answers only over TLS; the plain metrics listener serves /metrics and nothing else.
@@ -108,13 +110,24 @@ public sealed class KeyServerHost : IAsyncDisposable
 
             // The release is the hot path: answered here, without routing and endpoint binding (docs/key-release.md,
             // Performance).
-            if (context.Request.Path == ReleasePath && HttpMethods.IsPost(context.Request.Method))
+            try
             {
-                await ReleaseAsync(context, releases).ConfigureAwait(false);
-                return;
-            }
+                if (context.Request.Path == ReleasePath && HttpMethods.IsPost(context.Request.Method))
+                {
+                    await ReleaseAsync(context, releases).ConfigureAwait(false);
+                    return;
+                }
 
-            await next(context).ConfigureAwait(false);
+                await next(context).ConfigureAwait(false);
+            }
+            catch (DirectoryException e) when (e.Reason == DirectoryError.Unavailable && !context.Response.HasStarted)
+            {
+                // The database is out of reach (restart, failover): a temporary condition the reader and the milter retry,
+                // not a refusal and not an internal error. The store reopens its sessions on the next request.
+                unavailableLog.LogWarning("database unavailable, answered 503: {Reason}", e.Message);
+                context.Response.Headers.RetryAfter = "30";
+                await WriteJsonAsync(context, StatusCodes.Status503ServiceUnavailable, UnavailableBody).ConfigureAwait(false);
+            }
         });
 
         app.MapGet("/metrics", (HttpContext context, KeyReleaseService service) =>
