@@ -64,7 +64,7 @@ public class EchoDaemonTests
         await mta.QuitAsync();
         Assert.True(await mta.WaitForCloseAsync());
         Assert.Equal(0, await daemon.StopAsync());
-        Assert.Contains("QID2: conn=", daemon.Output, StringComparison.Ordinal); // per-message line with queue id
+        await daemon.WaitForOutputAsync("QID2: conn="); // per-message line with queue id
     }
 
     [Fact]
@@ -152,7 +152,7 @@ public class EchoDaemonTests
         Assert.Equal((byte)'c', r.Final.Code);
         await good.QuitAsync();
         Assert.Equal(0, await daemon.StopAsync());
-        Assert.Contains("protocol violation FrameTooLarge", daemon.Output, StringComparison.Ordinal);
+        await daemon.WaitForOutputAsync("protocol violation FrameTooLarge");
     }
 
     [Fact]

@@ -114,7 +114,7 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
         await using TestMta mta = await TestMta.ConnectAsync(daemon.Socket);
         Assert.True(await mta.WaitForCloseAsync(), "a loopback peer outside AllowFrom got an answer");
         await daemon.WaitForOutputAsync("refused: not in [Listener] AllowFrom", TimeSpan.FromSeconds(10));
-        Assert.Contains("peer=127.0.0.1:", daemon.Output, StringComparison.Ordinal);
+        await daemon.WaitForOutputAsync("peer=127.0.0.1:");
     }
 
     [Fact]
@@ -248,7 +248,7 @@ public class HostilePeerDaemonTests(ITestOutputHelper output)
         Assert.Equal((byte)'y', end.Final.Code);
         Assert.StartsWith("451 4.3.0", end.Final.Strings[0], StringComparison.Ordinal);
         await daemon.WaitForOutputAsync("QDISK: conn=", TimeSpan.FromSeconds(10));
-        Assert.Contains("cannot store the body", daemon.Output, StringComparison.Ordinal);
+        await daemon.WaitForOutputAsync("cannot store the body");
     }
 
     /// <summary>

@@ -20,6 +20,6 @@ public class MiltertestTests
         Assert.True(rc == 0, $"miltertest rc={rc}: {stdout} {stderr}");
         Assert.Contains("echo.lua: OK", stdout, StringComparison.Ordinal);
         Assert.Equal(0, await daemon.StopAsync());
-        Assert.Contains("QID3: conn=", daemon.Output, StringComparison.Ordinal);
+        await daemon.WaitForOutputAsync("QID3: conn=");
     }
 }

@@ -133,7 +133,8 @@ public sealed class KeyReleasePostfixTests(KeyReleaseWorld world) : IClassFixtur
             Assert.False(sent.Accepted, sent.ToString());
             Assert.Contains(sent.ServerLines, l => l.Contains("451 4.3.0", StringComparison.Ordinal) && l.Contains("key server", StringComparison.Ordinal));
             Assert.Empty(world.ReceivedNow(subject));
-            Assert.Contains("key server failure, tempfail", world.MilterLog(), StringComparison.Ordinal);
+            await Poll.UntilAsync(() => world.MilterLog().Contains("key server failure, tempfail", StringComparison.Ordinal),
+                "the milter to log the key server failure", evidence: () => ListWorld.Tail(world.MilterLog(), 10));
         }
         finally
         {

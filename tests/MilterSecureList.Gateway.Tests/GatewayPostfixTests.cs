@@ -219,7 +219,7 @@ public sealed class GatewayPostfixTests : IDisposable
         Assert.Contains(fingerprint, notice.Body, StringComparison.Ordinal);
         Assert.Contains(MilterSecureList.Directory.CertificateInspector.Sha256Fingerprint(_world.Bob.Certificate), notice.Body, StringComparison.Ordinal);
         Assert.Contains("securelist cert accept bob@partner.example", notice.Body, StringComparison.Ordinal);
-        Assert.Contains("certificate change for bob@partner.example", daemon.Output, StringComparison.Ordinal);
+        await daemon.WaitForOutputAsync("certificate change for bob@partner.example");
 
         // The new certificate waits; encryption still uses the pinned one.
         Assert.Contains(_world.Store.GetCertificates("bob@partner.example"), c => c.State == CorrespondentState.Pending && c.Fingerprint == fingerprint);
@@ -297,7 +297,7 @@ public sealed class GatewayPostfixTests : IDisposable
         Assert.Contains("\nfor an elliptic reader", inbound.Body, StringComparison.Ordinal);
         Assert.DoesNotContain("pkcs7-mime", inbound.Headers, StringComparison.Ordinal);
         Assert.Contains("smime=pass body.smime-identifier=bob@partner.example", inbound.Headers, StringComparison.Ordinal);
-        Assert.Contains("gateway audit: decrypted for erin@gw.example", daemon.Output, StringComparison.Ordinal);
+        await daemon.WaitForOutputAsync("gateway audit: decrypted for erin@gw.example");
 
         SinkMessage outbound = Assert.Single(delivered, m => m.Recipients.Contains("<carol@partner.example>"));
         string content = _world.Temp.File("ec-out.txt");

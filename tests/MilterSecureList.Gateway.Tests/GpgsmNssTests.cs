@@ -207,6 +207,8 @@ public sealed class GpgsmNssTests : IDisposable
         }
 
         Assert.Contains("Content-Type: text/plain; charset=us-ascii", Assert.Single(delivered, m => m.Headers.Contains("Subject: cmsutil\n", StringComparison.Ordinal)).Headers, StringComparison.Ordinal);
+        await Poll.UntilAsync(() => daemon.Output.Split('\n').Count(l => l.Contains("gateway audit: decrypted for alice@gw.example", StringComparison.Ordinal)) >= 3,
+            "three decryption audit lines", evidence: () => daemon.Output);
         Assert.Equal(3, daemon.Output.Split('\n').Count(l => l.Contains("gateway audit: decrypted for alice@gw.example", StringComparison.Ordinal)));
     }
 
