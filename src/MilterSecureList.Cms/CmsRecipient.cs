@@ -119,16 +119,15 @@ public sealed class CmsRecipient
     internal PublicKeyObjectCache.Lease RentRsa() =>
         PublicKeyObjectCache.Shared.Rent(this, static m => m.ImportRsa(), RsaKeyObjectBytes);
 
-    /// <summary>A key object for this one wrap, never cached: OpenSSL's d2i read of the RSAPublicKey costs a few
-    /// microseconds, while .NET's import costs several RSA operations (docs/design.md, "Lists of 100,000 members").
-    /// The caller disposes it.</summary>
-    internal RsaPublicKeyObject ImportRsaForOneWrap() => ImportRsa();
 
     /// <summary>The ECDH public key object for one derivation (EC members). Dispose the lease after the operation.</summary>
     internal PublicKeyObjectCache.Lease RentEc() =>
         PublicKeyObjectCache.Shared.Rent(this, static m => m.ImportEc(), EcKeyObjectBytes);
 
-    private RsaPublicKeyObject ImportRsa() => RsaPublicKeyObject.Import(PublicKey.Span, KeySizeBytes);
+    /// <summary>A new RSA key object (the cache's import, and the key of one uncached wrap): OpenSSL's d2i read of the
+    /// RSAPublicKey costs a few microseconds, while .NET's import costs several RSA operations (docs/design.md, "Lists
+    /// of 100,000 members"). The caller owns it.</summary>
+    internal RsaPublicKeyObject ImportRsa() => RsaPublicKeyObject.Import(PublicKey.Span, KeySizeBytes);
 
     private EcPublicKeyObject ImportEc()
     {

@@ -36,8 +36,9 @@ public sealed record MimeEntityBytes(IReadOnlyList<GatewayHeader> Headers, byte[
 
 /// <summary>
 /// Signs and encrypts MIME entities for a gateway user. MimeKit brings the entity into a form that survives
-/// transport (7-bit, CRLF: RFC 8551 §3.1.1-3.1.2); the CMS objects are made by SignedCms (signing) and the
-/// project's CMS encryptor (EnvelopedData or AuthEnvelopedData), both on OpenSSL.
+/// transport (7-bit, CRLF: RFC 8551 §3.1.1-3.1.2); the CMS objects are made by the project's own SignedData writer
+/// (<see cref="SignedDataWriter"/>: one hash, the signed attributes, one signature) and its CMS encryptor
+/// (EnvelopedData or AuthEnvelopedData, or <see cref="CmsCbcEnvelope"/> in one pass), all on OpenSSL.
 /// </summary>
 public static class SmimeSigner
 {

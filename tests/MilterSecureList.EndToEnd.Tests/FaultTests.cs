@@ -122,12 +122,7 @@ public sealed class FaultTests(FaultWorld world) : IClassFixture<FaultWorld>
             Swaks s = await world.SendAsync(world["dave"].Address, [FaultWorld.Keyless], post);
             Assert.NotEqual(0, s.ExitCode);
             Assert.Equal("451 4.3.0 temporary failure in list processing, try again later", FinalReply(s));
-            // The daemon logs asynchronously (NLog): wait for the line to reach the file.
-            await Poll.UntilAsync(
-                () => world.MilterLog().Contains("keyless@lists.e2e.test", StringComparison.Ordinal),
-                "the milter log to name keyless@lists.e2e.test",
-                TimeSpan.FromSeconds(5),
-                evidence: () => ListWorld.Tail(world.MilterLog(), 10));
+            await world.WaitForMilterLogAsync("keyless@lists.e2e.test", TimeSpan.FromSeconds(5));
         }
         finally
         {

@@ -133,8 +133,7 @@ public sealed class KeyReleasePostfixTests(KeyReleaseWorld world) : IClassFixtur
             Assert.False(sent.Accepted, sent.ToString());
             Assert.Contains(sent.ServerLines, l => l.Contains("451 4.3.0", StringComparison.Ordinal) && l.Contains("key server", StringComparison.Ordinal));
             Assert.Empty(world.ReceivedNow(subject));
-            await Poll.UntilAsync(() => world.MilterLog().Contains("key server failure, tempfail", StringComparison.Ordinal),
-                "the milter to log the key server failure", evidence: () => ListWorld.Tail(world.MilterLog(), 10));
+            await world.WaitForMilterLogAsync("key server failure, tempfail");
         }
         finally
         {

@@ -79,7 +79,6 @@ public sealed class SplitCopiesTests(SplitWorld world) : IClassFixture<SplitWorl
         }
 
         Assert.Equal(["copy 1 of 3", "copy 2 of 3", "copy 3 of 3"], stamps.Select(h => h[^11..]).Distinct().Order());
-        await Poll.UntilAsync(() => world.MilterLog().Contains("further copies for 3 members queued", StringComparison.Ordinal),
-            "the milter to log the further copies", evidence: () => ListWorld.Tail(world.MilterLog(), 10));
+        await world.WaitForMilterLogAsync("further copies for 3 members queued");
     }
 }

@@ -89,7 +89,7 @@ internal static class RecipientInfoWriter
         bool oaep = member.KeyTransport == CmsKeyTransport.RsaOaepSha256;
         if (!cacheKeyObject)
         {
-            using RsaPublicKeyObject once = member.ImportRsaForOneWrap();
+            using RsaPublicKeyObject once = member.ImportRsa();
             once.Encrypt(key, encryptedKey, oaep);
             return;
         }

@@ -320,6 +320,12 @@ public class ListWorld : IAsyncLifetime
     public static bool HasSubject(SinkMessage m, string subject) =>
         m.Headers.Split('\n').Any(l => l.StartsWith("Subject:", StringComparison.OrdinalIgnoreCase) && l["Subject:".Length..].Trim() == subject);
 
+    /// <summary>Waits (bounded) until the milter's log file contains <paramref name="text"/>: the daemon writes its log
+    /// asynchronously, in batches.</summary>
+    public Task WaitForMilterLogAsync(string text, TimeSpan? timeout = null) =>
+        Poll.UntilAsync(() => MilterLog().Contains(text, StringComparison.Ordinal), $"'{text}' in the milter log", timeout,
+            evidence: () => Tail(MilterLog(), 10));
+
     public string MilterLog()
     {
         string path = Path.Combine(Dir, "milter.log");
