@@ -135,6 +135,78 @@ public class PaddingOracleTests
         Assert.Equal(kind == "good" ? cek : synthetic, key);
     }
 
+    [Theory]
+    [InlineData("first-octet")]
+    [InlineData("label-hash")]
+    [InlineData("non-zero-in-padding")]
+    [InlineData("separator")]
+    [InlineData("masked-seed")]
+    [InlineData("key-too-short")]
+    [InlineData("key-too-long")]
+    [InlineData("good")]
+    public void OaepDecodingAcceptsOnlyAKeyOfTheExpectedLength(string kind)
+    {
+        byte[] kdk = RandomNumberGenerator.GetBytes(32);
+        byte[] cek = RandomNumberGenerator.GetBytes(32);
+        byte[] label = [];
+        byte[] message = kind switch { "key-too-short" => cek[..31], "key-too-long" => [0x42, .. cek], _ => cek };
+        byte[] em = EncodeOaepSha256(message, kind == "label-hash" ? "other"u8.ToArray() : label, 256, dbEdit: kind switch
+        {
+            "non-zero-in-padding" => d => d[40] = 0x01,
+            "separator" => d => d[d.Length - message.Length - 1] = 0x02,
+            _ => null,
+        });
+        switch (kind)
+        {
+            case "first-octet": em[0] = 0x01; break;
+            case "masked-seed": em[7] ^= 0x80; break;
+        }
+
+        Assert.Equal(256, em.Length);
+        byte[] key = new byte[32];
+        KeyTransportDecoder.DecodeOaep(em, kdk, RsaesOaepParamsAsn.Decode(RsaesOaepParamsAsn.Sha256Encoded), key);
+        byte[] synthetic = new byte[32];
+        KeyTransportDecoder.SyntheticKey(kdk, 256, synthetic);
+        Assert.Equal(kind == "good" ? cek : synthetic, key);
+    }
+
+    public static TheoryData<string> OaepHashes => new() { "SHA1", "SHA256", "SHA384", "SHA512" };
+
+    [Theory]
+    [MemberData(nameof(OaepHashes))]
+    public void OaepDecodingRecoversWhatDotnetEncryptedWithEachHash(string hashName)
+    {
+        // The sender's side is .NET's (OpenSSL's) OAEP encoder; RSADP then our decoder, for every hash a sender may name.
+        TestIdentity list = s_pki.Get("list-rsa", "rsa");
+        using var rsa = new RsaDecryptionPrimitive((RSA)list.Key);
+        using RSA pub = list.Certificate.GetRSAPublicKey()!;
+        var name = new HashAlgorithmName(hashName);
+        byte[] cek = RandomNumberGenerator.GetBytes(32);
+        byte[] c = pub.Encrypt(cek, RSAEncryptionPadding.CreateOaep(name));
+        byte[] em = new byte[256];
+        Assert.True(rsa.TryDecrypt(c, em));
+        string oid = hashName switch { "SHA1" => Oids.Sha1, "SHA256" => Oids.Sha256, "SHA384" => Oids.Sha384, _ => Oids.Sha512 };
+        var parameters = new RsaesOaepParamsAsn(oid, oid, []);
+        byte[] key = new byte[32];
+        KeyTransportDecoder.DecodeOaep(em, RandomNumberGenerator.GetBytes(32), parameters, key);
+        Assert.Equal(cek, key);
+
+        // One bit of the ciphertext changed: a synthetic key, no exception.
+        c[^1] ^= 0x01;
+        Assert.True(rsa.TryDecrypt(c, em));
+        KeyTransportDecoder.DecodeOaep(em, RandomNumberGenerator.GetBytes(32), parameters, key);
+        Assert.NotEqual(cek, key);
+    }
+
+    [Fact]
+    public void OaepWithAKeyThatCannotFitIsRefusedAsUnsupported()
+    {
+        // 1024-bit modulus, SHA-512: k - 2h - 2 = 126 - 128 < 32 bytes; a public fact, refused before any secret is read.
+        var parameters = new RsaesOaepParamsAsn(Oids.Sha512, Oids.Sha512, []);
+        var e = Assert.Throws<CmsRewrapException>(() => KeyTransportDecoder.DecodeOaep(new byte[128], new byte[32], parameters, new byte[32]));
+        Assert.Equal(CmsRewrapFailure.UnsupportedAlgorithm, e.Reason);
+    }
+
     [Fact]
     public void BadOaepGivesTheSameSyntheticKeyAsBadPkcs1()
     {
@@ -253,6 +325,35 @@ public class PaddingOracleTests
         message.CopyTo(em, k - message.Length);
         return em;
     }
+
+    /// <summary>RSAES-OAEP-ENCODE with SHA-256 and MGF1-SHA-256 (RFC 8017 §7.1.1 step 2), written independently of the
+    /// decoder under test; <paramref name="dbEdit"/> changes DB before it is masked.</summary>
+    private static byte[] EncodeOaepSha256(byte[] message, byte[] label, int k, Action<byte[]>? dbEdit)
+    {
+        const int h = 32;
+        byte[] db = new byte[k - h - 1];
+        SHA256.HashData(label).CopyTo(db, 0);
+        db[db.Length - message.Length - 1] = 0x01;
+        message.CopyTo(db, db.Length - message.Length);
+        dbEdit?.Invoke(db);
+        byte[] seed = RandomNumberGenerator.GetBytes(h);
+        byte[] maskedDb = Xor(db, Mgf1Sha256(seed, db.Length));
+        byte[] maskedSeed = Xor(seed, Mgf1Sha256(maskedDb, h));
+        return [0x00, .. maskedSeed, .. maskedDb];
+    }
+
+    private static byte[] Mgf1Sha256(byte[] seed, int length)
+    {
+        var mask = new List<byte>();
+        for (int c = 0; mask.Count < length; c++)
+        {
+            mask.AddRange(SHA256.HashData([.. seed, (byte)(c >> 24), (byte)(c >> 16), (byte)(c >> 8), (byte)c]));
+        }
+
+        return mask.Take(length).ToArray();
+    }
+
+    private static byte[] Xor(byte[] a, byte[] b) => a.Zip(b, (x, y) => (byte)(x ^ y)).ToArray();
 
     /// <summary>A ciphertext whose decryption is not PKCS#1 v1.5 conforming (checked against the private key).</summary>
     private static byte[] NonConformingCiphertext(RSA privateKey)

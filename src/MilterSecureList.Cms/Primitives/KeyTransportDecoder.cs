@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text;
 using MilterSecureList.Cms.Asn1;
 using Org.BouncyCastle.Crypto;
-using Org.BouncyCastle.Crypto.Encodings;
 
 namespace MilterSecureList.Cms.Primitives;
 
@@ -47,46 +46,82 @@ internal static class KeyTransportDecoder
         SelectOrSynthetic(em[(k - key.Length)..], good, kdk, k, key);
     }
 
-    /// <summary>RSAES-OAEP decoding (RFC 8017 §7.1.2 step 3) with any hash, MGF1 hash and label. BouncyCastle's
-    /// OaepEncoding checks the padding; its exception on failure is folded into the same synthetic-key selection.</summary>
+    /// <summary>RSAES-OAEP decoding (RFC 8017 §7.1.2 step 3) with any allowed hash, MGF1 hash and label, for a key of
+    /// exactly <paramref name="key"/>.Length bytes: EM = Y || maskedSeed || maskedDB, DB = lHash' || PS (zero octets)
+    /// || 0x01 || key. Because the key length is known, the 0x01 separator has one fixed place, so every check is a
+    /// comparison at a public offset folded into one mask, as in <see cref="DecodePkcs1"/>: no branch, exception or
+    /// early exit depends on the padding (a library decoder that throws on bad padding would make its own timing
+    /// oracle).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.NoOptimization)]
     public static void DecodeOaep(ReadOnlySpan<byte> em, ReadOnlySpan<byte> kdk, RsaesOaepParamsAsn parameters, Span<byte> key)
     {
         int k = em.Length;
-        byte[] block = GC.AllocateArray<byte>(k - 1, pinned: true);
-        em[1..].CopyTo(block);
-        var oaep = new OaepEncoding(new EncodedMessage(block, k), Digests.Create(parameters.HashAlgorithm),
-            Digests.Create(parameters.MaskGenHashAlgorithm), parameters.Label);
-        oaep.Init(false, null);
-        byte[] candidate = GC.AllocateArray<byte>(key.Length, pinned: true);
-        int good;
-        byte[]? decoded = null;
+        IDigest hash = Digests.Create(parameters.HashAlgorithm);
+        IDigest mgfHash = Digests.Create(parameters.MaskGenHashAlgorithm);
+        int h = hash.GetDigestSize();
+        int dbLength = k - h - 1;
+        int separator = dbLength - key.Length - 1;
+        if (separator < h)
+        {
+            // Public facts (modulus, hash and content-cipher key length): RFC 8017 §7.1.1 step 1b.
+            throw new CmsRewrapException(CmsRewrapFailure.UnsupportedAlgorithm, $"a {key.Length}-byte content key does not fit RSAES-OAEP with a {h}-byte hash under a {k * 8}-bit RSA key");
+        }
+
+        byte[] seed = GC.AllocateArray<byte>(h, pinned: true);
+        byte[] db = GC.AllocateArray<byte>(dbLength, pinned: true);
+        byte[] lHash = new byte[h];
         try
         {
-            try
+            // seed = maskedSeed XOR MGF1(maskedDB, hLen); DB = maskedDB XOR MGF1(seed, k - hLen - 1).
+            Mgf1Xor(mgfHash, em[(1 + h)..], em.Slice(1, h), seed);
+            Mgf1Xor(mgfHash, seed, em[(1 + h)..], db);
+
+            hash.BlockUpdate(parameters.Label, 0, parameters.Label.Length);
+            hash.DoFinal(lHash, 0);
+
+            int difference = em[0];
+            for (int i = 0; i < h; i++)
             {
-                // The input only sizes the block; EncodedMessage hands back EM without its leading octet.
-                decoded = oaep.ProcessBlock(new byte[k], 0, k);
-                good = LengthMask(decoded.Length, key.Length);
-                decoded.AsSpan(0, Math.Min(decoded.Length, key.Length)).CopyTo(candidate);
-            }
-            catch (InvalidCipherTextException)
-            {
-                good = 0;
+                difference |= db[i] ^ lHash[i];
             }
 
-            // RFC 8017 §7.1.2 step 3g: the leading octet Y must be zero; checked here, without a branch.
-            good &= IsZero(em[0]);
-            SelectOrSynthetic(candidate, good, kdk, k, key);
+            for (int i = h; i < separator; i++)
+            {
+                difference |= db[i];
+            }
+
+            difference |= db[separator] ^ 0x01;
+            SelectOrSynthetic(db.AsSpan(separator + 1), IsZero(difference), kdk, k, key);
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(block);
-            CryptographicOperations.ZeroMemory(candidate);
-            if (decoded is not null)
+            CryptographicOperations.ZeroMemory(seed);
+            CryptographicOperations.ZeroMemory(db);
+        }
+    }
+
+    /// <summary>destination = masked XOR MGF1(mgfSeed, masked.Length) (RFC 8017 Appendix B.2.1): Hash(mgfSeed ||
+    /// C) for a 32-bit big-endian counter C = 0, 1, ..., the mask truncated to the length needed.</summary>
+    private static void Mgf1Xor(IDigest digest, ReadOnlySpan<byte> mgfSeed, ReadOnlySpan<byte> masked, Span<byte> destination)
+    {
+        int h = digest.GetDigestSize();
+        Span<byte> counter = stackalloc byte[4];
+        Span<byte> block = stackalloc byte[64];
+        block = block[..h];
+        for (int done = 0, c = 0; done < masked.Length; done += h, c++)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(counter, c);
+            digest.BlockUpdate(mgfSeed);
+            digest.BlockUpdate(counter);
+            digest.DoFinal(block);
+            int n = Math.Min(h, masked.Length - done);
+            for (int i = 0; i < n; i++)
             {
-                CryptographicOperations.ZeroMemory(decoded);
+                destination[done + i] = (byte)(masked[done + i] ^ block[i]);
             }
         }
+
+        CryptographicOperations.ZeroMemory(block);
     }
 
     /// <summary>The last <paramref name="key"/>.Length octets of PRF(KDK, "message", 8k): the synthetic key.</summary>
@@ -149,27 +184,4 @@ internal static class KeyTransportDecoder
     /// <summary>All-ones when <paramref name="value"/> (0..255 or any int) is zero, else zero, without a branch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int IsZero(int value) => (int)(((uint)value | (uint)-value) >> 31) - 1;
-
-    private static int LengthMask(int actual, int expected) => IsZero(actual ^ expected);
-
-    /// <summary>The RSA "engine" OaepEncoding decodes from: EM computed beforehand by OpenSSL, without its leading
-    /// octet (BouncyCastle's own engines return the integer's k-1 low-order octets the same way).</summary>
-    private sealed class EncodedMessage(byte[] block, int modulusLength) : IAsymmetricBlockCipher
-    {
-        public string AlgorithmName => "RSA";
-
-        public void Init(bool forEncryption, ICipherParameters parameters)
-        {
-            if (forEncryption)
-            {
-                throw new NotSupportedException("decoding only");
-            }
-        }
-
-        public int GetInputBlockSize() => modulusLength;
-
-        public int GetOutputBlockSize() => modulusLength - 1;
-
-        public byte[] ProcessBlock(byte[] inBuf, int inOff, int inLen) => block;
-    }
 }
