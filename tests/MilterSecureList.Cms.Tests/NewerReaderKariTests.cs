@@ -54,7 +54,7 @@ public sealed class NewerReader : IDisposable
         using var dir = new TempDir();
         File.WriteAllBytes(dir.File("in"), der);
         ToolResult r = Tool.Run(NewerReaders.Tool("cmsutil"), ["-D", "-i", dir.File("in"), "-o", dir.File("out"), "-d", _nssDb, "-p", ""]);
-        return r.ExitCode == 0 ? (File.ReadAllBytes(dir.File("out")), "") : (null, $"cmsutil 3.110 as {Member.Name} exited {r.ExitCode}: {r.StdErr.Trim()}");
+        return r.ExitCode == 0 ? (File.ReadAllBytes(dir.File("out")), "") : (null, $"cmsutil (libnss3 {NewerReaders.PackageVersion("libnss3")}) as {Member.Name} exited {r.ExitCode}: {r.StdErr.Trim()}");
     }
 
     /// <summary>gpgsm 2.4 <c>--decrypt</c>, judged by its status line DECRYPTION_OKAY (what gpgme and mail clients act on).
@@ -68,7 +68,7 @@ public sealed class NewerReader : IDisposable
             ["--batch", "--status-fd", "1", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "-d", "-o", dir.File("out"), dir.File("in")],
             stdin: Password + "\n", env: GpgEnv);
         bool ok = r.StdOut.Split('\n').Any(l => l.Trim() == "[GNUPG:] DECRYPTION_OKAY") && File.Exists(dir.File("out"));
-        return ok ? (File.ReadAllBytes(dir.File("out")), "") : (null, $"gpgsm 2.4 as {Member.Name} exited {r.ExitCode}: {r.StdErr.Trim()} | status: {r.StdOut.Trim()}");
+        return ok ? (File.ReadAllBytes(dir.File("out")), "") : (null, $"gpgsm {NewerReaders.PackageVersion("gpgsm")} as {Member.Name} exited {r.ExitCode}: {r.StdErr.Trim()} | status: {r.StdOut.Trim()}");
     }
 
     public void Dispose()
@@ -156,6 +156,13 @@ public class NewerReaderKariTests : IClassFixture<NewerReaderFixture>
         Assert.Equal(plain, read.Plain);
     }
 
+    private void AssertBothRead(byte[] plain, byte[] post, TestIdentity member)
+    {
+        NewerReader reader = _readers.For(member);
+        AssertReads(plain, reader.Cmsutil(post));
+        AssertReads(plain, reader.Gpgsm(post));
+    }
+
     [Fact]
     public void MembersInsideSharedKarisReadWithNss3110()
     {
@@ -197,9 +204,7 @@ public class NewerReaderKariTests : IClassFixture<NewerReaderFixture>
     {
         // NSS 3.87 rejects such a whole message (GpgsmNssInteropTests); NSS 3.110 must not.
         (byte[] plain, byte[] post) = RekeyedPost("RSA member beside karis", shared: true);
-        NewerReader reader = _readers.For(Rsa);
-        AssertReads(plain, reader.Cmsutil(post));
-        AssertReads(plain, reader.Gpgsm(post));
+        AssertBothRead(plain, post, Rsa);
     }
 
     [Fact]
@@ -211,9 +216,7 @@ public class NewerReaderKariTests : IClassFixture<NewerReaderFixture>
         {
             Assert.Equal(0, Position(post, m).Index);
             Assert.Equal(1, Position(post, m).Count);
-            NewerReader reader = _readers.For(m);
-            AssertReads(plain, reader.Cmsutil(post));
-            AssertReads(plain, reader.Gpgsm(post));
+            AssertBothRead(plain, post, m);
         }
     }
 
@@ -224,8 +227,7 @@ public class NewerReaderKariTests : IClassFixture<NewerReaderFixture>
         NewerReader outsider = _readers.For(s_pki.Get("outsider-ec", "p256"));
         Assert.Null(outsider.Cmsutil(post).Plain);
         Assert.Null(outsider.Gpgsm(post).Plain);
-        // The same post, the same readers, a member's key: read (so the failure above is the key, not the reader).
-        AssertReads(plain, _readers.For(P256[1]).Cmsutil(post));
-        AssertReads(plain, _readers.For(P256[0]).Gpgsm(post));
+        // The same post, the same readers, the first member's key: read (so the failure above is the key, not the reader).
+        AssertBothRead(plain, post, P256[0]);
     }
 }
