@@ -62,8 +62,13 @@ fetch() { # URL-PATH FILE
 
 # 1. The suite's release file, signed by Debian's archive keys.
 fetch "dists/$suite/InRelease" "$work/InRelease"
-gpgv --quiet --keyring "$keyring" --output "$work/Release" "$work/InRelease" 2>"$work/gpgv.log" \
-    || die "the $suite InRelease signature does not verify against $keyring: $(tr '\n' ' ' <"$work/gpgv.log")"
+# As apt judges it: at least one good signature by a key of the keyring, and none bad, expired or revoked. (gpgv
+# itself also fails when one of the archive's signatures is by a key the keyring does not hold yet.)
+gpgv --status-fd 3 --keyring "$keyring" --output "$work/Release" "$work/InRelease" 3>"$work/gpgv.status" 2>"$work/gpgv.log" || true
+if ! grep -q '^\[GNUPG:\] VALIDSIG ' "$work/gpgv.status" \
+    || grep -qE '^\[GNUPG:\] (BADSIG|EXPSIG|EXPKEYSIG|REVKEYSIG) ' "$work/gpgv.status" || [ ! -s "$work/Release" ]; then
+    die "the $suite InRelease signature does not verify against $keyring: $(tr '\n' ' ' <"$work/gpgv.log")"
+fi
 grep -qx "Codename: $suite" "$work/Release" || die "the signed release file is not for $suite"
 
 # 2. The package index, checked against the SHA-256 the signed release file gives.
@@ -97,7 +102,7 @@ unpack() { # TREE PACKAGE...
 unpack nss "${nss_packages[@]}"
 unpack gnupg "${gnupg_packages[@]}"
 # InRelease stays beside VERSIONS, so what was fetched can be checked again later with gpgv.
-rm -f "$work/Packages" "$work/Packages.xz" "$work/Release" "$work/gpgv.log"
+rm -f "$work/Packages" "$work/Packages.xz" "$work/Release" "$work/gpgv.log" "$work/gpgv.status"
 
 # 4. Wrappers. Each finds its tree from its own location, so the cache can move.
 mkdir -p "$work/bin"
