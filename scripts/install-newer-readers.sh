@@ -21,7 +21,7 @@ set -euo pipefail
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=trixie
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-layout=1 # bump when the directory layout below changes, so older caches are rebuilt
+layout=2 # bump when the directory layout below changes, so older caches are rebuilt
 nss_packages=(libnss3 libnss3-tools)
 gnupg_packages=(gpgsm gpg-agent gpgconf libgcrypt20 libgpg-error0 libassuan9 libksba8 libnpth0t64
                 libreadline8t64 libtinfo6 libc6 libgcc-s1)
@@ -101,8 +101,9 @@ unpack() { # TREE PACKAGE...
 }
 unpack nss "${nss_packages[@]}"
 unpack gnupg "${gnupg_packages[@]}"
-# InRelease stays beside VERSIONS, so what was fetched can be checked again later with gpgv.
-rm -f "$work/Packages" "$work/Packages.xz" "$work/Release" "$work/gpgv.log" "$work/gpgv.status"
+# InRelease and Packages.xz stay beside VERSIONS: what was fetched can be checked again later with gpgv and
+# sha256sum, and the tests replay them to prove that a tampered file is refused (NewerReadersFetchTests).
+rm -f "$work/Packages" "$work/Release" "$work/gpgv.log" "$work/gpgv.status"
 
 # 4. Wrappers. Each finds its tree from its own location, so the cache can move.
 mkdir -p "$work/bin"

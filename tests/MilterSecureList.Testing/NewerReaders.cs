@@ -21,13 +21,19 @@ public static class NewerReaders
     /// <summary>Full path of one wrapper (cmsutil, certutil, pk12util, gpgsm, gpg-agent, gpgconf).</summary>
     public static string Tool(string name)
     {
-        string path = Path.Combine(Directory, "bin", name);
+        return CachedFile(Path.Combine("bin", name));
+    }
+
+    /// <summary>A file the script keeps in the cache (InRelease, Packages.xz, VERSIONS).</summary>
+    public static string CachedFile(string name)
+    {
+        string path = Path.Combine(Directory, name);
         return File.Exists(path) ? path : throw new InvalidOperationException($"{path} is missing: remove {Directory} and run {InstallScript} again");
     }
 
     /// <summary>The Debian version the script recorded for <paramref name="package"/> (e.g. "2:3.110-1+deb13u5" for libnss3).</summary>
     public static string PackageVersion(string package) =>
-        File.ReadLines(Path.Combine(Directory, "VERSIONS"))
+        File.ReadLines(CachedFile("VERSIONS"))
             .Select(l => l.Split(' '))
             .Where(f => f.Length >= 2 && f[0] == package)
             .Select(f => f[1])
