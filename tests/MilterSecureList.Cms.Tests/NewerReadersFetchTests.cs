@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using MilterSecureList.Cms.Tests.Infrastructure;
 using MilterSecureList.Testing;
@@ -14,45 +15,58 @@ public sealed class NewerReadersFetchTests : IDisposable
 {
     private const string Index = "dists/trixie/main/binary-amd64/Packages.xz";
     private readonly TempDir _dir = new();
-    private readonly HttpListener _mirror = new();
     private readonly Dictionary<string, byte[]> _files = new(StringComparer.Ordinal);
-    private readonly int _port = ExternalTool.FreeTcpPort();
+    private readonly TcpListener _mirror = new(IPAddress.Loopback, 0); // port 0: nothing else can hold it
+    private readonly CancellationTokenSource _stop = new();
 
     public NewerReadersFetchTests()
     {
         _files["dists/trixie/InRelease"] = File.ReadAllBytes(NewerReaders.CachedFile("InRelease"));
         _files[Index] = File.ReadAllBytes(NewerReaders.CachedFile("Packages.xz"));
-        _mirror.Prefixes.Add($"http://127.0.0.1:{_port}/");
         _mirror.Start();
         _ = ServeAsync();
     }
 
+    private int Port => ((IPEndPoint)_mirror.LocalEndpoint).Port;
+
+    // Just enough HTTP/1.1 for curl: one GET per connection, the file or 404, then close.
     private async Task ServeAsync()
     {
-        while (_mirror.IsListening)
+        while (!_stop.IsCancellationRequested)
         {
-            HttpListenerContext c;
+            TcpClient client;
             try
             {
-                c = await _mirror.GetContextAsync().ConfigureAwait(false);
+                client = await _mirror.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
             {
                 return; // stopped
             }
 
-            string path = c.Request.Url!.AbsolutePath.TrimStart('/');
-            if (_files.TryGetValue(path, out byte[]? body))
+            using (client)
             {
-                c.Response.ContentLength64 = body.Length;
-                await c.Response.OutputStream.WriteAsync(body).ConfigureAwait(false);
-            }
-            else
-            {
-                c.Response.StatusCode = 404;
-            }
+                NetworkStream stream = client.GetStream();
+                var request = new StringBuilder();
+                var buffer = new byte[4096];
+                while (!request.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+                {
+                    int n = await stream.ReadAsync(buffer).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        break;
+                    }
 
-            c.Response.Close();
+                    request.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                }
+
+                string[] line = request.ToString().Split("\r\n")[0].Split(' ');
+                string path = line.Length > 1 ? line[1].TrimStart('/') : "";
+                byte[] body = _files.GetValueOrDefault(path) ?? [];
+                string status = _files.ContainsKey(path) ? "200 OK" : "404 Not Found";
+                await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 {status}\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n")).ConfigureAwait(false);
+                await stream.WriteAsync(body).ConfigureAwait(false);
+            }
         }
     }
 
@@ -61,7 +75,7 @@ public sealed class NewerReadersFetchTests : IDisposable
         string dest = _dir.File("readers");
         ToolResult r = ExternalTool.Run("bash", [Path.Combine(DaemonProcess.RepositoryRoot(), NewerReaders.InstallScript)], new ToolOptions
         {
-            Environment = new Dictionary<string, string> { ["SECURELIST_READERS_DIR"] = dest, ["DEBIAN_MIRROR"] = $"http://127.0.0.1:{_port}" },
+            Environment = new Dictionary<string, string> { ["SECURELIST_READERS_DIR"] = dest, ["DEBIAN_MIRROR"] = $"http://127.0.0.1:{Port}" },
             Timeout = TimeSpan.FromSeconds(60),
         });
         return (r, dest);
@@ -116,8 +130,9 @@ public sealed class NewerReadersFetchTests : IDisposable
 
     public void Dispose()
     {
+        _stop.Cancel();
         _mirror.Stop();
-        _mirror.Close();
+        _stop.Dispose();
         _dir.Dispose();
     }
 }
