@@ -9,6 +9,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
 
 bash scripts/install-deps.sh
+# NSS 3.110 and gpgsm 2.4 from Debian 13, unpacked into a cache (not installed) for the EC reader tests.
+bash scripts/install-newer-readers.sh
 dotnet restore MilterSecureList.sln --nologo -v q
 dotnet build MilterSecureList.sln -c Release --no-restore --nologo -v q -clp:ErrorsOnly
 
