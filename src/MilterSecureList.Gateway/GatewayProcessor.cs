@@ -38,7 +38,7 @@ public sealed class GatewayProcessor
         _notifier = notifier;
         _directory = directory;
         Options = options;
-        _verifier = new SmimeVerifier(anchors, time);
+        _verifier = new SmimeVerifier(anchors, time, _certificates);
         _time = time;
         _logger = logger;
     }
@@ -51,7 +51,7 @@ public sealed class GatewayProcessor
 
     /// <summary>SIGHUP: new trust anchors for signatures checked from now on. The caller keeps the old anchors
     /// alive until no message can still be using them (the daemon disposes them when it stops).</summary>
-    public void UseTrustAnchors(TrustAnchors anchors) => _verifier = new SmimeVerifier(anchors, _time);
+    public void UseTrustAnchors(TrustAnchors anchors) => _verifier = new SmimeVerifier(anchors, _time, _certificates);
 
     // ---- envelope ---------------------------------------------------------------------------
 
