@@ -334,10 +334,11 @@ public sealed class GatewayProcessor
         }
 
         (GatewayUser reader, X509Certificate2 readerCertificate) = readers[0];
-        byte[] plain;
+        PooledPlaintext plain;
         try
         {
-            plain = CmsDecryptor.Decrypt(cms, DecryptionKey(reader, readerCertificate));
+            // Into a pooled buffer, zeroed when it goes back: the entity parsed from it is the only new copy.
+            plain = CmsDecryptor.DecryptPooled(cms, DecryptionKey(reader, readerCertificate));
         }
         catch (CmsRewrapException e)
         {
@@ -347,15 +348,24 @@ public sealed class GatewayProcessor
 
         GatewayLog.Decrypted(_logger, queueId, reader.Address, messageId);
         MimeEntityBytes inner;
-        byte[] crlf = MessageText.CrlfArray(plain);
-        try
+        using (plain)
         {
-            inner = MimeEntityBytes.Parse(crlf);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(plain);
-            CryptographicOperations.ZeroMemory(crlf);
+            if (MessageText.IsCrlf(plain.Span))
+            {
+                inner = MimeEntityBytes.Parse(plain.Span);
+            }
+            else
+            {
+                byte[] crlf = MessageText.ToCrlf(plain.Span);
+                try
+                {
+                    inner = MimeEntityBytes.Parse(crlf);
+                }
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(crlf);
+                }
+            }
         }
 
         string? innerResult = null;

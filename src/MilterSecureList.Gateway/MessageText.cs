@@ -68,7 +68,7 @@ internal static class MessageText
             : ToCrlf(data.Span);
 
     /// <summary>Every CR is followed by LF and every LF preceded by CR.</summary>
-    private static bool IsCrlf(ReadOnlySpan<byte> data)
+    internal static bool IsCrlf(ReadOnlySpan<byte> data)
     {
         int i = data.IndexOfAny((byte)'\r', (byte)'\n');
         while (i >= 0)
