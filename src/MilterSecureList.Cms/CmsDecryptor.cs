@@ -66,17 +66,20 @@ public static class CmsDecryptor
     }
 }
 
-/// <summary>Plaintext in a buffer rented from the shared pool; disposing zeroes it and gives it back.</summary>
+/// <summary>Plaintext in a buffer rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/> (its first LENGTH
+/// bytes); disposing zeroes it and gives it back.</summary>
 public sealed class PooledPlaintext : IDisposable
 {
     private byte[]? _buffer;
     private readonly int _length;
 
-    internal PooledPlaintext(byte[] buffer, int length)
+    public PooledPlaintext(byte[] buffer, int length)
     {
         _buffer = buffer;
         _length = length;
     }
+
+    public ReadOnlyMemory<byte> Memory => (_buffer ?? throw new ObjectDisposedException(nameof(PooledPlaintext))).AsMemory(0, _length);
 
     public ReadOnlySpan<byte> Span => (_buffer ?? throw new ObjectDisposedException(nameof(PooledPlaintext))).AsSpan(0, _length);
 
