@@ -26,8 +26,6 @@ namespace MilterSecureList.Gateway;
 /// </summary>
 internal static class SignedDataVerifier
 {
-    private const string ContentTypeAttribute = "1.2.840.113549.1.9.3";
-    private const string MessageDigestAttribute = "1.2.840.113549.1.9.4";
     private const string RsassaPss = "1.2.840.113549.1.1.10";
     private static readonly Asn1Tag s_context0 = new(TagClass.ContextSpecific, 0);
     private static readonly Asn1Tag s_context0Constructed = new(TagClass.ContextSpecific, 0, isConstructed: true);
@@ -299,7 +297,7 @@ internal static class SignedDataVerifier
                 AsnReader values = attribute.ReadSetOf(skipSortOrderValidation: true);
                 switch (type)
                 {
-                    case ContentTypeAttribute:
+                    case SignedDataWriter.ContentTypeAttribute:
                         contentTypes++;
                         if (values.ReadObjectIdentifier() != contentType || values.HasData)
                         {
@@ -307,7 +305,7 @@ internal static class SignedDataVerifier
                         }
 
                         break;
-                    case MessageDigestAttribute:
+                    case SignedDataWriter.MessageDigestAttribute:
                         digests++;
                         if (!ReadOctets(values).Span.SequenceEqual(digest) || values.HasData)
                         {
