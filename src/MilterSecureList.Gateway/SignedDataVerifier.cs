@@ -61,7 +61,7 @@ internal static class SignedDataVerifier
                 parsed.Add(certificate);
                 included.Add(certificate.Certificate);
             }
-            catch (CryptographicException)
+            catch (Exception e) when (e is CryptographicException or ArgumentException)
             {
                 // An unreadable certificate is no signer and no link of a chain: left out.
             }

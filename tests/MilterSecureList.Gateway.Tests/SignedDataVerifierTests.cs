@@ -118,6 +118,8 @@ public sealed class SignedDataVerifierTests : IDisposable
         Assert.Equal(SignedDataProblem.Unreadable, Ours("not DER at all"u8.ToArray(), detached: true).Problem);
         Assert.Equal(SignedDataProblem.NoCertificate, Ours(Crafted("no certificates"), detached: true).Problem);
         Assert.Equal(SignedDataProblem.NoSigner, Ours(Crafted("no signer"), detached: true).Problem);
+        // A certificate that is not one is left out: the signer then has none.
+        Assert.Equal(SignedDataProblem.NoCertificate, Ours(Crafted("junk certificate"), detached: true).Problem);
     }
 
     private SignedDataCheck Ours(byte[] encoded, bool detached, byte[]? content = null) =>
@@ -198,7 +200,11 @@ public sealed class SignedDataVerifierTests : IDisposable
                     w.WriteObjectIdentifier(Oids.Data);
                 }
 
-                if (kind != "no certificates")
+                if (kind == "junk certificate")
+                {
+                    w.WriteEncodedValue(Tlv(0xA0, [0x30, 0x03, 0x02, 0x01, 0x00]));
+                }
+                else if (kind != "no certificates")
                 {
                     w.WriteEncodedValue(Tlv(0xA0, signer.Certificate.RawData));
                 }
