@@ -6,7 +6,8 @@ using MilterSecureList.Cms.Primitives;
 namespace MilterSecureList.Cms;
 
 /// <summary>Member-side decryption of ordinary S/MIME (ktri or kari; EnvelopedData or AuthEnvelopedData) and,
-/// through <see cref="DoubleWrap.Decrypt"/>, of double-wrapped messages. For the member tool, not the milter.</summary>
+/// through <see cref="DoubleWrap.Decrypt"/>, of double-wrapped messages: for the member tool and the gateway's
+/// inbound mail, never the re-key path (which does not touch the content).</summary>
 public static class CmsDecryptor
 {
     /// <summary>Decrypt an ordinary S/MIME ContentInfo addressed (ktri or kari) to <paramref name="certificate"/>.</summary>
@@ -63,32 +64,5 @@ public static class CmsDecryptor
 
         throw new CmsRewrapException(CmsRewrapFailure.NotForThisList,
             $"the message has no RecipientInfo for certificate {me.Sha256Fingerprint}");
-    }
-}
-
-/// <summary>Plaintext in a buffer rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/> (its first LENGTH
-/// bytes); disposing zeroes it and gives it back.</summary>
-public sealed class PooledPlaintext : IDisposable
-{
-    private byte[]? _buffer;
-    private readonly int _length;
-
-    public PooledPlaintext(byte[] buffer, int length)
-    {
-        _buffer = buffer;
-        _length = length;
-    }
-
-    public ReadOnlyMemory<byte> Memory => (_buffer ?? throw new ObjectDisposedException(nameof(PooledPlaintext))).AsMemory(0, _length);
-
-    public ReadOnlySpan<byte> Span => (_buffer ?? throw new ObjectDisposedException(nameof(PooledPlaintext))).AsSpan(0, _length);
-
-    public void Dispose()
-    {
-        if (_buffer is { } buffer)
-        {
-            _buffer = null;
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
-        }
     }
 }
