@@ -43,8 +43,13 @@ internal sealed class ParsedCertificate(X509Certificate2 certificate)
     private readonly DateTimeOffset _notAfter = certificate.NotAfter.ToUniversalTime();
     private CmsRecipient? _pkcs1;
     private CmsRecipient? _oaep;
+    private AsymmetricAlgorithm? _verificationKey;
 
     public X509Certificate2 Certificate { get; } = certificate;
+
+    /// <summary>The public key to check this certificate's signatures with (RSA or ECDSA; null for another kind),
+    /// imported once. Verifying runs one OpenSSL context per call, so threads share the key.</summary>
+    public AsymmetricAlgorithm? VerificationKey => _verificationKey ??= (AsymmetricAlgorithm?)Certificate.GetRSAPublicKey() ?? Certificate.GetECDsaPublicKey();
 
     /// <summary>What <see cref="CertificateInspector.Check"/> would say at NOW, without parsing the key again.</summary>
     public bool IsUsableAt(DateTimeOffset now) => _keyCheck.IsUsable && now >= _notBefore && now <= _notAfter;

@@ -20,6 +20,11 @@ public interface IGatewayDirectory
     /// <summary>The user's private key, an <see cref="RSA"/> or an <see cref="ECDsa"/> (EC keys sign as ECDSA and
     /// decrypt by ECDH with the same key material); owned by the directory (callers must not dispose it).</summary>
     AsymmetricAlgorithm GetPrivateKey(GatewayUser user, X509Certificate2 certificate);
+
+    /// <summary>True when the lookups an envelope address needs (the user and, with CERTIFICATE, for a non-user the
+    /// certificate to encrypt to) are answered from memory now, without reading the database: the milter then answers
+    /// MAIL and RCPT on the thread that read them (docs/design.md, "Gateway performance"). False when unsure.</summary>
+    bool AnswersFromMemory(string address, bool certificate) => false;
 }
 
 /// <summary>
@@ -68,6 +73,23 @@ public sealed class StoreGatewayDirectory : IGatewayDirectory, IDisposable
         return snapshot is null
             ? _store.FindEncryptionCertificate(address, now)
             : GatewayStore.ChooseForEncryption(snapshot.Certificates.GetOrAdd(EmailAddress.Normalize(address), _store.GetCertificates), now);
+    }
+
+    public bool AnswersFromMemory(string address, bool certificate)
+    {
+        // A second of margin: the change counter must not fall due between this answer and the lookups it promises.
+        if (_changes is null || !_changes.TryPeek(TimeSpan.FromSeconds(1), out long generation) || _snapshot is not { } snapshot || snapshot.Generation != generation)
+        {
+            return false;
+        }
+
+        string key = EmailAddress.Normalize(address);
+        if (!snapshot.Users.TryGetValue(key, out GatewayUser? user))
+        {
+            return false;
+        }
+
+        return user is not null || !certificate || (snapshot.Certificates.ContainsKey(key) && (_listCertificate is null || snapshot.Lists.ContainsKey(key)));
     }
 
     public HarvestOutcome Harvest(string address, X509Certificate2 certificate, byte[]? capabilities)
@@ -210,6 +232,15 @@ public sealed class DirectoryChangeCounter(Func<long> read, TimeSpan refresh, Ti
 
             return _generation;
         }
+    }
+
+    /// <summary>The counter as last read, when <see cref="Current"/> would not read it again for at least MARGIN.</summary>
+    public bool TryPeek(TimeSpan margin, out long generation)
+    {
+        // The due time first: Current() writes the generation before it, so this generation is at least as new.
+        long due = Volatile.Read(ref _dueTimestamp);
+        generation = Volatile.Read(ref _generation);
+        return due != long.MinValue && time.GetTimestamp() + (long)(margin.TotalSeconds * time.TimestampFrequency) < due;
     }
 
     /// <summary>After a write of our own, or SIGHUP: the next <see cref="Current"/> reads the counter.</summary>

@@ -38,7 +38,7 @@ public sealed class GatewayProcessor
         _notifier = notifier;
         _directory = directory;
         Options = options;
-        _verifier = new SmimeVerifier(anchors, time);
+        _verifier = new SmimeVerifier(anchors, time, _certificates);
         _time = time;
         _logger = logger;
     }
@@ -51,7 +51,7 @@ public sealed class GatewayProcessor
 
     /// <summary>SIGHUP: new trust anchors for signatures checked from now on. The caller keeps the old anchors
     /// alive until no message can still be using them (the daemon disposes them when it stops).</summary>
-    public void UseTrustAnchors(TrustAnchors anchors) => _verifier = new SmimeVerifier(anchors, _time);
+    public void UseTrustAnchors(TrustAnchors anchors) => _verifier = new SmimeVerifier(anchors, _time, _certificates);
 
     // ---- envelope ---------------------------------------------------------------------------
 
@@ -69,6 +69,11 @@ public sealed class GatewayProcessor
 
         return new GatewayTransaction(address, user, certificate?.Certificate);
     }
+
+    /// <summary>Whether <see cref="Begin"/> (TRANSACTION null) or <see cref="CheckRecipient"/> for ADDRESS answers from
+    /// memory now (no database read): the milter handler then answers on the thread that read the command.</summary>
+    public bool AnswersFromMemory(GatewayTransaction? transaction, string address) =>
+        _directory.AnswersFromMemory(Bare(address), certificate: transaction?.SenderUser is not null);
 
     /// <summary>RCPT TO: null accepts the recipient (and records it); a reply refuses only this recipient.</summary>
     public GatewayReply? CheckRecipient(GatewayTransaction transaction, string recipient)
@@ -255,8 +260,11 @@ public sealed class GatewayProcessor
                 result = GatewayResult.Pass(check.Valid ? $"signature by {from} verified" : $"signature failed, delivered with a warning: {check.Problem}");
                 break;
             case SmimeKind.Pkcs7Mime:
-                byte[] cms = DecodeBase64Body(headers, body);
-                return InboundPkcs7(transaction, headers, cms, from, queueId, messageId);
+                using (PooledPlaintext cms = DecodeBase64BodyPooled(headers, body))
+                {
+                    return InboundPkcs7(transaction, headers, cms.Memory, from, queueId, messageId);
+                }
+
             default:
                 result = GatewayResult.Pass("not S/MIME signed or encrypted");
                 break;
@@ -266,7 +274,7 @@ public sealed class GatewayProcessor
         return result;
     }
 
-    private GatewayResult InboundPkcs7(GatewayTransaction transaction, IReadOnlyList<GatewayHeader> headers, byte[] cms, string? from, string queueId, string messageId)
+    private GatewayResult InboundPkcs7(GatewayTransaction transaction, IReadOnlyList<GatewayHeader> headers, ReadOnlyMemory<byte> cms, string? from, string queueId, string messageId)
     {
         CmsEnvelopeInfo? envelope = null;
         try
@@ -334,10 +342,11 @@ public sealed class GatewayProcessor
         }
 
         (GatewayUser reader, X509Certificate2 readerCertificate) = readers[0];
-        byte[] plain;
+        PooledPlaintext plain;
         try
         {
-            plain = CmsDecryptor.Decrypt(cms, DecryptionKey(reader, readerCertificate));
+            // Into a pooled buffer, zeroed when it goes back: the entity parsed from it is the only new copy.
+            plain = CmsDecryptor.DecryptPooled(cms, DecryptionKey(reader, readerCertificate));
         }
         catch (CmsRewrapException e)
         {
@@ -347,15 +356,24 @@ public sealed class GatewayProcessor
 
         GatewayLog.Decrypted(_logger, queueId, reader.Address, messageId);
         MimeEntityBytes inner;
-        byte[] crlf = MessageText.CrlfArray(plain);
-        try
+        using (plain)
         {
-            inner = MimeEntityBytes.Parse(crlf);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(plain);
-            CryptographicOperations.ZeroMemory(crlf);
+            if (MessageText.IsCrlf(plain.Span))
+            {
+                inner = MimeEntityBytes.Parse(plain.Span);
+            }
+            else
+            {
+                byte[] crlf = MessageText.ToCrlf(plain.Span);
+                try
+                {
+                    inner = MimeEntityBytes.Parse(crlf);
+                }
+                finally
+                {
+                    CryptographicOperations.ZeroMemory(crlf);
+                }
+            }
         }
 
         string? innerResult = null;
@@ -419,7 +437,7 @@ public sealed class GatewayProcessor
     /// that cannot be asked tempfails the message (Postfix retries); a refusal leaves it encrypted with a header
     /// saying so. Returns the post with the user's RecipientInfo, or the result to stop with.
     /// </summary>
-    private (byte[]? Cms, GatewayResult? Stop) FetchReleasedKey(List<(GatewayUser User, X509Certificate2 Certificate)> readers, IReadOnlyList<GatewayHeader> headers, byte[] cms, string queueId, string messageId)
+    private (byte[]? Cms, GatewayResult? Stop) FetchReleasedKey(List<(GatewayUser User, X509Certificate2 Certificate)> readers, IReadOnlyList<GatewayHeader> headers, ReadOnlyMemory<byte> cms, string queueId, string messageId)
     {
         KeyReleaseEntry? entry;
         try
@@ -612,13 +630,27 @@ public sealed class GatewayProcessor
     }
 
     /// <summary>The DER in BODY, base64 when the last Content-Transfer-Encoding of HEADERS says so.</summary>
-    private static byte[] DecodeBase64Body(IReadOnlyList<GatewayHeader> headers, byte[] body)
+    private static byte[] DecodeBase64Body(IReadOnlyList<GatewayHeader> headers, byte[] body) =>
+        IsBase64(headers)
+            ? MessageText.FromBase64Lines(body) ?? throw new GatewayException("the S/MIME part is not valid base64")
+            : body;
+
+    /// <summary>The same in a pooled buffer (the message-sized CMS of every inbound message).</summary>
+    private static PooledPlaintext DecodeBase64BodyPooled(IReadOnlyList<GatewayHeader> headers, byte[] body)
     {
-        string encoding = MessageText.Unfold(headers.LastOrDefault(h => string.Equals(h.Name, "Content-Transfer-Encoding", StringComparison.OrdinalIgnoreCase))?.Value ?? "7bit").ToLowerInvariant();
-        return encoding != "base64"
-            ? body
-            : MessageText.FromBase64Lines(body) ?? throw new GatewayException("the S/MIME part is not valid base64");
+        if (IsBase64(headers))
+        {
+            return MessageText.FromBase64LinesPooled(body) ?? throw new GatewayException("the S/MIME part is not valid base64");
+        }
+
+        byte[] pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(body.Length, 1));
+        body.CopyTo(pooled, 0);
+        return new PooledPlaintext(pooled, body.Length);
     }
+
+    private static bool IsBase64(IReadOnlyList<GatewayHeader> headers) =>
+        MessageText.Unfold(headers.LastOrDefault(h => string.Equals(h.Name, "Content-Transfer-Encoding", StringComparison.OrdinalIgnoreCase))?.Value ?? "7bit")
+            .Equals("base64", StringComparison.OrdinalIgnoreCase);
 
     private static string MessageId(IReadOnlyList<GatewayHeader> headers) =>
         headers.FirstOrDefault(h => string.Equals(h.Name, "Message-ID", StringComparison.OrdinalIgnoreCase)) is { } id ? MessageText.Unfold(id.Value) : "(none)";

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using MilterSecureList.Cms;
 using System.Buffers.Text;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -68,7 +70,7 @@ internal static class MessageText
             : ToCrlf(data.Span);
 
     /// <summary>Every CR is followed by LF and every LF preceded by CR.</summary>
-    private static bool IsCrlf(ReadOnlySpan<byte> data)
+    internal static bool IsCrlf(ReadOnlySpan<byte> data)
     {
         int i = data.IndexOfAny((byte)'\r', (byte)'\n');
         while (i >= 0)
@@ -144,39 +146,47 @@ internal static class MessageText
     /// </summary>
     public static byte[]? FromBase64Lines(ReadOnlySpan<byte> text)
     {
-        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(text.Length, 1));
-        try
-        {
-            int length = 0;
-            for (ReadOnlySpan<byte> rest = text; !rest.IsEmpty;)
-            {
-                int space = rest.IndexOfAny(s_base64WhiteSpace);
-                ReadOnlySpan<byte> run = space < 0 ? rest : rest[..space];
-                run.CopyTo(buffer.AsSpan(length));
-                length += run.Length;
-                rest = space < 0 ? [] : rest[(space + 1)..];
-            }
+        using PooledPlaintext? decoded = FromBase64LinesPooled(text);
+        return decoded?.Span.ToArray();
+    }
 
-            if (Base64.DecodeFromUtf8InPlace(buffer.AsSpan(0, length), out int written) == System.Buffers.OperationStatus.Done)
-            {
-                return buffer.AsSpan(0, written).ToArray();
-            }
-        }
-        finally
+    /// <summary>The same, left in the pooled buffer (the inbound CMS is read there and never copied; disposing zeroes
+    /// it: an opaque signed message holds its content in plain).</summary>
+    public static PooledPlaintext? FromBase64LinesPooled(ReadOnlySpan<byte> text)
+    {
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(text.Length, 1));
+        int length = 0;
+        for (ReadOnlySpan<byte> rest = text; !rest.IsEmpty;)
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            int space = rest.IndexOfAny(s_base64WhiteSpace);
+            ReadOnlySpan<byte> run = space < 0 ? rest : rest[..space];
+            run.CopyTo(buffer.AsSpan(length));
+            length += run.Length;
+            rest = space < 0 ? [] : rest[(space + 1)..];
+        }
+
+        if (Base64.DecodeFromUtf8InPlace(buffer.AsSpan(0, length), out int written) == System.Buffers.OperationStatus.Done)
+        {
+            return new PooledPlaintext(buffer, written);
         }
 
         // The strict decoder also refuses a last group with unused bits set, which the framework (and other
         // clients) accept: such rare input takes the framework's way.
+        System.Buffers.ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+        byte[] decoded;
         try
         {
-            return Convert.FromBase64String(Encoding.Latin1.GetString(text));
+            decoded = Convert.FromBase64String(Encoding.Latin1.GetString(text));
         }
         catch (FormatException)
         {
             return null;
         }
+
+        byte[] pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(decoded.Length, 1));
+        decoded.CopyTo(pooled, 0);
+        CryptographicOperations.ZeroMemory(decoded);
+        return new PooledPlaintext(pooled, decoded.Length);
     }
 
     private static readonly System.Buffers.SearchValues<byte> s_base64WhiteSpace = System.Buffers.SearchValues.Create(" \t\r\n"u8);

@@ -15,8 +15,8 @@ namespace MilterSecureList.Gateway;
 /// </summary>
 internal static class SignedDataWriter
 {
-    private const string ContentTypeAttribute = "1.2.840.113549.1.9.3";
-    private const string MessageDigestAttribute = "1.2.840.113549.1.9.4";
+    internal const string ContentTypeAttribute = "1.2.840.113549.1.9.3";
+    internal const string MessageDigestAttribute = "1.2.840.113549.1.9.4";
     private const string SigningTimeAttribute = "1.2.840.113549.1.9.5";
     private const string EcdsaWithSha256 = "1.2.840.10045.4.3.2";
 

@@ -51,6 +51,40 @@ public sealed class GatewayShortcutTests : IDisposable
     }
 
     [Fact]
+    public void OnlyLookupsAlreadyInMemoryAndNotDueForARefreshAreAnsweredInline()
+    {
+        // Nothing read yet: the counter is due, the addresses unknown.
+        Assert.False(_cached.AnswersFromMemory("alice@gw.example", certificate: false));
+        Assert.NotNull(_cached.FindUser("alice@gw.example"));
+        Assert.True(_cached.AnswersFromMemory("ALICE@gw.example", certificate: true)); // a user needs no certificate
+
+        // A correspondent: the user lookup (null) and, for an outbound recipient, the certificate lookup.
+        Assert.Null(_cached.FindUser("bob@partner.example"));
+        Assert.True(_cached.AnswersFromMemory("bob@partner.example", certificate: false));
+        Assert.False(_cached.AnswersFromMemory("bob@partner.example", certificate: true));
+        Assert.Null(_cached.FindCertificate("bob@partner.example", DateTimeOffset.UtcNow));
+        Assert.True(_cached.AnswersFromMemory("bob@partner.example", certificate: true));
+
+        // Within a second of the refresh the next lookup may read the database: not inline.
+        _clock.Advance(s_refresh - TimeSpan.FromSeconds(1.5));
+        Assert.True(_cached.AnswersFromMemory("alice@gw.example", certificate: false));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.False(_cached.AnswersFromMemory("alice@gw.example", certificate: false));
+
+        // After SIGHUP (or a write of our own) the counter is read again first: not inline either.
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.NotNull(_cached.FindUser("alice@gw.example"));
+        Assert.True(_cached.AnswersFromMemory("alice@gw.example", certificate: false));
+        _cached.Invalidate();
+        Assert.False(_cached.AnswersFromMemory("alice@gw.example", certificate: false));
+
+        // Without a change counter (the CLI) every lookup reads the database.
+        using var uncached = new StoreGatewayDirectory(_world.Store, _world.Keys);
+        Assert.NotNull(uncached.FindUser("alice@gw.example"));
+        Assert.False(uncached.AnswersFromMemory("alice@gw.example", certificate: false));
+    }
+
+    [Fact]
     public void SighupReadsTheDirectoryAgainAtOnce()
     {
         Assert.Null(_cached.FindCertificate("bob@partner.example", DateTimeOffset.UtcNow));

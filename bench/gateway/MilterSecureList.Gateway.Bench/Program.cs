@@ -120,12 +120,13 @@ try
     bench.Run("  part: decrypted (CmsDecryptor), key prepared per message", () => CmsDecryptor.Decrypt(cms, userCertificate, userKey));
     using var prepared = new ListKey(userCertificate, userKey, ownsKey: false);
     bench.Run("  part: decrypted (CmsDecryptor), key prepared once", () => CmsDecryptor.Decrypt(cms, prepared));
+    bench.Run("  part: decrypted into a pooled buffer (CmsDecryptor.DecryptPooled)", () => { using PooledPlaintext p = CmsDecryptor.DecryptPooled(cms, prepared); return p.Span.Length; });
     MimeEntityBytes inner = MimeEntityBytes.Parse(MessageText.ToCrlf(plain));
     (ReadOnlyMemory<byte> signedPart, ReadOnlyMemory<byte> signaturePart) = MultipartSignedBody.Split(inner.Body, SmimeForm.Of(inner.Headers).Boundary!);
     MimeEntityBytes signatureEntity = MimeEntityBytes.Parse(signaturePart.Span);
     byte[] der = Convert.FromBase64String(Encoding.ASCII.GetString(signatureEntity.Body));
     var verifier = new SmimeVerifier(world.Anchors, TimeProvider.System);
-    bench.Run("  part: signature verified (SmimeVerifier: SignedCms + chain)", () => verifier.VerifyDetached(signedPart, der, World.Peer));
+    bench.Run("  part: signature verified (SmimeVerifier: SignedDataVerifier + chain)", () => verifier.VerifyDetached(signedPart, der, World.Peer));
     X509Certificate2 peer = verifier.VerifyDetached(signedPart, der, World.Peer).Signer!;
     bench.Run("  part: chain alone (TrustAnchors.Verify, X509Chain)", () => world.Anchors.Verify(peer, null, DateTimeOffset.UtcNow) ?? string.Empty);
     GatewayOptions options = processor.Options;

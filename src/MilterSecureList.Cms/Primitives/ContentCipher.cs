@@ -70,6 +70,46 @@ internal static class ContentCipher
         }
     }
 
+    /// <summary>The same into a pooled buffer. AES-CBC decrypts straight from the encrypted content's place in the
+    /// message when it is one primitive OCTET STRING (as every sender writes it); other content takes
+    /// <see cref="Decrypt"/> and is copied over.</summary>
+    public static PooledPlaintext DecryptPooled(EnvelopedDataAsn ed, ReadOnlySpan<byte> cek)
+    {
+        AlgorithmIdentifierAsn alg = ed.EncryptedContentInfo.ContentEncryptionAlgorithm;
+        if (alg.Algorithm is Oids.Aes128Cbc or Oids.Aes192Cbc or Oids.Aes256Cbc && !ed.IsAuthEnveloped
+            && ed.EncryptedContentInfo.EncryptedContentEncoded is { } tlv
+            && new AsnReader(tlv, AsnEncodingRules.BER) is var reader
+            && reader.TryReadPrimitiveOctetString(out ReadOnlyMemory<byte> ciphertext, AsnTags.Context0) && !reader.HasData)
+        {
+            byte[] iv = ReadParameters(alg, static a => ReadIv(a, 16));
+            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(ciphertext.Length, 1));
+            try
+            {
+                using Aes aes = SymmetricKeys.CreateAes(cek);
+                int written = aes.DecryptCbc(ciphertext.Span, iv, buffer.AsSpan(0, ciphertext.Length), PaddingMode.PKCS7);
+                return new PooledPlaintext(buffer, written);
+            }
+            catch (CryptographicException e)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+                throw new CmsRewrapException(CmsRewrapFailure.DecryptionFailed,
+                    "the content does not decrypt (wrong key or the message was altered)", e);
+            }
+        }
+
+        byte[] plain = Decrypt(ed, cek);
+        try
+        {
+            byte[] pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(plain.Length, 1));
+            plain.CopyTo(pooled, 0);
+            return new PooledPlaintext(pooled, plain.Length);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
+        }
+    }
+
     // RFC 5083 §2.2: the MAC covers the DER encoding of authAttrs with the EXPLICIT SET OF tag (0x31), not [1].
     private static byte[] AuthenticatedAttributesAad(EnvelopedDataAsn ed)
     {

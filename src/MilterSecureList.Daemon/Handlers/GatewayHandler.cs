@@ -31,8 +31,11 @@ internal sealed class GatewayHandler(GatewayProcessor processor, ILogger logger)
         NeedsHeaders = true,
         NeedsBody = true,
 
-        // Directory lookups at MAIL/RCPT and RSA at end of message: keep both off the socket event threads.
+        // RSA at end of message, and directory reads at MAIL/RCPT, stay off the socket event threads. MAIL and RCPT
+        // answered from the directory's memory, and end of headers, are answered where the command was read: a
+        // thread hop each would cost more (docs/design.md, "Gateway performance"); the others hop themselves.
         RunOnThreadPool = true,
+        InlineEvents = MilterEvents.MailFrom | MilterEvents.Recipient | MilterEvents.EndOfHeaders,
     };
 
     private GatewayTransaction? _transaction;
@@ -42,14 +45,14 @@ internal sealed class GatewayHandler(GatewayProcessor processor, ILogger logger)
     internal GatewayTransaction? Transaction => _transaction;
 
     public ValueTask<MilterVerdict> OnMailFromAsync(string sender, IReadOnlyList<string> esmtpArgs, IMacroLookup macros, CancellationToken cancellationToken) =>
-        new(Guard(() =>
+        Lookup(null, sender, () =>
         {
             _transaction = processor.Begin(sender);
             return MilterVerdict.Continue;
-        }));
+        }, cancellationToken);
 
     public ValueTask<MilterVerdict> OnRecipientAsync(string recipient, IReadOnlyList<string> esmtpArgs, IMacroLookup macros, CancellationToken cancellationToken) =>
-        new(Guard(() =>
+        Lookup(_transaction, recipient, () =>
         {
             if (_transaction is null)
             {
@@ -58,7 +61,14 @@ internal sealed class GatewayHandler(GatewayProcessor processor, ILogger logger)
 
             GatewayReply? reply = processor.CheckRecipient(_transaction, recipient);
             return reply is null ? MilterVerdict.Continue : MilterVerdict.Reply(reply.Code, reply.EnhancedCode, reply.Text);
-        }));
+        }, cancellationToken);
+
+    /// <summary>WORK for an envelope ADDRESS (of TRANSACTION; null at MAIL): here when the directory answers it from memory, else on the thread pool
+    /// (a database read must not hold up the socket event thread's other connections).</summary>
+    private ValueTask<MilterVerdict> Lookup(GatewayTransaction? transaction, string address, Func<MilterVerdict> work, CancellationToken cancellationToken) =>
+        processor.AnswersFromMemory(transaction, address)
+            ? new(Guard(work))
+            : new(Task.Run(() => Guard(work), cancellationToken));
 
     /// <summary>Nothing for the gateway: ACCEPT now, so the MTA sends no body.</summary>
     public ValueTask<MilterVerdict> OnEndOfHeadersAsync(IMacroLookup macros, CancellationToken cancellationToken) =>
