@@ -31,12 +31,41 @@ internal sealed record LoadResult(
 
 /// <summary>What the key server's process did in one phase besides answering: its collections and their pauses, and the
 /// release writer's transactions (where a latency tail would come from).</summary>
-internal sealed record ServerPhase(int Gen0, int Gen1, int Gen2, TimeSpan GcPause, long Allocated, long Commits, long Writes, TimeSpan CommitTime, TimeSpan LongestCommit)
+internal sealed record ServerPhase(int Gen0, int Gen1, int Gen2, TimeSpan GcPause, long Allocated, long Commits, long Writes, TimeSpan CommitTime, TimeSpan LongestCommit, TimeSpan RunQueue)
 {
+    private static long s_longestPauseTicks;
+
+    public TimeSpan LongestGcPause { get; init; }
+
+    /// <summary>The longest single collection pause since the last call: a thread looks at each collection's pause
+    /// (GC.GetGCMemoryInfo keeps the last one) every 10 ms, more often than they happen here.</summary>
+    public static TimeSpan TakeLongestPause() => TimeSpan.FromTicks(Interlocked.Exchange(ref s_longestPauseTicks, 0));
+
+    public static void WatchPauses(CancellationToken stop) => new Thread(() =>
+    {
+        long seen = -1;
+        while (!stop.IsCancellationRequested)
+        {
+            GCMemoryInfo info = GC.GetGCMemoryInfo(GCKind.Any);
+            if (info.Index != seen)
+            {
+                seen = info.Index;
+                long ticks = info.PauseDurations[0].Ticks + info.PauseDurations[1].Ticks;
+                if (ticks > Interlocked.Read(ref s_longestPauseTicks))
+                {
+                    Interlocked.Exchange(ref s_longestPauseTicks, ticks);
+                }
+            }
+
+            Thread.Sleep(10);
+        }
+    }) { IsBackground = true, Name = "GC pause watch" }.Start();
+
     public static ServerPhase Now(ReleaseStore store)
     {
         CommitStatistics c = store.TakeCommitStatistics();
-        return new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes(), c.Commits, c.Writes, c.Time, TimeSpan.Zero);
+        TakeLongestPause();
+        return new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes(), c.Commits, c.Writes, c.Time, TimeSpan.Zero, LoadGenerator.RunQueueWait());
     }
 
     /// <summary>From <paramref name="start"/> to now; the longest commit is the one since <paramref name="start"/> was taken.</summary>
@@ -44,12 +73,13 @@ internal sealed record ServerPhase(int Gen0, int Gen1, int Gen2, TimeSpan GcPaus
     {
         CommitStatistics c = store.TakeCommitStatistics();
         return new(GC.CollectionCount(0) - start.Gen0, GC.CollectionCount(1) - start.Gen1, GC.CollectionCount(2) - start.Gen2,
-            GC.GetTotalPauseDuration() - start.GcPause, GC.GetTotalAllocatedBytes() - start.Allocated, c.Commits - start.Commits, c.Writes - start.Writes, c.Time - start.CommitTime, c.Longest);
+            GC.GetTotalPauseDuration() - start.GcPause, GC.GetTotalAllocatedBytes() - start.Allocated, c.Commits - start.Commits, c.Writes - start.Writes, c.Time - start.CommitTime, c.Longest,
+            LoadGenerator.RunQueueWait() - start.RunQueue) { LongestGcPause = TakeLongestPause() };
     }
 
     /// <summary>Per release: <paramref name="releases"/> answered in the phase.</summary>
     public string Describe(long releases) => FormattableString.Invariant(
-        $"{Allocated / 1024.0 / Math.Max(1, releases):F1} KB allocated per release; GCs gen0/1/2 {Gen0}/{Gen1}/{Gen2}, paused {GcPause.TotalMilliseconds:F1} ms; {Commits} commits of {(Commits == 0 ? 0 : (double)Writes / Commits):F1} writes, {(Commits == 0 ? 0 : CommitTime.TotalMilliseconds / Commits):F2} ms each, longest {LongestCommit.TotalMilliseconds:F1} ms");
+        $"{Allocated / 1024.0 / Math.Max(1, releases):F1} KB allocated per release; GCs gen0/1/2 {Gen0}/{Gen1}/{Gen2}, paused {GcPause.TotalMilliseconds:F1} ms (longest {LongestGcPause.TotalMilliseconds:F1}); {Commits} commits of {(Commits == 0 ? 0 : (double)Writes / Commits):F1} writes, {(Commits == 0 ? 0 : CommitTime.TotalMilliseconds / Commits):F2} ms each, longest {LongestCommit.TotalMilliseconds:F1} ms; threads waited {RunQueue.TotalMilliseconds / Math.Max(1, releases):F2} ms per release for a core");
 }
 
 /// <summary>

@@ -149,6 +149,8 @@ try
         }
     }
 
+    using var watching = new CancellationTokenSource();
+    ServerPhase.WatchPauses(watching.Token);
     LoadResult load = await LoadGenerator.SpawnAsync(bodies, new Uri(url, "v1/release"), files.TlsCertificate, clients, TimeSpan.FromSeconds(WarmupSeconds), seconds, host.Service.Store);
     double throughput = load.Counted / load.Window;
     double serverMs = load.ServerCpuClosed.TotalMilliseconds / load.Counted;
