@@ -201,6 +201,7 @@ internal static class LoadGenerator
 
         // Every connection opened (TLS handshake) before the clock starts.
         await using RawHttpsClient http = await RawHttpsClient.OpenAsync(uri, tls, clients).ConfigureAwait(false);
+        Console.WriteLine($"{clients} TLS connections open, {http.Negotiated}");
         long failures = 0;
         async Task Send(byte[] body)
         {

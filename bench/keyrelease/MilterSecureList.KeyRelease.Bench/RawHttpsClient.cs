@@ -36,6 +36,9 @@ internal sealed class RawHttpsClient : IAsyncDisposable
     }
 
     /// <summary>Sends one body on an idle connection (waiting for one when all are busy); true when it was released.</summary>
+    /// <summary>What the connections negotiated (all alike): protocol and cipher suite.</summary>
+    public string Negotiated => $"{_all[0].Tls.SslProtocol} {_all[0].Tls.NegotiatedCipherSuite}";
+
     public async Task<bool> PostAsync(byte[] body)
     {
         Connection c = await _idle.Reader.ReadAsync().ConfigureAwait(false);
@@ -67,6 +70,8 @@ internal sealed class RawHttpsClient : IAsyncDisposable
         private readonly byte[] _head;
         private byte[] _out = new byte[8192];
         private byte[] _in = new byte[16384];
+
+        public SslStream Tls => _tls;
 
         private Connection(TcpClient tcp, SslStream tls, byte[] head)
         {
