@@ -1,5 +1,5 @@
 // Key-server benchmark. Run:
-//   dotnet run -c Release --project bench/keyrelease/MilterSecureList.KeyRelease.Bench [-- --seconds 5 --clients 64 --no-profile]
+//   dotnet run -c Release --project bench/keyrelease/MilterSecureList.KeyRelease.Bench [-- --seconds 5 --clients 64 --no-profile --min-threads 64]
 // securelist-keyd's host runs in this process over TLS on loopback with a SQLite directory; one post is deposited for
 // a release list of 64 RSA-2048 members. Requests are signed by the members before the clock starts (signing is the
 // reader's cost, not the server's), each with a fresh nonce, so every request passes every check and is released.
@@ -73,9 +73,9 @@ try
         }
     }
 
-    // The server's pool as securelist-keyd sets it (Program.Main).
+    // The server's pool as securelist-keyd sets it (Program.Main); --min-threads N tries another floor.
     ThreadPool.GetMinThreads(out int minWorkers, out int minIo);
-    ThreadPool.SetMinThreads(Math.Max(minWorkers, 64), minIo);
+    ThreadPool.SetMinThreads(Math.Max(minWorkers, Arg("--min-threads", 64)), minIo);
     await using KeyServerHost host = KeyServerHost.Build(KeyServerConfiguration.Load(ini));
     await host.StartAsync();
     var url = new Uri(files.Url);
