@@ -79,7 +79,7 @@ internal sealed record ServerPhase(int Gen0, int Gen1, int Gen2, TimeSpan GcPaus
 
     /// <summary>Per release: <paramref name="releases"/> answered in the phase.</summary>
     public string Describe(long releases) => FormattableString.Invariant(
-        $"{Allocated / 1024.0 / Math.Max(1, releases):F1} KB allocated per release; GCs gen0/1/2 {Gen0}/{Gen1}/{Gen2}, paused {GcPause.TotalMilliseconds:F1} ms (longest {LongestGcPause.TotalMilliseconds:F1}); {Commits} commits of {(Commits == 0 ? 0 : (double)Writes / Commits):F1} writes, {(Commits == 0 ? 0 : CommitTime.TotalMilliseconds / Commits):F2} ms each, longest {LongestCommit.TotalMilliseconds:F1} ms; threads waited {RunQueue.TotalMilliseconds / Math.Max(1, releases):F2} ms per release for a core");
+        $"{Allocated / 1024.0 / Math.Max(1, releases):F1} KB allocated per release; GCs gen0/1/2 {Gen0}/{Gen1}/{Gen2}, paused {GcPause.TotalMilliseconds:F1} ms (longest {LongestGcPause.TotalMilliseconds:F1}); {Commits} commits of {(Commits == 0 ? 0 : (double)Writes / Commits):F1} writes, {(Commits == 0 ? 0 : CommitTime.TotalMilliseconds / Commits):F2} ms each, longest {LongestCommit.TotalMilliseconds:F1} ms; threads waited {(RunQueue < TimeSpan.Zero ? "? (a thread ended in the phase and took its figure with it)" : FormattableString.Invariant($"{RunQueue.TotalMilliseconds / Math.Max(1, releases):F2}"))} ms per release for a core");
 }
 
 /// <summary>
