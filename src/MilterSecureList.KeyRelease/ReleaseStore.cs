@@ -88,7 +88,7 @@ public sealed class ReleaseStore : IDisposable
     /// <summary>Nonces taken between two purges on the writer thread (tests set it low).</summary>
     internal int PurgeEvery { get; set; } = 10_000;
 
-    // The writer's own figures (the benchmark and /metrics read them): how long its transactions took, the longest one.
+    // The writer's own figures (the benchmark reads them): how long its transactions took, the longest one.
     private long _commits;
     private long _committedWrites;
     private long _commitTicks;
@@ -583,9 +583,9 @@ public sealed class ReleaseStore : IDisposable
             session.Purge.Parameters[0].Value = _time.GetUtcNow().ToUnixTimeSeconds();
             _purging = session.Purge.ExecuteNonQuery() == PurgeChunk;
         }
-        catch (Exception e) when (e is DbException or InvalidOperationException)
+        catch (Exception)
         {
-            // The sweep purges too; the writer's session is opened again for the next batch.
+            // Whatever fails, the writer goes on (the sweep purges too); its session is opened again for the next batch.
             _purging = false;
             _writeSession?.Dispose();
             _writeSession = null;
