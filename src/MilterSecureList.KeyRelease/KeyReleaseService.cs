@@ -57,7 +57,6 @@ public sealed class KeyReleaseService
     private readonly ConcurrentDictionary<string, RateWindow> _rates = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, CmsRecipient> _recipients = new(StringComparer.Ordinal);
     private readonly ReleaseSignerCache _signers = new();
-    private long _releasesSincePurge;
 
     public KeyReleaseService(ReleaseStore store, IListDirectory directory, ListKey releaseKey, KeyReleaseServiceOptions options,
         TimeProvider time, ILogger logger, IReleaseReceipts? receipts = null)
@@ -307,11 +306,6 @@ public sealed class KeyReleaseService
                 {
                     QueueReceipt(outcome.Record!, request.Member, now);
                 }
-            }
-
-            if (Interlocked.Increment(ref _releasesSincePurge) % 10_000 == 0)
-            {
-                _store.PurgeNonces();
             }
         }
 

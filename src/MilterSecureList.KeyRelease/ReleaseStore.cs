@@ -36,6 +36,9 @@ public sealed record ReleaseFetch(string Member, DateTimeOffset FirstAt, DateTim
 /// <summary>One audit row (docs/key-release.md §4.2).</summary>
 public sealed record ReleaseAuditRow(string MessageId, string Member, DateTimeOffset At, string Client, string Result, string Reason);
 
+/// <summary>The release writer's transactions (<see cref="ReleaseStore.TakeCommitStatistics"/>).</summary>
+public readonly record struct CommitStatistics(long Commits, long Writes, TimeSpan Time, TimeSpan Longest);
+
 /// <summary>How a deposit was taken.</summary>
 public enum DepositOutcome
 {
@@ -66,6 +69,31 @@ public sealed class ReleaseStore : IDisposable
     private readonly Thread _writer;
     private int _disposed;
 
+    // Nonces whose replay window has passed are dropped by the writer thread itself, a bounded chunk after a batch, once
+    // PurgeEvery nonces were taken since the last purge (and by the sweep): on a request thread the purge contended with
+    // the writer for SQLite's write lock, and one large DELETE held every commit behind it (docs/key-release.md,
+    // Performance).
+    private const int PurgeChunk = 1_000;
+    private int _noncesSincePurge;
+    private bool _purging;
+
+    // SQLite: the writer's commits never checkpoint the write-ahead log themselves (wal_autocheckpoint = 0 on its
+    // connection); a checkpointer thread does it, woken every CheckpointEvery commits, so the checkpoint's copy and fsync
+    // run beside the commits instead of inside one of them (docs/key-release.md, Performance).
+    private const int CheckpointEvery = 100;
+    private readonly Thread? _checkpointer;
+    private readonly AutoResetEvent _checkpointDue = new(false);
+    private volatile bool _stopping;
+
+    /// <summary>Nonces taken between two purges on the writer thread (tests set it low).</summary>
+    internal int PurgeEvery { get; set; } = 10_000;
+
+    // The writer's own figures (the benchmark reads them): how long its transactions took, the longest one.
+    private long _commits;
+    private long _committedWrites;
+    private long _commitTicks;
+    private long _longestCommitTicks;
+
     // The release path's statements stay prepared on their connections (docs/key-release.md, Performance): otherwise
     // each request re-opened a pooled connection (two PRAGMAs) and parsed every statement again. Readers are taken
     // from the bag and put back; the writer session belongs to the writer thread. A session whose statement failed is
@@ -83,6 +111,11 @@ public sealed class ReleaseStore : IDisposable
         Migrate();
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "release store writer" };
         _writer.Start();
+        if (dialect.Provider == DirectoryProvider.Sqlite)
+        {
+            _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "release store checkpointer" };
+            _checkpointer.Start();
+        }
     }
 
     /// <summary>Opens the directory database (creating the list schema if needed) and the release tables.</summary>
@@ -112,6 +145,10 @@ public sealed class ReleaseStore : IDisposable
         _writes.CompleteAdding();
         _writer.Join();
         _writes.Dispose();
+        _stopping = true;
+        _checkpointDue.Set();
+        _checkpointer?.Join();
+        _checkpointDue.Dispose();
         while (_readers.TryTake(out ReadSession? reader))
         {
             reader.Dispose();
@@ -486,7 +523,14 @@ public sealed class ReleaseStore : IDisposable
 
             try
             {
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 CommitBatch(batch, results);
+                Count(batch.Count, System.Diagnostics.Stopwatch.GetTimestamp() - started);
+                if (_checkpointer is not null && _commits % CheckpointEvery == 0)
+                {
+                    _checkpointDue.Set();
+                }
+
                 for (int i = 0; i < batch.Count; i++)
                 {
                     batch[i].Done.TrySetResult(results[i]);
@@ -511,10 +555,90 @@ public sealed class ReleaseStore : IDisposable
             }
 
             batch.Clear();
+            PurgeSome();
         }
 
         _writeSession?.Dispose();
         _writeSession = null;
+    }
+
+    /// <summary>Writer thread, after a batch: one chunk of expired nonces while a purge is due.</summary>
+    private void PurgeSome()
+    {
+        if (!_purging && _noncesSincePurge >= PurgeEvery)
+        {
+            _purging = true;
+            _noncesSincePurge = 0;
+        }
+
+        if (!_purging)
+        {
+            return;
+        }
+
+        try
+        {
+            WriteSession session = _writeSession ??= new WriteSession(_dialect);
+            session.Enlist(null);
+            session.Purge.Parameters[0].Value = _time.GetUtcNow().ToUnixTimeSeconds();
+            _purging = session.Purge.ExecuteNonQuery() == PurgeChunk;
+        }
+        catch (Exception)
+        {
+            // Whatever fails, the writer goes on (the sweep purges too); its session is opened again for the next batch.
+            _purging = false;
+            _writeSession?.Dispose();
+            _writeSession = null;
+        }
+    }
+
+    /// <summary>SQLite: checkpoints the write-ahead log when the writer says so (PASSIVE: it never waits for the writer or
+    /// a reader, and copies what it can).</summary>
+    private void CheckpointLoop()
+    {
+        DbConnection? connection = null;
+        while (true)
+        {
+            _checkpointDue.WaitOne();
+            if (_stopping)
+            {
+                break;
+            }
+
+            try
+            {
+                connection ??= _dialect.OpenConnection();
+                Sql.Exec(connection, null, "PRAGMA wal_checkpoint(PASSIVE)");
+            }
+            catch (Exception e) when (e is DbException or InvalidOperationException)
+            {
+                // Retried at the next wake-up on a fresh connection; until then the log grows.
+                connection?.Dispose();
+                connection = null;
+            }
+        }
+
+        connection?.Dispose();
+    }
+
+    private void Count(int writes, long ticks)
+    {
+        Interlocked.Increment(ref _commits);
+        Interlocked.Add(ref _committedWrites, writes);
+        Interlocked.Add(ref _commitTicks, ticks);
+        if (ticks > Volatile.Read(ref _longestCommitTicks))
+        {
+            Volatile.Write(ref _longestCommitTicks, ticks);
+        }
+    }
+
+    /// <summary>The writer's transactions so far (group commit): how many, how many writes they carried, their time, and
+    /// the longest since the last call (which starts a new maximum).</summary>
+    public CommitStatistics TakeCommitStatistics()
+    {
+        long longest = Interlocked.Exchange(ref _longestCommitTicks, 0);
+        return new CommitStatistics(Interlocked.Read(ref _commits), Interlocked.Read(ref _committedWrites),
+            System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _commitTicks)), System.Diagnostics.Stopwatch.GetElapsedTime(0, longest));
     }
 
     /// <summary>Commits the batch in one transaction on the writer thread's session (opened again after a failure).</summary>
@@ -557,6 +681,7 @@ public sealed class ReleaseStore : IDisposable
 
         s.Nonce.Parameters[0].Value = write.Nonce;
         s.Nonce.Parameters[1].Value = write.NonceExpires;
+        _noncesSincePurge++;
         if (s.Nonce.ExecuteNonQuery() == 0)
         {
             s.InsertAudit(audit with { Result = "refused", Reason = "replay" });
@@ -687,6 +812,14 @@ public sealed class ReleaseStore : IDisposable
         public WriteSession(SqlDialect dialect)
         {
             Connection = dialect.OpenConnection();
+            if (dialect.Provider == DirectoryProvider.Sqlite)
+            {
+                // The checkpointer thread checkpoints instead (CheckpointLoop).
+                Sql.Exec(Connection, null, "PRAGMA wal_autocheckpoint = 0");
+            }
+
+            Purge = Reusable(Connection,
+                $"DELETE FROM release_nonces WHERE nonce IN (SELECT nonce FROM release_nonces WHERE expires_at < @now LIMIT {PurgeChunk})", "now");
             Nonce = Reusable(Connection, "INSERT INTO release_nonces (nonce, expires_at) VALUES (@n, @e) ON CONFLICT (nonce) DO NOTHING", "n", "e");
             FetchSeen = Reusable(Connection, "SELECT 1 FROM release_fetches WHERE message_id = @id AND member_norm = @m", "id", "m");
             FetchFirst = Reusable(Connection,
@@ -696,7 +829,7 @@ public sealed class ReleaseStore : IDisposable
             Audit = Reusable(Connection,
                 "INSERT INTO release_audit (message_id, member, at, client, result, reason) VALUES (@id, @m, @at, @client, @result, @reason)",
                 "id", "m", "at", "client", "result", "reason");
-            _all = [Nonce, FetchSeen, FetchFirst, FetchAgain, Audit];
+            _all = [Nonce, FetchSeen, FetchFirst, FetchAgain, Audit, Purge];
         }
 
         public DbConnection Connection { get; }
@@ -711,7 +844,10 @@ public sealed class ReleaseStore : IDisposable
 
         public DbCommand Audit { get; }
 
-        public void Enlist(DbTransaction tx)
+        /// <summary>Up to <see cref="PurgeChunk"/> expired nonces (its own transaction).</summary>
+        public DbCommand Purge { get; }
+
+        public void Enlist(DbTransaction? tx)
         {
             foreach (DbCommand cmd in _all)
             {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography.X509Certificates;
+using MilterSecureList.KeyRelease;
 
 /// <summary>What the load generator measured; CPU times are each process's own over the phase.</summary>
 internal sealed record LoadResult(
@@ -23,7 +24,63 @@ internal sealed record LoadResult(
     TimeSpan LoadRunQueueClosed,
     TimeSpan ServerJitInWindow,
     TimeSpan LoadJitInWindow,
-    long ServerMethodsJittedInWindow);
+    long ServerMethodsJittedInWindow,
+    ServerPhase ClosedPhase,
+    ServerPhase OpenPhase,
+    string OpenTail);
+
+/// <summary>What the key server's process did in one phase besides answering: its collections and their pauses, and the
+/// release writer's transactions (where a latency tail would come from).</summary>
+internal sealed record ServerPhase(int Gen0, int Gen1, int Gen2, TimeSpan GcPause, long Allocated, long Commits, long Writes, TimeSpan CommitTime, TimeSpan LongestCommit, TimeSpan RunQueue)
+{
+    private static long s_longestPauseTicks;
+
+    public TimeSpan LongestGcPause { get; init; }
+
+    /// <summary>The longest single collection pause since the last call: a thread looks at each collection's pause
+    /// (GC.GetGCMemoryInfo keeps the last one) every 10 ms, more often than they happen here.</summary>
+    public static TimeSpan TakeLongestPause() => TimeSpan.FromTicks(Interlocked.Exchange(ref s_longestPauseTicks, 0));
+
+    public static void WatchPauses(CancellationToken stop) => new Thread(() =>
+    {
+        long seen = -1;
+        while (!stop.IsCancellationRequested)
+        {
+            GCMemoryInfo info = GC.GetGCMemoryInfo(GCKind.Any);
+            if (info.Index != seen)
+            {
+                seen = info.Index;
+                long ticks = info.PauseDurations[0].Ticks + info.PauseDurations[1].Ticks;
+                if (ticks > Interlocked.Read(ref s_longestPauseTicks))
+                {
+                    Interlocked.Exchange(ref s_longestPauseTicks, ticks);
+                }
+            }
+
+            Thread.Sleep(10);
+        }
+    }) { IsBackground = true, Name = "GC pause watch" }.Start();
+
+    public static ServerPhase Now(ReleaseStore store)
+    {
+        CommitStatistics c = store.TakeCommitStatistics();
+        TakeLongestPause();
+        return new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes(), c.Commits, c.Writes, c.Time, TimeSpan.Zero, LoadGenerator.RunQueueWait());
+    }
+
+    /// <summary>From <paramref name="start"/> to now; the longest commit is the one since <paramref name="start"/> was taken.</summary>
+    public static ServerPhase Since(ServerPhase start, ReleaseStore store)
+    {
+        CommitStatistics c = store.TakeCommitStatistics();
+        return new(GC.CollectionCount(0) - start.Gen0, GC.CollectionCount(1) - start.Gen1, GC.CollectionCount(2) - start.Gen2,
+            GC.GetTotalPauseDuration() - start.GcPause, GC.GetTotalAllocatedBytes() - start.Allocated, c.Commits - start.Commits, c.Writes - start.Writes, c.Time - start.CommitTime, c.Longest,
+            LoadGenerator.RunQueueWait() - start.RunQueue) { LongestGcPause = TakeLongestPause() };
+    }
+
+    /// <summary>Per release: <paramref name="releases"/> answered in the phase.</summary>
+    public string Describe(long releases) => FormattableString.Invariant(
+        $"{Allocated / 1024.0 / Math.Max(1, releases):F1} KB allocated per release; GCs gen0/1/2 {Gen0}/{Gen1}/{Gen2}, paused {GcPause.TotalMilliseconds:F1} ms (longest {LongestGcPause.TotalMilliseconds:F1}); {Commits} commits of {(Commits == 0 ? 0 : (double)Writes / Commits):F1} writes, {(Commits == 0 ? 0 : CommitTime.TotalMilliseconds / Commits):F2} ms each, longest {LongestCommit.TotalMilliseconds:F1} ms; threads waited {(RunQueue < TimeSpan.Zero ? "? (a thread ended in the phase and took its figure with it)" : FormattableString.Invariant($"{RunQueue.TotalMilliseconds / Math.Max(1, releases):F2}"))} ms per release for a core");
+}
 
 /// <summary>
 /// The benchmark's clients, run as a child process so that its CPU time is its own: the key server's process then
@@ -41,7 +98,7 @@ internal static class LoadGenerator
     };
 
     /// <summary>Parent side: starts the child, reads its CPU time and this process's at the child's phase markers.</summary>
-    public static async Task<LoadResult> SpawnAsync(string bodies, Uri uri, string tlsCertificate, int clients, TimeSpan warmup, int seconds)
+    public static async Task<LoadResult> SpawnAsync(string bodies, Uri uri, string tlsCertificate, int clients, TimeSpan warmup, int seconds, ReleaseStore store)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
@@ -60,6 +117,8 @@ internal static class LoadGenerator
         long jitted = 0, methods = 0;
         var warming = Stopwatch.StartNew();
         string[]? closed = null, open = null;
+        string tail = "";
+        ServerPhase phase = ServerPhase.Now(store), closedPhase = phase, openPhase = phase;
         while (await child.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
         {
             string[] f = line.Split(' ');
@@ -77,8 +136,10 @@ internal static class LoadGenerator
                     methods = System.Runtime.JitInfo.GetCompiledMethodCount();
                     mark = Environment.CpuUsage.TotalTime;
                     queued = RunQueueWait();
+                    phase = ServerPhase.Now(store);
                     break;
                 case "open-start":
+                    phase = ServerPhase.Now(store);
                     // Only the CPU mark: the window's JIT and run-queue figures are kept as they were at its end.
                     mark = Environment.CpuUsage.TotalTime;
                     break;
@@ -87,9 +148,14 @@ internal static class LoadGenerator
                     methods = System.Runtime.JitInfo.GetCompiledMethodCount() - methods;
                     closedCpu = Environment.CpuUsage.TotalTime - mark;
                     queued = RunQueueWait() - queued;
+                    closedPhase = ServerPhase.Since(phase, store);
                     break;
                 case "open-end":
                     openCpu = Environment.CpuUsage.TotalTime - mark;
+                    openPhase = ServerPhase.Since(phase, store);
+                    break;
+                case "tail":
+                    tail = line[5..];
                     break;
                 case "closed":
                     closed = f;
@@ -112,7 +178,8 @@ internal static class LoadGenerator
         static double D(string s) => double.Parse(s, CultureInfo.InvariantCulture);
         return new LoadResult((long)D(closed[1]), D(closed[2]), (int)D(closed[3]), D(closed[4]), (long)D(closed[5]) + (long)D(open[6]), closed[6] == "1",
             closedCpu, TimeSpan.FromMilliseconds(D(closed[7])), D(open[1]), (int)D(open[2]), D(open[3]), D(open[4]), D(open[5]), openCpu,
-            queued, TimeSpan.FromMilliseconds(D(closed[8])), TimeSpan.FromTicks(jitted), TimeSpan.FromTicks((long)D(closed[9])), methods);
+            queued, TimeSpan.FromMilliseconds(D(closed[8])), TimeSpan.FromTicks(jitted), TimeSpan.FromTicks((long)D(closed[9])), methods,
+            closedPhase, openPhase, tail);
     }
 
     /// <summary>Child side: ARGS = bodies-file url tls-certificate clients warm-up-seconds window-seconds.</summary>
@@ -134,6 +201,7 @@ internal static class LoadGenerator
 
         // Every connection opened (TLS handshake) before the clock starts.
         await using RawHttpsClient http = await RawHttpsClient.OpenAsync(uri, tls, clients).ConfigureAwait(false);
+        Console.WriteLine($"{clients} TLS connections open, {http.Negotiated}");
         long failures = 0;
         async Task Send(byte[] body)
         {
@@ -206,6 +274,7 @@ internal static class LoadGenerator
         double rate = Math.Max(1, counted / seconds / 2);
         int count = Math.Min(bodies.Length - Math.Min(bodies.Length, next + 1), (int)(rate * window.TotalSeconds));
         var latencies = new double[count];
+        var sentAt = new double[count];
         var tasks = new Task[count];
         TimeSpan openCpu = Environment.CpuUsage.TotalTime;
         Console.WriteLine("open-start");
@@ -223,6 +292,7 @@ internal static class LoadGenerator
             {
                 byte[] body = Take()!;
                 long t0 = Stopwatch.GetTimestamp();
+                sentAt[n] = open.Elapsed.TotalMilliseconds;
                 await Send(body).ConfigureAwait(false);
                 latencies[n] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
             });
@@ -231,6 +301,7 @@ internal static class LoadGenerator
         await Task.WhenAll(tasks).ConfigureAwait(false);
         openCpu = Environment.CpuUsage.TotalTime - openCpu;
         Console.WriteLine("open-end");
+        Console.WriteLine("tail " + Tail(latencies, sentAt));
         Array.Sort(latencies);
         double p50 = count == 0 ? 0 : latencies[count / 2];
         double p99 = count == 0 ? 0 : latencies[(int)Math.Min(count - 1, Math.Ceiling(count * 0.99) - 1)];
@@ -285,6 +356,18 @@ internal static class LoadGenerator
 
             await Task.Delay(250).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Where the slowest 1 % of the open loop's requests were sent: a few bursts (a stall of the server: a
+    /// collection, a checkpoint) or spread over the run (queueing).</summary>
+    private static string Tail(double[] latencies, double[] sentAt)
+    {
+        int n = Math.Max(1, latencies.Length / 100);
+        int[] slowest = [.. Enumerable.Range(0, latencies.Length).OrderByDescending(i => latencies[i]).Take(n)];
+        int buckets = slowest.Select(i => (int)(sentAt[i] / 100)).Distinct().Count();
+        string top = string.Join(", ", slowest.OrderBy(i => sentAt[i]).GroupBy(i => (int)(sentAt[i] / 100))
+            .OrderByDescending(g => g.Count()).Take(5).Select(g => FormattableString.Invariant($"{g.Count()} sent at {g.Key / 10.0:F1} s (up to {g.Max(i => latencies[i]):F0} ms)")));
+        return FormattableString.Invariant($"the slowest {n} requests were sent in {buckets} distinct 100-ms slots; largest: {top}");
     }
 
     private static TimeSpan Max(TimeSpan t) => t > TimeSpan.Zero ? t : TimeSpan.Zero;

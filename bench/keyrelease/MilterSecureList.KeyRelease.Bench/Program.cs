@@ -1,5 +1,5 @@
 // Key-server benchmark. Run:
-//   dotnet run -c Release --project bench/keyrelease/MilterSecureList.KeyRelease.Bench [-- --seconds 5 --clients 64 --no-profile]
+//   dotnet run -c Release --project bench/keyrelease/MilterSecureList.KeyRelease.Bench [-- --seconds 5 --clients 64 --no-profile --min-threads 64]
 // securelist-keyd's host runs in this process over TLS on loopback with a SQLite directory; one post is deposited for
 // a release list of 64 RSA-2048 members. Requests are signed by the members before the clock starts (signing is the
 // reader's cost, not the server's), each with a fresh nonce, so every request passes every check and is released.
@@ -73,9 +73,9 @@ try
         }
     }
 
-    // The server's pool as securelist-keyd sets it (Program.Main).
+    // The server's pool as securelist-keyd sets it (Program.Main); --min-threads N tries another floor.
     ThreadPool.GetMinThreads(out int minWorkers, out int minIo);
-    ThreadPool.SetMinThreads(Math.Max(minWorkers, 64), minIo);
+    ThreadPool.SetMinThreads(Math.Max(minWorkers, Arg("--min-threads", 64)), minIo);
     await using KeyServerHost host = KeyServerHost.Build(KeyServerConfiguration.Load(ini));
     await host.StartAsync();
     var url = new Uri(files.Url);
@@ -149,7 +149,9 @@ try
         }
     }
 
-    LoadResult load = await LoadGenerator.SpawnAsync(bodies, new Uri(url, "v1/release"), files.TlsCertificate, clients, TimeSpan.FromSeconds(WarmupSeconds), seconds);
+    using var watching = new CancellationTokenSource();
+    ServerPhase.WatchPauses(watching.Token);
+    LoadResult load = await LoadGenerator.SpawnAsync(bodies, new Uri(url, "v1/release"), files.TlsCertificate, clients, TimeSpan.FromSeconds(WarmupSeconds), seconds, host.Service.Store);
     double throughput = load.Counted / load.Window;
     double serverMs = load.ServerCpuClosed.TotalMilliseconds / load.Counted;
     double loadMs = load.LoadCpuClosed.TotalMilliseconds / load.Counted;
@@ -165,6 +167,9 @@ try
     Console.WriteLine($"ratio in CPU time:                   {rsaCpuMs / (serverMs + loadMs),10:F2}   (RSA CPU per release / CPU per release of both processes: the ratio on 2 cores of our own)");
     Console.WriteLine($"key server alone in CPU time:        {rsaCpuMs / serverMs,10:F2}   (RSA CPU per release / the key server's CPU per release)");
     Console.WriteLine($"at half load ({load.OpenRate:F0}/s, {load.OpenCount} requests): p50 {load.P50:F1} ms, p99 {load.P99:F1} ms, max {load.Max:F1} ms   (goal p99 <= 20 ms); key server {load.ServerCpuOpen.TotalMilliseconds / Math.Max(1, load.OpenCount):F2} ms CPU per release");
+    Console.WriteLine($"key server, closed loop:             {load.ClosedPhase.Describe(load.Counted + load.InFlightAtEnd)}");
+    Console.WriteLine($"key server, half load:               {load.OpenPhase.Describe(load.OpenCount)}");
+    Console.WriteLine($"half load, tail:                     {load.OpenTail}");
     Console.WriteLine($"load average at the end: {LoadAverage()}");
     return load.Failures == 0 ? 0 : 1;
 }
@@ -197,6 +202,7 @@ static int Profile(KeyReleaseService service, byte[][] signed, byte[] messageId,
     {
         step();
         TimeSpan cpu = Environment.CpuUsage.TotalTime;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true);
         long start = Stopwatch.GetTimestamp();
         for (int i = 0; i < N; i++)
         {
@@ -205,7 +211,8 @@ static int Profile(KeyReleaseService service, byte[][] signed, byte[] messageId,
 
         double wall = Stopwatch.GetElapsedTime(start).TotalMilliseconds / N;
         double used = (Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds / N;
-        steps.Add($"  {name,-58} {wall,8:F3} ms wall {used,8:F3} ms CPU");
+        double kb = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1024.0 / N;
+        steps.Add($"  {name,-58} {wall,8:F3} ms wall {used,8:F3} ms CPU {kb,6:F1} KB");
         return name;
     }
 

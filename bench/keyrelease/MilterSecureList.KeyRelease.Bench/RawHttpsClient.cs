@@ -36,6 +36,9 @@ internal sealed class RawHttpsClient : IAsyncDisposable
     }
 
     /// <summary>Sends one body on an idle connection (waiting for one when all are busy); true when it was released.</summary>
+    /// <summary>What the connections negotiated (all alike): protocol and cipher suite.</summary>
+    public string Negotiated => $"{_all[0].Tls.SslProtocol} {_all[0].Tls.NegotiatedCipherSuite}";
+
     public async Task<bool> PostAsync(byte[] body)
     {
         Connection c = await _idle.Reader.ReadAsync().ConfigureAwait(false);
@@ -67,6 +70,10 @@ internal sealed class RawHttpsClient : IAsyncDisposable
         private readonly byte[] _head;
         private byte[] _out = new byte[8192];
         private byte[] _in = new byte[16384];
+        private int _served;
+        private string? _lastRefusal;
+
+        public SslStream Tls => _tls;
 
         private Connection(TcpClient tcp, SslStream tls, byte[] head)
         {
@@ -120,8 +127,16 @@ internal sealed class RawHttpsClient : IAsyncDisposable
                 throw new InvalidOperationException("the key server answered more than was asked");
             }
 
-            return _in.AsSpan(0, 13).SequenceEqual("HTTP/1.1 200 "u8)
+            bool released = _in.AsSpan(0, 13).SequenceEqual("HTTP/1.1 200 "u8)
                 && JsonSerializer.Deserialize(_in.AsSpan(bodyStart, bodyLength), KeyReleaseJson.Default.ReleaseHttpResponse) is { RecipientInfo.Length: > 0 };
+            _served++;
+            if (!released)
+            {
+                // Kept for the error should the key server then close the connection (a 400 or 500 closes it).
+                _lastRefusal = Encoding.ASCII.GetString(_in, 0, Math.Min(filled, 300)).ReplaceLineEndings(" | ");
+            }
+
+            return released;
         }
 
         private async Task<int> FillAsync(int filled)
@@ -132,7 +147,8 @@ internal sealed class RawHttpsClient : IAsyncDisposable
             }
 
             int read = await _tls.ReadAsync(_in.AsMemory(filled)).ConfigureAwait(false);
-            return read > 0 ? filled + read : throw new IOException("the key server closed the connection");
+            return read > 0 ? filled + read : throw new IOException(
+                $"the key server closed the connection after {_served} answers on it" + (_lastRefusal is { } last ? $"; its last answer other than a release: {last}" : ""));
         }
 
         private static int BodyLength(ReadOnlySpan<byte> headers)
