@@ -13,6 +13,14 @@ public sealed class PooledPlaintext : IDisposable
         _length = length;
     }
 
+    /// <summary>A copy of SOURCE in a rented buffer (the caller zeroes SOURCE when it is secret).</summary>
+    public static PooledPlaintext CopyOf(ReadOnlySpan<byte> source)
+    {
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(source.Length, 1));
+        source.CopyTo(buffer);
+        return new PooledPlaintext(buffer, source.Length);
+    }
+
     public ReadOnlyMemory<byte> Memory => (_buffer ?? throw new ObjectDisposedException(nameof(PooledPlaintext))).AsMemory(0, _length);
 
     public ReadOnlySpan<byte> Span => (_buffer ?? throw new ObjectDisposedException(nameof(PooledPlaintext))).AsSpan(0, _length);

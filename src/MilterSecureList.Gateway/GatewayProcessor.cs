@@ -643,9 +643,7 @@ public sealed class GatewayProcessor
             return MessageText.FromBase64LinesPooled(body) ?? throw new GatewayException("the S/MIME part is not valid base64");
         }
 
-        byte[] pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(body.Length, 1));
-        body.CopyTo(pooled, 0);
-        return new PooledPlaintext(pooled, body.Length);
+        return PooledPlaintext.CopyOf(body);
     }
 
     private static bool IsBase64(IReadOnlyList<GatewayHeader> headers) =>

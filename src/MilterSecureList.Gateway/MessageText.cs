@@ -1,8 +1,8 @@
-using System.Security.Cryptography;
-using MilterSecureList.Cms;
 using System.Buffers.Text;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
+using MilterSecureList.Cms;
 
 namespace MilterSecureList.Gateway;
 
@@ -183,10 +183,14 @@ internal static class MessageText
             return null;
         }
 
-        byte[] pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(decoded.Length, 1));
-        decoded.CopyTo(pooled, 0);
-        CryptographicOperations.ZeroMemory(decoded);
-        return new PooledPlaintext(pooled, decoded.Length);
+        try
+        {
+            return PooledPlaintext.CopyOf(decoded);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(decoded);
+        }
     }
 
     private static readonly System.Buffers.SearchValues<byte> s_base64WhiteSpace = System.Buffers.SearchValues.Create(" \t\r\n"u8);

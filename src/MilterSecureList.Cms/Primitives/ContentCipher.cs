@@ -100,9 +100,7 @@ internal static class ContentCipher
         byte[] plain = Decrypt(ed, cek);
         try
         {
-            byte[] pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(plain.Length, 1));
-            plain.CopyTo(pooled, 0);
-            return new PooledPlaintext(pooled, plain.Length);
+            return PooledPlaintext.CopyOf(plain);
         }
         finally
         {
